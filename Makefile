@@ -1,0 +1,50 @@
+# Manabi: `make run` serves a ready demo on http://127.0.0.1:5000; `make test` runs the suite.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+export FLASK_APP := wsgi
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test test-sqlite test-postgres translations extract-messages check-migrations serve-prod clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt requirements.txt $(VENV)/.runtime-installed
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+translations: $(VENV)/.runtime-installed
+	$(BIN)/pybabel compile -q -d app/translations
+
+extract-messages: $(VENV)/.runtime-installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o app/translations/messages.pot .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
+
+run: translations
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo load
+	@echo ""
+	@echo "Manabi is starting on http://127.0.0.1:5000 (Ctrl+C to stop)"
+	MANABI_RUN_SCHEDULER=1 $(BIN)/flask run --host 127.0.0.1 --port 5000
+
+test: $(VENV)/.dev-installed translations
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+	MANABI_TEST_BACKEND=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider -m "not browser"
+
+test-sqlite: $(VENV)/.dev-installed translations
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)
+
+test-postgres: $(VENV)/.dev-installed translations
+	MANABI_TEST_BACKEND=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider -m "not browser" $(ARGS)
+
+check-migrations: $(VENV)/.runtime-installed
+	$(BIN)/flask db check
+
+clean:
+	rm -rf $(VENV) instance/manabi.sqlite3* test-artifacts

@@ -1,0 +1,46 @@
+"""The application factory. It binds extensions, blueprints and commands, and does nothing else:
+no connecting, migrating, scheduling or mailing happens here."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from config import Config, config_from_env
+
+csrf = CSRFProtect()
+
+
+def create_app(config: Config | None = None, overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config if config is not None else config_from_env())
+    if overrides:
+        app.config.update(overrides)
+    if not app.config.get("SECRET_KEY") or not app.config.get("DATABASE_URL"):
+        raise RuntimeError("SECRET_KEY and DATABASE_URL must be configured")
+
+    from app import db, errors, http_headers, i18n, permissions
+    from app.auth import login
+
+    db.init_app(app)
+    csrf.init_app(app)
+    i18n.init_app(app)
+    login.init_app(app)
+    permissions.init_app(app)
+    errors.init_app(app)
+    http_headers.init_app(app)
+
+    from app import models  # noqa: F401  (register every mapper before the first query)
+    from app.audit.views import bp as audit_bp
+    from app.auth.views import bp as auth_bp
+    from app.core.views import bp as core_bp
+    from app.org.views import bp as org_bp
+
+    for blueprint in (core_bp, auth_bp, org_bp, audit_bp):
+        app.register_blueprint(blueprint)
+
+    from app import cli
+
+    cli.init_app(app)
+    return app

@@ -1,0 +1,1 @@
+"""The audit trail: who did what, when, with the state before and after."""

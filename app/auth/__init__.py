@@ -1,0 +1,1 @@
+"""Sign-in, passwords, login throttling and the locale choice."""

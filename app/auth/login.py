@@ -1,0 +1,42 @@
+"""Flask-Login wiring and the forced password change after a temporary password."""
+from __future__ import annotations
+
+from flask import Flask, redirect, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import LoginManager, current_user
+
+from app.db import db_session
+from app.org.models import Employee
+
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = _l("Please sign in to open this page.")
+login_manager.login_message_category = "info"
+login_manager.session_protection = "basic"
+
+MUST_CHANGE_KEY = "must_change_password"
+_ALLOWED_WHILE_CHANGING = {"auth.change_password", "auth.logout", "static", "core.healthz", "auth.set_locale_view"}
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> Employee | None:
+    if not user_id.isdigit():
+        return None
+    employee = db_session.get(Employee, int(user_id))
+    if employee is None or not employee.is_active:
+        return None
+    return employee
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+
+    @app.before_request
+    def _force_password_change():  # type: ignore[no-untyped-def]
+        if (
+            session.get(MUST_CHANGE_KEY)
+            and current_user.is_authenticated
+            and request.endpoint not in _ALLOWED_WHILE_CHANGING
+        ):
+            return redirect(url_for("auth.change_password"))
+        return None

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template
+from flask_login import current_user
+from sqlalchemy import text
+
+from app.db import db_session
+from app.permissions import public, signed_in
+
+bp = Blueprint("core", __name__)
+
+
+@bp.route("/")
+@signed_in
+def home():  # type: ignore[no-untyped-def]
+    return render_template("core/home.html", user=current_user)
+
+
+@bp.route("/healthz")
+@public
+def healthz():  # type: ignore[no-untyped-def]
+    """For load balancers: 200 when the database answers, 503 when it does not."""
+    try:
+        db_session.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
+        db_session.rollback()
+        return jsonify(status="error", database="unavailable", detail=type(error).__name__), 503
+    return jsonify(status="ok", database="ok")

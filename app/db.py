@@ -1,0 +1,131 @@
+"""Database plumbing: the declarative Base, the engine, and the request-scoped `db_session`.
+
+Services use `db_session` and flush; only the edge (a view, a CLI command, a job wrapper) commits.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import Connection, Date, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant: always timezone-aware UTC in Python, whatever the backend keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column; use app.clock.now()")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), date: Date()}
+
+
+class AppBoundSession(Session):
+    """A session that talks to the current app's database.
+
+    Binding per app (not once, globally) lets a test run a live server app beside the app under
+    a rolled-back test transaction; tests swap `manabi.bind` for a Connection inside a transaction.
+    """
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Engine | Connection:
+        return current_app.extensions["manabi.bind"]
+
+
+db_session = scoped_session(
+    sessionmaker(class_=AppBoundSession, expire_on_commit=False, join_transaction_mode="create_savepoint")
+)
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and explicit BEGINs."""
+    if url.startswith("sqlite"):
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(url, **kwargs)
+        _configure_sqlite(engine, in_memory="poolclass" in kwargs)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _configure_sqlite(engine: Engine, in_memory: bool) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT and BEGIN IMMEDIATE; take it over.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writers that must not interleave (seat claims) ask for IMMEDIATE via execution options.
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def get_engine(app: Flask) -> Engine:
+    return app.extensions["manabi.engine"]
+
+
+def init_app(app: Flask) -> None:
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["manabi.engine"] = engine
+    app.extensions["manabi.bind"] = engine
+
+    @app.teardown_appcontext
+    def _remove_session(_exc: BaseException | None) -> None:
+        db_session.remove()
+
+
+def begin_write_transaction() -> None:
+    """Start the current transaction as a writer (BEGIN IMMEDIATE on SQLite).
+
+    Call before the first statement of a unit of work whose reads decide its writes, so two
+    requests cannot both read the same state; PostgreSQL uses row locks and conditional updates.
+    """
+    db_session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def enum_column(enum_class: type[Any], length: int = 20) -> Any:
+    """A portable enum column that stores the members' values ('hr'), not their names ('HR')."""
+    from sqlalchemy import Enum
+
+    return Enum(enum_class, native_enum=False, length=length, validate_strings=True, create_constraint=True,
+                values_callable=lambda members: [m.value for m in members],
+                name=enum_class.__name__.lower())

@@ -1,0 +1,77 @@
+"""Translations (Japanese by default, English available), dates in Asia/Tokyo, fiscal labels."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Flask, current_app, request, session
+from flask_babel import Babel, get_locale, gettext
+from flask_login import current_user
+
+from app.clock import to_tokyo
+from app.fiscal import FiscalHalf, FiscalYear
+
+babel = Babel()
+
+
+def select_locale() -> str:
+    supported = current_app.config["LANGUAGES"]
+    if current_user and current_user.is_authenticated and current_user.locale in supported:
+        return current_user.locale
+    chosen = session.get("locale")
+    if chosen in supported:
+        return chosen
+    if request:
+        best = request.accept_languages.best_match(supported)
+        if best:
+            return best
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def is_japanese() -> bool:
+    return str(get_locale()) == "ja"
+
+
+def format_date(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = to_tokyo(value).date()
+    if is_japanese():
+        weekday = "月火水木金土日"[value.weekday()]
+        return f"{value.year}年{value.month}月{value.day}日({weekday})"
+    return value.strftime("%a %d %b %Y")
+
+
+def format_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    local = to_tokyo(value)
+    return f"{format_date(local)} {local:%H:%M}"
+
+
+def format_time(value: datetime | None) -> str:
+    return "" if value is None else f"{to_tokyo(value):%H:%M}"
+
+
+def fiscal_year_label(value: FiscalYear | int) -> str:
+    fy = value if isinstance(value, FiscalYear) else FiscalYear(int(value))
+    if is_japanese():
+        return f"{fy.reiwa_label()}（{fy.year}年度）"
+    return gettext("FY%(year)s (Reiwa %(reiwa)s)", year=fy.year, reiwa=fy.reiwa)
+
+
+def fiscal_half_label(value: FiscalHalf) -> str:
+    if is_japanese():
+        return f"{fiscal_year_label(value.fiscal_year)} {value.japanese_label()}"
+    part = gettext("first half") if value.half == 1 else gettext("second half")
+    return f"{fiscal_year_label(value.fiscal_year)} {part}"
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.filters["date"] = format_date
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["time"] = format_time
+    app.jinja_env.filters["fiscal_year"] = fiscal_year_label
+    app.jinja_env.filters["fiscal_half"] = fiscal_half_label
+    app.jinja_env.globals["current_locale"] = lambda: str(get_locale())

@@ -1,0 +1,1 @@
+"""The organisation: units (departments and divisions), grades, employees and their placements."""

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from app.clock import today
+from app.db import db_session
+from app.org.demo import DEMO_PASSWORD, load_demo_organisation
+from app.org.reference import ensure_grades
+from app.org.services import ImportReport, import_staff
+
+
+@click.group("org", help="The organisation: staff list import.")
+def org_group() -> None:
+    pass
+
+
+def print_report(report: ImportReport, *, dry_run: bool) -> None:
+    if report.issues:
+        click.echo(f"{len(report.issues)} problem(s); nothing was applied:", err=True)
+        for issue in report.issues:
+            click.echo(f"  {issue}", err=True)
+        return
+    heading = "Would change (dry run, nothing applied):" if dry_run else "Applied:"
+    click.echo(f"{heading} encoding={report.encoding}")
+    for label, changes in (("added", report.added), ("transferred", report.transferred),
+                           ("updated", report.updated), ("reactivated", report.reactivated),
+                           ("deactivated", report.deactivated)):
+        click.echo(f"  {label}: {len(changes)}")
+        for change in changes[:50]:
+            detail = "; ".join(change.details)
+            click.echo(f"    {change.employee_number} {change.name} {detail}".rstrip())
+        if len(changes) > 50:
+            click.echo(f"    … and {len(changes) - 50} more")
+    click.echo(f"  unchanged: {report.unchanged}")
+
+
+@org_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would change and apply nothing.")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Date the transfers take effect (default: today in Asia/Tokyo).")
+@with_appcontext
+def import_cmd(file: Path, dry_run: bool, as_of: object) -> None:
+    """Import the HR system's staff CSV (UTF-8 or Shift_JIS)."""
+    effective: date = as_of.date() if as_of is not None else today()  # type: ignore[attr-defined]
+    ensure_grades()
+    raw = file.read_bytes()
+    with click.progressbar(length=max(raw.count(b"\n"), 1), label=f"Importing {file.name}",
+                           file=sys.stderr) as bar:
+        last = 0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last
+            bar.length = total
+            bar.update(done - last)
+            last = done
+
+        report = import_staff(raw, None, as_of=effective, dry_run=dry_run, on_progress=progress)
+    if report.issues:
+        db_session.rollback()
+        print_report(report, dry_run=dry_run)
+        raise SystemExit(1)
+    if dry_run:
+        db_session.rollback()
+    else:
+        from app.hooks import after_staff_import
+
+        after_staff_import(effective)
+        db_session.commit()
+    print_report(report, dry_run=dry_run)
+
+
+@click.group("demo", help="Demo data for trying Manabi out.")
+def demo_group() -> None:
+    pass
+
+
+@demo_group.command("load")
+@with_appcontext
+def demo_load_cmd() -> None:
+    """Load the fictional prefecture (idempotent) and print one login per role."""
+    logins = load_demo_organisation()
+    from app.hooks import after_demo_load
+
+    after_demo_load()
+    db_session.commit()
+    click.echo("")
+    click.echo("Demo logins (password for all: %s)" % DEMO_PASSWORD)
+    for login in logins:
+        click.echo(f"  {login.role:<26} {login.login:<10} {login.name}  {login.note}")

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import BooleanField, DateField, HiddenField, SelectMultipleField
+from wtforms.validators import DataRequired, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from app.org.models import RoleName
+
+
+class StaffImportForm(FlaskForm):
+    file = FileField(
+        _l("Staff list (CSV, UTF-8 or Shift_JIS)"),
+        validators=[FileRequired(message=_l("Choose a CSV file.")),
+                    FileAllowed(["csv", "txt"], message=_l("The file must be a .csv file."))],
+    )
+    as_of = DateField(_l("Transfers take effect on"), validators=[Optional()])
+
+
+class StaffImportApplyForm(FlaskForm):
+    token = HiddenField(validators=[DataRequired()])
+    digest = HiddenField(validators=[DataRequired()])
+    as_of = HiddenField(validators=[DataRequired()])
+
+
+class TemporaryPasswordForm(FlaskForm):
+    confirm = BooleanField(_l("I will hand this password to the person in a safe way"),
+                           validators=[DataRequired(message=_l("Please confirm."))])
+
+
+def role_label(role: RoleName) -> str:
+    from flask_babel import gettext as _
+
+    return {
+        RoleName.HR: _("HR (training staff)"),
+        RoleName.INSTRUCTOR: _("Instructor"),
+        RoleName.MENTOR: _("Mentor"),
+        RoleName.ADMIN: _("Administrator"),
+    }[role]
+
+
+class RolesForm(FlaskForm):
+    roles = SelectMultipleField(
+        _l("Roles"), choices=[], option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
+        validate_choice=True,
+    )
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.roles.choices = [(role.value, role_label(role)) for role in RoleName]

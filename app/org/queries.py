@@ -1,0 +1,84 @@
+"""Reads of the organisation."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import selectinload
+
+from app.db import db_session
+from app.org.models import Employee, Grade, Placement, Unit
+from app.text_search import normalize_for_search
+
+
+def staff_directory(visible: Any, *, q: str = "", unit_id: int | None = None, grade_id: int | None = None,
+                    include_inactive: bool = False) -> Select[tuple[Employee]]:
+    stmt = select(Employee).where(visible).options(selectinload(Employee.role_grants))
+    if q:
+        needle = normalize_for_search(q)
+        stmt = stmt.where(or_(
+            Employee.employee_number.contains(q.strip()),
+            Employee.name.contains(q.strip()),
+            Employee.name_kana.contains(needle.upper()),
+            Employee.email.contains(q.strip().lower()),
+        ))
+    if unit_id:
+        unit = db_session.get(Unit, unit_id)
+        if unit is not None:
+            stmt = stmt.join(Unit, Employee.unit_id == Unit.id).where(Unit.path.startswith(unit.path))
+    if grade_id:
+        stmt = stmt.where(Employee.grade_id == grade_id)
+    if not include_inactive:
+        stmt = stmt.where(Employee.is_active.is_(True))
+    return stmt.order_by(Employee.employee_number)
+
+
+def all_units() -> list[Unit]:
+    return list(db_session.scalars(select(Unit).order_by(Unit.path)))
+
+
+def units_in_tree_order() -> list[Unit]:
+    """Units ordered as a tree: each parent followed by its children in sort order."""
+    units = list(db_session.scalars(select(Unit).where(Unit.is_active)))
+    children: dict[int | None, list[Unit]] = {}
+    for unit in units:
+        children.setdefault(unit.parent_id, []).append(unit)
+    for siblings in children.values():
+        siblings.sort(key=lambda u: (u.sort_order, u.code))
+    ordered: list[Unit] = []
+
+    def walk(parent_id: int | None) -> None:
+        for unit in children.get(parent_id, []):
+            ordered.append(unit)
+            walk(unit.id)
+
+    walk(None)
+    return ordered
+
+
+def all_grades() -> list[Grade]:
+    return list(db_session.scalars(select(Grade).order_by(Grade.rank)))
+
+
+def placement_history(employee_id: int) -> list[Placement]:
+    return list(db_session.scalars(
+        select(Placement).where(Placement.employee_id == employee_id)
+        .options(selectinload(Placement.unit), selectinload(Placement.grade))
+        .order_by(Placement.started_on.desc())
+    ))
+
+
+def manager_of(employee: Employee) -> Employee | None:
+    """The head of the employee's unit, or the next head up when that post is empty or is them."""
+    unit = employee.unit
+    if unit is None:
+        return None
+    chain_ids = [*unit.ancestor_ids(), unit.id]
+    units = {u.id: u for u in db_session.scalars(select(Unit).where(Unit.id.in_(chain_ids)))}
+    for unit_id in reversed(chain_ids):
+        head_id = units[unit_id].head_id if unit_id in units else None
+        if head_id is not None and head_id != employee.id:
+            head = db_session.get(Employee, head_id)
+            if head is not None and head.is_active:
+                return head
+    return None

@@ -1,0 +1,197 @@
+"""The only place that says who may do what. Default deny.
+
+- `Permission`: what can be done, named scope:resource:action.
+- `ROLE_PERMISSIONS`: which role grants which permissions. "employee" is everyone signed in;
+  "manager" is whoever heads a unit (derived, never granted by hand).
+- Object predicates (`can_view_employee`, ...) for decisions about one row.
+- Query scopes (`visible_employee_filter`) for lists and dashboards.
+- `require`, `signed_in` and `public` decorate every view; a test fails for a view with none.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, g
+from flask_login import current_user
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from app.db import db_session
+from app.org.models import Employee, RoleName, Unit
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Permission(enum.StrEnum):
+    ORG_EMPLOYEE_READ = "org:employee:read"
+    ORG_STAFF_IMPORT = "org:staff:import"
+    AUTH_PASSWORD_RESET = "auth:password:reset"
+    AUTH_ROLE_ASSIGN = "auth:role:assign"
+    AUDIT_EVENT_READ = "audit:event:read"
+    REPORTS_TEAM_READ = "reports:team:read"
+
+
+EMPLOYEE = "employee"
+MANAGER = "manager"
+
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    EMPLOYEE: frozenset(),
+    MANAGER: frozenset({Permission.REPORTS_TEAM_READ}),
+    RoleName.INSTRUCTOR: frozenset(),
+    RoleName.MENTOR: frozenset(),
+    RoleName.HR: frozenset(
+        {
+            Permission.ORG_EMPLOYEE_READ,
+            Permission.ORG_STAFF_IMPORT,
+            Permission.AUTH_PASSWORD_RESET,
+        }
+    ),
+    RoleName.ADMIN: frozenset(
+        {
+            Permission.ORG_EMPLOYEE_READ,
+            Permission.AUTH_PASSWORD_RESET,
+            Permission.AUTH_ROLE_ASSIGN,
+            Permission.AUDIT_EVENT_READ,
+        }
+    ),
+}
+
+
+# --- who is what ---------------------------------------------------------------------------
+
+
+def headed_units(user: Employee) -> list[Unit]:
+    """Units this person heads (cached for the request)."""
+    cache: dict[int, list[Unit]] = g.setdefault("_headed_units", {})
+    if user.id not in cache:
+        cache[user.id] = list(
+            db_session.scalars(select(Unit).where(Unit.head_id == user.id, Unit.is_active))
+        )
+    return cache[user.id]
+
+
+def is_manager(user: Employee) -> bool:
+    return bool(headed_units(user))
+
+
+def effective_roles(user: Employee | None) -> set[str]:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return set()
+    roles: set[str] = {EMPLOYEE, *user.roles}
+    if is_manager(user):
+        roles.add(MANAGER)
+    return roles
+
+
+def has_permission(user: Employee | None, permission: Permission) -> bool:
+    return any(permission in ROLE_PERMISSIONS.get(role, frozenset()) for role in effective_roles(user))
+
+
+def has_role(user: Employee | None, role: str) -> bool:
+    return role in effective_roles(user)
+
+
+# --- object predicates -----------------------------------------------------------------------
+
+
+def unit_in_subtree(unit: Unit | None, roots: Iterable[Unit]) -> bool:
+    if unit is None:
+        return False
+    return any(unit.path.startswith(root.path) for root in roots)
+
+
+def can_view_employee(user: Employee, employee: Employee) -> bool:
+    if user.id == employee.id or has_permission(user, Permission.ORG_EMPLOYEE_READ):
+        return True
+    return unit_in_subtree(employee.unit, headed_units(user))
+
+
+def can_manage_employee(user: Employee, employee: Employee) -> bool:
+    """Act for someone (approve, enrol on their behalf): their manager chain or HR."""
+    if has_role(user, RoleName.HR):
+        return True
+    return user.id != employee.id and unit_in_subtree(employee.unit, headed_units(user))
+
+
+# --- query scopes ----------------------------------------------------------------------------
+
+
+def visible_employee_filter(user: Employee) -> ColumnElement[bool]:
+    """A WHERE clause limiting Employee rows to those `user` may see in lists and dashboards."""
+    if has_permission(user, Permission.ORG_EMPLOYEE_READ):
+        return true()
+    roots = headed_units(user)
+    if not roots:
+        return Employee.id == user.id
+    return or_(
+        Employee.id == user.id,
+        Employee.unit_id.in_(
+            select(Unit.id).where(or_(*(Unit.path.startswith(root.path) for root in roots)))
+        ),
+    )
+
+
+def managed_unit_filter(user: Employee) -> ColumnElement[bool]:
+    """Units inside the subtrees `user` heads (nothing for non-managers)."""
+    roots = headed_units(user)
+    if not roots:
+        return false()
+    return or_(*(Unit.path.startswith(root.path) for root in roots))
+
+
+# --- view decorators -------------------------------------------------------------------------
+
+
+def _mark(view: F, access: str) -> F:
+    view._access = access  # type: ignore[attr-defined]
+    return view
+
+
+def public(view: F) -> F:
+    """Anyone, signed in or not (sign-in page, health check, certificate verification)."""
+    return _mark(view, "public")
+
+
+def signed_in(view: F) -> F:
+    """Any active signed-in person; object checks happen inside with the predicates above."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            from app.auth.views import redirect_to_login
+
+            return redirect_to_login()
+        return view(*args, **kwargs)
+
+    return _mark(wrapper, "signed_in")  # type: ignore[return-value]
+
+
+def require(*permissions: Permission) -> Callable[[F], F]:
+    """Signed in and holding every listed permission, or 403."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                from app.auth.views import redirect_to_login
+
+                return redirect_to_login()
+            if not all(has_permission(current_user, p) for p in permissions):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return _mark(wrapper, "require:" + ",".join(permissions))  # type: ignore[return-value]
+
+    return decorator
+
+
+def can(permission: str) -> bool:
+    """Template global: `{% if can('catalog:course:edit') %}`."""
+    return has_permission(current_user, Permission(permission))
+
+
+def init_app(app: Any) -> None:
+    app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["has_role"] = lambda role: has_role(current_user, role)

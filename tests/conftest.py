@@ -1,0 +1,111 @@
+"""Fixtures: a migrated database (SQLite, or a throwaway PostgreSQL cluster when
+MANABI_TEST_BACKEND=postgresql), the app, a rolled-back transaction per test, and clients.
+
+Services commit at the edge; in tests those commits release a SAVEPOINT inside an outer
+transaction that is rolled back after each test, so tests never see each other's data.
+Do not hold an app context across client requests (Flask-Babel caches the locale on it).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.db import db_session
+from config import TestConfig
+
+BACKEND = os.environ.get("MANABI_TEST_BACKEND", "sqlite")
+_names = itertools.count(1)
+
+
+def pytest_report_header() -> str:
+    return f"manabi database backend: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():  # type: ignore[no-untyped-def]
+    from tests.pg_cluster import start_cluster
+
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def make_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Callable[[], str]:
+    """Return a factory of empty databases of the backend under test (not migrated)."""
+    if BACKEND == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        return lambda: cluster.create_database(f"manabi_{os.getpid()}_{next(_names)}")
+    if BACKEND != "sqlite":
+        raise RuntimeError(f"unknown MANABI_TEST_BACKEND {BACKEND!r}")
+    base = tmp_path_factory.mktemp("db")
+    return lambda: f"sqlite:///{base / f'manabi_{next(_names)}.sqlite3'}"
+
+
+def build_app(database_url: str, upload_dir: Path, **overrides: object) -> Flask:
+    return create_app(TestConfig(), overrides={"DATABASE_URL": database_url, "UPLOAD_DIR": str(upload_dir),
+                                               **overrides})
+
+
+def migrate(app: Flask) -> None:
+    from app.migrate_cli import upgrade_database
+
+    with app.app_context():
+        upgrade_database()
+
+
+@pytest.fixture(scope="session")
+def app(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    application = build_app(make_database_url(), tmp_path_factory.mktemp("uploads"))
+    migrate(application)
+    with application.app_context():
+        from app.org.reference import ensure_grades
+
+        ensure_grades()
+        db_session.commit()
+    yield application
+    application.extensions["manabi.engine"].dispose()
+
+
+@pytest.fixture(autouse=True)
+def _rolled_back_transaction(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test runs inside one outer transaction on the session app, rolled back after it."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    application: Flask = request.getfixturevalue("app")
+    engine = application.extensions["manabi.engine"]
+    connection = engine.connect()
+    outer = connection.begin()
+    application.extensions["manabi.bind"] = connection
+    try:
+        yield
+    finally:
+        db_session.remove()
+        application.extensions["manabi.bind"] = engine
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[Flask]:
+    """An app context for service-level tests that make no client requests."""
+    with app.test_request_context():
+        yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()

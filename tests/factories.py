@@ -1,0 +1,98 @@
+"""Plain factory functions. Each commits (a SAVEPOINT release inside the test's transaction)
+and returns the row; call them inside an app context."""
+from __future__ import annotations
+
+import itertools
+import re
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from app.auth.models import Credential
+from app.auth.passwords import hash_password
+from app.clock import now
+from app.db import db_session
+from app.org.models import Employee, Grade, Placement, RoleGrant, RoleName, Unit, UnitKind
+from app.org.services import create_unit
+
+PASSWORD = "correct-horse-42"
+_PASSWORD_HASH = hash_password(PASSWORD)
+_seq = itertools.count(1)
+
+
+def grade(code: str) -> Grade:
+    found = db_session.scalar(select(Grade).where(Grade.code == code))
+    assert found is not None, code
+    return found
+
+
+def unit(name: str | None = None, parent: Unit | None = None, code: str | None = None) -> Unit:
+    n = next(_seq)
+    created = create_unit(code or f"U{n:04d}", name or f"テスト課{n}",
+                          UnitKind.DIVISION if parent else UnitKind.DEPARTMENT, parent)
+    db_session.commit()
+    return created
+
+
+def employee(
+    unit_: Unit | None = None,
+    grade_code: str = "SHUNIN",
+    *,
+    roles: tuple[RoleName, ...] = (),
+    heads: Unit | None = None,
+    name: str | None = None,
+    email: str | None = None,
+    number: str | None = None,
+    must_change: bool = False,
+    active: bool = True,
+) -> Employee:
+    n = next(_seq)
+    the_unit = unit_ or unit()
+    the_grade = grade(grade_code)
+    person = Employee(
+        employee_number=number or f"T{n:05d}", name=name or f"試験 太郎{n}", name_kana=f"シケン タロウ{n}",
+        email=email or f"t{n}@pref.example.lg.jp", grade_id=the_grade.id, unit_id=the_unit.id,
+        is_active=active,
+    )
+    db_session.add(person)
+    db_session.flush()
+    db_session.add(Placement(employee_id=person.id, unit_id=the_unit.id, grade_id=the_grade.id,
+                             started_on=now().date().replace(month=4, day=1)))
+    db_session.add(Credential(employee_id=person.id, password_hash=_PASSWORD_HASH, must_change=must_change,
+                              changed_at=now()))
+    for role in roles:
+        db_session.add(RoleGrant(employee_id=person.id, role=role))
+    if heads is not None:
+        heads.head_id = person.id
+    db_session.commit()
+    db_session.refresh(person)
+    return person
+
+
+# --- client helpers --------------------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    match = _CSRF.search(html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client: FlaskClient, login_name: str, password: str = PASSWORD, **extra: str):  # type: ignore[no-untyped-def]
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"login": login_name, "password": password, "csrf_token": token, **extra})
+
+
+def login_as(client: FlaskClient, person: Employee):  # type: ignore[no-untyped-def]
+    response = login(client, person.employee_number)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return response
+
+
+def post(client: FlaskClient, path: str, data: dict | None = None, *, form_page: str | None = None, **kwargs):  # type: ignore[no-untyped-def,type-arg]
+    """POST with a valid CSRF token taken from a page (the form's page, or the home page)."""
+    token = csrf_token(client, form_page or "/")
+    return client.post(path, data={**(data or {}), "csrf_token": token}, **kwargs)
