@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import BooleanField, DateField, HiddenField, SelectMultipleField
+from wtforms import BooleanField, DateField, HiddenField, SelectChoice, SelectMultipleField
 from wtforms.validators import DataRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -49,4 +49,4 @@ class RolesForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.roles.choices = [(role.value, role_label(role)) for role in RoleName]
+        self.roles.choices = [SelectChoice(role.value, role_label(role)) for role in RoleName]

@@ -1,0 +1,86 @@
+"""Every route, every role: who gets in. A route missing from ACCESS fails the suite, and so does
+a view without a permissions decorator (default deny is only real if nothing slips through)."""
+from __future__ import annotations
+
+import pytest
+
+from app.org.models import RoleName
+from tests import factories
+
+ROLES = ("anonymous", "employee", "manager", "instructor", "mentor", "hr", "admin")
+ALL_SIGNED_IN = frozenset(ROLES) - {"anonymous"}
+
+# endpoint -> (method, path template, roles allowed). "{other}" is a member of the manager's team.
+ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
+    "core.home": ("GET", "/", ALL_SIGNED_IN),
+    "core.healthz": ("GET", "/healthz", frozenset(ROLES)),
+    "auth.login": ("GET", "/login", frozenset(ROLES)),
+    "auth.logout": ("POST", "/logout", frozenset(ROLES)),
+    "auth.change_password": ("GET", "/account/password", ALL_SIGNED_IN),
+    "auth.set_locale_view": ("POST", "/locale", frozenset(ROLES)),
+    "org.staff": ("GET", "/org/staff", frozenset({"hr", "admin"})),
+    "org.units": ("GET", "/org/units", frozenset({"hr", "admin"})),
+    "org.employee_detail": ("GET", "/org/staff/{other}", frozenset({"manager", "hr", "admin"})),
+    "org.temporary_password": ("POST", "/org/staff/{other}/temporary-password", frozenset({"hr", "admin"})),
+    "org.update_roles": ("POST", "/org/staff/{other}/roles", frozenset({"admin"})),
+    "org.staff_import": ("GET", "/org/import", frozenset({"hr"})),
+    "org.staff_import_apply": ("POST", "/org/import/apply", frozenset({"hr"})),
+    "audit.events": ("GET", "/admin/audit/", frozenset({"admin"})),
+}
+
+
+def test_every_view_declares_its_access(app):
+    undeclared = [
+        endpoint for endpoint, view in app.view_functions.items()
+        if endpoint != "static" and not hasattr(view, "_access")
+    ]
+    assert undeclared == [], f"views without @public/@signed_in/@require: {undeclared}"
+
+
+def test_every_route_is_in_the_matrix(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
+    assert endpoints - set(ACCESS) == set(), "add these routes to ACCESS with who may use them"
+    assert set(ACCESS) - endpoints == set(), "ACCESS lists routes that no longer exist"
+
+
+@pytest.fixture
+def people(app):
+    with app.app_context():
+        department = factories.unit("テスト部")
+        division = factories.unit("テスト課", parent=department)
+        elsewhere = factories.unit("別の課", parent=department)
+        people = {
+            "employee": factories.employee(elsewhere),
+            "manager": factories.employee(division, "KACHO", heads=division),
+            "instructor": factories.employee(elsewhere, roles=(RoleName.INSTRUCTOR,)),
+            "mentor": factories.employee(elsewhere, roles=(RoleName.MENTOR,)),
+            "hr": factories.employee(elsewhere, roles=(RoleName.HR,)),
+            "admin": factories.employee(elsewhere, roles=(RoleName.ADMIN,)),
+            "other": factories.employee(division),
+        }
+        return {name: (p.id, p.employee_number) for name, p in people.items()}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", sorted(ACCESS))
+def test_access(app, people, endpoint, role):
+    method, template, allowed = ACCESS[endpoint]
+    client = app.test_client()
+    if role != "anonymous":
+        factories.login(client, people[role][1])
+    path = template.format(other=people["other"][0])
+    if method == "GET":
+        response = client.get(path)
+    else:
+        token = factories.csrf_token(client, "/login" if role == "anonymous" else "/account/password")
+        response = client.post(path, data={"csrf_token": token})
+    status = response.status_code
+    assert status < 500
+    if role in allowed:
+        assert status not in (401, 403), f"{role} should reach {endpoint}"
+        if endpoint != "auth.logout":  # signing out lands on the sign-in page by design
+            assert not (status == 302 and response.headers["Location"].startswith("/login")), endpoint
+    elif role == "anonymous":
+        assert status == 302 and response.headers["Location"].startswith("/login"), endpoint
+    else:
+        assert status == 403, f"{role} must not reach {endpoint} (got {status})"
