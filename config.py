@@ -58,6 +58,9 @@ class Config:
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
 
     PASSWORD_MIN_LENGTH = 10
+    # Argon2id cost: argon2-cffi's defaults (3 passes over 64 MiB) unless overridden
+    ARGON2_TIME_COST = int(os.environ.get("ARGON2_TIME_COST", 3))
+    ARGON2_MEMORY_COST = int(os.environ.get("ARGON2_MEMORY_COST", 65536))
     RUN_SCHEDULER_IN_PROCESS = False
     TESTING = False
 
@@ -75,6 +78,8 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret"
     DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     PASSWORD_MIN_LENGTH = 10
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 1024  # cheap hashing keeps hundreds of sign-ins in the suite fast
 
 
 class ProductionConfig(Config):

@@ -21,8 +21,9 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
         raise RuntimeError("SECRET_KEY and DATABASE_URL must be configured")
 
     from app import db, errors, http_headers, i18n, permissions
-    from app.auth import login
+    from app.auth import login, passwords
 
+    passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"])
     db.init_app(app)
     csrf.init_app(app)
     i18n.init_app(app)
@@ -34,11 +35,15 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     from app import models  # noqa: F401  (register every mapper before the first query)
     from app.audit.views import bp as audit_bp
     from app.auth.views import bp as auth_bp
+    from app.catalog import labels as catalog_labels
+    from app.catalog.views import bp as catalog_bp
     from app.core.views import bp as core_bp
     from app.org.views import bp as org_bp
 
-    for blueprint in (core_bp, auth_bp, org_bp, audit_bp):
+    for blueprint in (core_bp, auth_bp, org_bp, audit_bp, catalog_bp):
         app.register_blueprint(blueprint)
+
+    catalog_labels.register(app)
 
     from app import cli
 

@@ -2,3 +2,10 @@
 from app.audit.models import AuditEvent  # noqa: F401
 from app.auth.models import Credential, LoginThrottle  # noqa: F401
 from app.org.models import Employee, Grade, Placement, RoleGrant, Unit  # noqa: F401
+from app.catalog.models import (  # noqa: F401
+    Assignment,
+    AssignmentRule,
+    Course,
+    CourseVersion,
+    ProgrammeItem,
+)

@@ -31,6 +31,8 @@ class Permission(enum.StrEnum):
     AUTH_ROLE_ASSIGN = "auth:role:assign"
     AUDIT_EVENT_READ = "audit:event:read"
     REPORTS_TEAM_READ = "reports:team:read"
+    CATALOG_COURSE_EDIT = "catalog:course:edit"
+    CATALOG_ASSIGNMENT_EDIT = "catalog:assignment:edit"
 
 
 EMPLOYEE = "employee"
@@ -46,6 +48,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.ORG_EMPLOYEE_READ,
             Permission.ORG_STAFF_IMPORT,
             Permission.AUTH_PASSWORD_RESET,
+            Permission.CATALOG_COURSE_EDIT,
+            Permission.CATALOG_ASSIGNMENT_EDIT,
         }
     ),
     RoleName.ADMIN: frozenset(

@@ -9,14 +9,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.auth.models import Credential
-from app.auth.passwords import hash_password
+from argon2 import PasswordHasher
 from app.clock import now
 from app.db import db_session
 from app.org.models import Employee, Grade, Placement, RoleGrant, RoleName, Unit, UnitKind
 from app.org.services import create_unit
 
 PASSWORD = "correct-horse-42"
-_PASSWORD_HASH = hash_password(PASSWORD)
+_PASSWORD_HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
 _seq = itertools.count(1)
 
 
@@ -67,6 +67,40 @@ def employee(
     db_session.commit()
     db_session.refresh(person)
     return person
+
+
+def course(code: str | None = None, *, title_ja: str | None = None, title_en: str | None = None,
+           grades: tuple[str, ...] = ("SHUNIN",), status: str = "published", track: str = "elective",
+           theme: str = "general", delivery_format: str = "classroom", fiscal_year: int = 2020,
+           body: str = "## ねらい\n\n本文", min_attendance: int = 100, quiz_pass_mark: int | None = None,
+           survey_required: bool = False, prerequisites: tuple[str, ...] = (), hours: str = "3"):  # type: ignore[no-untyped-def]
+    from app.catalog.course_files import CourseSpec
+    from app.catalog.models import CourseStatus
+    from app.catalog.services import save_course
+
+    n = next(_seq)
+    spec = CourseSpec(
+        code=code or f"C-{n:04d}", kind="course", title_ja=title_ja or f"テスト研修{n}",
+        title_en=title_en or f"Test course {n}", track=track, theme=theme, delivery_format=delivery_format,
+        hours=hours, fiscal_year=fiscal_year, target_grades=list(grades), prerequisites=list(prerequisites),
+        min_attendance_pct=min_attendance, quiz_pass_mark=quiz_pass_mark, survey_required=survey_required,
+        body_md=body + "\n",
+    )
+    created = save_course(None, None, spec)  # type: ignore[arg-type]
+    created.status = CourseStatus(status)
+    db_session.commit()
+    return created
+
+
+def assignment_rule(course_, grade_code: str, *, fiscal_year: int = 2020, due_on=None, departments=()):  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    from app.catalog.services import create_assignment_rule
+
+    rule, _changes = create_assignment_rule(None, course_, grade(grade_code), fiscal_year,  # type: ignore[arg-type]
+                                            due_on or date(2021, 2, 26), departments)
+    db_session.commit()
+    return rule
 
 
 # --- client helpers --------------------------------------------------------------------------

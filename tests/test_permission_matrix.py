@@ -26,6 +26,18 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "org.staff_import": ("GET", "/org/import", frozenset({"hr"})),
     "org.staff_import_apply": ("POST", "/org/import/apply", frozenset({"hr"})),
     "audit.events": ("GET", "/admin/audit/", frozenset({"admin"})),
+    "catalog.index": ("GET", "/catalog/", ALL_SIGNED_IN),
+    "catalog.course": ("GET", "/catalog/courses/{course}", ALL_SIGNED_IN),
+    "catalog.design": ("GET", "/catalog/design/", frozenset({"hr"})),
+    "catalog.new_course": ("GET", "/catalog/design/new", frozenset({"hr"})),
+    "catalog.edit_course": ("GET", "/catalog/design/{course}/edit", frozenset({"hr"})),
+    "catalog.preview": ("POST", "/catalog/design/preview", frozenset({"hr"})),
+    "catalog.publish": ("POST", "/catalog/design/{course}/publish", frozenset({"hr"})),
+    "catalog.retire": ("POST", "/catalog/design/{course}/retire", frozenset({"hr"})),
+    "catalog.export": ("GET", "/catalog/design/{course}/export", frozenset({"hr"})),
+    "catalog.versions": ("GET", "/catalog/design/{course}/versions", frozenset({"hr"})),
+    "catalog.rules": ("GET", "/catalog/rules", frozenset({"hr"})),
+    "catalog.deactivate_rule": ("POST", "/catalog/rules/{rule}/deactivate", frozenset({"hr"})),
 }
 
 
@@ -58,7 +70,11 @@ def people(app):
             "admin": factories.employee(elsewhere, roles=(RoleName.ADMIN,)),
             "other": factories.employee(division),
         }
-        return {name: (p.id, p.employee_number) for name, p in people.items()}
+        ids = {name: (p.id, p.employee_number) for name, p in people.items()}
+        course = factories.course()
+        ids["course"] = (course.code, "")
+        ids["rule"] = (factories.assignment_rule(course, "SHUNIN").id, "")
+        return ids
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -68,7 +84,7 @@ def test_access(app, people, endpoint, role):
     client = app.test_client()
     if role != "anonymous":
         factories.login(client, people[role][1])
-    path = template.format(other=people["other"][0])
+    path = template.format(other=people["other"][0], course=people["course"][0], rule=people["rule"][0])
     if method == "GET":
         response = client.get(path)
     else:

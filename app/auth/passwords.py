@@ -6,7 +6,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 # A hash to verify against when the account does not exist, so timing does not reveal it.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+_dummy_hash = _hasher.hash("not-a-real-password")
+
+
+def configure(time_cost: int, memory_cost: int) -> None:
+    """Set the cost (the test suite uses a cheap one; production keeps argon2's defaults)."""
+    global _hasher, _dummy_hash
+    if (_hasher.time_cost, _hasher.memory_cost) == (time_cost, memory_cost):
+        return
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1)
+    _dummy_hash = _hasher.hash("not-a-real-password")
 
 
 def hash_password(password: str) -> str:
@@ -15,6 +24,6 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False

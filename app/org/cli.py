@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import force_locale
 
 from app.clock import today
 from app.db import db_session
@@ -19,17 +20,21 @@ def org_group() -> None:
     pass
 
 
-def print_report(report: ImportReport, *, dry_run: bool) -> None:
+def print_report(report: ImportReport, *, dry_run: bool, filename: str = "") -> None:
     if report.issues:
         click.echo(f"{len(report.issues)} problem(s); nothing was applied:", err=True)
         for issue in report.issues:
-            click.echo(f"  {issue}", err=True)
+            # file:line: column: message, like a compiler, whatever the interface language.
+            column = issue.field
+            if report.column_label(issue.field) != issue.field:
+                column = f"{issue.field} ({report.column_label(issue.field)})"
+            click.echo(f"  {filename}:{issue.line}: {column}: {issue.message}", err=True)
         return
     heading = "Would change (dry run, nothing applied):" if dry_run else "Applied:"
     click.echo(f"{heading} encoding={report.encoding}")
     for label, changes in (("added", report.added), ("transferred", report.transferred),
                            ("updated", report.updated), ("reactivated", report.reactivated),
-                           ("deactivated", report.deactivated)):
+                           ("deactivated", report.deactivated), ("unit heads", report.heads)):
         click.echo(f"  {label}: {len(changes)}")
         for change in changes[:50]:
             detail = "; ".join(change.details)
@@ -60,10 +65,12 @@ def import_cmd(file: Path, dry_run: bool, as_of: object) -> None:
             bar.update(done - last)
             last = done
 
-        report = import_staff(raw, None, as_of=effective, dry_run=dry_run, on_progress=progress)
+        # No request here, so no locale to select: the command speaks English throughout.
+        with force_locale("en"):
+            report = import_staff(raw, None, as_of=effective, dry_run=dry_run, on_progress=progress)
     if report.issues:
         db_session.rollback()
-        print_report(report, dry_run=dry_run)
+        print_report(report, dry_run=dry_run, filename=file.name)
         raise SystemExit(1)
     if dry_run:
         db_session.rollback()
@@ -72,7 +79,7 @@ def import_cmd(file: Path, dry_run: bool, as_of: object) -> None:
 
         after_staff_import(effective)
         db_session.commit()
-    print_report(report, dry_run=dry_run)
+    print_report(report, dry_run=dry_run, filename=file.name)
 
 
 @click.group("demo", help="Demo data for trying Manabi out.")

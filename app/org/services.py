@@ -13,7 +13,7 @@ from app.audit.services import record_event
 from app.clock import now
 from app.db import db_session
 from app.org.models import Employee, Grade, Placement, RoleGrant, RoleName, Unit, UnitKind
-from app.org.staff_csv import StaffFileError, StaffRow, read_rows
+from app.org.staff_csv import StaffFileError, StaffRow, read_file
 
 ProgressCallback = Callable[[int, int], None]
 HEAD_MARKS = {"1", "true", "yes", "y", "○", "◯", "〇", "所属長", "head"}
@@ -47,8 +47,13 @@ class ImportReport:
     updated: list[Change] = field(default_factory=list)
     reactivated: list[Change] = field(default_factory=list)
     deactivated: list[Change] = field(default_factory=list)
+    heads: list[Change] = field(default_factory=list)
     unchanged: int = 0
     applied: bool = False
+    columns: dict[str, str] = field(default_factory=dict)  # key -> header as written in the file
+
+    def column_label(self, key: str) -> str:
+        return self.columns.get(key, key)
 
     @property
     def ok(self) -> bool:
@@ -62,6 +67,7 @@ class ImportReport:
             "updated": len(self.updated),
             "reactivated": len(self.reactivated),
             "deactivated": len(self.deactivated),
+            "heads": len(self.heads),
             "unchanged": self.unchanged,
         }
 
@@ -117,6 +123,8 @@ def _validate(rows: list[StaffRow], report: ImportReport) -> list[_Validated]:
             issue(row, "name", _("is empty"))
         elif len(name) > 100:
             issue(row, "name", _("is longer than 100 characters"))
+        if len(v.get("name_kana", "")) > 100:
+            issue(row, "name_kana", _("is longer than 100 characters"))
         email = v.get("email", "")
         if not email:
             issue(row, "email", _("is empty"))
@@ -137,10 +145,14 @@ def _validate(rows: list[StaffRow], report: ImportReport) -> list[_Validated]:
                     issue(row, "email", _("%(value)s already belongs to employee %(owner)s",
                                           value=email, owner=owner))
         grade = grades.get(v.get("grade", ""))
-        if grade is None:
+        if not v.get("grade", ""):
+            issue(row, "grade", _("is empty"))
+        elif grade is None:
             issue(row, "grade", _("unknown grade %(value)s", value=v.get("grade", "")))
         unit = units.get(v.get("unit", ""))
-        if unit is None:
+        if not v.get("unit", ""):
+            issue(row, "unit", _("is empty"))
+        elif unit is None:
             issue(row, "unit", _("unknown division %(value)s", value=v.get("unit", "")))
         elif not unit.is_active:
             issue(row, "unit", _("division %(value)s is closed", value=unit.code))
@@ -171,7 +183,9 @@ def _move(employee: Employee, unit: Unit, grade: Grade, as_of: date) -> None:
             current.ended_on = as_of - timedelta(days=1)
         db_session.add(Placement(employee_id=employee.id, unit_id=unit.id, grade_id=grade.id,
                                  started_on=as_of))
-    employee.unit_id, employee.grade_id = unit.id, grade.id
+    # Set the relationships, not just the ids, so objects already loaded in this session (the
+    # follow-up hooks read them before commit) do not keep the old unit and grade.
+    employee.unit, employee.grade = unit, grade
 
 
 def import_staff(
@@ -186,24 +200,35 @@ def import_staff(
 
     Transfers and promotions close the old placement and open a new one dated `as_of`; active
     staff missing from the file are deactivated (never deleted); outside mentors are left alone.
+    A head who leaves or is transferred out of the unit they head stops heading it. The report
+    of a dry run lists the same changes as the real run.
     """
     report = ImportReport()
     try:
-        rows, report.encoding = read_rows(raw)
+        staff_file = read_file(raw)
     except StaffFileError as error:
-        report.issues.append(ImportIssue(1, "file", str(error)))
+        report.issues.extend(ImportIssue(p.line, p.field, p.message) for p in error.problems)
         return report
+    rows, report.encoding, report.columns = staff_file.rows, staff_file.encoding, staff_file.labels
     report.rows = len(rows)
+    if not rows:
+        # A header alone would deactivate everyone: almost certainly the wrong file.
+        report.issues.append(ImportIssue(2, "file", _("The file has no staff rows.")))
+        return report
     valid = _validate(rows, report)
     if report.issues:
         return report
 
     employees = {e.employee_number: e for e in db_session.scalars(select(Employee))}
-    units_by_id = {u.id: u for u in db_session.scalars(select(Unit))}
+    names_by_id = {e.id: (e.employee_number, e.name) for e in employees.values()}
+    previous_unit = {number: e.unit_id for number, e in employees.items()}
+    previous_email = {number: e.email for number, e in employees.items()}
+    units_by_id = {u.id: u for u in db_session.scalars(select(Unit).order_by(Unit.id))}
     grades_by_id = {g.id: g for g in db_session.scalars(select(Grade))}
     total = len(valid)
     in_file: set[str] = set()
-    pending_heads: list[tuple[Unit, str]] = []
+    moved_out: set[str] = set()  # active people whose unit changes
+    new_heads: dict[int, _Validated] = {}
     if not dry_run:
         # Free e-mails moving between people before anyone takes a new one.
         for item in valid:
@@ -228,6 +253,8 @@ def import_staff(
             change = Change(item.number, item.name)
             moved = existing.unit_id != item.unit.id or existing.grade_id != item.grade.id
             if existing.unit_id != item.unit.id:
+                if existing.is_active:
+                    moved_out.add(item.number)
                 old = units_by_id.get(existing.unit_id) if existing.unit_id else None
                 change.details.append(f"{old.name if old else '-'} → {item.unit.name}")
             if existing.grade_id != item.grade.id:
@@ -238,12 +265,10 @@ def import_staff(
                 edits.append(f"{existing.name} → {item.name}")
             if existing.name_kana != item.name_kana and item.name_kana:
                 edits.append(f"{existing.name_kana} → {item.name_kana}")
-            if existing.email.lower() != item.email.lower() and not existing.email.endswith("@moving.invalid"):
-                edits.append(f"{existing.email} → {item.email}")
-            elif existing.email.endswith("@moving.invalid"):
-                edits.append(f"→ {item.email}")
+            if previous_email[item.number] != item.email:
+                edits.append(f"{previous_email[item.number]} → {item.email}")
             if not existing.is_active:
-                report.reactivated.append(Change(item.number, item.name, [item.unit.name]))
+                report.reactivated.append(Change(item.number, item.name, [item.unit.name, item.grade.name]))
             elif moved:
                 report.transferred.append(change)
             if edits:
@@ -262,7 +287,7 @@ def import_staff(
                 elif moved:
                     _move(existing, item.unit, item.grade, as_of)
         if item.is_head:
-            pending_heads.append((item.unit, item.number))
+            new_heads[item.unit.id] = item
         if on_progress is not None and (done % 200 == 0 or done == total):
             on_progress(done, total)
 
@@ -270,6 +295,7 @@ def import_staff(
         e for number, e in employees.items()
         if number not in in_file and e.is_active and not e.is_external
     ]
+    leaving_ids = {e.id for e in leaving}
     for employee in leaving:
         report.deactivated.append(Change(employee.employee_number, employee.name))
         if not dry_run:
@@ -280,14 +306,25 @@ def import_staff(
             if current is not None:
                 current.ended_on = max(current.started_on, as_of - timedelta(days=1))
 
+    # Unit heads: the file names new ones; those leaving, or moving out of the unit they head, stop.
+    for unit in units_by_id.values():
+        old_number, old_name = names_by_id.get(unit.head_id, ("", "-")) if unit.head_id else ("", "-")
+        head = new_heads.get(unit.id)
+        if head is not None:
+            if head.number != old_number:
+                report.heads.append(Change(head.number, head.name, [f"{unit.name}: {old_name} → {head.name}"]))
+                if not dry_run:
+                    unit.head_id = employees[head.number].id
+        elif unit.head_id is not None and (
+            unit.head_id in leaving_ids
+            or (old_number in moved_out and previous_unit.get(old_number) == unit.id)
+        ):
+            report.heads.append(Change(old_number, old_name, [f"{unit.name}: {old_name} → -"]))
+            if not dry_run:
+                unit.head_id = None
+
     if not dry_run:
         db_session.flush()
-        leaving_ids = {e.id for e in leaving}
-        for unit in units_by_id.values():
-            if unit.head_id in leaving_ids:
-                unit.head_id = None
-        for unit, number in pending_heads:
-            unit.head_id = employees[number].id
         record_event(actor, "org.staff_imported", "staff_list", None,
                      after=report.counts(), summary=f"as of {as_of.isoformat()}")
         db_session.flush()

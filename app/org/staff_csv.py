@@ -7,28 +7,50 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
+
+# For each key, its accepted headers, most specific first: when a file has two headers for the
+# same key (職級 and 職級コード, 所属コード and 所属), the earlier alias in this tuple wins.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "employee_number": ("employee_number", "職員番号"),
     "name": ("name", "氏名"),
     "name_kana": ("name_kana", "氏名カナ", "カナ氏名", "ふりがな"),
     "email": ("email", "メールアドレス", "メール"),
-    "grade": ("grade", "職級", "職級コード"),
+    "grade": ("grade", "職級コード", "職級"),
     "unit": ("unit", "所属コード", "所属"),
     "is_head": ("is_head", "所属長"),
 }
 REQUIRED_COLUMNS = ("employee_number", "name", "email", "grade", "unit")
 
 
+@dataclass(frozen=True)
+class FileProblem:
+    line: int
+    field: str
+    message: str
+
+
 class StaffFileError(Exception):
     """The file as a whole cannot be read (encoding, no header, missing columns)."""
+
+    def __init__(self, problems: list[FileProblem]) -> None:
+        super().__init__("; ".join(f"line {p.line}, {p.field}: {p.message}" for p in problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
 class StaffRow:
     line: int
     values: dict[str, str]
+
+
+@dataclass
+class StaffFile:
+    rows: list[StaffRow]
+    encoding: str
+    labels: dict[str, str] = field(default_factory=dict)  # key -> the header as written in the file
 
 
 def decode(raw: bytes) -> tuple[str, str]:
@@ -38,36 +60,56 @@ def decode(raw: bytes) -> tuple[str, str]:
             return raw.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    raise StaffFileError("The file is neither UTF-8 nor Shift_JIS (CP932).")
+    raise StaffFileError([FileProblem(1, "file", _("The file is neither UTF-8 nor Shift_JIS (CP932)."))])
 
 
-def read_rows(raw: bytes) -> tuple[list[StaffRow], str]:
+def _map_header(header: list[str], line: int) -> tuple[dict[str, int], dict[str, str]]:
+    chosen: dict[str, tuple[int, int]] = {}  # key -> (alias priority, position)
+    labels: dict[str, str] = {}
+    problems: list[FileProblem] = []
+    for position, raw_label in enumerate(header):
+        label = raw_label.strip().lstrip("\ufeff").strip()
+        for key, aliases in COLUMNS.items():
+            folded = [alias.casefold() for alias in aliases]
+            if label.casefold() not in folded:
+                continue
+            priority = folded.index(label.casefold())
+            if key in chosen and chosen[key][0] == priority:
+                problems.append(FileProblem(line, key, _("column %(label)s appears twice", label=label)))
+            elif key not in chosen or priority < chosen[key][0]:
+                chosen[key] = (priority, position)
+                labels[key] = label
+    for key in REQUIRED_COLUMNS:
+        if key not in chosen:
+            problems.append(FileProblem(line, key, _("the column is missing (header %(labels)s)",
+                                                  labels=" / ".join(COLUMNS[key]))))
+    if problems:
+        raise StaffFileError(problems)
+    return {key: position for key, (_priority, position) in chosen.items()}, labels
+
+
+def read_file(raw: bytes) -> StaffFile:
     text, encoding = decode(raw)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
+        while not any(cell.strip() for cell in header):  # blank lines before the header
+            header = next(reader)
     except StopIteration:
-        raise StaffFileError("The file is empty.") from None
+        raise StaffFileError([FileProblem(1, "file", _("The file is empty."))]) from None
     except csv.Error as error:
-        raise StaffFileError(f"line 1: {error}") from None
-    index: dict[str, int] = {}
-    for position, label in enumerate(header):
-        label = label.strip()
-        for key, aliases in COLUMNS.items():
-            if label in aliases:
-                index[key] = position
-    missing = [key for key in REQUIRED_COLUMNS if key not in index]
-    if missing:
-        raise StaffFileError("line 1: missing column(s): " + ", ".join(missing))
+        raise StaffFileError([FileProblem(reader.line_num or 1, "file", str(error))]) from None
+    index, labels = _map_header(header, reader.line_num)
     rows = []
+    start = reader.line_num + 1
     try:
         for record in reader:
-            if not any(cell.strip() for cell in record):
-                continue
-            values = {
-                key: (record[pos].strip() if pos < len(record) else "") for key, pos in index.items()
-            }
-            rows.append(StaffRow(line=reader.line_num, values=values))
+            if any(cell.strip() for cell in record):
+                values = {
+                    key: (record[pos].strip() if pos < len(record) else "") for key, pos in index.items()
+                }
+                rows.append(StaffRow(line=start, values=values))  # where the record starts
+            start = reader.line_num + 1
     except csv.Error as error:
-        raise StaffFileError(f"line {reader.line_num}: {error}") from None
-    return rows, encoding
+        raise StaffFileError([FileProblem(start, "file", str(error))]) from None
+    return StaffFile(rows, encoding, labels)

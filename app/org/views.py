@@ -159,6 +159,7 @@ def staff_import_apply():  # type: ignore[no-untyped-def]
         as_of = date.fromisoformat(form.as_of.data)
     except ValueError:
         abort(400)
+    ensure_grades()  # the preview's were rolled back with it
     report = import_staff(raw, current_user, as_of=as_of, dry_run=False)
     if not report.ok:  # the organisation changed since the preview
         db_session.rollback()

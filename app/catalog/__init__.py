@@ -1,0 +1,1 @@
+"""The catalog: courses and programmes (curricula), their versions, and assignment rules."""

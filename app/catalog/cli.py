@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from app.catalog.queries import course_by_code
+from app.catalog.services import SyncReport, export_course_file, sync_catalog
+from app.db import db_session
+from app.org.reference import ensure_grades
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "courses"
+
+
+@click.group("catalog", help="The course catalog in courses/.")
+def catalog_group() -> None:
+    pass
+
+
+def print_sync_report(report: SyncReport, *, dry_run: bool) -> None:
+    if report.issues:
+        click.echo(f"{len(report.issues)} problem(s); nothing was applied:", err=True)
+        for issue in report.issues:
+            click.echo(f"  {issue}", err=True)
+        return
+    prefix = "would be " if dry_run else ""
+    for label, codes in (("added", report.added), ("changed", report.changed), ("retired", report.retired)):
+        click.echo(f"{prefix}{label}: {len(codes)}" + (f"  ({', '.join(codes)})" if codes else ""))
+    click.echo(f"unchanged: {len(report.unchanged)}")
+
+
+@catalog_group.command("sync")
+@click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Report what would change and apply nothing.")
+@with_appcontext
+def sync_cmd(directory: Path | None, dry_run: bool) -> None:
+    """Upsert courses and programmes from DIRECTORY (default: courses/)."""
+    ensure_grades()
+    report = sync_catalog(directory or DEFAULT_DIR, None, dry_run=dry_run)
+    print_sync_report(report, dry_run=dry_run)
+    if not report.ok:
+        db_session.rollback()
+        raise SystemExit(1)
+    if dry_run:
+        db_session.rollback()
+    else:
+        from app.hooks import after_catalog_sync
+
+        after_catalog_sync()
+        db_session.commit()
+
+
+@catalog_group.command("export")
+@click.argument("code")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout)")
+@with_appcontext
+def export_cmd(code: str, output: Path | None) -> None:
+    """Write course CODE in the courses/ file format."""
+    course = course_by_code(code)
+    if course is None:
+        raise click.ClickException(f"no course with code {code}")
+    text = export_course_file(course)
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)

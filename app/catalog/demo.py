@@ -1,0 +1,36 @@
+"""The demo catalog: courses/ synced, and the grade-training assignment rules of this fiscal year."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from app.catalog.cli import DEFAULT_DIR
+from app.catalog.models import AssignmentRule, Course
+from app.catalog.services import create_assignment_rule, sync_catalog
+from app.clock import today
+from app.db import db_session
+from app.fiscal import fiscal_year_of
+from app.org.models import Grade
+
+# (course code, grade code): chief-level and section-chief-level staff must take their digital training.
+DEMO_RULES = (("DX-SHUNIN-2020", "SHUNIN"), ("DX-KACHO-2020", "KACHO"))
+
+
+def load_demo_catalog() -> None:
+    report = sync_catalog(DEFAULT_DIR, None)
+    if not report.ok:
+        raise RuntimeError("courses/ has errors: " + "; ".join(str(i) for i in report.issues))
+    fiscal_year = fiscal_year_of(today())
+    due_on = date(fiscal_year.year + 1, 2, 26)
+    for course_code, grade_code in DEMO_RULES:
+        course = db_session.scalar(select(Course).where(Course.code == course_code))
+        grade = db_session.scalar(select(Grade).where(Grade.code == grade_code))
+        if course is None or grade is None:
+            continue
+        exists = db_session.scalar(select(AssignmentRule.id).where(
+            AssignmentRule.course_id == course.id, AssignmentRule.grade_id == grade.id,
+            AssignmentRule.fiscal_year == fiscal_year.year))
+        if exists is None:
+            create_assignment_rule(None, course, grade, fiscal_year.year, due_on)
+    db_session.flush()

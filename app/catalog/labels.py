@@ -1,0 +1,36 @@
+"""Display names of catalog enums, in the user's language."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+TRACK_LABELS = {
+    "grade_training": _l("Grade training"),
+    "cohort_programme": _l("Cohort programme"),
+    "elective": _l("Elective"),
+}
+THEME_LABELS = {
+    "smart_government": _l("Smart Government"),
+    "smart_workstyle": _l("Smart Workstyle"),
+    "smart_solutions": _l("Smart Solutions"),
+    "general": _l("General"),
+}
+FORMAT_LABELS = {
+    "classroom": _l("Classroom"),
+    "online": _l("Online (web meeting)"),
+    "elearning": _l("E-learning"),
+    "fieldwork": _l("Fieldwork"),
+    "blended": _l("Blended"),
+}
+STATUS_LABELS = {
+    "draft": _l("Draft"),
+    "published": _l("Published"),
+    "retired": _l("Retired"),
+}
+KIND_LABELS = {"course": _l("Course"), "programme": _l("Programme")}
+
+
+def register(app) -> None:  # type: ignore[no-untyped-def]
+    app.jinja_env.globals.update(
+        TRACK_LABELS=TRACK_LABELS, THEME_LABELS=THEME_LABELS, FORMAT_LABELS=FORMAT_LABELS,
+        STATUS_LABELS=STATUS_LABELS, KIND_LABELS=KIND_LABELS,
+    )

@@ -1,0 +1,111 @@
+"""Reads of the catalog. The list page costs a fixed number of statements whatever its size."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, exists, select
+from sqlalchemy.orm import selectinload
+
+from app.catalog.models import (
+    Assignment,
+    AssignmentRule,
+    AssignmentStatus,
+    Course,
+    CourseStatus,
+    CourseVersion,
+    ProgrammeItem,
+    course_target_grades,
+)
+from app.db import db_session
+from app.org.models import Employee
+from app.text_search import normalize_for_search
+
+
+@dataclass
+class CatalogFilters:
+    q: str = ""
+    track: str = ""
+    theme: str = ""
+    grade_id: int | None = None
+    delivery_format: str = ""
+    fiscal_year: int | None = None
+    open_seats: bool = False
+    include_unpublished: bool = False
+
+
+def catalog_statement(filters: CatalogFilters, open_seat_course_ids: Select | None = None) -> Select[tuple[Course]]:
+    stmt = select(Course).options(selectinload(Course.target_grades))
+    if filters.include_unpublished:
+        stmt = stmt.where(Course.status != CourseStatus.RETIRED)
+    else:
+        stmt = stmt.where(Course.status == CourseStatus.PUBLISHED)
+    for term in normalize_for_search(filters.q).split():
+        stmt = stmt.where(Course.search_text.contains(term, autoescape=True))
+    if filters.track:
+        stmt = stmt.where(Course.track == filters.track)
+    if filters.theme:
+        stmt = stmt.where(Course.theme == filters.theme)
+    if filters.delivery_format:
+        stmt = stmt.where(Course.delivery_format == filters.delivery_format)
+    if filters.fiscal_year:
+        stmt = stmt.where(Course.fiscal_year == filters.fiscal_year)
+    if filters.grade_id:
+        stmt = stmt.where(exists().where(and_(course_target_grades.c.course_id == Course.id,
+                                              course_target_grades.c.grade_id == filters.grade_id)))
+    if filters.open_seats and open_seat_course_ids is not None:
+        stmt = stmt.where(Course.id.in_(open_seat_course_ids))
+    return stmt.order_by(Course.fiscal_year.desc(), Course.track, Course.code)
+
+
+def fiscal_years() -> list[int]:
+    return list(db_session.scalars(select(Course.fiscal_year).distinct().order_by(Course.fiscal_year.desc())))
+
+
+def active_assignments_for(employee_id: int, course_ids: list[int]) -> dict[int, Assignment]:
+    if not course_ids:
+        return {}
+    rows = db_session.scalars(select(Assignment).where(
+        Assignment.employee_id == employee_id, Assignment.status == AssignmentStatus.ACTIVE,
+        Assignment.course_id.in_(course_ids)))
+    return {a.course_id: a for a in rows}
+
+
+def course_by_code(code: str) -> Course | None:
+    return db_session.scalar(
+        select(Course).where(Course.code == code).options(
+            selectinload(Course.target_grades), selectinload(Course.prerequisites),
+            selectinload(Course.items).selectinload(ProgrammeItem.course))
+    )
+
+
+def programmes_containing(course_id: int) -> list[Course]:
+    return list(db_session.scalars(
+        select(Course).join(ProgrammeItem, ProgrammeItem.programme_id == Course.id)
+        .where(ProgrammeItem.course_id == course_id, Course.status == CourseStatus.PUBLISHED)))
+
+
+def versions_of(course_id: int) -> list[CourseVersion]:
+    return list(db_session.scalars(
+        select(CourseVersion).where(CourseVersion.course_id == course_id)
+        .options(selectinload(CourseVersion.created_by)).order_by(CourseVersion.version.desc())))
+
+
+def assignment_rules() -> list[AssignmentRule]:
+    return list(db_session.scalars(
+        select(AssignmentRule).options(selectinload(AssignmentRule.course), selectinload(AssignmentRule.grade),
+                                       selectinload(AssignmentRule.departments))
+        .order_by(AssignmentRule.fiscal_year.desc(), AssignmentRule.id)))
+
+
+def assignment_counts() -> dict[int, int]:
+    from sqlalchemy import func
+
+    rows = db_session.execute(select(Assignment.rule_id, func.count()).where(
+        Assignment.status == AssignmentStatus.ACTIVE).group_by(Assignment.rule_id))
+    return {rule_id: count for rule_id, count in rows}
+
+
+def assignments_of(employee: Employee) -> list[Assignment]:
+    return list(db_session.scalars(
+        select(Assignment).where(Assignment.employee_id == employee.id)
+        .options(selectinload(Assignment.course)).order_by(Assignment.due_on)))

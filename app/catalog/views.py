@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from app import hooks
+from app.catalog import queries
+from app.catalog.forms import AssignmentRuleForm, CourseForm
+from app.catalog.labels import FORMAT_LABELS, THEME_LABELS, TRACK_LABELS
+from app.catalog.models import AssignmentRule, Course, CourseStatus
+from app.catalog.services import (
+    CatalogError,
+    create_assignment_rule,
+    deactivate_assignment_rule,
+    export_course_file,
+    publish_course,
+    retire_course,
+    save_course,
+    spec_from_course,
+)
+from app.db import db_session
+from app.markdown_render import render_markdown
+from app.org.models import Grade, Unit, UnitKind
+from app.org.queries import all_grades
+from app.pagination import paginate
+from app.permissions import Permission, has_permission, require, signed_in
+
+bp = Blueprint("catalog", __name__, url_prefix="/catalog")
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() and len(raw) < 9 else None
+
+
+def _filters(include_unpublished: bool = False) -> queries.CatalogFilters:
+    args = request.args
+
+    def pick(name: str, allowed: dict) -> str:  # type: ignore[type-arg]
+        value = args.get(name, "")
+        return value if value in allowed else ""
+
+    return queries.CatalogFilters(
+        q=args.get("q", "")[:100], track=pick("track", TRACK_LABELS), theme=pick("theme", THEME_LABELS),
+        grade_id=_int_arg("grade"), delivery_format=pick("format", FORMAT_LABELS),
+        fiscal_year=_int_arg("fy"), open_seats=args.get("open") == "1", include_unpublished=include_unpublished,
+    )
+
+
+@bp.route("/")
+@signed_in
+def index():  # type: ignore[no-untyped-def]
+    filters = _filters()
+    page = paginate(queries.catalog_statement(filters, hooks.open_seat_course_ids() if filters.open_seats else None),
+                    per_page=20)
+    course_ids = [c.id for c in page.items]
+    return render_template(
+        "catalog/index.html", page=page, filters=filters, grades=all_grades(),
+        years=queries.fiscal_years(),
+        assignments=queries.active_assignments_for(current_user.id, course_ids),
+        sessions=hooks.upcoming_sessions(course_ids),
+    )
+
+
+def _load_course(code: str) -> Course:
+    course = queries.course_by_code(code)
+    if course is None:
+        abort(404)
+    if course.status != CourseStatus.PUBLISHED and not has_permission(current_user, Permission.CATALOG_COURSE_EDIT):
+        abort(404)
+    return course
+
+
+@bp.route("/courses/<code>")
+@signed_in
+def course(code: str):  # type: ignore[no-untyped-def]
+    course = _load_course(code)
+    assignment = queries.active_assignments_for(current_user.id, [course.id]).get(course.id)
+    return render_template(
+        "catalog/course.html", course=course, body=render_markdown(course.body_md), assignment=assignment,
+        programmes=queries.programmes_containing(course.id),
+        for_my_grade=current_user.grade_id in {g.id for g in course.target_grades},
+        course_panel=hooks.course_page_panel(course, current_user),
+    )
+
+
+# --- the curriculum designer ---------------------------------------------------------------
+
+
+@bp.route("/design/")
+@require(Permission.CATALOG_COURSE_EDIT)
+def design():  # type: ignore[no-untyped-def]
+    filters = _filters(include_unpublished=True)
+    page = paginate(queries.catalog_statement(filters), per_page=50)
+    return render_template("catalog/design.html", page=page, filters=filters, grades=all_grades(),
+                           years=queries.fiscal_years())
+
+
+@bp.route("/design/new", methods=["GET", "POST"])
+@require(Permission.CATALOG_COURSE_EDIT)
+def new_course():  # type: ignore[no-untyped-def]
+    form = CourseForm(all_grades())
+    if request.method == "GET":
+        form.kind.data = request.args.get("kind", "course") if request.args.get("kind") in ("course", "programme") else "course"
+        form.min_attendance.data = 100
+    if form.validate_on_submit():
+        try:
+            created = save_course(current_user, None, form.to_spec(), form.change_note.data or "")
+        except CatalogError as error:
+            db_session.rollback()
+            _explain(form, str(error))
+        else:
+            db_session.commit()
+            flash(_("Saved as a draft. Preview it, then publish it."), "success")
+            return redirect(url_for("catalog.course", code=created.code))
+    return render_template("catalog/edit.html", form=form, course=None), 400 if form.errors else 200
+
+
+def _explain(form: CourseForm, code: str) -> None:
+    if code == (form.code.data or "").strip():
+        form.code.errors = [*form.code.errors, _("The code %(code)s is already used.", code=code)]
+    else:
+        message = _("Unknown course code %(code)s.", code=code)
+        for field in (form.prerequisites, form.required_courses, form.elective_courses):
+            if code in (field.data or ""):
+                field.errors = [*field.errors, message]
+                return
+        form.code.errors = [*form.code.errors, message]
+
+
+@bp.route("/design/<code>/edit", methods=["GET", "POST"])
+@require(Permission.CATALOG_COURSE_EDIT)
+def edit_course(code: str):  # type: ignore[no-untyped-def]
+    course = _load_course(code)
+    form = CourseForm(all_grades())
+    if request.method == "GET":
+        form.fill_from(spec_from_course(course))
+    if form.validate_on_submit():
+        try:
+            save_course(current_user, course, form.to_spec(quiz=course.quiz_spec), form.change_note.data or "")
+        except CatalogError as error:
+            db_session.rollback()
+            _explain(form, str(error))
+        else:
+            db_session.commit()
+            flash(_("Changes saved (version %(version)s).", version=course.version), "success")
+            return redirect(url_for("catalog.course", code=course.code))
+    return render_template("catalog/edit.html", form=form, course=course), 400 if form.errors else 200
+
+
+@bp.route("/design/preview", methods=["POST"])
+@require(Permission.CATALOG_COURSE_EDIT)
+def preview():  # type: ignore[no-untyped-def]
+    text = request.form.get("body_md", "")[:50000]
+    return jsonify(html=str(render_markdown(text)))
+
+
+@bp.route("/design/<code>/publish", methods=["POST"])
+@require(Permission.CATALOG_COURSE_EDIT)
+def publish(code: str):  # type: ignore[no-untyped-def]
+    course = _load_course(code)
+    publish_course(current_user, course)
+    db_session.commit()
+    flash(_("Published: %(title)s", title=course.title(str(get_locale()))), "success")
+    return redirect(url_for("catalog.course", code=course.code))
+
+
+@bp.route("/design/<code>/retire", methods=["POST"])
+@require(Permission.CATALOG_COURSE_EDIT)
+def retire(code: str):  # type: ignore[no-untyped-def]
+    course = _load_course(code)
+    retire_course(current_user, course)
+    db_session.commit()
+    flash(_("Retired: %(title)s. Existing enrolments and records are kept.", title=course.title(str(get_locale()))),
+          "success")
+    return redirect(url_for("catalog.design"))
+
+
+@bp.route("/design/<code>/export")
+@require(Permission.CATALOG_COURSE_EDIT)
+def export(code: str):  # type: ignore[no-untyped-def]
+    course = _load_course(code)
+    return Response(export_course_file(course), mimetype="text/markdown; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{course.code.lower()}.md"'})
+
+
+@bp.route("/design/<code>/versions")
+@require(Permission.CATALOG_COURSE_EDIT)
+def versions(code: str):  # type: ignore[no-untyped-def]
+    course = _load_course(code)
+    return render_template("catalog/versions.html", course=course, versions=queries.versions_of(course.id))
+
+
+# --- assignment rules ----------------------------------------------------------------------
+
+
+def _rule_form() -> AssignmentRuleForm:
+    from wtforms import SelectChoice
+
+    form = AssignmentRuleForm()
+    locale = str(get_locale())
+    courses = db_session.scalars(select(Course).where(Course.status == CourseStatus.PUBLISHED).order_by(Course.code))
+    form.course.choices = [SelectChoice(str(c.id), f"{c.code} {c.title(locale)}") for c in courses]
+    form.grade.choices = [SelectChoice(str(g.id), g.name if locale == "ja" else g.name_en) for g in all_grades()]
+    departments = db_session.scalars(select(Unit).where(Unit.kind == UnitKind.DEPARTMENT, Unit.is_active)
+                                     .order_by(Unit.sort_order, Unit.code))
+    form.departments.choices = [SelectChoice(str(u.id), u.name) for u in departments]
+    return form
+
+
+@bp.route("/rules", methods=["GET", "POST"])
+@require(Permission.CATALOG_ASSIGNMENT_EDIT)
+def rules():  # type: ignore[no-untyped-def]
+    form = _rule_form()
+    if form.validate_on_submit():
+        course = db_session.get(Course, int(form.course.data))
+        grade = db_session.get(Grade, int(form.grade.data))
+        departments = [db_session.get(Unit, int(i)) for i in form.departments.data or []]
+        duplicate = db_session.scalar(select(AssignmentRule).where(
+            AssignmentRule.course_id == course.id, AssignmentRule.grade_id == grade.id,
+            AssignmentRule.fiscal_year == form.fiscal_year.data))
+        if duplicate is not None:
+            form.course.errors = [_("A rule for this course, grade and fiscal year already exists.")]
+        else:
+            _rule, changes = create_assignment_rule(current_user, course, grade, form.fiscal_year.data,
+                                                    form.due_on.data, [d for d in departments if d is not None])
+            db_session.commit()
+            flash(_("Rule created: %(count)s people assigned.", count=changes.assigned), "success")
+            return redirect(url_for("catalog.rules"))
+    status = 400 if form.errors else 200
+    return render_template("catalog/rules.html", form=form, rules=queries.assignment_rules(),
+                           counts=queries.assignment_counts()), status
+
+
+@bp.route("/rules/<int:rule_id>/deactivate", methods=["POST"])
+@require(Permission.CATALOG_ASSIGNMENT_EDIT)
+def deactivate_rule(rule_id: int):  # type: ignore[no-untyped-def]
+    rule = db_session.get(AssignmentRule, rule_id)
+    if rule is None:
+        abort(404)
+    deactivate_assignment_rule(current_user, rule)
+    db_session.commit()
+    flash(_("Rule switched off; its assignments are kept as history."), "success")
+    return redirect(url_for("catalog.rules"))
