@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
 
@@ -15,15 +15,16 @@ babel = Babel()
 
 def select_locale() -> str:
     supported = current_app.config["LANGUAGES"]
+    if not has_request_context():  # CLI commands and scheduler jobs: the default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if current_user and current_user.is_authenticated and current_user.locale in supported:
         return current_user.locale
     chosen = session.get("locale")
     if chosen in supported:
         return chosen
-    if request:
-        best = request.accept_languages.best_match(supported)
-        if best:
-            return best
+    best = request.accept_languages.best_match(supported)
+    if best:
+        return best
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
