@@ -61,6 +61,8 @@ class Config:
     # Argon2id cost: argon2-cffi's defaults (3 passes over 64 MiB) unless overridden
     ARGON2_TIME_COST = int(os.environ.get("ARGON2_TIME_COST", 3))
     ARGON2_MEMORY_COST = int(os.environ.get("ARGON2_MEMORY_COST", 65536))
+    # No automatic waitlist promotion closer than this to a session's start (HR promotes by hand)
+    WAITLIST_AUTO_PROMOTE_CUTOFF_HOURS = int(os.environ.get("WAITLIST_AUTO_PROMOTE_CUTOFF_HOURS", 24))
     RUN_SCHEDULER_IN_PROCESS = False
     TESTING = False
 

@@ -1,0 +1,1 @@
+"""Enrolment: seats, manager approval, fair waitlists, calendars and "My learning"."""

@@ -1,0 +1,150 @@
+"""Writes to sessions: schedule, edit, move, cancel. Enrolment follow-ups happen through events."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+
+from app.audit.services import record_event
+from app.catalog.models import Course
+from app.clock import now
+from app.db import db_session
+from app.events import emit
+from app.org.models import Employee
+from app.scheduling.events import SessionCancelled, SessionCapacityIncreased, SessionMoved
+from app.scheduling.models import ApprovalPolicy, Meeting, SessionStatus, TrainingSession
+
+
+class SchedulingError(Exception):
+    """A scheduling problem with a message fit to show, naming the field it concerns."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class SessionDetails:
+    label: str
+    location: str
+    online_url: str | None
+    capacity: int
+    enrolment_opens_at: datetime
+    enrolment_closes_at: datetime
+    cancellation_deadline_at: datetime
+    approval_policy: ApprovalPolicy
+    notes: str = ""
+
+
+def _check(details: SessionDetails, meetings: Sequence[tuple[datetime, datetime]]) -> None:
+    from flask_babel import gettext as _
+
+    if not meetings:
+        raise SchedulingError("meetings", _("Add at least one meeting."))
+    for start, end in meetings:
+        if end <= start:
+            raise SchedulingError("meetings", _("Each meeting must end after it starts."))
+    if details.capacity < 0:
+        raise SchedulingError("capacity", _("Capacity cannot be negative."))
+    if details.enrolment_closes_at <= details.enrolment_opens_at:
+        raise SchedulingError("enrolment_closes_at", _("Enrolment must close after it opens."))
+    first = min(start for start, _ in meetings)
+    if details.enrolment_closes_at > first:
+        raise SchedulingError("enrolment_closes_at", _("Enrolment must close before the first meeting."))
+    if details.cancellation_deadline_at > first:
+        raise SchedulingError("cancellation_deadline_at", _("The cancellation deadline must be before the first meeting."))
+
+
+def _set_meetings(session: TrainingSession, meetings: Sequence[tuple[datetime, datetime]]) -> None:
+    ordered = sorted(meetings)
+    existing = sorted(session.meetings, key=lambda m: m.starts_at)
+    # Keep meeting rows (and their ids, which attendance and calendar UIDs refer to) where possible.
+    for index, (start, end) in enumerate(ordered):
+        if index < len(existing):
+            existing[index].starts_at, existing[index].ends_at = start, end
+        else:
+            session.meetings.append(Meeting(starts_at=start, ends_at=end))
+    for extra in existing[len(ordered):]:
+        session.meetings.remove(extra)
+    session.starts_at = ordered[0][0]
+    session.ends_at = max(end for _, end in ordered)
+
+
+def schedule_session(actor: Employee | None, course: Course, details: SessionDetails,
+                     meetings: Sequence[tuple[datetime, datetime]], instructors: Sequence[Employee] = (),
+                     *, cohort_only: bool = False) -> TrainingSession:
+    _check(details, meetings)
+    timestamp = now()
+    session = TrainingSession(course_id=course.id, status=SessionStatus.SCHEDULED, seats_taken=0, sequence=0,
+                              created_at=timestamp, updated_at=timestamp, cohort_only=cohort_only,
+                              **details.__dict__)
+    session.course = course
+    _set_meetings(session, meetings)
+    session.instructors = list(instructors)
+    db_session.add(session)
+    db_session.flush()
+    record_event(actor, "scheduling.session_scheduled", "training_session", session.id,
+                 after={"course": course.code, "starts_at": session.starts_at.isoformat(),
+                        "capacity": session.capacity}, summary=course.code)
+    return session
+
+
+def update_session(actor: Employee | None, session: TrainingSession, details: SessionDetails,
+                   meetings: Sequence[tuple[datetime, datetime]], instructors: Sequence[Employee]) -> None:
+    """Edit a session. Changed times count as a move (everyone enrolled is told); a larger
+    capacity lets the waitlist move up; a capacity below the seats already held is refused."""
+    from flask_babel import gettext as _
+
+    if session.status == SessionStatus.CANCELLED:
+        raise SchedulingError("status", _("This session has been cancelled."))
+    _check(details, meetings)
+    if details.capacity < session.seats_taken:
+        raise SchedulingError("capacity", _("%(taken)s seats are already taken; capacity cannot go below that.",
+                                            taken=session.seats_taken))
+    before = {"starts_at": session.starts_at.isoformat(), "capacity": session.capacity,
+              "location": session.location, "meetings": [(m.starts_at.isoformat(), m.ends_at.isoformat())
+                                                         for m in session.meetings]}
+    old_times = [(m.starts_at, m.ends_at) for m in sorted(session.meetings, key=lambda m: m.starts_at)]
+    old_capacity, old_place = session.capacity, (session.location, session.online_url)
+    for key, value in details.__dict__.items():
+        if key != "capacity":
+            setattr(session, key, value)
+    _set_meetings(session, meetings)
+    session.instructors = list(instructors)
+    session.updated_at = now()
+    moved = sorted(meetings) != old_times or (session.location, session.online_url) != old_place
+    if moved:
+        session.sequence += 1
+    if details.capacity != old_capacity:
+        # The guard repeats the check in SQL, so a seat claimed meanwhile cannot be squeezed out.
+        result = db_session.execute(
+            update(TrainingSession).where(TrainingSession.id == session.id,
+                                          TrainingSession.seats_taken <= details.capacity)
+            .values(capacity=details.capacity).execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            raise SchedulingError("capacity", _("Seats were taken meanwhile; reload and try again."))
+        db_session.refresh(session, ["capacity", "seats_taken"])
+    db_session.flush()
+    record_event(actor, "scheduling.session_updated", "training_session", session.id, before=before,
+                 after={"starts_at": session.starts_at.isoformat(), "capacity": session.capacity,
+                        "location": session.location, "meetings": [(m.starts_at.isoformat(), m.ends_at.isoformat())
+                                                                   for m in session.meetings]})
+    if moved:
+        emit(SessionMoved(session.id, actor.id if actor else None))
+    if details.capacity > old_capacity:
+        emit(SessionCapacityIncreased(session.id, actor.id if actor else None))
+
+
+def cancel_session(actor: Employee | None, session: TrainingSession, reason: str) -> None:
+    if session.status == SessionStatus.CANCELLED:
+        return
+    session.status = SessionStatus.CANCELLED
+    session.cancelled_at = now()
+    session.sequence += 1
+    session.updated_at = now()
+    record_event(actor, "scheduling.session_cancelled", "training_session", session.id,
+                 before={"status": "scheduled"}, after={"status": "cancelled"}, summary=reason[:200])
+    db_session.flush()
+    emit(SessionCancelled(session.id, actor.id if actor else None, reason))
