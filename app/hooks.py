@@ -31,15 +31,49 @@ def after_catalog_sync() -> None:
 
 
 def open_seat_course_ids() -> Select[Any] | None:
-    """Course ids with an upcoming session that has a free seat (None until sessions exist)."""
-    return None
+    """Course ids with an upcoming, open session that has a free seat."""
+    from app.scheduling.queries import open_seat_course_ids as query
+
+    return query()
 
 
 def upcoming_sessions(course_ids: list[int]) -> dict[int, list[Any]]:
-    """Upcoming sessions per course for the catalog list."""
-    return {}
+    """Upcoming sessions per course for the catalog list (one statement)."""
+    from app.scheduling.queries import upcoming_sessions_by_course
+
+    return {course_id: sessions[:3] for course_id, sessions in upcoming_sessions_by_course(course_ids).items()}
 
 
 def course_page_panel(course: Any, viewer: Any) -> Any:
-    """Extra content for the course page (sessions and the enrol buttons once they exist)."""
-    return None
+    """The course page's sessions with the viewer's place and the enrol buttons."""
+    from flask import render_template
+    from markupsafe import Markup
+
+    from app.enrollment.forms import EnrolForm
+    from app.enrollment.queries import positions_for, viewer_enrolments
+    from app.scheduling.queries import upcoming_sessions_by_course
+
+    sessions = upcoming_sessions_by_course([course.id]).get(course.id, [])
+    mine = viewer_enrolments(viewer.id, course.id)
+    return Markup(render_template(  # noqa: S704 - a rendered template, autoescaped
+        "enrollment/_course_sessions.html", course=course, sessions=sessions, mine=mine,
+        live={e.session_id: e for e in mine if e.is_active}, positions=positions_for(mine), form=EnrolForm()))
+
+
+def completed_course_ids(employee_id: int) -> set[int]:
+    """Courses this person has completed (for prerequisites); filled in by the completion domain."""
+    return completed_course_ids_many([employee_id]).get(employee_id, set())
+
+
+def completed_course_ids_many(employee_ids: list[int]) -> dict[int, set[int]]:
+    return {}
+
+
+def assignment_progress(employee_id: int) -> dict[int, str]:
+    """Status per assignment id (not started / enrolled / completed); completion fills this in."""
+    return {}
+
+
+def may_join_cohort_session(employee: Any, session: Any) -> bool:
+    """Cohort modules are open only to the cohort's participants (the cohort domain decides)."""
+    return False

@@ -9,3 +9,5 @@ from app.catalog.models import (  # noqa: F401
     CourseVersion,
     ProgrammeItem,
 )
+from app.enrollment.models import CalendarFeed, Enrolment, EnrolmentEvent  # noqa: F401
+from app.scheduling.models import Meeting, TrainingSession  # noqa: F401

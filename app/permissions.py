@@ -33,6 +33,9 @@ class Permission(enum.StrEnum):
     REPORTS_TEAM_READ = "reports:team:read"
     CATALOG_COURSE_EDIT = "catalog:course:edit"
     CATALOG_ASSIGNMENT_EDIT = "catalog:assignment:edit"
+    SCHEDULING_SESSION_EDIT = "scheduling:session:edit"
+    ENROLLMENT_APPROVE = "enrollment:request:approve"
+    ENROLLMENT_MANAGE = "enrollment:enrolment:manage"
 
 
 EMPLOYEE = "employee"
@@ -40,7 +43,7 @@ MANAGER = "manager"
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     EMPLOYEE: frozenset(),
-    MANAGER: frozenset({Permission.REPORTS_TEAM_READ}),
+    MANAGER: frozenset({Permission.REPORTS_TEAM_READ, Permission.ENROLLMENT_APPROVE}),
     RoleName.INSTRUCTOR: frozenset(),
     RoleName.MENTOR: frozenset(),
     RoleName.HR: frozenset(
@@ -50,6 +53,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.AUTH_PASSWORD_RESET,
             Permission.CATALOG_COURSE_EDIT,
             Permission.CATALOG_ASSIGNMENT_EDIT,
+            Permission.SCHEDULING_SESSION_EDIT,
+            Permission.ENROLLMENT_APPROVE,
+            Permission.ENROLLMENT_MANAGE,
         }
     ),
     RoleName.ADMIN: frozenset(

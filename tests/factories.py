@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import timedelta
 
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -101,6 +102,33 @@ def assignment_rule(course_, grade_code: str, *, fiscal_year: int = 2020, due_on
                                             due_on or date(2021, 2, 26), departments)
     db_session.commit()
     return rule
+
+
+def training_session(course_, *, starts_in: timedelta = timedelta(days=14), hours: int = 3, capacity: int = 30,
+                     policy: str = "none", meetings: int = 1, opens_ago: timedelta = timedelta(days=7),
+                     closes_before: timedelta = timedelta(days=2), cancel_before: timedelta = timedelta(days=3),
+                     location: str = "県庁 研修室A", online_url: str | None = None, instructors=(), label: str = ""):  # type: ignore[no-untyped-def]
+    from app.scheduling.models import ApprovalPolicy
+    from app.scheduling.services import SessionDetails, schedule_session
+
+    current = now().replace(second=0, microsecond=0)
+    start = current + starts_in
+    pairs = [(start + timedelta(days=7 * i), start + timedelta(days=7 * i, hours=hours)) for i in range(meetings)]
+    details = SessionDetails(
+        label=label, location=location, online_url=online_url, capacity=capacity,
+        enrolment_opens_at=current - opens_ago, enrolment_closes_at=start - closes_before,
+        cancellation_deadline_at=start - cancel_before, approval_policy=ApprovalPolicy(policy))
+    created = schedule_session(None, course_, details, pairs, list(instructors))
+    db_session.commit()
+    return created
+
+
+def enrolment(person: Employee, session_, *, actor: Employee | None = None, override: bool = True):  # type: ignore[no-untyped-def]
+    from app.enrollment.services import enrol
+
+    result = enrol(actor or person, person, session_, override_rules=override)
+    db_session.commit()
+    return result.enrolment
 
 
 # --- client helpers --------------------------------------------------------------------------

@@ -38,6 +38,21 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "catalog.versions": ("GET", "/catalog/design/{course}/versions", frozenset({"hr"})),
     "catalog.rules": ("GET", "/catalog/rules", frozenset({"hr"})),
     "catalog.deactivate_rule": ("POST", "/catalog/rules/{rule}/deactivate", frozenset({"hr"})),
+    "scheduling.course_sessions": ("GET", "/sessions/course/{course}", frozenset({"hr"})),
+    "scheduling.new_session": ("GET", "/sessions/course/{course}/new", frozenset({"hr"})),
+    "scheduling.edit_session": ("GET", "/sessions/{session}/edit", frozenset({"hr"})),
+    "scheduling.cancel": ("POST", "/sessions/{session}/cancel", frozenset({"hr"})),
+    "enrollment.enrol_view": ("POST", "/sessions/{session}/enrol", ALL_SIGNED_IN),
+    "enrollment.roster": ("GET", "/sessions/{session}/enrolments", frozenset({"hr"})),
+    "enrollment.enrol_many_view": ("POST", "/sessions/{session}/enrol-many", frozenset({"hr"})),
+    "enrollment.detail": ("GET", "/enrolments/{enrolment}", frozenset({"manager", "hr", "admin"})),
+    "enrollment.cancel_view": ("POST", "/enrolments/{enrolment}/cancel", frozenset({"manager", "hr", "admin"})),
+    "enrollment.enrolment_ics": ("GET", "/enrolments/{enrolment}/calendar.ics", frozenset({"manager", "hr", "admin"})),
+    "enrollment.promote": ("POST", "/enrolments/{enrolment}/promote", frozenset({"hr"})),
+    "enrollment.approvals": ("GET", "/approvals", frozenset({"manager", "hr"})),
+    "enrollment.my_learning": ("GET", "/my-learning", ALL_SIGNED_IN),
+    "enrollment.feed": ("GET", "/calendar/not-a-real-token-at-all-xx.ics", frozenset(ROLES)),
+    "enrollment.reset_feed": ("POST", "/calendar/reset", ALL_SIGNED_IN),
 }
 
 
@@ -74,6 +89,9 @@ def people(app):
         course = factories.course()
         ids["course"] = (course.code, "")
         ids["rule"] = (factories.assignment_rule(course, "SHUNIN").id, "")
+        session = factories.training_session(course)
+        ids["session"] = (session.id, "")
+        ids["enrolment"] = (factories.enrolment(people["other"], session).id, "")
         return ids
 
 
@@ -84,7 +102,7 @@ def test_access(app, people, endpoint, role):
     client = app.test_client()
     if role != "anonymous":
         factories.login(client, people[role][1])
-    path = template.format(other=people["other"][0], course=people["course"][0], rule=people["rule"][0])
+    path = template.format(**{name: value[0] for name, value in people.items()})
     if method == "GET":
         response = client.get(path)
     else:

@@ -389,3 +389,22 @@ def register_subscribers() -> None:
 
     subscribe(SessionCapacityIncreased, _on_capacity_increased)
     subscribe(SessionCancelled, _on_session_cancelled)
+
+
+# --- calendar feeds --------------------------------------------------------------------------
+
+
+def reset_calendar_feed(employee: Employee) -> str:
+    """Issue a new secret feed token (the old URL stops working)."""
+    import secrets
+
+    from app.enrollment.models import CalendarFeed
+
+    feed = db_session.get(CalendarFeed, employee.id)
+    token = secrets.token_urlsafe(32)
+    if feed is None:
+        db_session.add(CalendarFeed(employee_id=employee.id, token=token, created_at=now()))
+    else:
+        feed.token, feed.created_at = token, now()
+    db_session.flush()
+    return token

@@ -1,0 +1,301 @@
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from app import hooks
+from app.db import begin_write_transaction, db_session
+from app.enrollment import queries
+from app.enrollment.calendar import build_calendar
+from app.enrollment.forms import BulkEnrolForm, CancelEnrolmentForm, DecisionForm, EnrolForm
+from app.enrollment.models import Enrolment
+from app.enrollment.services import (
+    EnrolmentError,
+    approve,
+    can_cancel,
+    can_decide,
+    cancel,
+    current_policy,
+    decline,
+    enrol,
+    enrol_many,
+    promote_by_hand,
+    reset_calendar_feed,
+)
+from app.org.models import Employee, RoleName, Unit
+from app.org.queries import all_grades, units_in_tree_order
+from app.permissions import (
+    Permission,
+    can_manage_employee,
+    can_view_employee,
+    has_permission,
+    has_role,
+    public,
+    require,
+    signed_in,
+)
+from app.safe_redirect import safe_next
+from app.scheduling.models import TrainingSession
+from app.scheduling.queries import load_session
+
+bp = Blueprint("enrollment", __name__)
+
+
+def _session_or_404(session_id: int) -> TrainingSession:
+    session = load_session(session_id)
+    if session is None:
+        abort(404)
+    return session
+
+
+def _enrolment_or_404(enrolment_id: int) -> Enrolment:
+    enrolment = queries.load_enrolment(enrolment_id)
+    if enrolment is None:
+        abort(404)
+    if not can_view_employee(current_user, enrolment.employee):
+        abort(403)
+    return enrolment
+
+
+@bp.route("/sessions/<int:session_id>/enrol", methods=["POST"])
+@signed_in
+def enrol_view(session_id: int):  # type: ignore[no-untyped-def]
+    form = EnrolForm()
+    back = safe_next(request.form.get("next"), "enrollment.my_learning")
+    if not form.validate_on_submit():
+        abort(400)
+    # Hold SQLite's write lock from the first statement: reads that decide the seat must not
+    # interleave with another request's (PostgreSQL relies on the conditional UPDATE instead).
+    db_session.commit()
+    begin_write_transaction()
+    session = _session_or_404(session_id)
+    employee: Employee = current_user
+    number = (form.employee_number.data or "").strip()
+    if number and number != current_user.employee_number:
+        found = db_session.scalar(select(Employee).where(Employee.employee_number == number))
+        if found is None:
+            flash(_("No employee with number %(number)s.", number=number), "error")
+            return redirect(back)
+        if not can_manage_employee(current_user, found):
+            abort(403)
+        employee = found
+    override = bool(form.override_rules.data) and has_role(current_user, RoleName.HR)
+    if session.cohort_only and not override and not hooks.may_join_cohort_session(employee, session):
+        flash(_("This session is only for the participants of its cohort."), "error")
+        return redirect(back)
+    try:
+        result = enrol(current_user, employee, session, completed_course_ids=hooks.completed_course_ids(employee.id),
+                       override_rules=override)
+    except EnrolmentError as error:
+        db_session.rollback()
+        flash(str(error), "error")
+        return redirect(back)
+    db_session.commit()
+    flash(_status_message(result.enrolment), "success")
+    for warning in result.warnings:
+        flash(warning, "info")
+    return redirect(back)
+
+
+def _status_message(enrolment: Enrolment) -> str:
+    state = enrolment.state.value
+    if state == "confirmed":
+        return _("Enrolled: your place is confirmed.")
+    if state == "waitlisted":
+        return _("The session is full: you are on the waitlist (number %(n)s).",
+                 n=queries.positions(enrolment.session_id).get(enrolment.id, "?"))
+    if enrolment.holds_seat:
+        return _("Requested: a seat is kept for you while your manager decides.")
+    return _("Requested: you keep your waitlist place (number %(n)s) while your manager decides.",
+             n=queries.positions(enrolment.session_id).get(enrolment.id, "?"))
+
+
+@bp.route("/enrolments/<int:enrolment_id>")
+@signed_in
+def detail(enrolment_id: int):  # type: ignore[no-untyped-def]
+    enrolment = _enrolment_or_404(enrolment_id)
+    return render_template("enrollment/detail.html", enrolment=enrolment, events=queries.events_of(enrolment.id),
+                           position=queries.positions_for([enrolment]).get(enrolment.id),
+                           can_cancel=can_cancel(current_user, enrolment), cancel_form=CancelEnrolmentForm(),
+                           can_decide=can_decide(current_user, enrolment), decision_form=DecisionForm())
+
+
+@bp.route("/enrolments/<int:enrolment_id>/cancel", methods=["POST"])
+@signed_in
+def cancel_view(enrolment_id: int):  # type: ignore[no-untyped-def]
+    enrolment = _enrolment_or_404(enrolment_id)
+    form = CancelEnrolmentForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        cancel(current_user, enrolment, form.reason.data or "", current_policy())
+    except EnrolmentError as error:
+        db_session.rollback()
+        flash(str(error), "error")
+    else:
+        db_session.commit()
+        flash(_("Cancelled. The seat goes to the next person waiting."), "success")
+    return redirect(url_for("enrollment.detail", enrolment_id=enrolment.id))
+
+
+@bp.route("/enrolments/<int:enrolment_id>/promote", methods=["POST"])
+@require(Permission.ENROLLMENT_MANAGE)
+def promote(enrolment_id: int):  # type: ignore[no-untyped-def]
+    enrolment = _enrolment_or_404(enrolment_id)
+    try:
+        promote_by_hand(current_user, enrolment)
+    except EnrolmentError as error:
+        db_session.rollback()
+        flash(str(error), "error")
+    else:
+        db_session.commit()
+        flash(_("%(name)s now has a seat.", name=enrolment.employee.name), "success")
+    return redirect(url_for("enrollment.roster", session_id=enrolment.session_id))
+
+
+# --- approvals -------------------------------------------------------------------------------
+
+
+@bp.route("/approvals", methods=["GET", "POST"])
+@require(Permission.ENROLLMENT_APPROVE)
+def approvals():  # type: ignore[no-untyped-def]
+    form = DecisionForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        ids = {int(i) for i in request.form.getlist("enrolment_id") if i.isdigit()}
+        if not ids:
+            flash(_("Tick at least one request."), "error")
+            return redirect(url_for("enrollment.approvals"))
+        reason = (form.reason.data or "").strip()
+        if form.action.data == "decline" and not reason:
+            flash(_("Give a reason for declining."), "error")
+            return redirect(url_for("enrollment.approvals"))
+        done = 0
+        for enrolment in db_session.scalars(select(Enrolment).where(Enrolment.id.in_(ids))):
+            if not can_decide(current_user, enrolment):
+                abort(403)
+            if form.action.data == "approve":
+                approve(current_user, enrolment)
+            else:
+                decline(current_user, enrolment, reason, current_policy())
+            done += 1
+        db_session.commit()
+        message = (_("%(n)s request(s) approved.", n=done) if form.action.data == "approve"
+                   else _("%(n)s request(s) declined.", n=done))
+        flash(message, "success")
+        return redirect(safe_next(request.form.get("next"), "enrollment.approvals"))
+    return render_template("enrollment/approvals.html", requests=queries.approvals_for(current_user), form=form)
+
+
+# --- the roster and bulk enrolment (HR, instructors) -----------------------------------------
+
+
+def _may_see_roster(session: TrainingSession) -> bool:
+    return has_permission(current_user, Permission.ENROLLMENT_MANAGE) or any(
+        i.id == current_user.id for i in session.instructors)
+
+
+@bp.route("/sessions/<int:session_id>/enrolments")
+@signed_in
+def roster(session_id: int):  # type: ignore[no-untyped-def]
+    session = _session_or_404(session_id)
+    if not _may_see_roster(session):
+        abort(403)
+    form = BulkEnrolForm()
+    _fill_bulk_choices(form)
+    return render_template("enrollment/roster.html", session=session, enrolments=queries.roster(session.id),
+                           positions=queries.positions(session.id), bulk_form=form, outcome=None)
+
+
+def _fill_bulk_choices(form: BulkEnrolForm) -> None:
+    from wtforms import SelectChoice
+
+    form.grade.choices = [SelectChoice("", "—")] + [SelectChoice(str(g.id), g.name) for g in all_grades()]
+    form.unit.choices = [SelectChoice("", "—")] + [SelectChoice(str(u.id), "　" * u.depth + u.name)
+                                                    for u in units_in_tree_order()]
+
+
+@bp.route("/sessions/<int:session_id>/enrol-many", methods=["POST"])
+@require(Permission.ENROLLMENT_MANAGE)
+def enrol_many_view(session_id: int):  # type: ignore[no-untyped-def]
+    form = BulkEnrolForm()
+    _fill_bulk_choices(form)
+    if not form.validate_on_submit():
+        abort(400)
+    db_session.commit()
+    begin_write_transaction()
+    session = _session_or_404(session_id)
+    stmt = select(Employee).where(Employee.is_active.is_(True))
+    numbers = [n.strip() for n in (form.numbers.data or "").replace(",", "\n").splitlines() if n.strip()]
+    unknown: list[str] = []
+    if numbers:
+        employees = list(db_session.scalars(stmt.where(Employee.employee_number.in_(numbers))))
+        known = {e.employee_number for e in employees}
+        unknown = [n for n in dict.fromkeys(numbers) if n not in known]
+        order = {n: i for i, n in enumerate(numbers)}
+        employees.sort(key=lambda e: order[e.employee_number])
+    elif form.grade.data or form.unit.data:
+        if form.grade.data.isdigit():
+            stmt = stmt.where(Employee.grade_id == int(form.grade.data))
+        if form.unit.data.isdigit():
+            unit = db_session.get(Unit, int(form.unit.data))
+            if unit is not None:
+                stmt = stmt.join(Unit, Employee.unit_id == Unit.id).where(Unit.path.startswith(unit.path))
+        employees = list(db_session.scalars(stmt.order_by(Employee.employee_number)))
+    else:
+        flash(_("Choose a grade or a unit, or paste employee numbers."), "error")
+        return redirect(url_for("enrollment.roster", session_id=session.id))
+    completed = hooks.completed_course_ids_many([e.id for e in employees])
+    outcome = enrol_many(current_user, employees, session, completed,
+                         override_rules=bool(form.override_rules.data), unknown=unknown)
+    db_session.commit()
+    return render_template("enrollment/roster.html", session=session, enrolments=queries.roster(session.id),
+                           positions=queries.positions(session.id), bulk_form=form, outcome=outcome)
+
+
+# --- My learning and calendars ---------------------------------------------------------------
+
+
+@bp.route("/my-learning")
+@signed_in
+def my_learning():  # type: ignore[no-untyped-def]
+    feed = queries.calendar_feed(current_user.id)
+    return render_template("enrollment/my_learning.html", data=queries.my_learning(current_user), feed=feed,
+                           progress=hooks.assignment_progress(current_user.id))
+
+
+@bp.route("/enrolments/<int:enrolment_id>/calendar.ics")
+@signed_in
+def enrolment_ics(enrolment_id: int):  # type: ignore[no-untyped-def]
+    enrolment = _enrolment_or_404(enrolment_id)
+    body = build_calendar([enrolment], domain=_domain(), name=enrolment.course.title_ja, base_url=request.url_root.rstrip("/"))
+    return Response(body, mimetype="text/calendar; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="manabi-{enrolment.id}.ics"'})
+
+
+@bp.route("/calendar/<token>.ics")
+@public
+def feed(token: str):  # type: ignore[no-untyped-def]
+    """The private subscription feed: the secret token in the URL is the credential."""
+    found = queries.feed_by_token(token) if 20 <= len(token) <= 64 else None
+    if found is None:
+        abort(404)
+    enrolments = queries.feed_enrolments(found.employee_id)
+    body = build_calendar(enrolments, domain=_domain(), name=_("Manabi training"), base_url=request.url_root.rstrip("/"))
+    return Response(body, mimetype="text/calendar; charset=utf-8", headers={"Cache-Control": "private, max-age=300"})
+
+
+@bp.route("/calendar/reset", methods=["POST"])
+@signed_in
+def reset_feed():  # type: ignore[no-untyped-def]
+    reset_calendar_feed(current_user)
+    db_session.commit()
+    flash(_("A new calendar address was made; the old one no longer works."), "success")
+    return redirect(url_for("enrollment.my_learning") + "#calendar")
+
+
+def _domain() -> str:
+    return current_app.config.get("CALENDAR_UID_DOMAIN") or "manabi.local"

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateTimeLocalField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, URL, ValidationError
+
+from app.clock import TOKYO
+from app.scheduling.models import ApprovalPolicy
+
+MEETING_LINE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2}):(\d{2})\s*[-–~〜]\s*(\d{1,2}):(\d{2})\s*$")
+
+POLICY_LABELS = {
+    ApprovalPolicy.NONE.value: _l("No approval needed"),
+    ApprovalPolicy.MANAGER.value: _l("The employee's manager approves"),
+    ApprovalPolicy.MANAGER_THEN_HR.value: _l("The manager, then HR approve"),
+}
+
+
+def parse_meetings(text: str) -> list[tuple[datetime, datetime]]:
+    """One meeting per line, "2026-12-10 13:30-17:00", in Asia/Tokyo; a bad line names itself."""
+    meetings = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = MEETING_LINE.match(line)
+        if match is None:
+            raise ValidationError(_("Line %(n)s: write a meeting as 2026-12-10 13:30-17:00.", n=number))
+        y, mo, d, h1, m1, h2, m2 = (int(g) for g in match.groups())
+        try:
+            day = date(y, mo, d)
+            start = datetime(day.year, day.month, day.day, h1, m1, tzinfo=TOKYO)
+            end = datetime(day.year, day.month, day.day, h2, m2, tzinfo=TOKYO)
+        except ValueError:
+            raise ValidationError(_("Line %(n)s: no such date or time.", n=number)) from None
+        if end <= start:
+            raise ValidationError(_("Line %(n)s: the end must be after the start.", n=number))
+        meetings.append((start, end))
+    if not meetings:
+        raise ValidationError(_("Add at least one meeting."))
+    return meetings
+
+
+def format_meetings(pairs: list[tuple[datetime, datetime]]) -> str:
+    lines = []
+    for start, end in pairs:
+        s, e = start.astimezone(TOKYO), end.astimezone(TOKYO)
+        lines.append(f"{s:%Y-%m-%d %H:%M}-{e:%H:%M}")
+    return "\n".join(lines)
+
+
+class SessionForm(FlaskForm):
+    label = StringField(_l("Name of this session"), validators=[Optional(), Length(max=120)])
+    meetings = TextAreaField(_l("Meetings (one per line, Japan time)"),
+                             validators=[DataRequired(message=_l("Add at least one meeting."))])
+    location = StringField(_l("Room"), validators=[Optional(), Length(max=200)])
+    online_url = StringField(_l("Web meeting link"), validators=[
+        Optional(), Length(max=500), URL(require_tld=False, message=_l("Enter a link starting with https://."))])
+    capacity = IntegerField(_l("Capacity"), validators=[
+        DataRequired(message=_l("Enter the capacity.")),
+        NumberRange(min=1, max=10000, message=_l("Enter a number from 1 to 10000."))])
+    enrolment_opens_at = DateTimeLocalField(_l("Enrolment opens"), format="%Y-%m-%dT%H:%M",
+                                            validators=[DataRequired(message=_l("Enter a date and time."))])
+    enrolment_closes_at = DateTimeLocalField(_l("Enrolment closes"), format="%Y-%m-%dT%H:%M",
+                                             validators=[DataRequired(message=_l("Enter a date and time."))])
+    cancellation_deadline_at = DateTimeLocalField(_l("Cancellation deadline"), format="%Y-%m-%dT%H:%M",
+                                                  validators=[DataRequired(message=_l("Enter a date and time."))])
+    approval_policy = SelectField(_l("Approval"), choices=[])
+    instructors = StringField(_l("Instructors (employee numbers)"), validators=[Optional(), Length(max=400)])
+    notes = TextAreaField(_l("Notes for participants"), validators=[Optional(), Length(max=5000)])
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.approval_policy.choices = [SelectChoice(v, str(label)) for v, label in POLICY_LABELS.items()]
+        self.parsed_meetings: list[tuple[datetime, datetime]] = []
+
+    def validate_meetings(self, field) -> None:  # type: ignore[no-untyped-def]
+        self.parsed_meetings = parse_meetings(field.data)
+
+    def validate_online_url(self, field) -> None:  # type: ignore[no-untyped-def]
+        if field.data and not field.data.lower().startswith(("https://", "http://")):
+            raise ValidationError(_("Enter a link starting with https://."))
+
+    def tokyo(self, value: datetime) -> datetime:
+        return value.replace(tzinfo=TOKYO)
+
+
+class CancelSessionForm(FlaskForm):
+    reason = StringField(_l("Reason (sent to everyone enrolled)"),
+                         validators=[DataRequired(message=_l("Give a reason.")), Length(max=200)])

@@ -1,0 +1,45 @@
+"""Reads of sessions."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import selectinload
+
+from app.clock import now
+from app.db import db_session
+from app.scheduling.models import SessionStatus, TrainingSession
+
+
+def upcoming_sessions_by_course(course_ids: list[int], *, include_cohort_only: bool = False) -> dict[int, list[TrainingSession]]:
+    if not course_ids:
+        return {}
+    stmt = (select(TrainingSession).where(
+        TrainingSession.course_id.in_(course_ids), TrainingSession.status == SessionStatus.SCHEDULED,
+        TrainingSession.starts_at > now()).order_by(TrainingSession.starts_at))
+    if not include_cohort_only:
+        stmt = stmt.where(TrainingSession.cohort_only.is_(False))
+    grouped: dict[int, list[TrainingSession]] = {}
+    for session in db_session.scalars(stmt):
+        grouped.setdefault(session.course_id, []).append(session)
+    return grouped
+
+
+def open_seat_course_ids() -> Select[Any]:
+    return select(TrainingSession.course_id).where(
+        TrainingSession.status == SessionStatus.SCHEDULED, TrainingSession.starts_at > now(),
+        TrainingSession.cohort_only.is_(False), TrainingSession.enrolment_closes_at > now(),
+        TrainingSession.seats_taken < TrainingSession.capacity)
+
+
+def sessions_of_course(course_id: int) -> list[TrainingSession]:
+    return list(db_session.scalars(
+        select(TrainingSession).where(TrainingSession.course_id == course_id)
+        .options(selectinload(TrainingSession.meetings), selectinload(TrainingSession.instructors))
+        .order_by(TrainingSession.starts_at)))
+
+
+def load_session(session_id: int) -> TrainingSession | None:
+    return db_session.scalar(
+        select(TrainingSession).where(TrainingSession.id == session_id)
+        .options(selectinload(TrainingSession.meetings), selectinload(TrainingSession.instructors)))

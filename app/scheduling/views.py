@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.catalog.queries import course_by_code
+from app.clock import TOKYO
+from app.db import db_session
+from app.org.models import Employee
+from app.permissions import Permission, require
+from app.scheduling import queries
+from app.scheduling.forms import CancelSessionForm, SessionForm, format_meetings
+from app.scheduling.models import ApprovalPolicy, TrainingSession
+from app.scheduling.services import SchedulingError, SessionDetails, cancel_session, schedule_session, update_session
+
+bp = Blueprint("scheduling", __name__, url_prefix="/sessions")
+
+
+def _instructors(form: SessionForm) -> list[Employee] | None:
+    numbers = [n for n in (form.instructors.data or "").replace(",", " ").split() if n]
+    if not numbers:
+        return []
+    found = list(db_session.scalars(select(Employee).where(Employee.employee_number.in_(numbers),
+                                                           Employee.is_active)))
+    missing = sorted(set(numbers) - {e.employee_number for e in found})
+    if missing:
+        form.instructors.errors = [_("Unknown employee number(s): %(numbers)s", numbers=", ".join(missing))]
+        return None
+    return found
+
+
+def _details(form: SessionForm) -> SessionDetails:
+    return SessionDetails(
+        label=form.label.data or "", location=form.location.data or "", online_url=form.online_url.data or None,
+        capacity=form.capacity.data, enrolment_opens_at=form.tokyo(form.enrolment_opens_at.data),
+        enrolment_closes_at=form.tokyo(form.enrolment_closes_at.data),
+        cancellation_deadline_at=form.tokyo(form.cancellation_deadline_at.data),
+        approval_policy=ApprovalPolicy(form.approval_policy.data), notes=form.notes.data or "",
+    )
+
+
+def _attach(form: SessionForm, error: SchedulingError) -> None:
+    field = getattr(form, error.field, None) or form.meetings
+    field.errors = [*field.errors, str(error)]
+
+
+@bp.route("/course/<code>")
+@require(Permission.SCHEDULING_SESSION_EDIT)
+def course_sessions(code: str):  # type: ignore[no-untyped-def]
+    course = course_by_code(code)
+    if course is None:
+        abort(404)
+    return render_template("scheduling/course_sessions.html", course=course,
+                           sessions=queries.sessions_of_course(course.id))
+
+
+@bp.route("/course/<code>/new", methods=["GET", "POST"])
+@require(Permission.SCHEDULING_SESSION_EDIT)
+def new_session(code: str):  # type: ignore[no-untyped-def]
+    course = course_by_code(code)
+    if course is None:
+        abort(404)
+    form = SessionForm()
+    if request.method == "GET":
+        form.approval_policy.data = ApprovalPolicy.MANAGER.value
+    if form.validate_on_submit():
+        instructors = _instructors(form)
+        if instructors is not None:
+            try:
+                session = schedule_session(current_user, course, _details(form), form.parsed_meetings, instructors)
+            except SchedulingError as error:
+                db_session.rollback()
+                _attach(form, error)
+            else:
+                db_session.commit()
+                flash(_("Session scheduled."), "success")
+                return redirect(url_for("enrollment.roster", session_id=session.id))
+    return render_template("scheduling/edit_session.html", form=form, course=course, session=None), \
+        400 if form.errors else 200
+
+
+def _load(session_id: int) -> TrainingSession:
+    session = queries.load_session(session_id)
+    if session is None:
+        abort(404)
+    return session
+
+
+@bp.route("/<int:session_id>/edit", methods=["GET", "POST"])
+@require(Permission.SCHEDULING_SESSION_EDIT)
+def edit_session(session_id: int):  # type: ignore[no-untyped-def]
+    session = _load(session_id)
+    form = SessionForm(obj=session if request.method == "GET" else None)
+    if request.method == "GET":
+        form.meetings.data = format_meetings([(m.starts_at, m.ends_at) for m in session.meetings])
+        for name in ("enrolment_opens_at", "enrolment_closes_at", "cancellation_deadline_at"):
+            getattr(form, name).data = getattr(session, name).astimezone(TOKYO).replace(tzinfo=None)
+        form.approval_policy.data = session.approval_policy.value
+        form.instructors.data = " ".join(e.employee_number for e in session.instructors)
+    if form.validate_on_submit():
+        instructors = _instructors(form)
+        if instructors is not None:
+            try:
+                update_session(current_user, session, _details(form), form.parsed_meetings, instructors)
+            except SchedulingError as error:
+                db_session.rollback()
+                _attach(form, error)
+            else:
+                db_session.commit()
+                flash(_("Session updated. Everyone enrolled is told about a change of time or place."), "success")
+                return redirect(url_for("enrollment.roster", session_id=session.id))
+    return render_template("scheduling/edit_session.html", form=form, course=session.course, session=session,
+                           cancel_form=CancelSessionForm()), 400 if form.errors else 200
+
+
+@bp.route("/<int:session_id>/cancel", methods=["POST"])
+@require(Permission.SCHEDULING_SESSION_EDIT)
+def cancel(session_id: int):  # type: ignore[no-untyped-def]
+    session = _load(session_id)
+    form = CancelSessionForm()
+    if not form.validate_on_submit():
+        flash(_("Give a reason for cancelling the session."), "error")
+        return redirect(url_for("scheduling.edit_session", session_id=session.id))
+    cancel_session(current_user, session, form.reason.data)
+    db_session.commit()
+    flash(_("Session cancelled. Everyone enrolled is told."), "success")
+    return redirect(url_for("scheduling.course_sessions", code=session.course.code))
