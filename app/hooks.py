@@ -22,8 +22,10 @@ def after_staff_import(as_of: date) -> None:
 def after_demo_load() -> None:
     """Load the catalog from courses/ and the demo's assignment rules and sessions."""
     from app.catalog.demo import load_demo_catalog
+    from app.scheduling.demo import load_demo_sessions
 
     load_demo_catalog()
+    load_demo_sessions()
 
 
 def after_catalog_sync() -> None:
