@@ -1,0 +1,101 @@
+"""Calendar files parse with an independent reader; moves keep UIDs and raise SEQUENCE."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from icalendar import Calendar
+
+from app.org.models import RoleName
+from app.scheduling.services import SessionDetails, cancel_session, update_session
+from tests import factories
+
+
+def events(body: bytes) -> list:
+    calendar = Calendar.from_ical(body)
+    return [c for c in calendar.walk() if c.name == "VEVENT"]
+
+
+def test_enrolment_ics_parses_and_is_in_tokyo_time(app, client):
+    with app.app_context():
+        person = factories.employee()
+        course = factories.course(title_ja="主任級デジタル研修")
+        session = factories.training_session(course, meetings=2, location="県庁 講堂")
+        enrolment = factories.enrolment(person, session)
+        starts = [m.starts_at for m in session.meetings]
+    factories.login_as(client, person)
+    response = client.get(f"/enrolments/{enrolment.id}/calendar.ics")
+    assert response.status_code == 200 and response.mimetype == "text/calendar"
+    calendar = Calendar.from_ical(response.data)
+    assert any(c.name == "VTIMEZONE" and str(c["TZID"]) == "Asia/Tokyo" for c in calendar.walk())
+    parsed = events(response.data)
+    assert len(parsed) == 2
+    assert [e.decoded("dtstart") for e in parsed] == starts
+    assert str(parsed[0]["dtstart"].dt.tzinfo) == "Asia/Tokyo"
+    assert str(parsed[0]["summary"]).startswith("主任級デジタル研修")
+    assert str(parsed[0]["status"]) == "CONFIRMED" and str(parsed[0]["location"]) == "県庁 講堂"
+
+
+def test_move_keeps_uid_and_raises_sequence_and_cancel_marks_cancelled(app, client):
+    with app.app_context():
+        person = factories.employee()
+        hr = factories.employee(roles=(RoleName.HR,))
+        session = factories.training_session(factories.course())
+        enrolment = factories.enrolment(person, session)
+        session_id = session.id
+    factories.login_as(client, person)
+    before = events(client.get(f"/enrolments/{enrolment.id}/calendar.ics").data)[0]
+
+    with app.app_context():
+        from app.db import db_session
+        from app.scheduling.models import TrainingSession
+
+        session = db_session.get(TrainingSession, session_id)
+        details = SessionDetails(**{k: getattr(session, k) for k in (
+            "label", "location", "online_url", "capacity", "enrolment_opens_at", "enrolment_closes_at",
+            "cancellation_deadline_at", "approval_policy", "notes")})
+        moved = [(m.starts_at + timedelta(hours=1), m.ends_at + timedelta(hours=1)) for m in session.meetings]
+        update_session(db_session.get(type(hr), hr.id), session, details, moved, [])
+        db_session.commit()
+    after = events(client.get(f"/enrolments/{enrolment.id}/calendar.ics").data)[0]
+    assert str(after["uid"]) == str(before["uid"])
+    assert int(after["sequence"]) > int(before["sequence"])
+    assert after.decoded("dtstart") - before.decoded("dtstart") == timedelta(hours=1)
+
+    with app.app_context():
+        from app.db import db_session
+        from app.scheduling.models import TrainingSession
+
+        cancel_session(None, db_session.get(TrainingSession, session_id), "講師急病")
+        db_session.commit()
+    cancelled = events(client.get(f"/enrolments/{enrolment.id}/calendar.ics").data)[0]
+    assert str(cancelled["status"]) == "CANCELLED" and str(cancelled["uid"]) == str(before["uid"])
+    assert int(cancelled["sequence"]) > int(after["sequence"])
+
+
+def test_private_feed_lists_my_sessions_and_reset_revokes_the_old_url(app, client):
+    with app.app_context():
+        person = factories.employee()
+        factories.enrolment(person, factories.training_session(factories.course(title_ja="研修A")))
+        factories.enrolment(person, factories.training_session(factories.course(title_ja="研修B")))
+    factories.login_as(client, person)
+    factories.post(client, "/calendar/reset", form_page="/my-learning")
+    page = client.get("/my-learning").get_data(as_text=True)
+    url = re.search(r'id="feed-url" type="text" readonly value="http://localhost(/calendar/[^"]+\.ics)"', page).group(1)
+    anonymous = app.test_client()
+    feed = anonymous.get(url)
+    assert feed.status_code == 200
+    assert sorted(str(e["summary"]) for e in events(feed.data)) == ["研修A", "研修B"]
+    factories.post(client, "/calendar/reset", form_page="/my-learning")
+    assert anonymous.get(url).status_code == 404
+
+
+def test_cancelled_place_shows_as_cancelled_in_the_feed(app, client):
+    with app.app_context():
+        person = factories.employee()
+        enrolment = factories.enrolment(person, factories.training_session(factories.course()))
+    factories.login_as(client, person)
+    before = events(client.get(f"/enrolments/{enrolment.id}/calendar.ics").data)[0]
+    factories.post(client, f"/enrolments/{enrolment.id}/cancel", {"reason": "都合"}, form_page=f"/enrolments/{enrolment.id}")
+    after = events(client.get(f"/enrolments/{enrolment.id}/calendar.ics").data)[0]
+    assert str(after["status"]) == "CANCELLED" and int(after["sequence"]) > int(before["sequence"])
