@@ -31,7 +31,7 @@ run: translations
 	$(BIN)/flask demo load
 	@echo ""
 	@echo "Manabi is starting on http://127.0.0.1:5000 (Ctrl+C to stop)"
-	MANABI_RUN_SCHEDULER=1 $(BIN)/flask run --host 127.0.0.1 --port 5000
+	$(BIN)/flask serve --host 127.0.0.1 --port 5000
 
 test: $(VENV)/.dev-installed translations
 	$(BIN)/python -m pytest -q -p no:cacheprovider

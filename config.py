@@ -53,6 +53,15 @@ class Config:
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_SENDER = os.environ.get("MAIL_SENDER", "manabi@example.lg.jp")
+    MAIL_TRANSPORT = os.environ.get("MAIL_TRANSPORT", "smtp")  # smtp | file (development)
+    MAIL_FILE_DIR = os.environ.get("MAIL_FILE_DIR", str(BASE_DIR / "instance" / "mail"))
+    # Non-urgent mail goes out on business days within these hours (Japan time)
+    OFFICE_HOURS_START = os.environ.get("OFFICE_HOURS_START", "08:30")
+    OFFICE_HOURS_END = os.environ.get("OFFICE_HOURS_END", "17:15")
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+    CALENDAR_UID_DOMAIN = os.environ.get("CALENDAR_UID_DOMAIN", "manabi.pref.example.lg.jp")
+    SCHEDULER_LEASE_SECONDS = int(os.environ.get("SCHEDULER_LEASE_SECONDS", 90))
+    SCHEDULER_DELIVERY_SECONDS = int(os.environ.get("SCHEDULER_DELIVERY_SECONDS", 30))
 
     # Files uploaded by users (fieldwork submissions)
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
@@ -63,7 +72,6 @@ class Config:
     ARGON2_MEMORY_COST = int(os.environ.get("ARGON2_MEMORY_COST", 65536))
     # No automatic waitlist promotion closer than this to a session's start (HR promotes by hand)
     WAITLIST_AUTO_PROMOTE_CUTOFF_HOURS = int(os.environ.get("WAITLIST_AUTO_PROMOTE_CUTOFF_HOURS", 24))
-    RUN_SCHEDULER_IN_PROCESS = False
     TESTING = False
 
 
@@ -73,6 +81,7 @@ class DevelopmentConfig(Config):
         "DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'manabi.sqlite3'}"
     )
     MAIL_PORT = int(os.environ.get("MAIL_PORT", 8025))
+    MAIL_TRANSPORT = os.environ.get("MAIL_TRANSPORT", "file")  # .eml files in instance/mail
 
 
 class TestConfig(Config):

@@ -1,13 +1,40 @@
-"""Registers every domain's command group on the app (`flask db`, `flask org`, `flask demo` …)."""
+"""Registers every domain's command group on the app (`flask db`, `flask org`, `flask demo` …),
+and `flask serve`, the single-process server `make run` uses."""
 from __future__ import annotations
 
-from flask import Flask
+import click
+from flask import Flask, current_app
 
 
 def init_app(app: Flask) -> None:
     from app.catalog.cli import catalog_group
     from app.migrate_cli import db_group
     from app.org.cli import demo_group, org_group
+    from app.reminders.cli import reminders_group, scheduler_group
 
-    for group in (db_group, org_group, demo_group, catalog_group):
+    for group in (db_group, org_group, demo_group, catalog_group, reminders_group, scheduler_group):
         app.cli.add_command(group)
+    app.cli.add_command(serve_cmd)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler in this process.")
+def serve_cmd(host: str, port: int, no_scheduler: bool) -> None:
+    """Serve the app with the scheduler in a background thread (the embedded, single-process set-up)."""
+    from werkzeug.serving import run_simple
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    scheduler = None
+    if not no_scheduler:
+        from app.scheduler import build_scheduler
+
+        scheduler, holder = build_scheduler(app, blocking=False)
+        scheduler.start()
+        click.echo(f"scheduler running in this process ({holder})")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)

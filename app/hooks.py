@@ -79,3 +79,27 @@ def assignment_progress(employee_id: int) -> dict[int, str]:
 def may_join_cohort_session(employee: Any, session: Any) -> bool:
     """Cohort modules are open only to the cohort's participants (the cohort domain decides)."""
     return False
+
+
+def assignment_still_owed(assignment_id: int) -> bool:
+    """An assignment reminder still applies: the assignment is active and its course not completed."""
+    from app.catalog.models import Assignment, AssignmentStatus
+    from app.db import db_session
+
+    assignment = db_session.get(Assignment, assignment_id)
+    if assignment is None or assignment.status != AssignmentStatus.ACTIVE:
+        return False
+    return assignment.course_id not in completed_course_ids(assignment.employee_id)
+
+
+def assignment_values(assignment_id: int, locale: str) -> dict[str, str]:
+    """Placeholders of assignment notices: course, due date, employee."""
+    from app.catalog.models import Assignment
+    from app.db import db_session
+
+    assignment = db_session.get(Assignment, assignment_id)
+    if assignment is None:
+        return {}
+    due = assignment.due_on
+    due_text = f"{due.year}年{due.month}月{due.day}日" if locale == "ja" else due.strftime("%d %b %Y")
+    return {"course": assignment.course.title(locale), "due_date": due_text, "employee": assignment.employee.name}

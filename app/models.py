@@ -11,3 +11,4 @@ from app.catalog.models import (  # noqa: F401
 )
 from app.enrollment.models import CalendarFeed, Enrolment, EnrolmentEvent  # noqa: F401
 from app.scheduling.models import Meeting, TrainingSession  # noqa: F401
+from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut, SchedulerLease  # noqa: F401

@@ -36,6 +36,7 @@ class Permission(enum.StrEnum):
     SCHEDULING_SESSION_EDIT = "scheduling:session:edit"
     ENROLLMENT_APPROVE = "enrollment:request:approve"
     ENROLLMENT_MANAGE = "enrollment:enrolment:manage"
+    REMINDERS_MANAGE = "reminders:outbox:manage"
 
 
 EMPLOYEE = "employee"
@@ -56,6 +57,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.SCHEDULING_SESSION_EDIT,
             Permission.ENROLLMENT_APPROVE,
             Permission.ENROLLMENT_MANAGE,
+            Permission.REMINDERS_MANAGE,
         }
     ),
     RoleName.ADMIN: frozenset(

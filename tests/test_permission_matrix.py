@@ -53,6 +53,15 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "enrollment.my_learning": ("GET", "/my-learning", ALL_SIGNED_IN),
     "enrollment.feed": ("GET", "/calendar/not-a-real-token-at-all-xx.ics", frozenset(ROLES)),
     "enrollment.reset_feed": ("POST", "/calendar/reset", ALL_SIGNED_IN),
+    "reminders.inbox": ("GET", "/notifications", ALL_SIGNED_IN),
+    "reminders.show": ("GET", "/notifications/{notification}", frozenset()),  # only the recipient ("other")
+    "reminders.read_all": ("POST", "/notifications/read-all", ALL_SIGNED_IN),
+    "reminders.preferences": ("GET", "/account/notifications", ALL_SIGNED_IN),
+    "reminders.outbox": ("GET", "/admin/outbox", frozenset({"hr"})),
+    "reminders.resend_view": ("POST", "/admin/outbox/{notification}/resend", frozenset({"hr"})),
+    "reminders.settings": ("GET", "/admin/outbox/settings", frozenset({"hr"})),
+    "reminders.templates": ("GET", "/admin/outbox/templates", frozenset({"hr"})),
+    "reminders.edit_template": ("GET", "/admin/outbox/templates/enrolment_confirmed/ja", frozenset({"hr"})),
 }
 
 
@@ -92,6 +101,13 @@ def people(app):
         session = factories.training_session(course)
         ids["session"] = (session.id, "")
         ids["enrolment"] = (factories.enrolment(people["other"], session).id, "")
+        from sqlalchemy import select
+
+        from app.db import db_session
+        from app.reminders.models import Notification
+
+        ids["notification"] = (db_session.scalar(select(Notification.id).where(
+            Notification.recipient_id == people["other"].id)), "")
         return ids
 
 
@@ -117,4 +133,4 @@ def test_access(app, people, endpoint, role):
     elif role == "anonymous":
         assert status == 302 and response.headers["Location"].startswith("/login"), endpoint
     else:
-        assert status == 403, f"{role} must not reach {endpoint} (got {status})"
+        assert status in (403, 404), f"{role} must not reach {endpoint} (got {status})"

@@ -1,7 +1,8 @@
 """Browser tests: the real app served over HTTP on 127.0.0.1, driven by Debian's Chromium.
 
 - `live_server` (session): its own freshly migrated database (SQLite or PostgreSQL, whatever
-  MANABI_TEST_BACKEND says) with the demo prefecture loaded, served by werkzeug in a thread.
+  MANABI_TEST_BACKEND says) with the demo prefecture, catalog and sessions loaded (as `flask demo
+  load` does), served by werkzeug in a thread.
   It is NOT the `app` fixture of tests/conftest.py and runs no rolled-back transaction: what a
   browser test writes stays for the rest of the session, so tests that change state should use
   accounts (or data) of their own.
@@ -54,12 +55,14 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(make_database_url: Callable[[], str],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    from app.hooks import after_demo_load
     from app.org.demo import load_demo_organisation
 
     application = build_app(make_database_url(), tmp_path_factory.mktemp("e2e-uploads"))
     migrate(application)
     with application.app_context():
         demo = load_demo_organisation()
+        after_demo_load()  # the catalog from courses/, its assignment rules and the demo sessions
         db_session.commit()
     # "employee (主任級)" -> "employee": the first word of each demo role names it.
     logins = {entry.role.split(" (")[0]: entry.login for entry in demo}

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import joinedload
+
+from app.db import db_session
+from app.reminders.models import DeliveryStatus, Notification, OptOut
+
+
+def unread_count(employee_id: int) -> int:
+    return db_session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.recipient_id == employee_id, Notification.read_at.is_(None),
+        Notification.status.in_((DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SENDING)))) or 0
+
+
+def inbox_statement(employee_id: int) -> Select[tuple[Notification]]:
+    """What a person sees in the app: everything that went out (or was due and failed)."""
+    return (select(Notification).where(
+        Notification.recipient_id == employee_id,
+        Notification.status.in_((DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SENDING)))
+        .order_by(Notification.due_at.desc(), Notification.id.desc()))
+
+
+def outbox_statement(status: str, kind: str) -> Select[tuple[Notification]]:
+    stmt = select(Notification).options(joinedload(Notification.recipient)).order_by(Notification.id.desc())
+    if status in {s.value for s in DeliveryStatus}:
+        stmt = stmt.where(Notification.status == status)
+    if kind:
+        stmt = stmt.where(Notification.kind == kind)
+    return stmt
+
+
+def outbox_counts() -> dict[str, int]:
+    rows = db_session.execute(select(Notification.status, func.count()).group_by(Notification.status))
+    return {status.value if hasattr(status, "value") else status: count for status, count in rows}
+
+
+def opted_out_kinds(employee_id: int) -> set[str]:
+    return set(db_session.scalars(select(OptOut.kind).where(OptOut.employee_id == employee_id)))

@@ -1,0 +1,98 @@
+"""Daily and weekly sweeps that queue assignment reminders and managers' digests.
+
+Each queued row has a dedupe key naming its cause and period (the ISO week for weekly notices),
+so running a sweep twice, or from two schedulers, queues nothing twice.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from app import hooks
+from app.catalog.models import Assignment, AssignmentStatus
+from app.clock import TOKYO
+from app.db import db_session
+from app.enrollment.models import ACTIVE_STATES, ApprovalStage, Enrolment, EnrolmentState
+from app.org.models import Employee, Unit
+from app.org.queries import manager_of
+from app.reminders.services import queue
+from app.scheduling.models import SessionStatus, TrainingSession
+
+NOT_ENROLLED_WINDOW = timedelta(days=30)
+DUE_SOON_WINDOW = timedelta(days=7)
+
+
+def _week(day) -> str:  # type: ignore[no-untyped-def]
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def scan_assignments(at: datetime) -> int:
+    """Queue "not yet enrolled", "due soon" and weekly "overdue" notices (with the manager's copy)."""
+    today = at.astimezone(TOKYO).date()
+    rows = db_session.execute(
+        select(Assignment.id, Assignment.employee_id, Assignment.course_id, Assignment.due_on)
+        .join(Employee, Assignment.employee_id == Employee.id)
+        .where(Assignment.status == AssignmentStatus.ACTIVE, Employee.is_active.is_(True),
+               Assignment.due_on <= today + NOT_ENROLLED_WINDOW)).all()
+    if not rows:
+        return 0
+    employee_ids = list({r.employee_id for r in rows})
+    completed = hooks.completed_course_ids_many(employee_ids)
+    live = set(db_session.execute(select(Enrolment.employee_id, Enrolment.course_id).where(
+        Enrolment.employee_id.in_(employee_ids), Enrolment.state.in_(ACTIVE_STATES))).tuples())
+    managers: dict[int, int | None] = {}
+    queued = 0
+    for row in rows:
+        if row.course_id in completed.get(row.employee_id, set()):
+            continue
+        context = {"assignment_id": row.id}
+        if today <= row.due_on:
+            if (row.employee_id, row.course_id) not in live:
+                queued += bool(queue(row.employee_id, "assignment_not_enrolled", f"assign:{row.id}:not_enrolled", context))
+            if today >= row.due_on - DUE_SOON_WINDOW:
+                queued += bool(queue(row.employee_id, "assignment_due_soon", f"assign:{row.id}:due_soon", context))
+            continue
+        week = _week(today)
+        queued += bool(queue(row.employee_id, "assignment_overdue", f"assign:{row.id}:overdue:{week}", context))
+        if row.employee_id not in managers:
+            employee = db_session.get(Employee, row.employee_id)
+            head = manager_of(employee) if employee else None
+            managers[row.employee_id] = head.id if head else None
+        manager_id = managers[row.employee_id]
+        if manager_id is not None:
+            queued += bool(queue(manager_id, "assignment_overdue_copy", f"assign:{row.id}:overdue_copy:{week}",
+                                 context))
+    return queued
+
+
+def queue_manager_digests(at: datetime) -> int:
+    """One weekly digest per unit head with something to report."""
+    today = at.astimezone(TOKYO).date()
+    week = _week(today)
+    queued = 0
+    heads = db_session.execute(select(Unit.head_id, Unit.path).where(Unit.head_id.is_not(None), Unit.is_active)).all()
+    by_head: dict[int, list[str]] = {}
+    for head_id, path in heads:
+        by_head.setdefault(head_id, []).append(path)
+    for head_id, paths in by_head.items():
+        from sqlalchemy import or_
+
+        in_subtree = select(Employee.id).join(Unit, Employee.unit_id == Unit.id).where(
+            or_(*(Unit.path.startswith(p) for p in paths)), Employee.is_active.is_(True), Employee.id != head_id)
+        pending = db_session.scalar(select(func.count()).select_from(Enrolment).where(
+            Enrolment.state == EnrolmentState.PENDING, Enrolment.approval_stage == ApprovalStage.MANAGER,
+            Enrolment.employee_id.in_(in_subtree))) or 0
+        overdue = db_session.scalar(select(func.count()).select_from(Assignment).where(
+            Assignment.status == AssignmentStatus.ACTIVE, Assignment.due_on < today,
+            Assignment.employee_id.in_(in_subtree))) or 0
+        upcoming = db_session.scalar(select(func.count()).select_from(Enrolment).join(
+            TrainingSession, Enrolment.session_id == TrainingSession.id).where(
+            Enrolment.state == EnrolmentState.CONFIRMED, TrainingSession.status == SessionStatus.SCHEDULED,
+            TrainingSession.starts_at >= at, TrainingSession.starts_at < at + timedelta(days=14),
+            Enrolment.employee_id.in_(in_subtree))) or 0
+        if pending or overdue or upcoming:
+            queued += bool(queue(head_id, "manager_digest", f"digest:{head_id}:{week}",
+                                 {"pending": pending, "overdue": overdue, "upcoming": upcoming}))
+    return queued

@@ -1,0 +1,107 @@
+"""Writing notifications: rows created in the caller's transaction, with a dedupe key per cause,
+so a retried or repeated cause never doubles a message; reminders are recomputed or voided when
+their session moves or their enrolment ends."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.business_days import business_days_before
+from app.clock import TOKYO, now
+from app.db import db_session
+from app.org.models import Employee
+from app.reminders.kinds import DEFAULT_SESSION_REMINDER_OFFSETS, KINDS
+from app.reminders.models import DeliveryStatus, KindSetting, Notification
+
+REMINDER_TIME = time(9, 0)  # reminders go out at 9:00 Japan time on their business day
+
+
+def queue(recipient_id: int, kind: str, dedupe_key: str, context: dict[str, Any] | None = None, *,
+          due_at: datetime | None = None, enrolment_id: int | None = None) -> Notification | None:
+    """Add a notification unless one with the same dedupe key exists. Returns the new row or None."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind}")
+    if db_session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)) is not None:
+        return None
+    when = due_at or now()
+    row = Notification(recipient_id=recipient_id, kind=kind, dedupe_key=dedupe_key[:200], context=context or {},
+                       enrolment_id=enrolment_id, is_urgent=KINDS[kind].urgent, status=DeliveryStatus.PENDING,
+                       due_at=when, next_attempt_at=when, attempts=0, created_at=now())
+    try:
+        with db_session.begin_nested():
+            db_session.add(row)
+            db_session.flush()
+    except IntegrityError:  # a concurrent transaction queued the same cause first
+        return None
+    return row
+
+
+def session_reminder_offsets() -> list[int]:
+    setting = db_session.get(KindSetting, "session_reminder")
+    if setting is not None and setting.offsets:
+        return sorted({int(o) for o in setting.offsets if 0 <= int(o) <= 30}, reverse=True)
+    return list(DEFAULT_SESSION_REMINDER_OFFSETS)
+
+
+def void_pending(enrolment_id: int, kinds: tuple[str, ...] = ("session_reminder",)) -> int:
+    result = db_session.execute(
+        update(Notification).where(Notification.enrolment_id == enrolment_id, Notification.kind.in_(kinds),
+                                   Notification.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.VOID).execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+def schedule_session_reminders(enrolment: Any) -> list[Notification]:
+    """(Re)create the reminders of a confirmed place: offsets in business days before the first
+    meeting, at 9:00 Japan time. Old pending reminders of the enrolment are voided first."""
+    void_pending(enrolment.id)
+    session = enrolment.training_session
+    first_day = session.starts_at.astimezone(TOKYO).date()
+    created = []
+    for offset in session_reminder_offsets():
+        day = business_days_before(first_day, offset)
+        due = datetime.combine(day, REMINDER_TIME, tzinfo=TOKYO)
+        if due <= now() or due >= session.starts_at:
+            continue
+        row = queue(enrolment.employee_id, "session_reminder",
+                    f"reminder:{enrolment.id}:{session.sequence}:{offset}",
+                    {"enrolment_id": enrolment.id, "days": offset, "sequence_seen": session.sequence},
+                    due_at=due, enrolment_id=enrolment.id)
+        if row is not None:
+            created.append(row)
+    return created
+
+
+def mark_read(recipient_id: int, notification_ids: list[int] | None = None) -> int:
+    stmt = update(Notification).where(Notification.recipient_id == recipient_id, Notification.read_at.is_(None))
+    if notification_ids is not None:
+        stmt = stmt.where(Notification.id.in_(notification_ids))
+    return db_session.execute(stmt.values(read_at=now()).execution_options(synchronize_session=False)).rowcount or 0
+
+
+def resend(actor: Employee, notification: Notification) -> None:
+    """HR sends a failed (or sent) message again: same row, same Message-ID, fresh attempts."""
+    from app.audit.services import record_event
+
+    before = notification.status.value
+    notification.status = DeliveryStatus.PENDING
+    notification.attempts = 0
+    notification.next_attempt_at = now()
+    notification.claimed_by = None
+    notification.last_error = ""
+    record_event(actor, "reminders.resend", "notification", notification.id, before={"status": before},
+                 after={"status": "pending"})
+
+
+def set_kind_enabled(kind: str, enabled: bool, offsets: list[int] | None = None) -> None:
+    setting = db_session.get(KindSetting, kind)
+    if setting is None:
+        setting = KindSetting(kind=kind, is_enabled=enabled, offsets=offsets)
+        db_session.add(setting)
+    setting.is_enabled = enabled
+    if offsets is not None:
+        setting.offsets = offsets
+    db_session.flush()

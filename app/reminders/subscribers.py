@@ -1,0 +1,75 @@
+"""Turns what other domains announce into notification rows, inside their transaction."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.db import db_session
+from app.enrollment.events import EnrolmentTransitioned
+from app.enrollment.models import ACTIVE_STATES, Enrolment, EnrolmentState
+from app.events import subscribe
+from app.reminders.services import queue, schedule_session_reminders, void_pending
+from app.scheduling.events import SessionMoved
+
+# enrolment transition kind -> notification kind for the employee
+_TO_EMPLOYEE = {
+    "confirmed": "enrolment_confirmed",
+    "waitlisted": "enrolment_waitlisted",
+    "approved": "enrolment_approved",
+    "declined": "enrolment_declined",
+    "cancelled": "enrolment_cancelled",
+    "session_cancelled": "session_cancelled",
+}
+
+
+def on_enrolment_transitioned(event: EnrolmentTransitioned) -> None:
+    enrolment = db_session.get(Enrolment, event.enrolment_id)
+    if enrolment is None:
+        return
+    context = {"enrolment_id": enrolment.id, "reason": event.note}
+    key = f"enrolment:{enrolment.id}:{event.kind}:{event.from_state}>{event.to_state}"
+    if event.kind == "promoted":
+        if event.to_state == EnrolmentState.CONFIRMED.value:
+            queue(enrolment.employee_id, "enrolment_promoted", key, context, enrolment_id=enrolment.id)
+    elif event.kind in ("requested", "forwarded"):
+        approver_ids = _approvers(enrolment, event.kind)
+        for approver_id in approver_ids:
+            queue(approver_id, "approval_requested", f"{key}:to:{approver_id}", context, enrolment_id=enrolment.id)
+    elif event.kind in _TO_EMPLOYEE:
+        queue(enrolment.employee_id, _TO_EMPLOYEE[event.kind], key, context, enrolment_id=enrolment.id)
+
+    if event.to_state == EnrolmentState.CONFIRMED.value:
+        schedule_session_reminders(enrolment)
+    elif event.to_state in (EnrolmentState.CANCELLED.value, EnrolmentState.DECLINED.value):
+        void_pending(enrolment.id)
+
+
+def _approvers(enrolment: Enrolment, kind: str) -> list[int]:
+    from app.enrollment.models import ApprovalStage
+    from app.org.models import Employee, RoleGrant, RoleName
+
+    if enrolment.approval_stage == ApprovalStage.MANAGER and enrolment.approver_id:
+        return [enrolment.approver_id]
+    if enrolment.approval_stage == ApprovalStage.HR:
+        return list(db_session.scalars(select(Employee.id).join(RoleGrant).where(
+            RoleGrant.role == RoleName.HR, Employee.is_active.is_(True))))
+    return []
+
+
+def on_session_moved(event: SessionMoved) -> None:
+    from app.scheduling.models import TrainingSession
+
+    session = db_session.get(TrainingSession, event.session_id)
+    if session is None:
+        return
+    enrolments = db_session.scalars(select(Enrolment).where(Enrolment.session_id == session.id,
+                                                            Enrolment.state.in_(ACTIVE_STATES)))
+    for enrolment in enrolments:
+        queue(enrolment.employee_id, "session_moved", f"moved:{enrolment.id}:{session.sequence}",
+              {"enrolment_id": enrolment.id}, enrolment_id=enrolment.id)
+        if enrolment.state == EnrolmentState.CONFIRMED:
+            schedule_session_reminders(enrolment)
+
+
+def register() -> None:
+    subscribe(EnrolmentTransitioned, on_enrolment_transitioned)
+    subscribe(SessionMoved, on_session_moved)

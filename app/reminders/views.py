@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.db import db_session
+from app.pagination import paginate
+from app.permissions import Permission, require, signed_in
+from app.reminders import queries
+from app.reminders.forms import OffsetsForm, TemplateForm
+from app.reminders.kinds import KINDS
+from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut
+from app.reminders.rendering import fill, placeholders_in, template_for
+from app.reminders.services import mark_read, resend, session_reminder_offsets, set_kind_enabled
+
+bp = Blueprint("reminders", __name__)
+
+
+@bp.route("/notifications")
+@signed_in
+def inbox():  # type: ignore[no-untyped-def]
+    page = paginate(queries.inbox_statement(current_user.id), per_page=30)
+    return render_template("reminders/inbox.html", page=page, kinds=KINDS)
+
+
+@bp.route("/notifications/<int:notification_id>")
+@signed_in
+def show(notification_id: int):  # type: ignore[no-untyped-def]
+    from app.reminders.rendering import render
+
+    notification = db_session.get(Notification, notification_id)
+    if notification is None or notification.recipient_id != current_user.id:
+        abort(404)
+    mark_read(current_user.id, [notification.id])
+    rendered = render(notification)
+    db_session.commit()
+    return render_template("reminders/show.html", notification=notification, rendered=rendered, kinds=KINDS)
+
+
+@bp.route("/notifications/read-all", methods=["POST"])
+@signed_in
+def read_all():  # type: ignore[no-untyped-def]
+    mark_read(current_user.id)
+    db_session.commit()
+    return redirect(url_for("reminders.inbox"))
+
+
+@bp.route("/account/notifications", methods=["GET", "POST"])
+@signed_in
+def preferences():  # type: ignore[no-untyped-def]
+    optional = [k for k in KINDS.values() if not k.mandatory]
+    if request.method == "POST":
+        wanted = set(request.form.getlist("kind"))
+        current = queries.opted_out_kinds(current_user.id)
+        for kind in optional:
+            if kind.code in wanted and kind.code in current:
+                db_session.delete(db_session.get(OptOut, (current_user.id, kind.code)))
+            elif kind.code not in wanted and kind.code not in current:
+                db_session.add(OptOut(employee_id=current_user.id, kind=kind.code))
+        db_session.commit()
+        flash(_("Your notification settings were saved."), "success")
+        return redirect(url_for("reminders.preferences"))
+    return render_template("reminders/preferences.html", optional=optional,
+                           mandatory=[k for k in KINDS.values() if k.mandatory],
+                           opted_out=queries.opted_out_kinds(current_user.id))
+
+
+# --- HR: the outbox, wording and settings ----------------------------------------------------
+
+
+@bp.route("/admin/outbox")
+@require(Permission.REMINDERS_MANAGE)
+def outbox():  # type: ignore[no-untyped-def]
+    status, kind = request.args.get("status", ""), request.args.get("kind", "")
+    page = paginate(queries.outbox_statement(status, kind if kind in KINDS else ""), per_page=50)
+    return render_template("reminders/outbox.html", page=page, status=status, kind=kind, kinds=KINDS,
+                           counts=queries.outbox_counts())
+
+
+@bp.route("/admin/outbox/<int:notification_id>/resend", methods=["POST"])
+@require(Permission.REMINDERS_MANAGE)
+def resend_view(notification_id: int):  # type: ignore[no-untyped-def]
+    notification = db_session.get(Notification, notification_id)
+    if notification is None:
+        abort(404)
+    resend(current_user, notification)
+    db_session.commit()
+    flash(_("The message will be sent again shortly."), "success")
+    return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
+                    else url_for("reminders.outbox"))
+
+
+@bp.route("/admin/outbox/settings", methods=["GET", "POST"])
+@require(Permission.REMINDERS_MANAGE)
+def settings():  # type: ignore[no-untyped-def]
+    form = OffsetsForm()
+    if request.method == "GET":
+        form.offsets.data = ", ".join(str(o) for o in session_reminder_offsets())
+    if form.validate_on_submit():
+        parts = [p for p in form.offsets.data.replace("、", ",").replace(" ", ",").split(",") if p]
+        if not all(p.isdigit() and 0 <= int(p) <= 30 for p in parts):
+            form.offsets.errors = [_("Write whole numbers of business days from 0 to 30, separated by commas.")]
+        else:
+            enabled = set(request.form.getlist("enabled"))
+            for code in KINDS:
+                set_kind_enabled(code, code in enabled,
+                                 [int(p) for p in parts] if code == "session_reminder" else None)
+            db_session.commit()
+            flash(_("Notification settings saved."), "success")
+            return redirect(url_for("reminders.settings"))
+    states = {s.kind: s.is_enabled for s in db_session.scalars(select(KindSetting))}
+    return render_template("reminders/settings.html", form=form, kinds=KINDS, states=states), 400 if form.errors else 200
+
+
+@bp.route("/admin/outbox/templates")
+@require(Permission.REMINDERS_MANAGE)
+def templates():  # type: ignore[no-untyped-def]
+    customised = {(t.kind, t.locale) for t in db_session.scalars(select(MessageTemplate))}
+    return render_template("reminders/templates.html", kinds=KINDS, customised=customised)
+
+
+SAMPLE = {"name": "山田 太郎", "url": "https://manabi.example/my-learning", "course": "主任級デジタル研修",
+          "session_start": "2026年12月10日(木) 13:30", "place": "県庁 講堂", "session_url": "",
+          "requester": "佐藤 花子", "reason": "業務繁忙のため", "position": 3, "days": 3,
+          "due_date": "2027年2月26日", "employee": "佐藤 花子", "todo": "理解度テスト、アンケート",
+          "pending": 2, "overdue": 1, "upcoming": 4}
+
+
+@bp.route("/admin/outbox/templates/<kind>/<locale>", methods=["GET", "POST"])
+@require(Permission.REMINDERS_MANAGE)
+def edit_template(kind: str, locale: str):  # type: ignore[no-untyped-def]
+    if kind not in KINDS or locale not in ("ja", "en"):
+        abort(404)
+    spec = KINDS[kind]
+    form = TemplateForm()
+    if request.method == "GET":
+        form.subject.data, form.body.data = template_for(kind, locale)
+    preview = None
+    if form.validate_on_submit():
+        unknown = (placeholders_in(form.subject.data) | placeholders_in(form.body.data)) - set(spec.placeholders)
+        if unknown:
+            form.body.errors = [_("Unknown placeholder(s): %(names)s. Use: %(allowed)s",
+                                  names=", ".join("{" + n + "}" for n in sorted(unknown)),
+                                  allowed=", ".join("{" + n + "}" for n in spec.placeholders))]
+        elif request.form.get("action") == "preview":
+            preview = (fill(form.subject.data, SAMPLE), fill(form.body.data, SAMPLE))
+        elif request.form.get("action") == "reset":
+            existing = db_session.scalar(select(MessageTemplate).where(MessageTemplate.kind == kind,
+                                                                       MessageTemplate.locale == locale))
+            if existing is not None:
+                db_session.delete(existing)
+            db_session.commit()
+            flash(_("Back to the built-in wording."), "success")
+            return redirect(url_for("reminders.edit_template", kind=kind, locale=locale))
+        else:
+            from app.audit.services import record_event
+            from app.clock import now
+
+            existing = db_session.scalar(select(MessageTemplate).where(MessageTemplate.kind == kind,
+                                                                       MessageTemplate.locale == locale))
+            if existing is None:
+                existing = MessageTemplate(kind=kind, locale=locale, subject="", body="", updated_at=now())
+                db_session.add(existing)
+            existing.subject, existing.body = form.subject.data, form.body.data
+            existing.updated_at, existing.updated_by_id = now(), current_user.id
+            record_event(current_user, "reminders.template_saved", "message_template", f"{kind}/{locale}")
+            db_session.commit()
+            flash(_("Wording saved."), "success")
+            return redirect(url_for("reminders.templates"))
+    return render_template("reminders/edit_template.html", form=form, spec=spec, locale=locale, preview=preview), \
+        400 if form.errors else 200
+
+
+def init_app(app) -> None:  # type: ignore[no-untyped-def]
+    """The unread count in the header, computed only when a page asks for it."""
+
+    def unread_notifications() -> int:
+        if not current_user.is_authenticated:
+            return 0
+        return queries.unread_count(current_user.id)
+
+    app.jinja_env.globals["unread_notifications"] = unread_notifications

@@ -1,0 +1,167 @@
+"""A live server for the enrolment race tests: the real web stack over real sockets.
+
+`race_site` (module) is its own freshly migrated database (SQLite or PostgreSQL, whatever
+MANABI_TEST_BACKEND says) with committed data, served by werkzeug's threaded server on
+127.0.0.1. It is NOT the `app` fixture and runs no rolled-back transaction: concurrent requests
+need real commits that other connections can see. Each test uses a session (and course) of its
+own, so the tests do not depend on one another's order.
+
+`HttpClient` is one browser: its own cookies, one fresh connection per request (werkzeug's
+server closes every connection), and `connect()` to open the connection of a request ahead of
+time so that many requests can be released at the same moment.
+"""
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from flask import Flask, got_request_exception
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from app.db import db_session
+from tests import factories
+from tests.conftest import build_app, migrate
+
+RACERS = 200
+RACE_CAPACITY = 30
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    text: str
+
+
+class HttpClient:
+    """A minimal cookie-keeping HTTP client over http.client (no redirects followed)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.cookies: dict[str, str] = {}
+        self._lock = threading.Lock()  # a double click shares one client between threads
+
+    def connect(self) -> http.client.HTTPConnection:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        connection.connect()
+        return connection
+
+    def request(self, method: str, path: str, data: dict[str, str] | None = None,
+                connection: http.client.HTTPConnection | None = None) -> Response:
+        connection = connection or self.connect()
+        try:
+            headers = {"Accept-Language": "ja"}
+            with self._lock:
+                if self.cookies:
+                    headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+            body = None
+            if data is not None:
+                body = urlencode(data)
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            connection.request(method, path, body=body, headers=headers)
+            raw = connection.getresponse()
+            text = raw.read().decode("utf-8", "replace")
+            self._keep_cookies(raw.msg.get_all("Set-Cookie") or [])
+            return Response(raw.status, raw.msg, text)
+        finally:
+            connection.close()
+
+    def _keep_cookies(self, set_cookies: list[str]) -> None:
+        for header in set_cookies:
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(header)
+            with self._lock:
+                for name, morsel in jar.items():
+                    if morsel["max-age"] == "0" or not morsel.value:
+                        self.cookies.pop(name, None)
+                    else:
+                        self.cookies[name] = morsel.coded_value
+
+    def get(self, path: str) -> Response:
+        return self.request("GET", path)
+
+    def post(self, path: str, data: dict[str, str] | None = None,
+             connection: http.client.HTTPConnection | None = None) -> Response:
+        return self.request("POST", path, data or {}, connection)
+
+    def csrf_token(self, path: str) -> str:
+        page = self.get(path)
+        assert page.status == 200, (path, page.status)
+        match = _CSRF.search(page.text)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def sign_in(self, login: str, password: str = factories.PASSWORD) -> None:
+        token = self.csrf_token("/login")
+        response = self.post("/login", {"login": login, "password": password, "csrf_token": token})
+        assert response.status in (302, 303), (login, response.status, response.text[:300])
+
+
+@dataclass
+class RaceSite:
+    url: str
+    host: str
+    port: int
+    app: Flask
+    logins: list[str]  # employee numbers of RACERS employees of the targeted grade
+    race_session_id: int  # RACE_CAPACITY seats, approval "none", window open
+    double_click_session_id: int  # same, another course
+    cancel_session_id: int  # one seat, another course
+    errors: list[BaseException] = field(default_factory=list)  # exceptions raised in requests
+
+    def client(self) -> HttpClient:
+        return HttpClient(self.host, self.port)
+
+    def signed_in_client(self, login: str) -> HttpClient:
+        client = self.client()
+        client.sign_in(login)
+        return client
+
+
+@pytest.fixture(scope="module")
+def race_site(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RaceSite]:
+    from app.org.reference import ensure_grades
+
+    application = build_app(make_database_url(), Path(tmp_path_factory.mktemp("race-uploads")))
+    migrate(application)
+    with application.app_context():
+        ensure_grades()
+        db_session.commit()
+        division = factories.unit("研修申込検証課")
+        logins = [factories.employee(division, "SHUNIN").employee_number for _ in range(RACERS)]
+        sessions = []
+        for title in ("同時申込の研修", "二度押しの研修", "取消と繰上げの研修"):
+            course = factories.course(title_ja=title)
+            capacity = 1 if title.startswith("取消") else RACE_CAPACITY
+            sessions.append(factories.training_session(course, capacity=capacity, policy="none").id)
+        db_session.commit()
+
+    errors: list[BaseException] = []
+
+    def _record(_sender: Flask, exception: BaseException, **_extra: object) -> None:
+        errors.append(exception)
+
+    got_request_exception.connect(_record, application)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="race-live-server", daemon=True)
+    thread.start()
+    try:
+        yield RaceSite(url=f"http://127.0.0.1:{server.server_port}", host="127.0.0.1", port=server.server_port,
+                       app=application, logins=logins, race_session_id=sessions[0],
+                       double_click_session_id=sessions[1], cancel_session_id=sessions[2], errors=errors)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        got_request_exception.disconnect(_record, application)
+        application.extensions["manabi.engine"].dispose()
