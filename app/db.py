@@ -118,7 +118,12 @@ def begin_write_transaction() -> None:
 
     Call before the first statement of a unit of work whose reads decide its writes, so two
     requests cannot both read the same state; PostgreSQL uses row locks and conditional updates.
+    A session already inside a transaction, or bound to one connection (the test suite), is left
+    as it is.
     """
+    bind = db_session.get_bind()
+    if bind.dialect.name != "sqlite" or isinstance(bind, Connection) or db_session.in_transaction():
+        return
     db_session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 

@@ -91,9 +91,16 @@ def skip_reason(notification: Notification) -> str | None:
             return "request already decided"
     if notification.kind.startswith("assignment_"):
         from app import hooks
+        from app.catalog.models import Assignment
+        from app.enrollment.services import has_live_enrolment
 
-        if not hooks.assignment_still_owed(int(notification.context.get("assignment_id", 0))):
+        assignment_id = int(notification.context.get("assignment_id", 0))
+        if not hooks.assignment_still_owed(assignment_id):
             return "assignment no longer owed"
+        assignment = db_session.get(Assignment, assignment_id)
+        if (notification.kind == "assignment_not_enrolled" and assignment is not None
+                and has_live_enrolment(assignment.employee_id, assignment.course_id)):
+            return "enrolled since"
     return None
 
 

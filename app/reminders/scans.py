@@ -41,7 +41,7 @@ def scan_assignments(at: datetime) -> int:
     employee_ids = list({r.employee_id for r in rows})
     completed = hooks.completed_course_ids_many(employee_ids)
     live = set(db_session.execute(select(Enrolment.employee_id, Enrolment.course_id).where(
-        Enrolment.employee_id.in_(employee_ids), Enrolment.state.in_(ACTIVE_STATES))).tuples())
+        Enrolment.employee_id.in_(employee_ids), Enrolment.state.in_(ACTIVE_STATES))).all())
     managers: dict[int, int | None] = {}
     queued = 0
     for row in rows:

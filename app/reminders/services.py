@@ -50,7 +50,7 @@ def void_pending(enrolment_id: int, kinds: tuple[str, ...] = ("session_reminder"
     result = db_session.execute(
         update(Notification).where(Notification.enrolment_id == enrolment_id, Notification.kind.in_(kinds),
                                    Notification.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.VOID).execution_options(synchronize_session=False))
+        .values(status=DeliveryStatus.VOID).execution_options(synchronize_session="fetch"))
     return result.rowcount or 0
 
 
