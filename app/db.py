@@ -122,7 +122,7 @@ def begin_write_transaction() -> None:
     as it is.
     """
     bind = db_session.get_bind()
-    if bind.dialect.name != "sqlite" or isinstance(bind, Connection) or db_session.in_transaction():
+    if bind.dialect.name != "sqlite" or isinstance(bind, Connection) or db_session().in_transaction():
         return
     db_session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 

@@ -50,6 +50,7 @@ class MyLearning:
     history: list[Enrolment] = field(default_factory=list)  # past, cancelled, declined
     positions: dict[int, int] = field(default_factory=dict)
     enrolled_course_ids: set[int] = field(default_factory=set)
+    course_states: dict[int, str] = field(default_factory=dict)  # course id -> live enrolment state
 
 
 def my_learning(employee: Employee) -> MyLearning:
@@ -65,6 +66,7 @@ def my_learning(employee: Employee) -> MyLearning:
         session = enrolment.training_session
         if enrolment.is_active:
             result.enrolled_course_ids.add(enrolment.course_id)
+            result.course_states[enrolment.course_id] = enrolment.state.value
         if enrolment.state == EnrolmentState.PENDING:
             result.pending.append(enrolment)
         elif enrolment.state == EnrolmentState.WAITLISTED:

@@ -9,21 +9,26 @@ catching up, so texts are matched in both languages (or elements found by role, 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from icalendar import Calendar
 from playwright.sync_api import Locator, Page, expect
+from sqlalchemy import select
 
+from app.catalog.models import Course
+from app.db import db_session
 from app.org.demo import DEMO_PASSWORD
 from app.scheduling.demo import DEMO_SESSIONS
+from app.scheduling.models import TrainingSession
+from tests.e2e.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 
 COURSE_CODE = "DX-SHUNIN-2020"
 COURSE_TITLE_JA = "主任級デジタル研修"
-COURSE_TITLE = re.compile("主任級デジタル研修|Digital Training for Chief Level")
+COURSE_TITLE = re.compile("主任級デジタル研修|Digital Training for Chief-Level Staff")
 FIRST_SESSION_LABEL = DEMO_SESSIONS[COURSE_CODE][0][1]  # 第1回（県庁講堂）: manager approval
 
 
@@ -34,6 +39,15 @@ def either(*texts: str) -> re.Pattern[str]:
 
 def whole(*texts: str) -> re.Pattern[str]:
     return re.compile("^(?:" + "|".join(re.escape(text) for text in texts) + ")$")
+
+
+def meeting_times(live_server: LiveServer, code: str, label: str) -> list[tuple[datetime, datetime]]:
+    """The meetings of a session as the server stored them (read only)."""
+    with live_server.app.app_context():
+        session = db_session.scalar(select(TrainingSession).join(Course, TrainingSession.course_id == Course.id)
+                                    .where(Course.code == code, TrainingSession.label == label))
+        assert session is not None
+        return [(m.starts_at, m.ends_at) for m in session.meetings]
 
 
 def main_menu(page: Page) -> Locator:
@@ -47,7 +61,7 @@ def sign_out_button(page: Page) -> Locator:
 def sign_in(page: Page, login: str) -> None:
     page.goto("/login")
     page.get_by_label(either("職員番号またはメールアドレス", "Employee number or e-mail")).fill(login)
-    page.get_by_label(whole("パスワード", "Password"), exact=True).fill(DEMO_PASSWORD)
+    page.get_by_label(whole("パスワード", "Password")).fill(DEMO_PASSWORD)
     page.locator("main").get_by_role("button", name=whole("ログイン", "Sign in")).click()
     expect(sign_out_button(page)).to_be_visible()
 
@@ -149,17 +163,19 @@ def test_employee_requests_a_place_manager_approves_and_the_employee_downloads_t
     body = Path(download.path()).read_bytes()
 
     calendar = Calendar.from_ical(body)
-    timezones = [tz for tz in calendar.walk("VTIMEZONE")]
+    timezones = calendar.walk("VTIMEZONE")
     assert [str(tz["TZID"]) for tz in timezones] == ["Asia/Tokyo"]
     events = calendar.walk("VEVENT")
-    assert events, body.decode()
-    for event in events:
+    meetings = meeting_times(live_server, COURSE_CODE, FIRST_SESSION_LABEL)
+    assert len(events) == len(meetings), body.decode()
+    for event, (starts_at, ends_at) in zip(events, meetings, strict=True):
         assert COURSE_TITLE_JA in str(event["SUMMARY"])
         assert str(event["STATUS"]) == "CONFIRMED"
         assert event["DTSTART"].params["TZID"] == "Asia/Tokyo"
         start, end = event.decoded("DTSTART"), event.decoded("DTEND")
         assert str(start.tzinfo) == "Asia/Tokyo"
         assert start.utcoffset() == timedelta(hours=9)
-        assert (start.hour, start.minute, end.hour, end.minute) == (13, 30, 16, 30)
+        assert (start, end) == (starts_at, ends_at)  # the same instants
+        assert (start.hour, start.minute, end.hour, end.minute) == (13, 30, 16, 30)  # Tokyo wall clock
         assert str(event["LOCATION"]) == DEMO_SESSIONS[COURSE_CODE][0][2]
     context.close()

@@ -1,0 +1,396 @@
+"""Robustness of the outbox delivery (ARCHITECTURE.md rules 5 and 6), against a real SMTP server.
+
+The first two tests run real scheduler processes (`flask reminders deliver-due`) on a freshly
+migrated database of their own with committed data (SQLite or PostgreSQL, whatever
+MANABI_TEST_BACKEND says): two of them at once, and one killed in the middle of its batch and
+restarted. The others run the delivery job in-process inside the usual rolled-back transaction:
+the SMTP server down for a while, office hours, and reminders gone stale before they went out.
+
+Every message carries `Message-ID: <notification-<row id>@…>`, so the sink can tell a second
+copy of the same message from another message.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from flask import Flask
+from sqlalchemy import select
+
+from app.business_days import is_business_day
+from app.clock import TOKYO, now
+from app.db import db_session
+from app.enrollment.services import cancel, enrol
+from app.mail import SmtpTransport
+from app.org.models import Employee, RoleName
+from app.reminders.delivery import BACKOFF, claim_due, deliver_due
+from app.reminders.models import DeliveryStatus, Notification
+from app.reminders.services import queue, resend
+from app.scheduling.services import cancel_session
+from tests import factories
+from tests.conftest import build_app, migrate
+from tests.mailsink import MailSink, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BULK = 150  # notifications delivered by two schedulers at once
+KILLED_BATCH = 80  # notifications of the batch whose scheduler is killed (slow sink: 0.1 s each)
+STALE_AFTER = timedelta(minutes=10)  # deliver_due's default: claims older than this are taken back
+_REPORT = re.compile(r"claimed (\d+), sent (\d+), skipped (\d+), retrying (\d+), failed (\d+), reclaimed (\d+)")
+
+
+def office_time(days_ahead: int = 1) -> datetime:
+    """10:00 Japan time on a business day at least `days_ahead` days from now."""
+    day = now().astimezone(TOKYO).date() + timedelta(days=days_ahead)
+    while not is_business_day(day):
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, 10, 0, tzinfo=TOKYO)
+
+
+def message_id(app: Flask, notification_id: int) -> str:
+    return f"<notification-{notification_id}@{app.config['CALENDAR_UID_DOMAIN']}>"
+
+
+def arrivals(sink: MailSink) -> Counter[str]:
+    with sink.lock:
+        return Counter(str(m["Message-ID"]) for m in sink.messages)
+
+
+def statuses(notification_ids: list[int]) -> dict[int, DeliveryStatus]:
+    return dict(db_session.execute(select(Notification.id, Notification.status)
+                                   .where(Notification.id.in_(notification_ids))).all())
+
+
+# --- real scheduler processes on a database of their own ---------------------------------------
+
+
+@dataclass
+class Outbox:
+    app: Flask
+    database_url: str
+    employee_ids: list[int]
+
+
+@pytest.fixture(scope="module")
+def outbox(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outbox]:
+    """A freshly migrated database with BULK employees, committed for real (no test transaction)."""
+    from app.org.reference import ensure_grades
+
+    database_url = make_database_url()
+    application = build_app(database_url, Path(tmp_path_factory.mktemp("outbox-uploads")))
+    try:
+        migrate(application)
+        with application.app_context():
+            ensure_grades()
+            db_session.commit()
+            division = factories.unit("配信検証課")
+            employee_ids = [factories.employee(division, "SHUNIN").id for _ in range(BULK)]
+        yield Outbox(application, database_url, employee_ids)
+    finally:
+        application.extensions["manabi.engine"].dispose()
+
+
+def confirmations_for(site: Outbox, employee_ids: list[int]) -> list[int]:
+    """Enrol the employees in a new session (no approval): one pending confirmation each, committed."""
+    with site.app.app_context():
+        session = factories.training_session(factories.course(), capacity=len(employee_ids) + 10,
+                                             starts_in=timedelta(days=30))
+        enrolment_ids = []
+        for employee_id in employee_ids:
+            person = db_session.get(Employee, employee_id)
+            assert person is not None
+            enrolment_ids.append(enrol(person, person, session, override_rules=True).enrolment.id)
+        db_session.commit()
+        ids = list(db_session.scalars(select(Notification.id).where(
+            Notification.enrolment_id.in_(enrolment_ids), Notification.kind == "enrolment_confirmed",
+            Notification.status == DeliveryStatus.PENDING).order_by(Notification.id)))
+    assert len(ids) == len(employee_ids)
+    return ids
+
+
+def scheduler_process(site: Outbox, sink_port: int, at: datetime) -> subprocess.Popen[str]:
+    """One run of the delivery job as its own OS process, the way cron or an operator runs it."""
+    flask = ROOT / ".venv" / "bin" / "flask"
+    command = [str(flask)] if flask.exists() else [sys.executable, "-m", "flask"]
+    env = {**os.environ, "FLASK_APP": "wsgi", "MANABI_CONFIG": "test", "TEST_DATABASE_URL": site.database_url,
+           "MAIL_TRANSPORT": "smtp", "MAIL_HOST": "127.0.0.1", "MAIL_PORT": str(sink_port),
+           "CALENDAR_UID_DOMAIN": site.app.config["CALENDAR_UID_DOMAIN"]}
+    return subprocess.Popen([*command, "reminders", "deliver-due", "--now", at.isoformat()], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 60) -> dict[str, int]:
+    """Wait for a scheduler process; return its report (claimed, sent, … reclaimed)."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    assert process.returncode == 0, err[-3000:]
+    match = _REPORT.search(out)
+    assert match, (out, err[-3000:])
+    return dict(zip(("claimed", "sent", "skipped", "retried", "failed", "reclaimed"),
+                    (int(n) for n in match.groups()), strict=True))
+
+
+def test_two_scheduler_processes_at_once_deliver_each_message_exactly_once(outbox: Outbox) -> None:
+    ids = confirmations_for(outbox, outbox.employee_ids)
+    at = office_time()
+    sink = MailSink().start()
+    try:
+        processes = [scheduler_process(outbox, sink.port, at) for _ in range(2)]
+        reports = [finish(p) for p in processes]
+        sink.wait_for(len(ids), timeout=5)
+        received = arrivals(sink)
+    finally:
+        sink.stop()
+    assert sum(r["claimed"] for r in reports) == len(ids), reports
+    assert sum(r["sent"] for r in reports) == len(ids), reports
+    assert received == Counter({message_id(outbox.app, i): 1 for i in ids})
+    with outbox.app.app_context():
+        assert set(statuses(ids).values()) == {DeliveryStatus.SENT}
+        claimers = set(db_session.scalars(select(Notification.claimed_by).where(Notification.id.in_(ids))))
+    assert len(claimers) in (1, 2) and None not in claimers
+
+
+def test_scheduler_killed_mid_batch_and_restarted_loses_nothing_and_resends_only_unmarked(outbox: Outbox) -> None:
+    ids = confirmations_for(outbox, outbox.employee_ids[:KILLED_BATCH])
+    expected = {message_id(outbox.app, i): i for i in ids}
+    at = office_time()
+    sink = MailSink(delay=0.1).start()
+    try:
+        process = scheduler_process(outbox, sink.port, at)
+        try:
+            deadline = time.monotonic() + 60
+            while len(arrivals(sink)) < KILLED_BATCH // 2 and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert process.poll() is None, "the scheduler finished before it could be killed"
+            os.kill(process.pid, signal.SIGKILL)  # no clean-up, no last commit: a power cut
+        finally:
+            process.communicate(timeout=30)
+        assert process.returncode == -signal.SIGKILL
+        with outbox.app.app_context():
+            at_kill = statuses(ids)
+        marked = {i for i, s in at_kill.items() if s == DeliveryStatus.SENT}
+        in_flight = {i for i, s in at_kill.items() if s == DeliveryStatus.SENDING}
+        assert marked and in_flight and marked | in_flight == set(ids), Counter(at_kill.values())
+
+        sink.delay = 0.0
+        # Too early: the dead scheduler's claims are not stale yet, so nothing is taken back.
+        early = finish(scheduler_process(outbox, sink.port, at + STALE_AFTER - timedelta(minutes=1)))
+        assert early["claimed"] == early["reclaimed"] == 0, early
+        report = finish(scheduler_process(outbox, sink.port, at + STALE_AFTER + timedelta(minutes=1)))
+        time.sleep(0.3)  # a message the dead scheduler left mid-DATA would have landed by now
+        with sink.lock:
+            messages = list(sink.messages)
+    finally:
+        sink.stop()
+    assert report["reclaimed"] == len(in_flight) and report["sent"] == len(in_flight), report
+    received = Counter(str(m["Message-ID"]) for m in messages)
+    assert set(received) == set(expected), "a message was lost or a stranger was sent"
+    twice = {mid: n for mid, n in received.items() if n > 1}
+    # Only the message whose send finished but whose sent mark never committed may come twice.
+    assert len(twice) <= 1 and set(twice.values()) <= {2}, twice
+    assert all(expected[mid] in in_flight for mid in twice), "a message marked sent was sent again"
+    # A second copy is recognisably the same message: one Message-ID per recipient, same subject.
+    per_recipient: dict[str, set[tuple[str, str]]] = {}
+    for m in messages:
+        per_recipient.setdefault(m["To"].addresses[0].addr_spec, set()).add((str(m["Message-ID"]), str(m["Subject"])))
+    assert all(len(copies) == 1 for copies in per_recipient.values())
+    with outbox.app.app_context():
+        assert set(statuses(ids).values()) == {DeliveryStatus.SENT}
+
+
+# --- in-process runs of the job inside the test transaction ------------------------------------
+
+
+@pytest.fixture
+def people(ctx: Flask) -> dict[str, list[Employee] | Employee]:
+    division = factories.unit("配信障害検証課")
+    return {"staff": [factories.employee(division, "SHUNIN") for _ in range(5)],
+            "hr": factories.employee(factories.unit("人事課"), "SHUSA", roles=(RoleName.HR,))}
+
+
+def smtp(port: int) -> SmtpTransport:
+    return SmtpTransport("127.0.0.1", port, timeout=5)
+
+
+def enrol_all(staff: list[Employee], **session_options: object) -> tuple[object, list[int], list[int]]:
+    """(session, enrolment ids, their pending confirmation ids)."""
+    session = factories.training_session(factories.course(), capacity=50, **session_options)  # type: ignore[arg-type]
+    enrolments = [enrol(p, p, session, override_rules=True).enrolment.id for p in staff]
+    db_session.commit()
+    confirmations = list(db_session.scalars(select(Notification.id).where(
+        Notification.enrolment_id.in_(enrolments), Notification.kind == "enrolment_confirmed")))
+    return session, enrolments, confirmations
+
+
+def test_smtp_server_down_messages_wait_then_go_when_it_returns(ctx: Flask, people) -> None:  # type: ignore[no-untyped-def]
+    _session, _enrolments, ids = enrol_all(people["staff"])
+    port = free_port()  # nothing listens here yet
+    at = office_time()
+
+    down = deliver_due(at, smtp(port), worker="w1")
+    assert (down.claimed, down.sent, down.retried, down.failed) == (len(ids), 0, len(ids), 0)
+    rows = db_session.scalars(select(Notification).where(Notification.id.in_(ids))).all()
+    assert {(r.status, r.attempts, r.next_attempt_at, r.claimed_by) for r in rows} == {
+        (DeliveryStatus.PENDING, 1, at + BACKOFF[0], None)}
+    assert all(r.last_error.startswith("ConnectionRefusedError") and r.sent_at is None for r in rows)
+
+    sink = MailSink(port=port).start()
+    try:
+        waiting = deliver_due(at + BACKOFF[0] - timedelta(seconds=1), smtp(port), worker="w1")
+        assert waiting.claimed == 0 and arrivals(sink) == Counter()  # the backoff is honoured
+        back = deliver_due(at + BACKOFF[0], smtp(port), worker="w2")
+        again = deliver_due(at + BACKOFF[0] + timedelta(hours=1), smtp(port), worker="w2")
+        received = arrivals(sink)
+    finally:
+        sink.stop()
+    assert (back.sent, again.claimed) == (len(ids), 0), (back, again)
+    assert received == Counter({message_id(ctx, i): 1 for i in ids})
+    for row in rows:
+        db_session.refresh(row)
+    assert {(r.status, r.attempts, r.last_error) for r in rows} == {(DeliveryStatus.SENT, 2, "")}
+
+
+def test_after_the_last_retry_a_message_fails_and_hr_resend_delivers_it(ctx: Flask, people) -> None:  # type: ignore[no-untyped-def]
+    _session, _enrolments, ids = enrol_all(people["staff"][:1])
+    [notification_id] = ids
+    port = free_port()
+    at = office_time()
+    tries = [at]
+    for wait in BACKOFF[:4]:
+        tries.append(tries[-1] + wait)
+    for number, when in enumerate(tries, start=1):
+        deliver_due(when - timedelta(seconds=1), smtp(port), worker="w")  # not yet due again: untouched
+        report = deliver_due(when, smtp(port), worker="w")
+        row = db_session.get(Notification, notification_id)
+        assert row is not None and row.attempts == number, (number, report)
+        assert row.status == (DeliveryStatus.FAILED if number == 5 else DeliveryStatus.PENDING)
+    assert report.failed == 1 and "ConnectionRefusedError" in row.last_error
+
+    sink = MailSink(port=port).start()
+    try:
+        later = tries[-1] + timedelta(hours=3)
+        assert deliver_due(later, smtp(port), worker="w").claimed == 0  # failed stays failed
+        resend(people["hr"], row)
+        db_session.commit()
+        assert (row.status, row.attempts) == (DeliveryStatus.PENDING, 0)
+        sent = deliver_due(later, smtp(port), worker="w")
+        deliver_due(later + timedelta(minutes=5), smtp(port), worker="w")
+        received = arrivals(sink)
+    finally:
+        sink.stop()
+    assert sent.sent == 1 and received == Counter({message_id(ctx, notification_id): 1})
+    db_session.refresh(row)
+    assert (row.status, row.attempts, row.last_error) == (DeliveryStatus.SENT, 1, "")
+
+
+def friday_evening() -> datetime:
+    day = now().astimezone(TOKYO).date() + timedelta(days=1)
+    while not (day.weekday() == 4 and is_business_day(day)):
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, 20, 0, tzinfo=TOKYO)
+
+
+def next_business_day(day: date) -> date:
+    day += timedelta(days=1)
+    while not is_business_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def test_outside_office_hours_only_urgent_kinds_go(ctx: Flask, people, mail_sink: MailSink) -> None:  # type: ignore[no-untyped-def]
+    person = people["staff"][0]
+    _session, [enrolment_id], _confirmations = enrol_all([person], starts_in=timedelta(days=40))
+    evening = friday_evening()
+    deliver_due(evening.replace(hour=10), smtp(mail_sink.port), worker="w")  # the enrolment's own notices
+    mail_sink.clear()
+    context = {"enrolment_id": enrolment_id}
+    calm = queue(person.id, "enrolment_approved", "robust:evening:approved", context, due_at=evening,
+                 enrolment_id=enrolment_id)
+    urgent = queue(person.id, "session_moved", "robust:evening:moved", context, due_at=evening,
+                   enrolment_id=enrolment_id)
+    db_session.commit()
+    assert calm is not None and urgent is not None and urgent.is_urgent and not calm.is_urgent
+
+    at_eight = deliver_due(evening, smtp(mail_sink.port), worker="w")
+    assert (at_eight.claimed, at_eight.sent) == (1, 1)
+    assert arrivals(mail_sink) == Counter({message_id(ctx, urgent.id): 1})
+    assert (calm.status, calm.attempts, calm.claimed_by) == (DeliveryStatus.PENDING, 0, None)
+
+    saturday = evening.replace(hour=10) + timedelta(days=1)
+    monday = next_business_day(evening.date())
+    opening = datetime(monday.year, monday.month, monday.day, 8, 30, tzinfo=TOKYO)
+    for quiet in (evening + timedelta(hours=3), saturday, opening - timedelta(minutes=1)):
+        assert deliver_due(quiet, smtp(mail_sink.port), worker="w").claimed == 0, quiet
+    assert deliver_due(opening, smtp(mail_sink.port), worker="w").sent == 1
+    assert arrivals(mail_sink) == Counter({message_id(ctx, urgent.id): 1, message_id(ctx, calm.id): 1})
+    db_session.refresh(calm)
+    assert (calm.status, calm.sent_at) == (DeliveryStatus.SENT, opening)
+
+
+def test_stale_reminders_are_skipped_and_never_sent(ctx: Flask, people, mail_sink: MailSink) -> None:  # type: ignore[no-untyped-def]
+    kept_person, cancelling, in_cancelled, in_started = people["staff"][:4]
+    day = office_time().date()
+    morning = datetime(day.year, day.month, day.day, 8, 0, tzinfo=TOKYO)
+    with time_machine.travel(morning, tick=False):
+        later = factories.training_session(factories.course(), starts_in=timedelta(days=14))
+        doomed = factories.training_session(factories.course(), starts_in=timedelta(days=14))
+        today_at_11 = factories.training_session(factories.course(), starts_in=timedelta(hours=3),
+                                                 closes_before=timedelta(hours=1), cancel_before=timedelta(hours=2))
+        places = {who.id: enrol(who, who, s, override_rules=True).enrolment for who, s in (
+            (kept_person, later), (cancelling, later), (in_cancelled, doomed), (in_started, today_at_11))}
+        db_session.commit()
+    deliver_due(morning.replace(hour=9), smtp(mail_sink.port), worker="w")  # the confirmations
+    mail_sink.clear()
+
+    reminders = {}
+    for person_id, place in places.items():
+        session = place.training_session
+        reminders[person_id] = queue(person_id, "session_reminder", f"robust:stale:{place.id}",
+                                     {"enrolment_id": place.id, "days": 1, "sequence_seen": session.sequence},
+                                     due_at=morning.replace(hour=9, minute=30), enrolment_id=place.id)
+    db_session.commit()
+    ids = {person_id: row.id for person_id, row in reminders.items() if row is not None}
+    assert len(ids) == 4
+
+    # A scheduler claims the batch at 10:00 and dies; meanwhile the place and one session are cancelled.
+    claimed, _ = claim_due(morning.replace(hour=10), "crashed-worker", 200, stale_after=STALE_AFTER)
+    assert set(ids.values()) <= set(claimed)
+    with time_machine.travel(morning.replace(hour=10, minute=5), tick=False):
+        cancel(cancelling, places[cancelling.id], "都合により")
+        cancel_session(people["hr"], doomed, "講師急病")
+        db_session.commit()
+    assert statuses(list(ids.values())) == dict.fromkeys(ids.values(), DeliveryStatus.SENDING)
+
+    # At 11:30 the claims are stale and taken back; the 11:00 session has started by then.
+    half_past_eleven = morning.replace(hour=11, minute=30)
+    with time_machine.travel(half_past_eleven, tick=False):
+        report = deliver_due(half_past_eleven, smtp(mail_sink.port), worker="w")
+    assert report.reclaimed >= 4 and report.skipped == 3
+    rows = {pid: db_session.get(Notification, nid) for pid, nid in ids.items()}
+    for row in rows.values():
+        db_session.refresh(row)
+    assert rows[kept_person.id].status == DeliveryStatus.SENT
+    assert {pid: (r.status, r.last_error) for pid, r in rows.items() if pid != kept_person.id} == {
+        cancelling.id: (DeliveryStatus.SKIPPED, "enrolment no longer confirmed"),
+        in_cancelled.id: (DeliveryStatus.SKIPPED, "enrolment no longer confirmed"),
+        in_started.id: (DeliveryStatus.SKIPPED, "session cancelled or already started"),
+    }
+    deliver_due(half_past_eleven + timedelta(hours=1), smtp(mail_sink.port), worker="w")
+    reminder_mail = Counter(str(m["Message-ID"]) for m in mail_sink.by_kind("session_reminder"))
+    assert reminder_mail == Counter({message_id(ctx, ids[kept_person.id]): 1})
+    # The people concerned are told what happened, urgently, instead of being reminded.
+    assert len(mail_sink.by_kind("session_cancelled")) == 1 and len(mail_sink.by_kind("enrolment_cancelled")) == 1
