@@ -40,15 +40,23 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     from app.core.views import bp as core_bp
     from app.enrollment.services import register_subscribers as enrollment_subscribers
     from app.enrollment.views import bp as enrollment_bp
+    from app.assessment.views import bp as assessment_bp
+    from app.attendance import labels as attendance_labels
+    from app.attendance.views import bp as attendance_bp
+    from app.completion.services import register_subscribers as completion_subscribers
+    from app.completion.views import bp as completion_bp
     from app.reminders import views as reminder_views
     from app.scheduling.views import bp as scheduling_bp
     from app.org.views import bp as org_bp
 
-    for blueprint in (core_bp, auth_bp, org_bp, audit_bp, catalog_bp, scheduling_bp, enrollment_bp, reminder_views.bp):
+    for blueprint in (core_bp, auth_bp, org_bp, audit_bp, catalog_bp, scheduling_bp, enrollment_bp, reminder_views.bp,
+                      attendance_bp, assessment_bp, completion_bp):
         app.register_blueprint(blueprint)
 
     catalog_labels.register(app)
     enrollment_subscribers()
+    completion_subscribers()
+    attendance_labels.register(app)
     from app.reminders.subscribers import register as reminder_subscribers
 
     reminder_subscribers()

@@ -25,11 +25,20 @@ def after_demo_load() -> None:
     from app.scheduling.demo import load_demo_sessions
 
     load_demo_catalog()
+    after_catalog_sync()
     load_demo_sessions()
 
 
 def after_catalog_sync() -> None:
-    """Nothing yet: quizzes defined in course files are materialised here once they exist."""
+    """Quizzes written in course files become quiz rows (idempotent: unchanged sections stay)."""
+    from sqlalchemy import select
+
+    from app.assessment.quizzes import materialize_quiz
+    from app.catalog.models import Course
+    from app.db import db_session
+
+    for course in db_session.scalars(select(Course).where(Course.quiz_spec.is_not(None))):
+        materialize_quiz(course)
 
 
 def open_seat_course_ids() -> Select[Any] | None:
@@ -68,12 +77,38 @@ def completed_course_ids(employee_id: int) -> set[int]:
 
 
 def completed_course_ids_many(employee_ids: list[int]) -> dict[int, set[int]]:
-    return {}
+    from app.completion.services import completed_course_ids_many as query
+
+    return query(employee_ids)
 
 
 def assignment_progress(employee_id: int) -> dict[int, str]:
-    """Status per assignment id (not started / enrolled / completed); completion fills this in."""
-    return {}
+    """"completed" for each of the person's assignments whose course they have completed."""
+    from sqlalchemy import select
+
+    from app.catalog.models import Assignment
+    from app.db import db_session
+
+    done = completed_course_ids(employee_id)
+    rows = db_session.execute(select(Assignment.id, Assignment.course_id).where(Assignment.employee_id == employee_id))
+    return {assignment_id: "completed" for assignment_id, course_id in rows if course_id in done}
+
+
+def enrolment_panel(enrolment: Any) -> Any:
+    """The enrolment page's "after the session" part: attendance, quiz, survey, completion."""
+    from flask import render_template
+    from markupsafe import Markup
+
+    from app.assessment.views import employee_quiz_summary
+    from app.attendance.services import rate_of
+    from app.completion.services import check_rule, valid_completion
+
+    if enrolment.state.value != "confirmed":
+        return None
+    return Markup(render_template(  # noqa: S704 - a rendered template, autoescaped
+        "completion/_enrolment_panel.html", enrolment=enrolment, rate=rate_of(enrolment),
+        check=check_rule(enrolment), completion=valid_completion(enrolment.employee_id, enrolment.course_id),
+        **employee_quiz_summary(enrolment)))
 
 
 def may_join_cohort_session(employee: Any, session: Any) -> bool:

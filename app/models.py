@@ -12,3 +12,15 @@ from app.catalog.models import (  # noqa: F401
 from app.enrollment.models import CalendarFeed, Enrolment, EnrolmentEvent  # noqa: F401
 from app.scheduling.models import Meeting, TrainingSession  # noqa: F401
 from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut, SchedulerLease  # noqa: F401
+from app.assessment.models import (  # noqa: F401
+    Answer,
+    Question,
+    Quiz,
+    QuizAttempt,
+    Survey,
+    SurveyQuestion,
+    SurveyReceipt,
+    SurveyResponse,
+)
+from app.attendance.models import AttendanceMark  # noqa: F401
+from app.completion.models import Completion  # noqa: F401

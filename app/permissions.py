@@ -37,6 +37,10 @@ class Permission(enum.StrEnum):
     ENROLLMENT_APPROVE = "enrollment:request:approve"
     ENROLLMENT_MANAGE = "enrollment:enrolment:manage"
     REMINDERS_MANAGE = "reminders:outbox:manage"
+    ATTENDANCE_MANAGE = "attendance:roster:manage"
+    ASSESSMENT_GRADE = "assessment:answer:grade"
+    ASSESSMENT_RESULTS_READ = "assessment:results:read"
+    COMPLETION_RECORD = "completion:record:create"
 
 
 EMPLOYEE = "employee"
@@ -45,7 +49,7 @@ MANAGER = "manager"
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     EMPLOYEE: frozenset(),
     MANAGER: frozenset({Permission.REPORTS_TEAM_READ, Permission.ENROLLMENT_APPROVE}),
-    RoleName.INSTRUCTOR: frozenset(),
+    RoleName.INSTRUCTOR: frozenset({Permission.ASSESSMENT_GRADE}),
     RoleName.MENTOR: frozenset(),
     RoleName.HR: frozenset(
         {
@@ -58,6 +62,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.ENROLLMENT_APPROVE,
             Permission.ENROLLMENT_MANAGE,
             Permission.REMINDERS_MANAGE,
+            Permission.ATTENDANCE_MANAGE,
+            Permission.ASSESSMENT_GRADE,
+            Permission.ASSESSMENT_RESULTS_READ,
+            Permission.COMPLETION_RECORD,
         }
     ),
     RoleName.ADMIN: frozenset(

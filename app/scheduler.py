@@ -69,6 +69,9 @@ def run_job(app: Flask, name: str, holder: str) -> None:
                 if report.claimed:
                     log.info("delivered: %s", report)
             elif name == "scan":
+                from app.reminders.scans import sweep_ended_sessions
+
+                sweep_ended_sessions(at)
                 scan_assignments(at)
                 db_session.commit()
             elif name == "digest":
@@ -91,6 +94,6 @@ def build_scheduler(app: Flask, *, blocking: bool):  # type: ignore[no-untyped-d
                                                          "misfire_grace_time": 300})
     scheduler.add_job(run_job, "interval", seconds=app.config["SCHEDULER_DELIVERY_SECONDS"], args=[app, "deliver", holder],
                       id="deliver", next_run_time=datetime.now().astimezone())
-    scheduler.add_job(run_job, "cron", hour=7, minute=0, args=[app, "scan", holder], id="scan")
+    scheduler.add_job(run_job, "interval", hours=1, args=[app, "scan", holder], id="scan")
     scheduler.add_job(run_job, "cron", day_of_week="mon", hour=8, minute=0, args=[app, "digest", holder], id="digest")
     return scheduler, holder

@@ -62,6 +62,29 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "reminders.settings": ("GET", "/admin/outbox/settings", frozenset({"hr"})),
     "reminders.templates": ("GET", "/admin/outbox/templates", frozenset({"hr"})),
     "reminders.edit_template": ("GET", "/admin/outbox/templates/enrolment_confirmed/ja", frozenset({"hr"})),
+    "attendance.teaching": ("GET", "/attendance/teaching", ALL_SIGNED_IN),
+    "attendance.roster": ("GET", "/attendance/meetings/{meeting}", frozenset({"hr"})),
+    "attendance.checkin_screen": ("GET", "/attendance/meetings/{meeting}/check-in-screen", frozenset({"hr"})),
+    "attendance.checkin_code": ("GET", "/attendance/meetings/{meeting}/code.json", frozenset({"hr"})),
+    "attendance.checkin_qr": ("GET", "/attendance/meetings/{meeting}/qr.svg", frozenset({"hr"})),
+    "attendance.check_in": ("GET", "/attendance/check-in/{meeting}", ALL_SIGNED_IN),
+    "attendance.upload_participants": ("POST", "/attendance/meetings/{meeting}/participants", frozenset({"hr"})),
+    "attendance.apply_participants": ("POST", "/attendance/meetings/{meeting}/participants/apply",
+                                      frozenset({"hr"})),
+    "assessment.take_quiz": ("GET", "/enrolments/{enrolment}/quiz", frozenset()),  # only the participant
+    "assessment.quiz_result": ("GET", "/enrolments/{enrolment}/quiz/result", frozenset()),
+    "assessment.answer_survey": ("GET", "/enrolments/{enrolment}/survey", frozenset()),
+    "assessment.grading": ("GET", "/grading", frozenset({"instructor", "hr"})),
+    "assessment.grade_attempt": ("GET", "/grading/attempts/999999", frozenset({"instructor", "hr"})),
+    "assessment.survey_results": ("GET", "/catalog/design/{course}/survey-results", frozenset({"hr"})),
+    "assessment.edit_quiz": ("GET", "/catalog/design/{course}/quiz", frozenset({"hr"})),
+    "completion.my_transcript": ("GET", "/transcript", ALL_SIGNED_IN),
+    "completion.transcript": ("GET", "/staff/{other}/transcript", frozenset({"manager", "hr", "admin"})),
+    "completion.transcript_csv": ("GET", "/staff/{other}/transcript.csv", frozenset({"manager", "hr", "admin"})),
+    "completion.certificate": ("GET", "/certificates/NOPE1-NOPE2-XXXX", ALL_SIGNED_IN),  # unknown: 404
+    "completion.certificate_pdf": ("GET", "/certificates/NOPE1-NOPE2-XXXX.pdf", ALL_SIGNED_IN),
+    "completion.verify": ("GET", "/verify", frozenset(ROLES)),
+    "completion.record": ("GET", "/completions/record", frozenset({"hr"})),
 }
 
 
@@ -100,6 +123,7 @@ def people(app):
         ids["rule"] = (factories.assignment_rule(course, "SHUNIN").id, "")
         session = factories.training_session(course)
         ids["session"] = (session.id, "")
+        ids["meeting"] = (session.meetings[0].id, "")
         ids["enrolment"] = (factories.enrolment(people["other"], session).id, "")
         from sqlalchemy import select
 

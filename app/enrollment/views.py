@@ -119,7 +119,8 @@ def detail(enrolment_id: int):  # type: ignore[no-untyped-def]
     return render_template("enrollment/detail.html", enrolment=enrolment, events=queries.events_of(enrolment.id),
                            position=queries.positions_for([enrolment]).get(enrolment.id),
                            can_cancel=can_cancel(current_user, enrolment), cancel_form=CancelEnrolmentForm(),
-                           can_decide=can_decide(current_user, enrolment), decision_form=DecisionForm())
+                           can_decide=can_decide(current_user, enrolment), decision_form=DecisionForm(),
+                           panel=hooks.enrolment_panel(enrolment))
 
 
 @bp.route("/enrolments/<int:enrolment_id>/cancel", methods=["POST"])

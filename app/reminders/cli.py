@@ -44,10 +44,11 @@ def deliver_due_cmd(at: str | None) -> None:
 @click.option("--now", "at", help="Pretend it is this time (ISO 8601).")
 @with_appcontext
 def scan_cmd(at: str | None) -> None:
-    """Queue assignment reminders (not enrolled, due soon, overdue)."""
-    from app.reminders.scans import scan_assignments
+    """Evaluate completions of sessions just ended; queue follow-ups and assignment reminders."""
+    from app.reminders.scans import scan_assignments, sweep_ended_sessions
 
-    count = scan_assignments(_parse_now(at))
+    when = _parse_now(at)
+    count = sweep_ended_sessions(when) + scan_assignments(when)
     db_session.commit()
     click.echo(f"queued {count}")
 

@@ -92,12 +92,17 @@ def deliver_due(at: datetime, transport: Transport, *, worker: str, batch: int =
 
 def _deliver_one(notification_id: int, at: datetime, transport: Transport, worker: str, max_attempts: int,
                  report: DeliveryReport, prepare_only: bool) -> None:
+    # The session keeps objects across commits (expire_on_commit=False): forget them, so the claim
+    # check and skip_reason() read what is committed now, not what an earlier load remembered.
+    db_session.expire_all()
     notification = db_session.get(Notification, notification_id)
     if notification is None or notification.status != DeliveryStatus.SENDING or notification.claimed_by != worker:
         db_session.rollback()
         return
     reason = skip_reason(notification)
     if reason is not None:
+        db_session.commit()  # end the read: a mark is written in a transaction that starts as a writer
+        begin_write_transaction()
         notification.status = DeliveryStatus.SKIPPED
         notification.last_error = reason
         db_session.commit()
@@ -106,11 +111,16 @@ def _deliver_one(notification_id: int, at: datetime, transport: Transport, worke
     try:
         rendered = render(notification)
         message = build_email(notification, rendered)
+        # Hold no transaction while the SMTP server talks, and write each mark in a transaction that
+        # starts as a writer: on SQLite a transaction that read and then writes after another
+        # connection committed fails at once with "database is locked" (no busy wait applies).
+        db_session.commit()
         if not prepare_only:
             transport.send(message)
     except Exception as error:  # noqa: BLE001 - any failure is retried, then reported to HR
         db_session.rollback()
-        notification = db_session.get(Notification, notification_id)
+        begin_write_transaction()
+        notification = db_session.get(Notification, notification_id, populate_existing=True)
         assert notification is not None
         notification.attempts += 1
         notification.last_error = f"{type(error).__name__}: {error}"[:500]
@@ -126,6 +136,7 @@ def _deliver_one(notification_id: int, at: datetime, transport: Transport, worke
         db_session.commit()
         log.warning("notification %s not sent: %s", notification_id, notification.last_error)
         return
+    begin_write_transaction()
     notification.status = DeliveryStatus.SENT
     notification.sent_at = at
     notification.subject = rendered.subject

@@ -96,3 +96,24 @@ def queue_manager_digests(at: datetime) -> int:
             queued += bool(queue(head_id, "manager_digest", f"digest:{head_id}:{week}",
                                  {"pending": pending, "overdue": overdue, "upcoming": upcoming}))
     return queued
+
+
+def sweep_ended_sessions(at: datetime, lookback: timedelta = timedelta(days=3)) -> int:
+    """After a session ends: evaluate completions (attendance may now be complete) and remind
+    those with a quiz or survey still to do. Returns the number of reminders queued."""
+    from app.completion.services import check_rule, evaluate_enrolment
+
+    queued = 0
+    enrolments = db_session.scalars(
+        select(Enrolment).join(TrainingSession, Enrolment.session_id == TrainingSession.id).where(
+            Enrolment.state == EnrolmentState.CONFIRMED, TrainingSession.status == SessionStatus.SCHEDULED,
+            TrainingSession.ends_at <= at, TrainingSession.ends_at > at - lookback)).all()
+    for enrolment in enrolments:
+        if evaluate_enrolment(enrolment) is not None:
+            continue
+        check = check_rule(enrolment)
+        if (check.quiz_required and not check.quiz_ok) or (check.survey_required and not check.survey_ok):
+            todo = [item for item in check.todo() if item]
+            queued += bool(queue(enrolment.employee_id, "followup_todo", f"followup:{enrolment.id}",
+                                 {"enrolment_id": enrolment.id, "todo": "、".join(todo)}, enrolment_id=enrolment.id))
+    return queued

@@ -123,4 +123,4 @@ def test_my_learning_and_approvals_statement_counts_do_not_grow(app, client, set
     heavy.get("/my-learning")
     with count_statements(app) as counter:
         heavy.get("/my-learning")
-    assert counter.count <= 9, counter.statements
+    assert counter.count <= 11, counter.statements  # fixed: independent of how many enrolments

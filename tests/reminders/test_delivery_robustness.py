@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from aiosmtpd.controller import Controller
 from flask import Flask
 from sqlalchemy import select
 
@@ -40,11 +41,11 @@ from app.reminders.services import queue, resend
 from app.scheduling.services import cancel_session
 from tests import factories
 from tests.conftest import build_app, migrate
-from tests.mailsink import MailSink, free_port
+from tests.mailsink import MailSink, _Handler, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-BULK = 150  # notifications delivered by two schedulers at once
-KILLED_BATCH = 80  # notifications of the batch whose scheduler is killed (slow sink: 0.1 s each)
+BULK = 120  # employees; two notices each: more than one claim batch (200) for two schedulers at once
+KILLED_BATCH = 40  # notifications of the batch whose scheduler is killed
 STALE_AFTER = timedelta(minutes=10)  # deliver_due's default: claims older than this are taken back
 _REPORT = re.compile(r"claimed (\d+), sent (\d+), skipped (\d+), retrying (\d+), failed (\d+), reclaimed (\d+)")
 
@@ -100,8 +101,9 @@ def outbox(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPa
         application.extensions["manabi.engine"].dispose()
 
 
-def confirmations_for(site: Outbox, employee_ids: list[int]) -> list[int]:
-    """Enrol the employees in a new session (no approval): one pending confirmation each, committed."""
+def confirmations_for(site: Outbox, employee_ids: list[int], *, reminders_too: bool = False) -> list[int]:
+    """Enrol the employees in a new session (no approval): one pending confirmation each, committed;
+    with `reminders_too`, a session reminder each as well, due now."""
     with site.app.app_context():
         session = factories.training_session(factories.course(), capacity=len(employee_ids) + 10,
                                              starts_in=timedelta(days=30))
@@ -114,7 +116,15 @@ def confirmations_for(site: Outbox, employee_ids: list[int]) -> list[int]:
         ids = list(db_session.scalars(select(Notification.id).where(
             Notification.enrolment_id.in_(enrolment_ids), Notification.kind == "enrolment_confirmed",
             Notification.status == DeliveryStatus.PENDING).order_by(Notification.id)))
-    assert len(ids) == len(employee_ids)
+        assert len(ids) == len(employee_ids)
+        if reminders_too:
+            for enrolment_id, employee_id in zip(enrolment_ids, employee_ids, strict=True):
+                row = queue(employee_id, "session_reminder", f"robust:reminder:{enrolment_id}",
+                            {"enrolment_id": enrolment_id, "days": 5, "sequence_seen": session.sequence},
+                            enrolment_id=enrolment_id)
+                assert row is not None
+                ids.append(row.id)
+            db_session.commit()
     return ids
 
 
@@ -145,7 +155,8 @@ def finish(process: subprocess.Popen[str], timeout: float = 60) -> dict[str, int
 
 
 def test_two_scheduler_processes_at_once_deliver_each_message_exactly_once(outbox: Outbox) -> None:
-    ids = confirmations_for(outbox, outbox.employee_ids)
+    ids = confirmations_for(outbox, outbox.employee_ids, reminders_too=True)
+    assert len(ids) > 200  # deliver_due claims 200 at a time: the two processes split the work
     at = office_time()
     sink = MailSink().start()
     try:
@@ -164,34 +175,76 @@ def test_two_scheduler_processes_at_once_deliver_each_message_exactly_once(outbo
     assert len(claimers) in (1, 2) and None not in claimers
 
 
-def test_scheduler_killed_mid_batch_and_restarted_loses_nothing_and_resends_only_unmarked(outbox: Outbox) -> None:
+class KillingSink(MailSink):
+    """A MailSink that SIGKILLs the sending process the moment it has stored the n-th message, before
+    the client hears "250": the send is complete on the server, but its sent mark never commits."""
+
+    def __init__(self, kill_at: int) -> None:
+        super().__init__()
+        self.kill_at = kill_at
+        self.victim: int | None = None
+        self.killed_on: str | None = None  # the Message-ID stored when the victim was killed
+
+    def start(self) -> "KillingSink":
+        self.controller = Controller(_KillOnStore(self), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+
+class _KillOnStore(_Handler):
+    sink: KillingSink
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        reply = await super().handle_DATA(server, session, envelope)
+        with self.sink.lock:
+            if self.sink.victim is not None and self.sink.killed_on is None \
+                    and len(self.sink.messages) >= self.sink.kill_at:
+                os.kill(self.sink.victim, signal.SIGKILL)
+                self.sink.killed_on = str(self.sink.messages[-1]["Message-ID"])
+        return reply
+
+
+@pytest.mark.parametrize("moment", ["server_stored_message", "slow_server_mid_batch"])
+def test_scheduler_killed_mid_batch_and_restarted_loses_nothing_and_resends_only_unmarked(
+        outbox: Outbox, moment: str) -> None:
+    """SIGKILL (no clean-up, no last commit: a power cut) after about half the batch arrived, either
+    right after the server stored a message (so that one message went out but was never marked
+    sent), or whenever the poll notices half of a slow server's arrivals."""
     ids = confirmations_for(outbox, outbox.employee_ids[:KILLED_BATCH])
     expected = {message_id(outbox.app, i): i for i in ids}
     at = office_time()
-    sink = MailSink(delay=0.1).start()
+    sink: MailSink = KillingSink(kill_at=KILLED_BATCH // 2) if moment == "server_stored_message" \
+        else MailSink(delay=0.1)
+    sink.start()
     try:
         process = scheduler_process(outbox, sink.port, at)
         try:
-            deadline = time.monotonic() + 60
-            while len(arrivals(sink)) < KILLED_BATCH // 2 and process.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert process.poll() is None, "the scheduler finished before it could be killed"
-            os.kill(process.pid, signal.SIGKILL)  # no clean-up, no last commit: a power cut
+            if isinstance(sink, KillingSink):
+                sink.victim = process.pid
+                process.wait(timeout=60)
+            else:
+                deadline = time.monotonic() + 60
+                while len(arrivals(sink)) < KILLED_BATCH // 2 and process.poll() is None \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert process.poll() is None, "the scheduler finished before it could be killed"
+                os.kill(process.pid, signal.SIGKILL)
         finally:
             process.communicate(timeout=30)
         assert process.returncode == -signal.SIGKILL
+        time.sleep(0.2)  # let a message the dead scheduler left mid-DATA land (or be dropped)
         with outbox.app.app_context():
             at_kill = statuses(ids)
         marked = {i for i, s in at_kill.items() if s == DeliveryStatus.SENT}
         in_flight = {i for i, s in at_kill.items() if s == DeliveryStatus.SENDING}
         assert marked and in_flight and marked | in_flight == set(ids), Counter(at_kill.values())
+        assert {expected[mid] for mid in arrivals(sink)} >= marked  # every mark follows its send
 
         sink.delay = 0.0
         # Too early: the dead scheduler's claims are not stale yet, so nothing is taken back.
         early = finish(scheduler_process(outbox, sink.port, at + STALE_AFTER - timedelta(minutes=1)))
         assert early["claimed"] == early["reclaimed"] == 0, early
         report = finish(scheduler_process(outbox, sink.port, at + STALE_AFTER + timedelta(minutes=1)))
-        time.sleep(0.3)  # a message the dead scheduler left mid-DATA would have landed by now
         with sink.lock:
             messages = list(sink.messages)
     finally:
@@ -203,11 +256,13 @@ def test_scheduler_killed_mid_batch_and_restarted_loses_nothing_and_resends_only
     # Only the message whose send finished but whose sent mark never committed may come twice.
     assert len(twice) <= 1 and set(twice.values()) <= {2}, twice
     assert all(expected[mid] in in_flight for mid in twice), "a message marked sent was sent again"
+    if isinstance(sink, KillingSink):
+        assert set(twice) == {sink.killed_on}
     # A second copy is recognisably the same message: one Message-ID per recipient, same subject.
     per_recipient: dict[str, set[tuple[str, str]]] = {}
     for m in messages:
         per_recipient.setdefault(m["To"].addresses[0].addr_spec, set()).add((str(m["Message-ID"]), str(m["Subject"])))
-    assert all(len(copies) == 1 for copies in per_recipient.values())
+    assert len(per_recipient) == len(ids) and all(len(copies) == 1 for copies in per_recipient.values())
     with outbox.app.app_context():
         assert set(statuses(ids).values()) == {DeliveryStatus.SENT}
 
@@ -273,8 +328,10 @@ def test_after_the_last_retry_a_message_fails_and_hr_resend_delivers_it(ctx: Fla
     for wait in BACKOFF[:4]:
         tries.append(tries[-1] + wait)
     for number, when in enumerate(tries, start=1):
-        deliver_due(when - timedelta(seconds=1), smtp(port), worker="w")  # not yet due again: untouched
+        if number > 1:  # a second before the backoff ends the row is left alone
+            assert deliver_due(when - timedelta(seconds=1), smtp(port), worker="w").claimed == 0, number
         report = deliver_due(when, smtp(port), worker="w")
+        assert report.claimed == 1, (number, report)
         row = db_session.get(Notification, notification_id)
         assert row is not None and row.attempts == number, (number, report)
         assert row.status == (DeliveryStatus.FAILED if number == 5 else DeliveryStatus.PENDING)

@@ -1,0 +1,1 @@
+"""Understanding quizzes (理解度テスト) and post-course surveys (アンケート)."""

@@ -1,0 +1,234 @@
+"""Quizzes: loading them from course files, taking them with a server-enforced time limit,
+automatic grading of choice questions and hand grading of short answers."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from app.assessment.events import QuizGraded
+from app.assessment.models import Answer, Question, QuestionType, Quiz, QuizAttempt
+from app.audit.services import record_event
+from app.catalog.models import Course
+from app.clock import now
+from app.db import db_session
+from app.enrollment.models import Enrolment, EnrolmentState
+from app.events import emit
+from app.org.models import Employee
+
+GRACE = timedelta(seconds=30)  # network and clock slack when a page submits at the last second
+
+
+class QuizError(Exception):
+    """Why a quiz cannot be started or submitted, fit to show the person."""
+
+
+def _hash(spec: dict[str, Any] | None) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode()).hexdigest() if spec else ""
+
+
+def materialize_quiz(course: Course) -> Quiz | None:
+    """Make the course's quiz match the quiz section of its file (idempotent)."""
+    spec = course.quiz_spec
+    quiz = db_session.scalar(select(Quiz).where(Quiz.course_id == course.id))
+    if spec is None:
+        return quiz
+    digest = _hash(spec)
+    if quiz is not None and quiz.spec_hash == digest:
+        return quiz
+    if quiz is None:
+        quiz = Quiz(course_id=course.id, updated_at=now())
+        db_session.add(quiz)
+    quiz.pass_mark = int(spec.get("pass_mark", course.quiz_pass_mark if course.quiz_pass_mark is not None else 70))
+    quiz.attempts_allowed = int(spec.get("attempts_allowed", 2))
+    quiz.time_limit_minutes = spec.get("time_limit_minutes")
+    quiz.shuffle = bool(spec.get("shuffle", False))
+    quiz.show_answers = bool(spec.get("show_answers", True))
+    quiz.spec_hash, quiz.updated_at = digest, now()
+    db_session.flush()
+    replace_questions(quiz, [
+        {"type": q["type"], "text": q["text"], "choices": q.get("choices") or [],
+         "answer": q.get("answer"), "points": int(q.get("points", 1))}
+        for q in spec.get("questions", [])])
+    return quiz
+
+
+def replace_questions(quiz: Quiz, questions: list[dict[str, Any]]) -> None:
+    """New question set: answered questions are retired (kept for the record), others deleted."""
+    answered = set(db_session.scalars(select(Answer.question_id).join(Question).where(Question.quiz_id == quiz.id)))
+    for question in db_session.scalars(select(Question).where(Question.quiz_id == quiz.id, Question.is_active)):
+        if question.id in answered:
+            question.is_active = False
+        else:
+            db_session.delete(question)
+    for position, q in enumerate(questions, start=1):
+        db_session.add(Question(quiz_id=quiz.id, position=position, type=QuestionType(q["type"]), text=q["text"],
+                                choices=list(q.get("choices") or []), answer=q.get("answer"),
+                                points=int(q.get("points", 1)), is_active=True))
+    db_session.flush()
+    db_session.expire(quiz, ["questions"])
+
+
+def quiz_for_course(course_id: int) -> Quiz | None:
+    return db_session.scalar(select(Quiz).where(Quiz.course_id == course_id))
+
+
+def quiz_opens_at(enrolment: Enrolment, quiz: Quiz) -> datetime:
+    session = enrolment.training_session
+    if not quiz.opens_after_session or not session.meetings:
+        return enrolment.requested_at
+    return max(m.starts_at for m in session.meetings)  # from the start of the last meeting
+
+
+def attempts_of(enrolment_id: int, quiz_id: int) -> list[QuizAttempt]:
+    return list(db_session.scalars(select(QuizAttempt).where(
+        QuizAttempt.enrolment_id == enrolment_id, QuizAttempt.quiz_id == quiz_id).order_by(QuizAttempt.attempt_no)))
+
+
+def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: datetime | None = None) -> QuizAttempt:
+    at = at or now()
+    if enrolment.employee_id != employee.id or enrolment.state != EnrolmentState.CONFIRMED:
+        raise QuizError(_("Only confirmed participants can take this quiz."))
+    if at < quiz_opens_at(enrolment, quiz):
+        from app.i18n import format_datetime
+
+        raise QuizError(_("The quiz opens on %(when)s.", when=format_datetime(quiz_opens_at(enrolment, quiz))))
+    attempts = attempts_of(enrolment.id, quiz.id)
+    for attempt in attempts:
+        if attempt.submitted_at is None:
+            if attempt.deadline_at is not None and at > attempt.deadline_at + GRACE:
+                finish(attempt, at, timed_out=True)
+            else:
+                return attempt  # a reload resumes the same attempt, same order, same deadline
+    if any(a.passed for a in attempts):
+        raise QuizError(_("You have already passed this quiz."))
+    if len(attempts) >= quiz.attempts_allowed:
+        raise QuizError(_("You have used all %(n)s attempts.", n=quiz.attempts_allowed))
+    order = [q.id for q in quiz.questions]
+    if quiz.shuffle:
+        random.SystemRandom().shuffle(order)
+    attempt = QuizAttempt(quiz_id=quiz.id, enrolment_id=enrolment.id, employee_id=employee.id,
+                          attempt_no=len(attempts) + 1, question_order=order, started_at=at,
+                          deadline_at=at + timedelta(minutes=quiz.time_limit_minutes) if quiz.time_limit_minutes else None)
+    db_session.add(attempt)
+    db_session.flush()
+    return attempt
+
+
+def _clean(question: Question, raw: Any) -> Any:
+    if question.type == QuestionType.SINGLE:
+        return int(raw) if isinstance(raw, str) and raw.isdigit() and int(raw) < len(question.choices) else None
+    if question.type == QuestionType.MULTIPLE:
+        values = raw if isinstance(raw, list) else [raw]
+        return sorted({int(v) for v in values if isinstance(v, str) and v.isdigit() and int(v) < len(question.choices)})
+    if question.type == QuestionType.TRUE_FALSE:
+        return {"true": True, "false": False}.get(raw) if isinstance(raw, str) else None
+    return raw.strip()[:2000] if isinstance(raw, str) else ""
+
+
+def save_answers(attempt: QuizAttempt, responses: dict[int, Any], at: datetime | None = None) -> None:
+    """Store answers so far (a reload keeps them); refused after the deadline."""
+    at = at or now()
+    if attempt.submitted_at is not None:
+        raise QuizError(_("This attempt has already been submitted."))
+    if attempt.deadline_at is not None and at > attempt.deadline_at + GRACE:
+        finish(attempt, at, timed_out=True)
+        raise QuizError(_("Time is up. Your answers saved before the time limit were marked."))
+    questions = {q.id: q for q in db_session.scalars(select(Question).where(Question.id.in_(attempt.question_order)))}
+    existing = {a.question_id: a for a in attempt.answers}
+    for question_id, raw in responses.items():
+        question = questions.get(question_id)
+        if question is None:
+            continue
+        value = _clean(question, raw)
+        if question_id in existing:
+            existing[question_id].response = value
+        else:
+            attempt.answers.append(Answer(question_id=question_id, response=value))
+    db_session.flush()
+
+
+def submit(attempt: QuizAttempt, responses: dict[int, Any], at: datetime | None = None) -> QuizAttempt:
+    at = at or now()
+    save_answers(attempt, responses, at)
+    return finish(attempt, at, timed_out=False)
+
+
+def _auto_points(question: Question, response: Any) -> int | None:
+    if question.type == QuestionType.SHORT:
+        return None
+    if question.type == QuestionType.MULTIPLE:
+        correct = sorted(int(i) for i in (question.answer or []))
+        return question.points if response == correct else 0
+    return question.points if response is not None and response == question.answer else 0
+
+
+def finish(attempt: QuizAttempt, at: datetime, *, timed_out: bool) -> QuizAttempt:
+    attempt.submitted_at = min(at, attempt.deadline_at + GRACE) if (timed_out and attempt.deadline_at) else at
+    attempt.timed_out = timed_out
+    answers = {a.question_id: a for a in attempt.answers}
+    for question in db_session.scalars(select(Question).where(Question.id.in_(attempt.question_order))):
+        answer = answers.get(question.id)
+        if answer is None:
+            answer = Answer(question_id=question.id, response=None)
+            attempt.answers.append(answer)
+        if answer.points_awarded is None:
+            if question.type == QuestionType.SHORT:
+                # A blank short answer scores 0 at once; a written one waits for a grader.
+                answer.points_awarded = None if answer.response else 0
+            else:
+                answer.points_awarded = _auto_points(question, answer.response)
+    db_session.flush()
+    _score(attempt)
+    return attempt
+
+
+def _score(attempt: QuizAttempt) -> None:
+    quiz = db_session.get(Quiz, attempt.quiz_id)
+    assert quiz is not None
+    questions = {q.id: q for q in db_session.scalars(select(Question).where(Question.id.in_(attempt.question_order)))}
+    attempt.max_score = sum(q.points for q in questions.values())
+    attempt.score = sum(a.points_awarded or 0 for a in attempt.answers)
+    attempt.needs_grading = any(a.points_awarded is None for a in attempt.answers)
+    attempt.percent = round(100 * attempt.score / attempt.max_score) if attempt.max_score else 100
+    attempt.passed = None if attempt.needs_grading else attempt.percent >= quiz.pass_mark
+    db_session.flush()
+    if attempt.passed is not None:
+        emit(QuizGraded(attempt.enrolment_id))
+
+
+def grade_answer(grader: Employee, answer: Answer, points: int, comment: str = "") -> None:
+    question = answer.question
+    if not 0 <= points <= question.points:
+        raise QuizError(_("Give between 0 and %(n)s points.", n=question.points))
+    before = answer.points_awarded
+    answer.points_awarded, answer.graded_by_id, answer.grader_comment = points, grader.id, comment[:500]
+    attempt = db_session.get(QuizAttempt, answer.attempt_id)
+    assert attempt is not None
+    record_event(grader, "assessment.answer_graded", "quiz_answer", answer.id,
+                 before={"points": before}, after={"points": points})
+    _score(attempt)
+
+
+def quiz_passed(enrolment_id: int, quiz_id: int) -> bool:
+    return bool(db_session.scalar(select(func.count()).select_from(QuizAttempt).where(
+        QuizAttempt.enrolment_id == enrolment_id, QuizAttempt.quiz_id == quiz_id, QuizAttempt.passed.is_(True))))
+
+
+def attempts_to_grade(grader: Employee) -> list[QuizAttempt]:
+    """Attempts with short answers waiting, for sessions this person teaches (all, for HR)."""
+    from app.org.models import RoleName
+    from app.permissions import has_role
+    from app.scheduling.models import session_instructors
+
+    stmt = select(QuizAttempt).where(QuizAttempt.needs_grading.is_(True), QuizAttempt.submitted_at.is_not(None))
+    if not has_role(grader, RoleName.HR):
+        stmt = stmt.join(Enrolment, QuizAttempt.enrolment_id == Enrolment.id).join(
+            session_instructors, session_instructors.c.session_id == Enrolment.session_id).where(
+            session_instructors.c.employee_id == grader.id)
+    return list(db_session.scalars(stmt.order_by(QuizAttempt.submitted_at)))

@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.assessment import quizzes, surveys
+from app.assessment.models import Question, QuestionType, Quiz, QuizAttempt, Survey
+from app.catalog.queries import course_by_code
+from app.clock import now
+from app.db import db_session
+from app.enrollment.models import Enrolment
+from app.permissions import Permission, has_permission, require, signed_in
+from app.charts import bar_chart_svg
+
+bp = Blueprint("assessment", __name__)
+
+
+def _own_enrolment(enrolment_id: int) -> Enrolment:
+    enrolment = db_session.get(Enrolment, enrolment_id)
+    if enrolment is None or enrolment.employee_id != current_user.id:
+        abort(404)
+    return enrolment
+
+
+def _responses(quiz_questions: list[Question]) -> dict[int, object]:
+    responses: dict[int, object] = {}
+    for question in quiz_questions:
+        key = f"q{question.id}"
+        if question.type == QuestionType.MULTIPLE:
+            responses[question.id] = request.form.getlist(key)
+        elif key in request.form:
+            responses[question.id] = request.form.get(key, "")
+    return responses
+
+
+@bp.route("/enrolments/<int:enrolment_id>/quiz", methods=["GET", "POST"])
+@signed_in
+def take_quiz(enrolment_id: int):  # type: ignore[no-untyped-def]
+    enrolment = _own_enrolment(enrolment_id)
+    quiz = quizzes.quiz_for_course(enrolment.course_id)
+    if quiz is None:
+        abort(404)
+    try:
+        attempt = quizzes.start_or_resume(current_user, enrolment, quiz)
+    except quizzes.QuizError as error:
+        db_session.commit()  # a timed-out attempt may have been closed
+        flash(str(error), "info")
+        return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
+    db_session.commit()
+    questions = {q.id: q for q in db_session.scalars(select(Question).where(Question.id.in_(attempt.question_order)))}
+    ordered = [questions[i] for i in attempt.question_order if i in questions]
+    if request.method == "POST":
+        try:
+            if request.form.get("action") == "save":
+                quizzes.save_answers(attempt, _responses(ordered))
+                db_session.commit()
+                flash(_("Your answers so far are saved."), "success")
+                return redirect(url_for("assessment.take_quiz", enrolment_id=enrolment.id))
+            quizzes.submit(attempt, _responses(ordered))
+        except quizzes.QuizError as error:
+            db_session.commit()
+            flash(str(error), "error")
+        else:
+            db_session.commit()
+        return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
+    saved = {a.question_id: a.response for a in attempt.answers}
+    remaining = None if attempt.deadline_at is None else max(0, int((attempt.deadline_at - now()).total_seconds()))
+    return render_template("assessment/take_quiz.html", enrolment=enrolment, quiz=quiz, attempt=attempt,
+                           questions=ordered, saved=saved, remaining=remaining)
+
+
+@bp.route("/enrolments/<int:enrolment_id>/quiz/result")
+@signed_in
+def quiz_result(enrolment_id: int):  # type: ignore[no-untyped-def]
+    enrolment = _own_enrolment(enrolment_id)
+    quiz = quizzes.quiz_for_course(enrolment.course_id)
+    if quiz is None:
+        abort(404)
+    attempts = quizzes.attempts_of(enrolment.id, quiz.id)
+    last = next((a for a in reversed(attempts) if a.submitted_at is not None), None)
+    questions = {}
+    if last is not None:
+        questions = {q.id: q for q in db_session.scalars(select(Question).where(Question.id.in_(last.question_order)))}
+    return render_template("assessment/quiz_result.html", enrolment=enrolment, quiz=quiz, attempts=attempts,
+                           last=last, questions=questions, can_retry=(
+                               not any(a.passed for a in attempts) and len(attempts) < quiz.attempts_allowed))
+
+
+@bp.route("/grading")
+@require(Permission.ASSESSMENT_GRADE)
+def grading():  # type: ignore[no-untyped-def]
+    attempts = quizzes.attempts_to_grade(current_user)
+    return render_template("assessment/grading.html", attempts=attempts)
+
+
+@bp.route("/grading/attempts/<int:attempt_id>", methods=["GET", "POST"])
+@require(Permission.ASSESSMENT_GRADE)
+def grade_attempt(attempt_id: int):  # type: ignore[no-untyped-def]
+    attempt = db_session.get(QuizAttempt, attempt_id)
+    if attempt is None:
+        abort(404)
+    if attempt not in quizzes.attempts_to_grade(current_user):
+        abort(403)  # instructors grade their own sessions' attempts; HR grades any
+    if request.method == "POST":
+        for answer in attempt.answers:
+            raw = request.form.get(f"points-{answer.id}")
+            if raw is None or answer.question.type != QuestionType.SHORT:
+                continue
+            if not raw.isdigit():
+                flash(_("Points must be a whole number."), "error")
+                return redirect(url_for("assessment.grade_attempt", attempt_id=attempt.id))
+            try:
+                quizzes.grade_answer(current_user, answer, int(raw), request.form.get(f"comment-{answer.id}", ""))
+            except quizzes.QuizError as error:
+                db_session.rollback()
+                flash(str(error), "error")
+                return redirect(url_for("assessment.grade_attempt", attempt_id=attempt.id))
+        db_session.commit()
+        flash(_("Grades saved."), "success")
+        return redirect(url_for("assessment.grading"))
+    return render_template("assessment/grade_attempt.html", attempt=attempt,
+                           enrolment=db_session.get(Enrolment, attempt.enrolment_id))
+
+
+@bp.route("/enrolments/<int:enrolment_id>/survey", methods=["GET", "POST"])
+@signed_in
+def answer_survey(enrolment_id: int):  # type: ignore[no-untyped-def]
+    enrolment = _own_enrolment(enrolment_id)
+    survey = surveys.ensure_survey(enrolment.course)
+    db_session.commit()
+    if surveys.has_answered(survey.id, enrolment.id):
+        flash(_("You have already answered this survey. Thank you."), "info")
+        return redirect(url_for("enrollment.detail", enrolment_id=enrolment.id))
+    if request.method == "POST":
+        try:
+            surveys.answer(current_user, enrolment, survey, request.form.to_dict())
+        except surveys.SurveyError as error:
+            db_session.rollback()
+            flash(str(error), "error")
+            return render_template("assessment/survey.html", enrolment=enrolment, survey=survey,
+                                   values=request.form), 400
+        db_session.commit()
+        flash(_("Thank you for answering the survey."), "success")
+        return redirect(url_for("enrollment.detail", enrolment_id=enrolment.id))
+    return render_template("assessment/survey.html", enrolment=enrolment, survey=survey, values={})
+
+
+@bp.route("/catalog/design/<code>/survey-results")
+@require(Permission.ASSESSMENT_RESULTS_READ)
+def survey_results(code: str):  # type: ignore[no-untyped-def]
+    course = course_by_code(code)
+    if course is None:
+        abort(404)
+    survey = surveys.ensure_survey(course)
+    db_session.commit()
+    session_id = request.args.get("session", "")
+    result = surveys.results(survey, int(session_id) if session_id.isdigit() else None)
+    from app.scheduling.queries import sessions_of_course
+
+    charts = {q.question.id: bar_chart_svg([str(i) for i in range(1, 6)], q.counts,
+                                           title=q.question.text_ja) for q in result.questions if q.total}
+    return render_template("assessment/survey_results.html", course=course, survey=survey, result=result,
+                           charts=charts, sessions=sessions_of_course(course.id), session_id=session_id)
+
+
+@bp.route("/catalog/design/<code>/quiz", methods=["GET", "POST"])
+@require(Permission.CATALOG_COURSE_EDIT)
+def edit_quiz(code: str):  # type: ignore[no-untyped-def]
+    """HR authors the quiz in the browser (the same structure as a course file's quiz section)."""
+    from app.assessment.quiz_editor import QuizEditorForm, questions_from_text, questions_to_text
+
+    course = course_by_code(code)
+    if course is None:
+        abort(404)
+    quiz = quizzes.quiz_for_course(course.id)
+    form = QuizEditorForm()
+    if request.method == "GET":
+        if quiz is not None:
+            form.pass_mark.data, form.attempts_allowed.data = quiz.pass_mark, quiz.attempts_allowed
+            form.time_limit_minutes.data, form.shuffle.data = quiz.time_limit_minutes, quiz.shuffle
+            form.show_answers.data, form.opens_after_session.data = quiz.show_answers, quiz.opens_after_session
+            form.questions.data = questions_to_text(quiz.questions)
+        else:
+            form.pass_mark.data = course.quiz_pass_mark or 70
+            form.attempts_allowed.data, form.opens_after_session.data, form.show_answers.data = 2, True, True
+    if form.validate_on_submit():
+        parsed, problems = questions_from_text(form.questions.data)
+        if problems:
+            form.questions.errors = problems
+        else:
+            if quiz is None:
+                quiz = Quiz(course_id=course.id, updated_at=now())
+                db_session.add(quiz)
+            quiz.pass_mark, quiz.attempts_allowed = form.pass_mark.data, form.attempts_allowed.data
+            quiz.time_limit_minutes = form.time_limit_minutes.data or None
+            quiz.shuffle, quiz.show_answers = bool(form.shuffle.data), bool(form.show_answers.data)
+            quiz.opens_after_session, quiz.updated_at = bool(form.opens_after_session.data), now()
+            quiz.spec_hash = "web"
+            db_session.flush()
+            quizzes.replace_questions(quiz, parsed)
+            if course.quiz_pass_mark is None:
+                course.quiz_pass_mark = quiz.pass_mark
+            from app.audit.services import record_event
+
+            record_event(current_user, "assessment.quiz_saved", "course", course.id, summary=course.code)
+            db_session.commit()
+            flash(_("Quiz saved (%(n)s questions).", n=len(parsed)), "success")
+            return redirect(url_for("catalog.course", code=course.code))
+    return render_template("assessment/edit_quiz.html", course=course, form=form), 400 if form.errors else 200
+
+
+def employee_quiz_summary(enrolment: Enrolment) -> dict:  # type: ignore[type-arg]
+    """For the enrolment page: what there is to do after the session."""
+    quiz = quizzes.quiz_for_course(enrolment.course_id)
+    survey = db_session.scalar(select(Survey).where(Survey.course_id == enrolment.course_id))
+    return {
+        "quiz": quiz,
+        "quiz_passed": bool(quiz and quizzes.quiz_passed(enrolment.id, quiz.id)),
+        "survey_answered": bool(survey and surveys.has_answered(survey.id, enrolment.id)),
+    }
+

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+STATUS_NAMES = {
+    "present": _l("Present"),
+    "late": _l("Late"),
+    "left_early": _l("Left early"),
+    "absent": _l("Absent"),
+    "excused": _l("Excused"),
+}
+
+
+def register(app) -> None:  # type: ignore[no-untyped-def]
+    app.jinja_env.globals["STATUS_NAMES"] = STATUS_NAMES

@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.attendance import services
+from app.attendance.checkin_codes import current_code
+from app.attendance.forms import CheckInForm, ParticipantsApplyForm, ParticipantsUploadForm
+from app.attendance.models import AttendanceStatus
+from app.clock import now
+from app.db import db_session
+from app.permissions import Permission, has_permission, signed_in
+from app.scheduling.models import Meeting
+
+bp = Blueprint("attendance", __name__, url_prefix="/attendance")
+
+
+def _meeting_or_404(meeting_id: int) -> Meeting:
+    meeting = db_session.get(Meeting, meeting_id)
+    if meeting is None:
+        abort(404)
+    return meeting
+
+
+def _may_take_attendance(meeting: Meeting) -> bool:
+    """HR, or an instructor of this session."""
+    return has_permission(current_user, Permission.ATTENDANCE_MANAGE) or any(
+        i.id == current_user.id for i in meeting.training_session.instructors)
+
+
+def _secret() -> str:
+    return current_app.config["SECRET_KEY"]
+
+
+@bp.route("/meetings/<int:meeting_id>", methods=["GET", "POST"])
+@signed_in
+def roster(meeting_id: int):  # type: ignore[no-untyped-def]
+    meeting = _meeting_or_404(meeting_id)
+    if not _may_take_attendance(meeting):
+        abort(403)
+    enrolments = services.roster_enrolments(meeting)
+    if request.method == "POST":
+        if request.form.get("action") == "all_present":
+            count = services.mark_all_present(current_user, meeting)
+            db_session.commit()
+            flash(_("%(n)s people marked present.", n=count), "success")
+            return redirect(url_for("attendance.roster", meeting_id=meeting.id))
+        changed = []
+        valid = {s.value for s in AttendanceStatus}
+        for enrolment in enrolments:
+            status = request.form.get(f"status-{enrolment.id}", "")
+            remark = request.form.get(f"remark-{enrolment.id}", "")[:300]
+            if status in valid and services.joined_before(enrolment, meeting):
+                if services.set_mark(current_user, enrolment, meeting, AttendanceStatus(status), remark,
+                                     announce=False):
+                    changed.append(enrolment.id)
+        if changed:
+            from app.attendance.events import AttendanceChanged
+            from app.events import emit
+
+            emit(AttendanceChanged(tuple(changed)))
+        db_session.commit()
+        flash(_("Attendance saved (%(n)s changed).", n=len(changed)), "success")
+        return redirect(url_for("attendance.roster", meeting_id=meeting.id))
+    marks = services.marks_for_meeting(meeting.id)
+    all_marks = services.marks_by_enrolment([e.id for e in enrolments])
+    rates = {e.id: services.attendance_rate(e, meeting.training_session.meetings, all_marks.get(e.id, {}), now())
+             for e in enrolments}
+    return render_template("attendance/roster.html", meeting=meeting, session=meeting.training_session,
+                           enrolments=enrolments, marks=marks, rates=rates, statuses=list(AttendanceStatus),
+                           joined={e.id: services.joined_before(e, meeting) for e in enrolments},
+                           upload_form=ParticipantsUploadForm())
+
+
+@bp.route("/meetings/<int:meeting_id>/check-in-screen")
+@signed_in
+def checkin_screen(meeting_id: int):  # type: ignore[no-untyped-def]
+    meeting = _meeting_or_404(meeting_id)
+    if not _may_take_attendance(meeting):
+        abort(403)
+    code, seconds = current_code(_secret(), meeting.id, now())
+    link = url_for("attendance.check_in", meeting_id=meeting.id, _external=True)
+    return render_template("attendance/checkin_screen.html", meeting=meeting, code=code, seconds=seconds,
+                           link=link, present=services.present_count(meeting.id))
+
+
+@bp.route("/meetings/<int:meeting_id>/code.json")
+@signed_in
+def checkin_code(meeting_id: int):  # type: ignore[no-untyped-def]
+    meeting = _meeting_or_404(meeting_id)
+    if not _may_take_attendance(meeting):
+        abort(403)
+    code, seconds = current_code(_secret(), meeting.id, now())
+    response = jsonify(code=code, seconds=seconds, present=services.present_count(meeting.id))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/meetings/<int:meeting_id>/qr.svg")
+@signed_in
+def checkin_qr(meeting_id: int):  # type: ignore[no-untyped-def]
+    import io
+
+    import segno
+
+    meeting = _meeting_or_404(meeting_id)
+    if not _may_take_attendance(meeting):
+        abort(403)
+    buffer = io.BytesIO()
+    segno.make(url_for("attendance.check_in", meeting_id=meeting.id, _external=True), error="m").save(
+        buffer, kind="svg", scale=8, border=2, title="QR")
+    return Response(buffer.getvalue(), mimetype="image/svg+xml")
+
+
+@bp.route("/check-in/<int:meeting_id>", methods=["GET", "POST"])
+@signed_in
+def check_in(meeting_id: int):  # type: ignore[no-untyped-def]
+    """The page the QR code opens on the participant's own phone or PC."""
+    meeting = _meeting_or_404(meeting_id)
+    form = CheckInForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.check_in(current_user, meeting, form.code.data, _secret())
+        except services.AttendanceError as error:
+            db_session.commit()  # keep the count of wrong guesses
+            form.code.errors = [str(error)]
+            status = 400
+        else:
+            db_session.commit()
+            flash(_("Checked in. Welcome!"), "success")
+            return redirect(url_for("enrollment.my_learning"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("attendance/check_in.html", meeting=meeting, form=form), status
+
+
+@bp.route("/meetings/<int:meeting_id>/participants", methods=["POST"])
+@signed_in
+def upload_participants(meeting_id: int):  # type: ignore[no-untyped-def]
+    meeting = _meeting_or_404(meeting_id)
+    if not _may_take_attendance(meeting):
+        abort(403)
+    form = ParticipantsUploadForm()
+    if not form.validate_on_submit():
+        flash(" ".join(str(e) for e in form.file.errors) or _("Choose a CSV file."), "error")
+        return redirect(url_for("attendance.roster", meeting_id=meeting.id))
+    preview = services.preview_participants(meeting, form.file.data.read())
+    apply_form = ParticipantsApplyForm(data={"enrolment_ids": ",".join(str(i) for i in preview.enrolment_ids)})
+    return render_template("attendance/participants_preview.html", meeting=meeting, preview=preview,
+                           apply_form=apply_form), 422 if preview.problem else 200
+
+
+@bp.route("/meetings/<int:meeting_id>/participants/apply", methods=["POST"])
+@signed_in
+def apply_participants(meeting_id: int):  # type: ignore[no-untyped-def]
+    meeting = _meeting_or_404(meeting_id)
+    if not _may_take_attendance(meeting):
+        abort(403)
+    form = ParticipantsApplyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    ids = [int(i) for i in form.enrolment_ids.data.split(",") if i.isdigit()]
+    count = services.apply_participants(current_user, meeting, ids)
+    db_session.commit()
+    flash(_("%(n)s people marked present from the participant list.", n=count), "success")
+    return redirect(url_for("attendance.roster", meeting_id=meeting.id))
+
+
+@bp.route("/teaching")
+@signed_in
+def teaching():  # type: ignore[no-untyped-def]
+    """Meetings this person teaches (HR sees every meeting of the coming weeks)."""
+    from datetime import timedelta
+
+    from sqlalchemy.orm import joinedload
+
+    from app.scheduling.models import SessionStatus, TrainingSession, session_instructors
+
+    stmt = (select(Meeting).join(TrainingSession, Meeting.session_id == TrainingSession.id)
+            .where(TrainingSession.status == SessionStatus.SCHEDULED, Meeting.ends_at > now() - timedelta(days=60))
+            .options(joinedload(Meeting.training_session).joinedload(TrainingSession.course))
+            .order_by(Meeting.starts_at).limit(200))
+    if not has_permission(current_user, Permission.ATTENDANCE_MANAGE):
+        stmt = stmt.join(session_instructors, session_instructors.c.session_id == TrainingSession.id).where(
+            session_instructors.c.employee_id == current_user.id)
+    return render_template("attendance/teaching.html", meetings=list(db_session.scalars(stmt).unique()))

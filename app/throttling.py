@@ -1,0 +1,29 @@
+"""Counting failed attempts per key in a time window, in the database (shared by every worker).
+Sign-in has its own policy in app/auth/services.py; check-in codes use this."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.auth.models import LoginThrottle
+from app.clock import now
+from app.db import db_session
+
+
+def remaining_lock(key: str, limit: int, window: timedelta) -> timedelta | None:
+    row = db_session.get(LoginThrottle, key)
+    if row is None or row.failures < limit:
+        return None
+    remaining = row.window_started_at + window - now()
+    return remaining if remaining > timedelta(0) else None
+
+
+def count_failure(key: str, window: timedelta) -> None:
+    row = db_session.get(LoginThrottle, key)
+    current = now()
+    if row is None:
+        db_session.add(LoginThrottle(key=key, failures=1, window_started_at=current))
+    elif row.window_started_at + window <= current:
+        row.failures, row.window_started_at = 1, current
+    else:
+        row.failures += 1
+    db_session.flush()
