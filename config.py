@@ -65,6 +65,7 @@ class Config:
 
     # Files uploaded by users (fieldwork submissions)
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
+    COHORT_UPLOAD_MAX_BYTES = int(os.environ.get("COHORT_UPLOAD_MAX_BYTES", 10 * 1024 * 1024))
 
     PASSWORD_MIN_LENGTH = 10
     # Argon2id cost: argon2-cffi's defaults (3 passes over 64 MiB) unless overridden

@@ -43,6 +43,9 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     from app.assessment.views import bp as assessment_bp
     from app.attendance import labels as attendance_labels
     from app.attendance.views import bp as attendance_bp
+    from app.cohorts import labels as cohort_labels
+    from app.cohorts.services import register_subscribers as cohort_subscribers
+    from app.cohorts.views import bp as cohorts_bp
     from app.completion.services import register_subscribers as completion_subscribers
     from app.completion.views import bp as completion_bp
     from app.reminders import views as reminder_views
@@ -50,12 +53,14 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     from app.org.views import bp as org_bp
 
     for blueprint in (core_bp, auth_bp, org_bp, audit_bp, catalog_bp, scheduling_bp, enrollment_bp, reminder_views.bp,
-                      attendance_bp, assessment_bp, completion_bp):
+                      attendance_bp, assessment_bp, completion_bp, cohorts_bp):
         app.register_blueprint(blueprint)
 
     catalog_labels.register(app)
     enrollment_subscribers()
     completion_subscribers()
+    cohort_subscribers()
+    cohort_labels.register(app)
     attendance_labels.register(app)
     from app.reminders.subscribers import register as reminder_subscribers
 

@@ -24,9 +24,12 @@ def after_demo_load() -> None:
     from app.catalog.demo import load_demo_catalog
     from app.scheduling.demo import load_demo_sessions
 
+    from app.cohorts.demo import load_demo_cohort
+
     load_demo_catalog()
     after_catalog_sync()
     load_demo_sessions()
+    load_demo_cohort()
 
 
 def after_catalog_sync() -> None:
@@ -112,8 +115,19 @@ def enrolment_panel(enrolment: Any) -> Any:
 
 
 def may_join_cohort_session(employee: Any, session: Any) -> bool:
-    """Cohort modules are open only to the cohort's participants (the cohort domain decides)."""
-    return False
+    """Cohort modules are open only to the selected participants of a cohort whose programme
+    contains the session's course."""
+    from sqlalchemy import select
+
+    from app.catalog.models import ProgrammeItem
+    from app.cohorts.models import Application, Cohort, Decision
+    from app.db import db_session
+
+    return db_session.scalar(
+        select(Application.id).join(Cohort, Application.cohort_id == Cohort.id)
+        .join(ProgrammeItem, ProgrammeItem.programme_id == Cohort.programme_id)
+        .where(ProgrammeItem.course_id == session.course_id, Application.employee_id == employee.id,
+               Application.decision == Decision.SELECTED, Application.is_withdrawn.is_(False)).limit(1)) is not None
 
 
 def assignment_still_owed(assignment_id: int) -> bool:

@@ -24,3 +24,14 @@ from app.assessment.models import (  # noqa: F401
 )
 from app.attendance.models import AttendanceMark  # noqa: F401
 from app.completion.models import Completion  # noqa: F401
+from app.cohorts.models import (  # noqa: F401
+    Application,
+    Cohort,
+    DepartmentCap,
+    FieldworkTeam,
+    Milestone,
+    Review,
+    Submission,
+    SubmissionFile,
+    TeamMember,
+)

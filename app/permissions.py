@@ -41,6 +41,8 @@ class Permission(enum.StrEnum):
     ASSESSMENT_GRADE = "assessment:answer:grade"
     ASSESSMENT_RESULTS_READ = "assessment:results:read"
     COMPLETION_RECORD = "completion:record:create"
+    COHORT_MANAGE = "cohorts:cohort:manage"
+    COHORT_ENDORSE = "cohorts:application:endorse"
 
 
 EMPLOYEE = "employee"
@@ -48,7 +50,7 @@ MANAGER = "manager"
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     EMPLOYEE: frozenset(),
-    MANAGER: frozenset({Permission.REPORTS_TEAM_READ, Permission.ENROLLMENT_APPROVE}),
+    MANAGER: frozenset({Permission.REPORTS_TEAM_READ, Permission.ENROLLMENT_APPROVE, Permission.COHORT_ENDORSE}),
     RoleName.INSTRUCTOR: frozenset({Permission.ASSESSMENT_GRADE}),
     RoleName.MENTOR: frozenset(),
     RoleName.HR: frozenset(
@@ -66,6 +68,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.ASSESSMENT_GRADE,
             Permission.ASSESSMENT_RESULTS_READ,
             Permission.COMPLETION_RECORD,
+            Permission.COHORT_MANAGE,
         }
     ),
     RoleName.ADMIN: frozenset(

@@ -69,10 +69,11 @@ def run_job(app: Flask, name: str, holder: str) -> None:
                 if report.claimed:
                     log.info("delivered: %s", report)
             elif name == "scan":
-                from app.reminders.scans import sweep_ended_sessions
+                from app.reminders.scans import scan_milestones, sweep_ended_sessions
 
                 sweep_ended_sessions(at)
                 scan_assignments(at)
+                scan_milestones(at)
                 db_session.commit()
             elif name == "digest":
                 queue_manager_digests(at)

@@ -131,6 +131,31 @@ def enrolment(person: Employee, session_, *, actor: Employee | None = None, over
     return result.enrolment
 
 
+def cohort(*, quota: int = 3, caps: dict | None = None, requires_endorsement: bool = True,  # type: ignore[type-arg]
+           grades: tuple[str, ...] = ("SHUNIN", "SHUSA", "HOSA"), open_for: timedelta = timedelta(days=10),
+           opened_ago: timedelta = timedelta(days=1), modules: int = 1):  # type: ignore[no-untyped-def]
+    """A cohort of a fresh cohort programme (with `modules` module courses), open for applications."""
+    from app.catalog.course_files import CourseSpec
+    from app.catalog.services import save_course
+    from app.cohorts.services import CohortSettings, open_cohort
+
+    n = next(_seq)
+    module_codes = [course(f"MOD-{n}-{i}", track="cohort_programme").code for i in range(modules)]
+    spec = CourseSpec(code=f"PROG-{n}", kind="programme", title_ja=f"スマート人材育成{n}", title_en=f"Smart talent {n}",
+                      track="cohort_programme", theme="general", delivery_format="blended", hours="12",
+                      fiscal_year=2026, target_grades=list(grades), prerequisites=[], min_attendance_pct=80,
+                      quiz_pass_mark=None, survey_required=False, body_md="## ねらい\n",
+                      items=[(code, True) for code in module_codes], electives_required=0)
+    programme = save_course(None, None, spec)  # type: ignore[arg-type]
+    current = now()
+    settings = CohortSettings(name=f"第{n}期", fiscal_year=2026, applications_open_at=current - opened_ago,
+                              applications_close_at=current - opened_ago + open_for, quota=quota,
+                              requires_endorsement=requires_endorsement, questions=["取り組みたい課題は？"])
+    created = open_cohort(None, programme, settings, [grade(g) for g in grades], caps or {})  # type: ignore[arg-type]
+    db_session.commit()
+    return created
+
+
 # --- client helpers --------------------------------------------------------------------------
 
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

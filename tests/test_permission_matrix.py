@@ -85,6 +85,19 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "completion.certificate_pdf": ("GET", "/certificates/NOPE1-NOPE2-XXXX.pdf", ALL_SIGNED_IN),
     "completion.verify": ("GET", "/verify", frozenset(ROLES)),
     "completion.record": ("GET", "/completions/record", frozenset({"hr"})),
+    "cohorts.index": ("GET", "/cohorts/", ALL_SIGNED_IN),
+    "cohorts.detail": ("GET", "/cohorts/{cohort}", ALL_SIGNED_IN),
+    "cohorts.endorsements": ("GET", "/cohorts/endorsements", frozenset({"manager"})),
+    "cohorts.manage": ("GET", "/cohorts/manage", frozenset({"hr"})),
+    "cohorts.selection": ("GET", "/cohorts/{cohort}/selection", frozenset({"hr"})),
+    "cohorts.teams": ("GET", "/cohorts/{cohort}/teams", frozenset({"hr"})),
+    "cohorts.set_milestone": ("POST", "/cohorts/{cohort}/milestones", frozenset({"hr"})),
+    "cohorts.board": ("GET", "/cohorts/{cohort}/board", frozenset({"hr"})),
+    "cohorts.work": ("GET", "/cohorts/{cohort}/work", frozenset()),  # selected participants only
+    "cohorts.abstract": ("POST", "/cohorts/{cohort}/abstract", frozenset()),  # team members only
+    "cohorts.submission": ("GET", "/cohorts/submissions/999999", frozenset()),
+    "cohorts.download": ("GET", "/cohorts/files/999999", frozenset()),
+    "cohorts.showcase": ("GET", "/cohorts/{cohort}/showcase", ALL_SIGNED_IN),
 }
 
 
@@ -124,6 +137,7 @@ def people(app):
         session = factories.training_session(course)
         ids["session"] = (session.id, "")
         ids["meeting"] = (session.meetings[0].id, "")
+        ids["cohort"] = (factories.cohort().id, "")
         ids["enrolment"] = (factories.enrolment(people["other"], session).id, "")
         from sqlalchemy import select
 

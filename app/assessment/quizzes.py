@@ -49,6 +49,7 @@ def materialize_quiz(course: Course) -> Quiz | None:
     quiz.time_limit_minutes = spec.get("time_limit_minutes")
     quiz.shuffle = bool(spec.get("shuffle", False))
     quiz.show_answers = bool(spec.get("show_answers", True))
+    quiz.opens_after_session = bool(spec.get("opens_after_session", True))
     quiz.spec_hash, quiz.updated_at = digest, now()
     db_session.flush()
     replace_questions(quiz, [
@@ -90,7 +91,10 @@ def attempts_of(enrolment_id: int, quiz_id: int) -> list[QuizAttempt]:
         QuizAttempt.enrolment_id == enrolment_id, QuizAttempt.quiz_id == quiz_id).order_by(QuizAttempt.attempt_no)))
 
 
-def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: datetime | None = None) -> QuizAttempt:
+def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: datetime | None = None, *,
+                    resume_only: bool = False) -> QuizAttempt:
+    """The open attempt, or a new one. With `resume_only` (answers being sent) never a new one: a
+    late or repeated submission must not start, and so use up, another attempt."""
     at = at or now()
     if enrolment.employee_id != employee.id or enrolment.state != EnrolmentState.CONFIRMED:
         raise QuizError(_("Only confirmed participants can take this quiz."))
@@ -103,8 +107,12 @@ def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: da
         if attempt.submitted_at is None:
             if attempt.deadline_at is not None and at > attempt.deadline_at + GRACE:
                 finish(attempt, at, timed_out=True)
+                if resume_only:
+                    raise QuizError(_("Time is up. Your answers saved before the time limit were marked."))
             else:
                 return attempt  # a reload resumes the same attempt, same order, same deadline
+    if resume_only:
+        raise QuizError(_("This attempt has already been submitted."))
     if any(a.passed for a in attempts):
         raise QuizError(_("You have already passed this quiz."))
     if len(attempts) >= quiz.attempts_allowed:
@@ -195,7 +203,8 @@ def _score(attempt: QuizAttempt) -> None:
     attempt.max_score = sum(q.points for q in questions.values())
     attempt.score = sum(a.points_awarded or 0 for a in attempt.answers)
     attempt.needs_grading = any(a.points_awarded is None for a in attempt.answers)
-    attempt.percent = round(100 * attempt.score / attempt.max_score) if attempt.max_score else 100
+    # Rounded down, so a pass is never reached by rounding (87.5 % does not meet a pass mark of 88 %).
+    attempt.percent = 100 * attempt.score // attempt.max_score if attempt.max_score else 100
     attempt.passed = None if attempt.needs_grading else attempt.percent >= quiz.pass_mark
     db_session.flush()
     if attempt.passed is not None:

@@ -43,7 +43,7 @@ def take_quiz(enrolment_id: int):  # type: ignore[no-untyped-def]
     if quiz is None:
         abort(404)
     try:
-        attempt = quizzes.start_or_resume(current_user, enrolment, quiz)
+        attempt = quizzes.start_or_resume(current_user, enrolment, quiz, resume_only=request.method == "POST")
     except quizzes.QuizError as error:
         db_session.commit()  # a timed-out attempt may have been closed
         flash(str(error), "info")

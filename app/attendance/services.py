@@ -161,33 +161,47 @@ EMAIL_HEADERS = ("email", "e-mail", "mail", "メール", "メールアドレス"
                  "参加者のメール", "電子メール")
 
 
+def _email_header(row: list[str]) -> int | None:
+    """The position of the e-mail column if this row is a header (a label, no address in it)."""
+    if any("@" in cell for cell in row):
+        return None
+    for position, cell in enumerate(row):
+        label = cell.strip().lstrip("\ufeff").strip().lower()
+        if (label in EMAIL_HEADERS or "email" in label or "e-mail" in label or label.endswith("mail")
+                or "メール" in label):
+            return position
+    return None
+
+
 def preview_participants(meeting: Meeting, raw: bytes) -> ParticipantPreview:
-    """Match a web-meeting system's participant CSV to the meeting's roster by e-mail."""
+    """Match a web-meeting system's participant CSV to the meeting's roster by e-mail.
+
+    Reads UTF-8 (with or without BOM), CP932 and UTF-16 (Teams), commas or tabs, and reports made
+    of sections (a summary, then the participants): each header row sets the e-mail column for
+    the rows under it."""
     from app.org.staff_csv import StaffFileError, decode
 
     preview = ParticipantPreview()
     try:
-        text, _encoding = decode(raw)
+        text = raw.decode("utf-16") if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else decode(raw)[0]
+    except UnicodeDecodeError:
+        preview.problem = _("The file is neither UTF-8 nor Shift_JIS (CP932).")
+        return preview
     except StaffFileError as error:
-        preview.problem = str(error)
+        preview.problem = " ".join(p.message for p in error.problems)
         return preview
-    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
-    header_index = None
-    column = None
-    for index, row in enumerate(rows[:20]):
-        for position, cell in enumerate(row):
-            if cell.strip().lower() in EMAIL_HEADERS or "mail" in cell.strip().lower() or "メール" in cell:
-                header_index, column = index, position
-                break
-        if column is not None:
-            break
-    if column is None or header_index is None:
-        preview.problem = _("No e-mail column was found in the file.")
-        return preview
+    text = text.lstrip("\ufeff")
+    delimiter = "\t" if text.count("\t") > text.count(",") else ","
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     roster = {e.employee.email.lower(): e for e in roster_enrolments(meeting) if joined_before(e, meeting)}
+    column = None
     seen: set[str] = set()
-    for line, row in enumerate(rows[header_index + 1:], start=header_index + 2):
-        if column >= len(row) or not row[column].strip():
+    for line, row in enumerate(rows, start=1):
+        header = _email_header(row)
+        if header is not None:
+            column = header
+            continue
+        if column is None or column >= len(row) or not row[column].strip():
             continue
         email = row[column].strip().lower()
         if email in seen:
@@ -199,14 +213,24 @@ def preview_participants(meeting: Meeting, raw: bytes) -> ParticipantPreview:
         else:
             preview.matched.append((line, email, enrolment.employee.name))
             preview.enrolment_ids.append(enrolment.id)
+    if column is None:
+        preview.problem = _("No e-mail column was found in the file.")
     return preview
 
 
 def apply_participants(actor: Employee, meeting: Meeting, enrolment_ids: list[int]) -> int:
+    """Mark the matched people present. A mark that already says they attended (late, left
+    early) is kept, and so is any remark: the list only proves presence."""
     changed = []
+    existing = marks_for_meeting(meeting.id)
     for enrolment in db_session.scalars(select(Enrolment).where(Enrolment.id.in_(enrolment_ids),
-                                                                Enrolment.session_id == meeting.session_id)):
-        if set_mark(actor, enrolment, meeting, AttendanceStatus.PRESENT, source=MarkSource.IMPORT, announce=False):
+                                                                Enrolment.session_id == meeting.session_id,
+                                                                Enrolment.state == EnrolmentState.CONFIRMED)):
+        mark = existing.get(enrolment.id)
+        if not joined_before(enrolment, meeting) or (mark is not None and mark.status in ATTENDED):
+            continue
+        if set_mark(actor, enrolment, meeting, AttendanceStatus.PRESENT, mark.remark if mark else "",
+                    source=MarkSource.IMPORT, announce=False):
             changed.append(enrolment.id)
     if changed:
         emit(AttendanceChanged(tuple(changed)))

@@ -241,6 +241,9 @@ def validate_quiz(quiz: Any) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if not isinstance(quiz, dict):
         return [("quiz", "must be a mapping")]
+    for key in ("shuffle", "show_answers", "opens_after_session"):
+        if key in quiz and not isinstance(quiz[key], bool):
+            problems.append((f"quiz.{key}", "must be true or false"))
     for key in ("pass_mark", "attempts_allowed", "time_limit_minutes"):
         value = quiz.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):

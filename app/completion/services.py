@@ -133,6 +133,17 @@ def evaluate_programmes(employee_id: int, course_id: int) -> None:
             _revoke(existing, "a course of the programme is no longer complete")
 
 
+def sync_programme_completion(employee_id: int, programme: Course, met: bool) -> Completion | None:
+    """Record or revoke a cohort programme's completion, as decided by the cohort's own rule."""
+    existing = valid_completion(employee_id, programme.id)
+    if met and existing is None:
+        return _record(employee_id, programme, CompletionSource.PROGRAMME)
+    if not met and existing is not None and existing.source == CompletionSource.PROGRAMME:
+        _revoke(existing, "the cohort's completion rule no longer holds")
+        return None
+    return existing
+
+
 def record_manual_completion(actor: Employee, employee: Employee, course: Course, completed_on: date,
                              hours: Decimal, note: str) -> Completion:
     existing = valid_completion(employee.id, course.id)

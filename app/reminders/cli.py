@@ -45,10 +45,10 @@ def deliver_due_cmd(at: str | None) -> None:
 @with_appcontext
 def scan_cmd(at: str | None) -> None:
     """Evaluate completions of sessions just ended; queue follow-ups and assignment reminders."""
-    from app.reminders.scans import scan_assignments, sweep_ended_sessions
+    from app.reminders.scans import scan_assignments, scan_milestones, sweep_ended_sessions
 
     when = _parse_now(at)
-    count = sweep_ended_sessions(when) + scan_assignments(when)
+    count = sweep_ended_sessions(when) + scan_assignments(when) + scan_milestones(when)
     db_session.commit()
     click.echo(f"queued {count}")
 

@@ -143,7 +143,8 @@ def render(notification: Notification) -> Rendered:
         values.update(hooks.assignment_values(int(notification.context["assignment_id"]), locale))
         values.setdefault("url", _base_url() + "/my-learning")
     if notification.kind == "manager_digest":
-        values["url"] = _base_url() + "/team"
+        values["url"] = _base_url() + "/approvals"
+    values.update(_cohort_values(notification, locale))
     subject, body = template_for(notification.kind, locale)
     return Rendered(fill(subject, values).replace("\n", " ")[:300], fill(body, values), attachments)
 
@@ -167,3 +168,40 @@ def build_email(notification: Notification, rendered: Rendered) -> EmailMessage:
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename,
                                params={"method": "PUBLISH"} if subtype == "calendar" else {})
     return message
+
+
+def _cohort_values(notification: Notification, locale: str) -> dict[str, Any]:
+    from app.cohorts.labels import MILESTONE_LABELS
+    from app.cohorts.models import Application, Milestone, Submission
+
+    values: dict[str, Any] = {}
+    context = notification.context
+    if "application_id" in context:
+        application = db_session.get(Application, context["application_id"])
+        if application is not None:
+            cohort = application.cohort
+            values["cohort"] = f"{cohort.programme.title(locale)} {cohort.name}"
+            values["applicant"] = application.employee.name
+            results = {"selected": ("選考されました", "selected"), "reserve": ("補欠です", "on the reserve list"),
+                       "declined": ("今回は選考されませんでした", "not selected this time"),
+                       "undecided": ("今回は選考されませんでした", "not selected this time")}
+            ja, en = results[application.decision.value]
+            values["result"] = ja if locale == "ja" else en
+            values["url"] = f"{_base_url()}/cohorts/{cohort.id}" if notification.kind == "cohort_result" \
+                else _base_url() + "/cohorts/endorsements"
+    if "submission_id" in context:
+        submission = db_session.get(Submission, context["submission_id"])
+        if submission is not None:
+            with_locale = MILESTONE_LABELS[submission.milestone.kind.value]
+            values["milestone"] = str(with_locale)
+            accepted = submission.status.value == "accepted"
+            values["result"] = ("承認されました" if accepted else "修正を求められています") if locale == "ja" else (
+                "accepted" if accepted else "returned for revision")
+            values["url"] = f"{_base_url()}/cohorts/submissions/{submission.id}"
+    if "milestone_id" in context:
+        milestone = db_session.get(Milestone, context["milestone_id"])
+        if milestone is not None:
+            values["milestone"] = str(MILESTONE_LABELS[milestone.kind.value])
+            values["due_date"] = _when(milestone.due_at, locale)
+            values["url"] = f"{_base_url()}/cohorts/{milestone.cohort_id}/work"
+    return values

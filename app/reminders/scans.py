@@ -117,3 +117,30 @@ def sweep_ended_sessions(at: datetime, lookback: timedelta = timedelta(days=3)) 
             queued += bool(queue(enrolment.employee_id, "followup_todo", f"followup:{enrolment.id}",
                                  {"enrolment_id": enrolment.id, "todo": "、".join(todo)}, enrolment_id=enrolment.id))
     return queued
+
+
+def scan_milestones(at: datetime) -> int:
+    """Milestones due within a week, or overdue, that a team (or person) has not submitted yet."""
+    from app.cohorts.models import Application, Decision, Milestone, Submission, TeamMember
+
+    queued = 0
+    stones = db_session.scalars(select(Milestone).where(Milestone.due_at <= at + timedelta(days=7),
+                                                        Milestone.due_at > at - timedelta(days=28))).all()
+    for milestone in stones:
+        participants = db_session.scalars(select(Application.employee_id).where(
+            Application.cohort_id == milestone.cohort_id, Application.decision == Decision.SELECTED,
+            Application.is_withdrawn.is_(False))).all()
+        team_of = dict(db_session.execute(select(TeamMember.employee_id, TeamMember.team_id).where(
+            TeamMember.cohort_id == milestone.cohort_id)).all())
+        submitted = db_session.execute(select(Submission.team_id, Submission.employee_id).where(
+            Submission.milestone_id == milestone.id)).all()
+        done_teams = {t for t, _e in submitted if t}
+        done_people = {e for _t, e in submitted if e}
+        stage = "overdue:" + _week(at.astimezone(TOKYO).date()) if milestone.due_at < at else "soon"
+        for person in participants:
+            if (milestone.per_team and team_of.get(person) in done_teams) or (
+                    not milestone.per_team and person in done_people):
+                continue
+            queued += bool(queue(person, "cohort_milestone_due", f"milestone:{milestone.id}:{person}:{stage}",
+                                 {"milestone_id": milestone.id}))
+    return queued

@@ -70,6 +70,44 @@ def on_session_moved(event: SessionMoved) -> None:
             schedule_session_reminders(enrolment)
 
 
+def on_endorsement_requested(event) -> None:  # type: ignore[no-untyped-def]
+    from app.cohorts.models import Application
+    from app.org.queries import manager_of
+
+    application = db_session.get(Application, event.application_id)
+    manager = manager_of(application.employee) if application else None
+    if manager is not None:
+        queue(manager.id, "cohort_endorsement_requested", f"cohort:endorse:{application.id}",
+              {"application_id": application.id})
+
+
+def on_application_decided(event) -> None:  # type: ignore[no-untyped-def]
+    from app.cohorts.models import Application
+
+    application = db_session.get(Application, event.application_id)
+    if application is not None:
+        queue(application.employee_id, "cohort_result",
+              f"cohort:result:{application.id}:{application.decision.value}", {"application_id": application.id})
+
+
+def on_submission_reviewed(event) -> None:  # type: ignore[no-untyped-def]
+    from app.cohorts.models import FieldworkTeam, Submission
+
+    submission = db_session.get(Submission, event.submission_id)
+    if submission is None:
+        return
+    team = db_session.get(FieldworkTeam, submission.team_id) if submission.team_id else None
+    people = [m.employee_id for m in team.members] if team else [submission.employee_id]
+    for person in people:
+        queue(person, "cohort_submission_reviewed", f"cohort:review:{submission.id}:{person}",
+              {"submission_id": submission.id})
+
+
 def register() -> None:
+    from app.cohorts.events import ApplicationDecided, EndorsementRequested, SubmissionReviewed
+
     subscribe(EnrolmentTransitioned, on_enrolment_transitioned)
     subscribe(SessionMoved, on_session_moved)
+    subscribe(EndorsementRequested, on_endorsement_requested)
+    subscribe(ApplicationDecided, on_application_decided)
+    subscribe(SubmissionReviewed, on_submission_reviewed)

@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.catalog.models import Course
+from app.db import Base, enum_column
+from app.org.models import Employee, Grade, Unit
+
+cohort_eligible_grades = Table(
+    "cohort_eligible_grades",
+    Base.metadata,
+    Column("cohort_id", ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True),
+    Column("grade_id", ForeignKey("grades.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Cohort(Base):
+    """One intake (期) of a cohort programme in a fiscal year. `selected_count` is only changed by a
+    conditional UPDATE, so the quota holds even when two HR users select at the same moment."""
+
+    __tablename__ = "cohorts"
+    __table_args__ = (
+        CheckConstraint("quota > 0", name="quota_positive"),
+        CheckConstraint("selected_count >= 0 AND selected_count <= quota", name="selected_within_quota"),
+        CheckConstraint("applications_close_at > applications_open_at", name="window_ordered"),
+        UniqueConstraint("programme_id", "fiscal_year", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
+    fiscal_year: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(120))  # e.g. 第1期
+    applications_open_at: Mapped[datetime]
+    applications_close_at: Mapped[datetime]
+    quota: Mapped[int] = mapped_column(Integer)
+    selected_count: Mapped[int] = mapped_column(Integer, default=0)
+    requires_endorsement: Mapped[bool] = mapped_column(Boolean, default=True)
+    questions: Mapped[list[str]] = mapped_column(JSON, default=list)  # the application form's questions
+    min_attendance_pct: Mapped[int] = mapped_column(Integer, default=80)
+    final_score_bar: Mapped[int] = mapped_column(Integer, default=60)  # percent of the presentation rubric
+    results_published_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    programme: Mapped[Course] = relationship()
+    eligible_grades: Mapped[list[Grade]] = relationship(secondary=cohort_eligible_grades, order_by=Grade.rank)
+    caps: Mapped[list[DepartmentCap]] = relationship(cascade="all, delete-orphan")
+
+
+class DepartmentCap(Base):
+    __tablename__ = "cohort_department_caps"
+    __table_args__ = (
+        UniqueConstraint("cohort_id", "unit_id"),
+        CheckConstraint("cap >= 0", name="cap_non_negative"),
+        CheckConstraint("selected_count >= 0 AND selected_count <= cap", name="selected_within_cap"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    cap: Mapped[int] = mapped_column(Integer)
+    selected_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    unit: Mapped[Unit] = relationship()
+
+
+class Endorsement(enum.StrEnum):
+    PENDING = "pending"
+    ENDORSED = "endorsed"
+    DECLINED = "declined"
+
+
+class Decision(enum.StrEnum):
+    UNDECIDED = "undecided"
+    SELECTED = "selected"
+    RESERVE = "reserve"
+    DECLINED = "declined"
+
+
+class Application(Base):
+    __tablename__ = "cohort_applications"
+    __table_args__ = (
+        UniqueConstraint("cohort_id", "employee_id"),
+        Index("ix_cohort_applications_cohort_decision", "cohort_id", "decision"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))  # at application time
+    statement: Mapped[str] = mapped_column(Text)
+    theme: Mapped[str] = mapped_column(String(40))
+    answers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    is_withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    endorsement: Mapped[Endorsement] = mapped_column(enum_column(Endorsement))
+    endorsed_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))
+    endorsement_comment: Mapped[str] = mapped_column(String(1000), default="")
+    decision: Mapped[Decision] = mapped_column(enum_column(Decision))
+    reserve_rank: Mapped[int | None] = mapped_column(Integer)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    employee: Mapped[Employee] = relationship(foreign_keys=[employee_id])
+    department: Mapped[Unit | None] = relationship()
+    cohort: Mapped[Cohort] = relationship()
+
+
+team_mentors = Table(
+    "fieldwork_team_mentors",
+    Base.metadata,
+    Column("team_id", ForeignKey("fieldwork_teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("employee_id", ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class FieldworkTeam(Base):
+    __tablename__ = "fieldwork_teams"
+    __table_args__ = (UniqueConstraint("cohort_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    host_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    theme: Mapped[str] = mapped_column(String(40))
+    problem: Mapped[str] = mapped_column(Text, default="")  # the host division's real problem
+    abstract: Mapped[str] = mapped_column(Text, default="")  # the final abstract, for the showcase
+
+    host_unit: Mapped[Unit] = relationship()
+    members: Mapped[list[TeamMember]] = relationship(cascade="all, delete-orphan")
+    mentors: Mapped[list[Employee]] = relationship(secondary=team_mentors, order_by=Employee.name)
+
+
+class TeamMember(Base):
+    __tablename__ = "fieldwork_team_members"
+    __table_args__ = (UniqueConstraint("cohort_id", "employee_id"),)  # one team per person per cohort
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("fieldwork_teams.id", ondelete="CASCADE"), index=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id"))
+
+    employee: Mapped[Employee] = relationship()
+
+
+class MilestoneKind(enum.StrEnum):
+    PLAN = "plan"
+    INTERIM = "interim"
+    FINAL_REPORT = "final_report"
+    PRESENTATION = "presentation"
+
+
+class Milestone(Base):
+    __tablename__ = "cohort_milestones"
+    __table_args__ = (UniqueConstraint("cohort_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[MilestoneKind] = mapped_column(enum_column(MilestoneKind))
+    due_at: Mapped[datetime]
+    per_team: Mapped[bool] = mapped_column(Boolean, default=True)  # or one submission per person
+    rubric: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # rubric: [{"name": "課題設定", "levels": [{"label": "優", "description": "...", "points": 4}, ...]}]
+
+
+class SubmissionStatus(enum.StrEnum):
+    SUBMITTED = "submitted"
+    RETURNED = "returned"  # for revision
+    ACCEPTED = "accepted"
+
+
+class Submission(Base):
+    """One version of a team's (or a person's) work for a milestone."""
+
+    __tablename__ = "cohort_submissions"
+    __table_args__ = (
+        UniqueConstraint("milestone_id", "team_id", "employee_id", "version"),
+        Index("ix_cohort_submissions_milestone", "milestone_id", "team_id", "employee_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("cohort_milestones.id", ondelete="CASCADE"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("fieldwork_teams.id", ondelete="CASCADE"))
+    employee_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))  # individual milestones
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    submitted_by_id: Mapped[int] = mapped_column(ForeignKey("employees.id"))
+    submitted_at: Mapped[datetime]
+    is_late: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[SubmissionStatus] = mapped_column(enum_column(SubmissionStatus))
+
+    files: Mapped[list[SubmissionFile]] = relationship(cascade="all, delete-orphan")
+    reviews: Mapped[list[Review]] = relationship(cascade="all, delete-orphan", order_by=lambda: Review.id)
+    milestone: Mapped[Milestone] = relationship()
+    submitted_by: Mapped[Employee] = relationship(foreign_keys=[submitted_by_id])
+
+
+class SubmissionFile(Base):
+    __tablename__ = "cohort_submission_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("cohort_submissions.id", ondelete="CASCADE"), index=True)
+    original_name: Mapped[str] = mapped_column(String(200))  # cleaned; never used as a path
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)  # random
+    content_type: Mapped[str] = mapped_column(String(120))  # detected from the bytes
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class Review(Base):
+    __tablename__ = "cohort_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("cohort_submissions.id", ondelete="CASCADE"), index=True)
+    mentor_id: Mapped[int] = mapped_column(ForeignKey("employees.id"))
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    scores: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # criterion index -> level index
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    max_points: Mapped[int] = mapped_column(Integer, default=0)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+    mentor: Mapped[Employee] = relationship()

@@ -1,0 +1,465 @@
+"""Writes of the cohort programme. Quota and department caps are claimed with conditional
+UPDATEs, like seats, so two HR users selecting at once can never exceed them."""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.audit.services import record_event
+from app.catalog.models import Course, Theme
+from app.clock import now
+from app.cohorts.events import ApplicationDecided, EndorsementRequested, SubmissionReviewed
+from app.cohorts.models import (
+    Application,
+    Cohort,
+    Decision,
+    DepartmentCap,
+    Endorsement,
+    FieldworkTeam,
+    Milestone,
+    MilestoneKind,
+    Review,
+    Submission,
+    SubmissionFile,
+    SubmissionStatus,
+    TeamMember,
+)
+from app.cohorts.uploads import CheckedFile
+from app.db import db_session
+from app.events import emit
+from app.org.models import Employee, Grade, RoleName, Unit
+from app.permissions import has_role, headed_units, unit_in_subtree
+
+THEMES = (Theme.SMART_GOVERNMENT.value, Theme.SMART_WORKSTYLE.value, Theme.SMART_SOLUTIONS.value)
+
+
+class CohortError(Exception):
+    """Why a cohort action cannot be done, fit to show."""
+
+
+def department_of(employee: Employee) -> Unit | None:
+    unit = employee.unit
+    if unit is None:
+        return None
+    ids = [*unit.ancestor_ids(), unit.id]
+    return db_session.get(Unit, ids[0])
+
+
+# --- opening a cohort ------------------------------------------------------------------------
+
+
+@dataclass
+class CohortSettings:
+    name: str
+    fiscal_year: int
+    applications_open_at: datetime
+    applications_close_at: datetime
+    quota: int
+    requires_endorsement: bool
+    questions: list[str]
+    min_attendance_pct: int = 80
+    final_score_bar: int = 60
+
+
+def open_cohort(actor: Employee, programme: Course, settings: CohortSettings, grades: Iterable[Grade],
+                caps: dict[Unit, int]) -> Cohort:
+    if settings.applications_close_at <= settings.applications_open_at:
+        raise CohortError(_("Applications must close after they open."))
+    cohort = Cohort(programme_id=programme.id, selected_count=0, created_at=now(), **settings.__dict__)
+    cohort.eligible_grades = list(grades)
+    cohort.caps = [DepartmentCap(unit_id=unit.id, cap=cap, selected_count=0) for unit, cap in caps.items()]
+    db_session.add(cohort)
+    db_session.flush()
+    record_event(actor, "cohorts.opened", "cohort", cohort.id,
+                 after={"programme": programme.code, "quota": settings.quota, "name": settings.name})
+    # The four milestones with default due dates after the intake; HR adjusts them.
+    for kind, days in ((MilestoneKind.PLAN, 30), (MilestoneKind.INTERIM, 90), (MilestoneKind.FINAL_REPORT, 150),
+                       (MilestoneKind.PRESENTATION, 160)):
+        db_session.add(Milestone(cohort_id=cohort.id, kind=kind, per_team=True,
+                                 due_at=settings.applications_close_at + timedelta(days=days),
+                                 rubric=DEFAULT_RUBRIC if kind == MilestoneKind.PRESENTATION else []))
+    db_session.flush()
+    return cohort
+
+
+DEFAULT_RUBRIC = [
+    {"name": "課題設定", "levels": [
+        {"label": "十分", "description": "所属の実課題を根拠に基づき明確に定義している", "points": 4},
+        {"label": "概ね", "description": "課題は明確だが根拠がやや弱い", "points": 3},
+        {"label": "一部", "description": "課題がやや曖昧", "points": 2},
+        {"label": "不十分", "description": "課題が定義されていない", "points": 0}]},
+    {"name": "解決策の実効性", "levels": [
+        {"label": "十分", "description": "デジタル技術を活用した実行可能な解決策と効果の見込みがある", "points": 4},
+        {"label": "概ね", "description": "解決策は妥当だが効果の検証が弱い", "points": 3},
+        {"label": "一部", "description": "実現性に課題がある", "points": 2},
+        {"label": "不十分", "description": "解決策が示されていない", "points": 0}]},
+    {"name": "発表・伝達", "levels": [
+        {"label": "十分", "description": "相手に合わせて簡潔・明瞭に伝えている", "points": 4},
+        {"label": "概ね", "description": "概ね伝わる", "points": 3},
+        {"label": "一部", "description": "構成に改善の余地がある", "points": 2},
+        {"label": "不十分", "description": "伝わらない", "points": 0}]},
+]
+
+
+# --- applications ----------------------------------------------------------------------------
+
+
+def _window_open(cohort: Cohort, at: datetime | None = None) -> bool:
+    at = at or now()
+    return cohort.applications_open_at <= at < cohort.applications_close_at
+
+
+def apply(employee: Employee, cohort: Cohort, statement: str, theme: str, answers: list[str]) -> Application:
+    if not _window_open(cohort):
+        raise CohortError(_("Applications are not open."))
+    grades = {g.id for g in cohort.eligible_grades}
+    if grades and employee.grade_id not in grades:
+        raise CohortError(_("Your grade is not eligible for this cohort."))
+    if theme not in THEMES:
+        raise CohortError(_("Choose one of the three themes."))
+    if not statement.strip():
+        raise CohortError(_("Write your statement of motivation."))
+    department = department_of(employee)
+    application = Application(
+        cohort_id=cohort.id, employee_id=employee.id, department_id=department.id if department else None,
+        statement=statement.strip()[:4000], theme=theme, answers=[a.strip()[:2000] for a in answers],
+        endorsement=Endorsement.PENDING if cohort.requires_endorsement else Endorsement.ENDORSED,
+        decision=Decision.UNDECIDED, created_at=now(), updated_at=now())
+    try:
+        with db_session.begin_nested():
+            db_session.add(application)
+            db_session.flush()
+    except IntegrityError:
+        raise CohortError(_("You have already applied to this cohort.")) from None
+    if cohort.requires_endorsement:
+        emit(EndorsementRequested(application.id))
+    return application
+
+
+def edit_application(employee: Employee, application: Application, statement: str, theme: str,
+                     answers: list[str]) -> None:
+    if application.employee_id != employee.id or application.is_withdrawn:
+        raise CohortError(_("This application cannot be edited."))
+    if not _window_open(application.cohort):
+        raise CohortError(_("Applications are closed; the application can no longer be changed."))
+    if theme not in THEMES:
+        raise CohortError(_("Choose one of the three themes."))
+    application.statement, application.theme = statement.strip()[:4000], theme
+    application.answers = [a.strip()[:2000] for a in answers]
+    application.updated_at = now()
+
+
+def withdraw_application(employee: Employee, application: Application) -> None:
+    if application.employee_id != employee.id or application.is_withdrawn:
+        raise CohortError(_("This application cannot be withdrawn."))
+    if not _window_open(application.cohort):
+        raise CohortError(_("Applications are closed. Ask HR to withdraw you."))
+    application.is_withdrawn = True
+    application.updated_at = now()
+
+
+def endorse(manager: Employee, application: Application, endorsed: bool, comment: str) -> None:
+    if application.employee_id == manager.id or not unit_in_subtree(application.employee.unit,
+                                                                    headed_units(manager)):
+        raise CohortError(_("Only the applicant's manager can endorse this application."))
+    before = application.endorsement.value
+    application.endorsement = Endorsement.ENDORSED if endorsed else Endorsement.DECLINED
+    application.endorsed_by_id = manager.id
+    application.endorsement_comment = comment.strip()[:1000]
+    application.updated_at = now()
+    record_event(manager, "cohorts.endorsement", "cohort_application", application.id,
+                 before={"endorsement": before}, after={"endorsement": application.endorsement.value})
+
+
+# --- selection -------------------------------------------------------------------------------
+
+
+def _claim(cohort: Cohort, department_id: int | None) -> None:
+    """Take a place from the quota and the department's cap, or fail (inside the caller's savepoint)."""
+    taken = db_session.execute(update(Cohort).where(Cohort.id == cohort.id, Cohort.selected_count < Cohort.quota)
+                               .values(selected_count=Cohort.selected_count + 1)
+                               .execution_options(synchronize_session=False)).rowcount
+    if taken != 1:
+        raise CohortError(_("The quota of %(n)s is full.", n=cohort.quota))
+    if department_id is not None:
+        cap = db_session.scalar(select(DepartmentCap).where(DepartmentCap.cohort_id == cohort.id,
+                                                            DepartmentCap.unit_id == department_id))
+        if cap is not None:
+            taken = db_session.execute(
+                update(DepartmentCap).where(DepartmentCap.id == cap.id,
+                                            DepartmentCap.selected_count < DepartmentCap.cap)
+                .values(selected_count=DepartmentCap.selected_count + 1)
+                .execution_options(synchronize_session=False)).rowcount
+            if taken != 1:
+                raise CohortError(_("The cap of %(n)s for this department is full.", n=cap.cap))
+
+
+def _release(cohort: Cohort, department_id: int | None) -> None:
+    db_session.execute(update(Cohort).where(Cohort.id == cohort.id, Cohort.selected_count > 0)
+                       .values(selected_count=Cohort.selected_count - 1).execution_options(synchronize_session=False))
+    if department_id is not None:
+        db_session.execute(update(DepartmentCap).where(
+            DepartmentCap.cohort_id == cohort.id, DepartmentCap.unit_id == department_id,
+            DepartmentCap.selected_count > 0).values(selected_count=DepartmentCap.selected_count - 1)
+            .execution_options(synchronize_session=False))
+
+
+def decide(actor: Employee, application: Application, decision: Decision) -> None:
+    """Select, reserve (ranked), decline, or reset an application."""
+    cohort = application.cohort
+    if application.is_withdrawn:
+        raise CohortError(_("%(name)s has withdrawn.", name=application.employee.name))
+    if decision == application.decision:
+        return
+    if decision == Decision.SELECTED:
+        if cohort.requires_endorsement and application.endorsement != Endorsement.ENDORSED:
+            raise CohortError(_("%(name)s has not been endorsed by their manager.", name=application.employee.name))
+        with db_session.begin_nested():  # a failed cap claim also gives back the quota place
+            _claim(cohort, application.department_id)
+    before = application.decision
+    if before == Decision.SELECTED:
+        _release(cohort, application.department_id)
+    application.decision = decision
+    application.reserve_rank = None
+    if decision == Decision.RESERVE:
+        last = db_session.scalar(select(func.max(Application.reserve_rank)).where(
+            Application.cohort_id == cohort.id, Application.decision == Decision.RESERVE))
+        application.reserve_rank = (last or 0) + 1
+    application.decided_by_id = actor.id
+    application.updated_at = now()
+    db_session.flush()
+    db_session.refresh(cohort, ["selected_count"])
+    record_event(actor, "cohorts.decision", "cohort_application", application.id,
+                 before={"decision": before.value}, after={"decision": decision.value})
+
+
+def publish_results(actor: Employee, cohort: Cohort) -> int:
+    if cohort.results_published_at is not None:
+        raise CohortError(_("The results have already been published."))
+    if now() < cohort.applications_close_at:
+        raise CohortError(_("Publish the results after applications close."))
+    cohort.results_published_at = now()
+    applications = db_session.scalars(select(Application).where(Application.cohort_id == cohort.id,
+                                                                Application.is_withdrawn.is_(False))).all()
+    for application in applications:
+        emit(ApplicationDecided(application.id))
+    record_event(actor, "cohorts.results_published", "cohort", cohort.id, after={"applicants": len(applications)})
+    return len(applications)
+
+
+def withdraw_participant(actor: Employee, application: Application, reason: str) -> Application | None:
+    """HR records that a selected participant withdraws; returns the first reserve to offer the place to."""
+    if application.decision != Decision.SELECTED:
+        raise CohortError(_("Only a selected participant can be withdrawn here."))
+    _release(application.cohort, application.department_id)
+    application.decision = Decision.DECLINED
+    application.is_withdrawn = True
+    application.updated_at = now()
+    record_event(actor, "cohorts.participant_withdrawn", "cohort_application", application.id, summary=reason[:200])
+    db_session.flush()
+    return first_reserve(application.cohort)
+
+
+def first_reserve(cohort: Cohort) -> Application | None:
+    return db_session.scalar(select(Application).where(
+        Application.cohort_id == cohort.id, Application.decision == Decision.RESERVE,
+        Application.is_withdrawn.is_(False)).order_by(Application.reserve_rank))
+
+
+def promote_reserve(actor: Employee, application: Application) -> None:
+    """On HR's confirmation, the reserve takes the freed place (quota and caps still apply)."""
+    if application.decision != Decision.RESERVE:
+        raise CohortError(_("Only a reserve can be promoted."))
+    decide(actor, application, Decision.SELECTED)
+    if application.cohort.results_published_at is not None:
+        emit(ApplicationDecided(application.id))
+
+
+def is_participant(employee_id: int, cohort_id: int) -> bool:
+    return db_session.scalar(select(Application.id).where(
+        Application.cohort_id == cohort_id, Application.employee_id == employee_id,
+        Application.decision == Decision.SELECTED, Application.is_withdrawn.is_(False),
+        )) is not None
+
+
+# --- teams -----------------------------------------------------------------------------------
+
+
+def form_team(actor: Employee, cohort: Cohort, name: str, host_unit: Unit, theme: str, problem: str,
+              members: list[Employee], mentors: list[Employee]) -> FieldworkTeam:
+    if theme not in THEMES:
+        raise CohortError(_("Choose one of the three themes."))
+    if not members:
+        raise CohortError(_("A team needs at least one member."))
+    for member in members:
+        if not is_participant(member.id, cohort.id):
+            raise CohortError(_("%(name)s is not a selected participant.", name=member.name))
+    if not mentors:
+        raise CohortError(_("A team needs at least one mentor."))
+    team = FieldworkTeam(cohort_id=cohort.id, name=name.strip()[:120], host_unit_id=host_unit.id, theme=theme,
+                         problem=problem.strip())
+    team.members = [TeamMember(cohort_id=cohort.id, employee_id=m.id) for m in members]
+    team.mentors = list(mentors)
+    try:
+        with db_session.begin_nested():
+            db_session.add(team)
+            db_session.flush()
+    except IntegrityError:
+        raise CohortError(_("A member is already in another team, or the team name is taken.")) from None
+    record_event(actor, "cohorts.team_formed", "fieldwork_team", team.id,
+                 after={"members": [m.employee_number for m in members], "mentors": [m.employee_number for m in mentors]})
+    return team
+
+
+def team_of(employee_id: int, cohort_id: int) -> FieldworkTeam | None:
+    return db_session.scalar(select(FieldworkTeam).join(TeamMember, TeamMember.team_id == FieldworkTeam.id).where(
+        TeamMember.cohort_id == cohort_id, TeamMember.employee_id == employee_id))
+
+
+def is_mentor(employee_id: int, team: FieldworkTeam) -> bool:
+    return any(m.id == employee_id for m in team.mentors)
+
+
+# --- submissions and reviews -----------------------------------------------------------------
+
+
+def latest_submission(milestone: Milestone, team_id: int | None, employee_id: int | None) -> Submission | None:
+    return db_session.scalar(select(Submission).where(
+        Submission.milestone_id == milestone.id, Submission.team_id.is_(None) if team_id is None
+        else Submission.team_id == team_id, Submission.employee_id.is_(None) if employee_id is None
+        else Submission.employee_id == employee_id).order_by(Submission.version.desc()).limit(1))
+
+
+def submit_work(actor: Employee, milestone: Milestone, team: FieldworkTeam | None, text: str,
+                files: list[CheckedFile], upload_dir: Path) -> Submission:
+    if milestone.per_team:
+        if team is None or not any(m.employee_id == actor.id for m in team.members):
+            raise CohortError(_("Only members of the team can submit its work."))
+        team_id, employee_id = team.id, None
+    else:
+        if not is_participant(actor.id, milestone.cohort_id):
+            raise CohortError(_("Only participants can submit."))
+        team_id, employee_id = None, actor.id
+    previous = latest_submission(milestone, team_id, employee_id)
+    if previous is not None and previous.status == SubmissionStatus.ACCEPTED:
+        raise CohortError(_("This milestone has already been accepted."))
+    if not text.strip() and not files:
+        raise CohortError(_("Write something or attach a file."))
+    at = now()
+    submission = Submission(milestone_id=milestone.id, team_id=team_id, employee_id=employee_id,
+                            version=(previous.version + 1) if previous else 1, text=text.strip(),
+                            submitted_by_id=actor.id, submitted_at=at, is_late=at > milestone.due_at,
+                            status=SubmissionStatus.SUBMITTED)
+    folder = upload_dir / "cohorts"
+    folder.mkdir(parents=True, exist_ok=True)
+    for checked in files:
+        stored = secrets.token_hex(20)
+        (folder / stored).write_bytes(checked.data)
+        submission.files.append(SubmissionFile(original_name=checked.name, stored_name=stored,
+                                               content_type=checked.content_type, size=len(checked.data)))
+    db_session.add(submission)
+    db_session.flush()
+    record_event(actor, "cohorts.submitted", "cohort_submission", submission.id,
+                 after={"milestone": milestone.kind.value, "version": submission.version, "late": submission.is_late})
+    return submission
+
+
+def rubric_points(rubric: list[dict], scores: dict[str, int]) -> tuple[int, int]:  # type: ignore[type-arg]
+    total = maximum = 0
+    for index, criterion in enumerate(rubric):
+        levels = criterion.get("levels", [])
+        if not levels:
+            continue
+        maximum += max(int(level["points"]) for level in levels)
+        chosen = scores.get(str(index))
+        if chosen is None or not 0 <= chosen < len(levels):
+            raise CohortError(_("Score every criterion: %(name)s.", name=criterion.get("name", index + 1)))
+        total += int(levels[chosen]["points"])
+    return total, maximum
+
+
+def review(mentor: Employee, submission: Submission, accepted: bool, scores: dict[str, int], comment: str) -> Review:
+    milestone = submission.milestone
+    team = db_session.get(FieldworkTeam, submission.team_id) if submission.team_id else None
+    if not (has_role(mentor, RoleName.HR) or (team is not None and is_mentor(mentor.id, team)) or (
+            team is None and _mentors_individual(mentor.id, submission))):
+        raise CohortError(_("Only the team's mentors can review this submission."))
+    latest = latest_submission(milestone, submission.team_id, submission.employee_id)
+    if latest is None or latest.id != submission.id:
+        raise CohortError(_("A newer version has been submitted; review that one."))
+    if submission.status != SubmissionStatus.SUBMITTED:
+        raise CohortError(_("This submission has already been reviewed."))
+    if not accepted and not comment.strip():
+        raise CohortError(_("Say what to revise when returning a submission."))
+    points, maximum = rubric_points(milestone.rubric, scores) if milestone.rubric else (0, 0)
+    result = Review(submission_id=submission.id, mentor_id=mentor.id, accepted=accepted, scores=scores,
+                    points=points, max_points=maximum, comment=comment.strip(), created_at=now())
+    submission.status = SubmissionStatus.ACCEPTED if accepted else SubmissionStatus.RETURNED
+    db_session.add(result)
+    db_session.flush()
+    record_event(mentor, "cohorts.reviewed", "cohort_submission", submission.id,
+                 after={"accepted": accepted, "points": points, "max": maximum})
+    emit(SubmissionReviewed(submission.id))
+    return result
+
+
+def _mentors_individual(mentor_id: int, submission: Submission) -> bool:
+    if submission.employee_id is None:
+        return False
+    team = team_of(submission.employee_id, submission.milestone.cohort_id)
+    return team is not None and is_mentor(mentor_id, team)
+
+
+# --- completion of the programme -------------------------------------------------------------
+
+
+def evaluate_completions(cohort: Cohort) -> int:
+    """Apply the cohort's completion rule to every participant; returns how many have completed."""
+    from app.cohorts.queries import completion_met, progress_board
+    from app.completion.services import sync_programme_completion
+
+    board, _stones = progress_board(cohort)
+    completed = 0
+    for row in board:
+        met = completion_met(cohort, row)
+        sync_programme_completion(row.application.employee_id, cohort.programme, met)
+        completed += int(met)
+    return completed
+
+
+def _on_reviewed(event: SubmissionReviewed) -> None:
+    submission = db_session.get(Submission, event.submission_id)
+    if submission is not None:
+        evaluate_completions(db_session.get(Cohort, submission.milestone.cohort_id))
+
+
+def _on_attendance(event) -> None:  # type: ignore[no-untyped-def]
+    from app.enrollment.models import Enrolment
+    from app.scheduling.models import TrainingSession
+
+    rows = db_session.execute(select(Enrolment.employee_id, Enrolment.course_id).join(
+        TrainingSession, Enrolment.session_id == TrainingSession.id).where(
+        Enrolment.id.in_(list(event.enrolment_ids)), TrainingSession.cohort_only.is_(True))).all()
+    if not rows:
+        return
+    from app.catalog.models import ProgrammeItem
+
+    cohorts = db_session.scalars(select(Cohort).join(ProgrammeItem, ProgrammeItem.programme_id == Cohort.programme_id)
+                                 .where(ProgrammeItem.course_id.in_({r.course_id for r in rows}))).unique().all()
+    for cohort in cohorts:
+        evaluate_completions(cohort)
+
+
+def register_subscribers() -> None:
+    from app.attendance.events import AttendanceChanged
+    from app.events import subscribe
+
+    subscribe(SubmissionReviewed, _on_reviewed)
+    subscribe(AttendanceChanged, _on_attendance)
