@@ -24,7 +24,7 @@ class SmtpTransport:
     timeout: float = 15.0
 
     def send(self, message: EmailMessage) -> None:
-        context = ssl.create_default_context()
+        context = ssl.create_default_context() if self.security in ("tls", "starttls") else None
         if self.security == "tls":
             client: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         else:
