@@ -49,11 +49,12 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     from app.completion.services import register_subscribers as completion_subscribers
     from app.completion.views import bp as completion_bp
     from app.reminders import views as reminder_views
+    from app.reports.views import bp as reports_bp
     from app.scheduling.views import bp as scheduling_bp
     from app.org.views import bp as org_bp
 
     for blueprint in (core_bp, auth_bp, org_bp, audit_bp, catalog_bp, scheduling_bp, enrollment_bp, reminder_views.bp,
-                      attendance_bp, assessment_bp, completion_bp, cohorts_bp):
+                      attendance_bp, assessment_bp, completion_bp, cohorts_bp, reports_bp):
         app.register_blueprint(blueprint)
 
     catalog_labels.register(app)

@@ -35,3 +35,4 @@ from app.cohorts.models import (  # noqa: F401
     SubmissionFile,
     TeamMember,
 )
+from app.reports.models import CoursePlan, HalfYearReport  # noqa: F401

@@ -43,6 +43,7 @@ class Permission(enum.StrEnum):
     COMPLETION_RECORD = "completion:record:create"
     COHORT_MANAGE = "cohorts:cohort:manage"
     COHORT_ENDORSE = "cohorts:application:endorse"
+    REPORTS_ORG_READ = "reports:organisation:read"
 
 
 EMPLOYEE = "employee"
@@ -69,6 +70,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.ASSESSMENT_RESULTS_READ,
             Permission.COMPLETION_RECORD,
             Permission.COHORT_MANAGE,
+            Permission.REPORTS_ORG_READ,
         }
     ),
     RoleName.ADMIN: frozenset(

@@ -98,6 +98,17 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "cohorts.submission": ("GET", "/cohorts/submissions/999999", frozenset()),
     "cohorts.download": ("GET", "/cohorts/files/999999", frozenset()),
     "cohorts.showcase": ("GET", "/cohorts/{cohort}/showcase", ALL_SIGNED_IN),
+    "reports.team": ("GET", "/team", frozenset({"manager"})),
+    "reports.team_csv": ("GET", "/team/export.csv", frozenset({"manager"})),
+    "reports.team_xlsx": ("GET", "/team/export.xlsx", frozenset({"manager"})),
+    "reports.dashboard": ("GET", "/reports/dashboard", frozenset({"hr"})),
+    "reports.drilldown": ("GET", "/reports/drilldown", frozenset({"hr"})),
+    "reports.plans": ("GET", "/reports/plans", frozenset({"hr"})),
+    "reports.half_year": ("GET", "/reports/half-year", frozenset({"hr"})),
+    "reports.half_year_xlsx": ("GET", "/reports/half-year.xlsx", frozenset({"hr"})),
+    "reports.public_report": ("GET", "/public/reports/no-such-report", frozenset(ROLES)),  # 404, never a login
+    "reports.export_enrolments": ("GET", "/reports/export/enrolments.csv", frozenset({"hr"})),
+    "reports.export_enrolments_xlsx": ("GET", "/reports/export/enrolments.xlsx", frozenset({"hr"})),
 }
 
 

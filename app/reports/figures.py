@@ -1,0 +1,247 @@
+"""The figures behind the HR dashboard and the half-year report, for a fiscal year or a half.
+
+Each figure is one GROUP BY over (division, grade, course); departments are rolled up in Python
+from the unit tree, so the work in the database stays one pass whatever the size of the data.
+Everything returned is plain data (JSON-ready), so a published report can freeze it as is."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+
+from app.assessment.models import QuizAttempt, Survey, SurveyQuestion, SurveyQuestionKind, SurveyResponse
+from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus
+from app.catalog.models import Course
+from app.clock import TOKYO
+from app.completion.models import Completion
+from app.db import db_session
+from app.enrollment.models import Enrolment, EnrolmentState
+from app.fiscal import FiscalHalf, FiscalYear
+from app.org.models import Employee, Grade, Unit
+from app.reports.models import CoursePlan
+from app.scheduling.models import Meeting, SessionStatus, TrainingSession
+
+
+@dataclass(frozen=True)
+class Period:
+    fiscal_year: int
+    half: int | None  # None: the whole fiscal year
+
+    @property
+    def starts_on(self) -> date:
+        return FiscalHalf(self.fiscal_year, self.half).starts_on if self.half else FiscalYear(self.fiscal_year).starts_on
+
+    @property
+    def ends_on(self) -> date:
+        return FiscalHalf(self.fiscal_year, self.half).ends_on if self.half else FiscalYear(self.fiscal_year).ends_on
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.starts_on, time(0), tzinfo=TOKYO)
+
+    @property
+    def end(self) -> datetime:  # exclusive
+        from datetime import timedelta
+
+        return datetime.combine(self.ends_on + timedelta(days=1), time(0), tzinfo=TOKYO)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return None if not whole else round(100 * part / whole, 1)
+
+
+def participation_rows(period: Period) -> list[Any]:
+    """(unit, grade, course, participants, completed) for confirmed places in sessions of the period."""
+    completion = and_(Completion.employee_id == Enrolment.employee_id, Completion.course_id == Enrolment.course_id,
+                      Completion.revoked_at.is_(None))
+    stmt = (select(Employee.unit_id, Employee.grade_id, Enrolment.course_id, func.count(Enrolment.id),
+                   func.count(Completion.id))
+            .select_from(Enrolment)
+            .join(TrainingSession, Enrolment.session_id == TrainingSession.id)
+            .join(Employee, Enrolment.employee_id == Employee.id)
+            .outerjoin(Completion, completion)
+            .where(Enrolment.state == EnrolmentState.CONFIRMED, TrainingSession.status == SessionStatus.SCHEDULED,
+                   TrainingSession.starts_at >= period.start, TrainingSession.starts_at < period.end)
+            .group_by(Employee.unit_id, Employee.grade_id, Enrolment.course_id))
+    return list(db_session.execute(stmt))
+
+
+def attendance_rows(period: Period) -> list[Any]:
+    """(unit, grade, course, marked, attended) over the recorded marks of meetings in the period."""
+    attended = func.sum(case((AttendanceMark.status.in_(ATTENDED), 1), else_=0))
+    stmt = (select(Employee.unit_id, Employee.grade_id, Enrolment.course_id, func.count(AttendanceMark.id), attended)
+            .select_from(AttendanceMark)
+            .join(Meeting, AttendanceMark.meeting_id == Meeting.id)
+            .join(Enrolment, AttendanceMark.enrolment_id == Enrolment.id)
+            .join(Employee, Enrolment.employee_id == Employee.id)
+            .where(Meeting.starts_at >= period.start, Meeting.starts_at < period.end,
+                   AttendanceMark.status != AttendanceStatus.EXCUSED)
+            .group_by(Employee.unit_id, Employee.grade_id, Enrolment.course_id))
+    return list(db_session.execute(stmt))
+
+
+def _departments() -> tuple[dict[int, Unit], dict[int, int]]:
+    units = {u.id: u for u in db_session.scalars(select(Unit))}
+    department_of = {}
+    for unit in units.values():
+        first = unit.path.strip("/").split("/")[0]
+        department_of[unit.id] = int(first) if first else unit.id
+    return units, department_of
+
+
+def compute(period: Period, locale: str = "ja") -> dict[str, Any]:
+    units, department_of = _departments()
+    grades = {g.id: g for g in db_session.scalars(select(Grade))}
+    courses = {c.id: c for c in db_session.scalars(select(Course))}
+    plans = {p.course_id: p.planned for p in db_session.scalars(select(CoursePlan).where(
+        CoursePlan.fiscal_year == period.fiscal_year))}
+
+    def bucket() -> dict[str, int]:
+        return {"participants": 0, "completed": 0, "marked": 0, "attended": 0}
+
+    by_department: dict[int, dict[str, int]] = {}
+    by_division: dict[int, dict[str, int]] = {}
+    by_grade: dict[int, dict[str, int]] = {}
+    by_course: dict[int, dict[str, int]] = {}
+    totals = bucket()
+    for unit_id, grade_id, course_id, participants, completed in participation_rows(period):
+        for table, key in ((by_department, department_of.get(unit_id, 0)), (by_division, unit_id or 0),
+                           (by_grade, grade_id or 0), (by_course, course_id)):
+            row = table.setdefault(key, bucket())
+            row["participants"] += participants
+            row["completed"] += completed
+        totals["participants"] += participants
+        totals["completed"] += completed
+    for unit_id, grade_id, course_id, marked, attended in attendance_rows(period):
+        for table, key in ((by_department, department_of.get(unit_id, 0)), (by_division, unit_id or 0),
+                           (by_grade, grade_id or 0), (by_course, course_id)):
+            row = table.setdefault(key, bucket())
+            row["marked"] += marked
+            row["attended"] += int(attended or 0)
+        totals["marked"] += marked
+        totals["attended"] += int(attended or 0)
+
+    def finish(key: Any, label: str, row: dict[str, int], **extra: Any) -> dict[str, Any]:
+        return {"key": key, "label": label, **row, "completion_rate": _rate(row["completed"], row["participants"]),
+                "attendance_rate": _rate(row["attended"], row["marked"]), **extra}
+
+    quiz = quiz_figures(period)
+    satisfaction = satisfaction_figures(period)
+    course_rows = []
+    for course_id in sorted(set(by_course) | set(plans), key=lambda c: courses[c].code if c in courses else ""):
+        course = courses.get(course_id)
+        if course is None:
+            continue
+        row = by_course.get(course_id, bucket())
+        planned = plans.get(course_id)
+        course_rows.append(finish(course.code, course.title(locale), row, planned=planned,
+                                  achievement=_rate(row["participants"], planned) if planned else None,
+                                  **quiz.get(course_id, {"quiz_attempts": 0, "quiz_pass_rate": None, "quiz_average": None}),
+                                  satisfaction=satisfaction.get(course_id)))
+    department_rows = [finish(units[k].code if k in units else "-", units[k].name if k in units else "-", row)
+                       for k, row in sorted(by_department.items(), key=lambda kv: units[kv[0]].sort_order
+                                            if kv[0] in units else 0)]
+    division_rows = [finish(units[k].code if k in units else "-", units[k].name if k in units else "-", row,
+                            department=units[department_of[k]].name if k in units else "-")
+                     for k, row in sorted(by_division.items(), key=lambda kv: units[kv[0]].path if kv[0] in units else "")]
+    grade_rows = [finish(grades[k].code if k in grades else "-", (grades[k].name if locale == "ja" else grades[k].name_en)
+                         if k in grades else "-", row)
+                  for k, row in sorted(by_grade.items(), key=lambda kv: grades[kv[0]].rank if kv[0] in grades else 99)]
+    return {
+        "period": {"fiscal_year": period.fiscal_year, "half": period.half,
+                   "starts_on": period.starts_on.isoformat(), "ends_on": period.ends_on.isoformat()},
+        "totals": finish("total", "", totals, planned=sum(plans.values()) or None),
+        "by_department": department_rows,
+        "by_division": division_rows,
+        "by_grade": grade_rows,
+        "by_course": course_rows,
+        "cohorts": cohort_figures(period, locale),
+    }
+
+
+def quiz_figures(period: Period) -> dict[int, dict[str, Any]]:
+    stmt = (select(Enrolment.course_id, func.count(QuizAttempt.id),
+                   func.sum(case((QuizAttempt.passed.is_(True), 1), else_=0)), func.avg(QuizAttempt.percent))
+            .join(Enrolment, QuizAttempt.enrolment_id == Enrolment.id)
+            .where(QuizAttempt.submitted_at >= period.start, QuizAttempt.submitted_at < period.end)
+            .group_by(Enrolment.course_id))
+    return {course_id: {"quiz_attempts": count, "quiz_pass_rate": _rate(int(passed or 0), count),
+                        "quiz_average": None if avg is None else round(float(avg), 1)}
+            for course_id, count, passed, avg in db_session.execute(stmt)}
+
+
+def satisfaction_figures(period: Period) -> dict[int, float | None]:
+    """Average of the first rating question (overall satisfaction) per course, 1–5."""
+    first_scale = {}
+    for survey_id, question_id in db_session.execute(
+            select(SurveyQuestion.survey_id, func.min(SurveyQuestion.id))
+            .where(SurveyQuestion.kind == SurveyQuestionKind.SCALE).group_by(SurveyQuestion.survey_id)):
+        first_scale[survey_id] = str(question_id)
+    course_of = dict(db_session.execute(select(Survey.id, Survey.course_id)).all())
+    sums: dict[int, list[int]] = {}
+    for survey_id, answers in db_session.execute(select(SurveyResponse.survey_id, SurveyResponse.answers).where(
+            SurveyResponse.answered_on >= period.starts_on, SurveyResponse.answered_on <= period.ends_on)):
+        value = answers.get(first_scale.get(survey_id, ""))
+        if isinstance(value, int):
+            bucket = sums.setdefault(course_of[survey_id], [0, 0])
+            bucket[0] += value
+            bucket[1] += 1
+    return {course_id: round(total / count, 2) for course_id, (total, count) in sums.items() if count}
+
+
+def cohort_figures(period: Period, locale: str) -> list[dict[str, Any]]:
+    from app.cohorts.models import Application, Cohort, Decision, FieldworkTeam, Milestone, Submission, SubmissionStatus
+
+    rows = []
+    for cohort in db_session.scalars(select(Cohort).where(Cohort.fiscal_year == period.fiscal_year)):
+        applicants = db_session.scalar(select(func.count()).select_from(Application).where(
+            Application.cohort_id == cohort.id, Application.is_withdrawn.is_(False))) or 0
+        selected = db_session.scalar(select(func.count()).select_from(Application).where(
+            Application.cohort_id == cohort.id, Application.decision == Decision.SELECTED,
+            Application.is_withdrawn.is_(False))) or 0
+        teams = db_session.scalar(select(func.count()).select_from(FieldworkTeam).where(
+            FieldworkTeam.cohort_id == cohort.id)) or 0
+        milestones = db_session.scalar(select(func.count()).select_from(Milestone).where(
+            Milestone.cohort_id == cohort.id)) or 0
+        accepted = db_session.scalar(select(func.count(func.distinct(
+            Submission.milestone_id * 100000 + func.coalesce(Submission.team_id, 0)))).join(
+            Milestone, Submission.milestone_id == Milestone.id).where(
+            Milestone.cohort_id == cohort.id, Submission.status == SubmissionStatus.ACCEPTED)) or 0
+        completed = db_session.scalar(select(func.count()).select_from(Completion).where(
+            Completion.course_id == cohort.programme_id, Completion.revoked_at.is_(None))) or 0
+        rows.append({"key": cohort.id, "label": f"{cohort.programme.title(locale)} {cohort.name}",
+                     "quota": cohort.quota, "applicants": applicants, "selected": selected, "teams": teams,
+                     "milestones_accepted": accepted, "milestones_due": milestones * teams,
+                     "milestone_rate": _rate(accepted, milestones * teams), "completed": completed})
+    return rows
+
+
+SUPPRESSION_THRESHOLD = 5
+
+
+def suppress(figures: dict[str, Any], threshold: int = SUPPRESSION_THRESHOLD) -> dict[str, Any]:
+    """The public version: no names of people (there are none here), counts below the threshold
+    replaced by None ("<5"), and rates built on such small counts hidden too."""
+    def clean(row: dict[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        for count_key, rate_key in (("participants", "completion_rate"), ("marked", "attendance_rate"),
+                                    ("quiz_attempts", "quiz_pass_rate"), ("applicants", None), ("selected", None),
+                                    ("completed", None), ("attended", None)):
+            if count_key in out and isinstance(out[count_key], int) and 0 < out[count_key] < threshold:
+                out[count_key] = None
+                if rate_key:
+                    out[rate_key] = None
+                if count_key == "quiz_attempts":
+                    out["quiz_average"] = None
+        if "division" in out:
+            out.pop("division")
+        return out
+
+    public = dict(figures)
+    for key in ("by_department", "by_grade", "by_course", "cohorts"):
+        public[key] = [clean(r) for r in figures.get(key, [])]
+    public["by_division"] = []  # divisions are too small to publish
+    public["totals"] = clean(figures["totals"])
+    return public

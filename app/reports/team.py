@@ -1,0 +1,119 @@
+"""The manager's team page: everyone in the subtree they head, each assignment with its status
+and due date (overdue first), completion per assignment, pending approvals and upcoming sessions.
+
+A fixed number of statements whatever the team's size; filters can only narrow the subtree."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload
+
+from app.catalog.models import Assignment, AssignmentStatus, Course
+from app.clock import now, today
+from app.completion.models import Completion
+from app.db import db_session
+from app.enrollment.models import ACTIVE_STATES, Enrolment, EnrolmentState
+from app.org.models import Employee, Unit
+from app.scheduling.models import SessionStatus, TrainingSession
+
+STATUSES = ("overdue", "not_enrolled", "enrolled", "completed")
+
+
+@dataclass
+class AssignmentRow:
+    employee: Employee
+    course: Course
+    due_on: date
+    status: str  # overdue | not_enrolled | enrolled | completed
+    enrolment_state: str | None = None
+
+
+@dataclass
+class CourseSummary:
+    course: Course
+    assigned: int = 0
+    completed: int = 0
+
+    @property
+    def rate(self) -> int | None:
+        return None if not self.assigned else round(100 * self.completed / self.assigned)
+
+
+@dataclass
+class TeamOverview:
+    units: list[Unit]
+    rows: list[AssignmentRow] = field(default_factory=list)
+    people: int = 0
+    summaries: list[CourseSummary] = field(default_factory=list)
+    pending: list[Enrolment] = field(default_factory=list)
+    upcoming: list[Enrolment] = field(default_factory=list)
+
+
+def subtree_units(roots: list[Unit]) -> list[Unit]:
+    if not roots:
+        return []
+    return list(db_session.scalars(select(Unit).where(or_(*(Unit.path.startswith(r.path) for r in roots)))
+                                   .order_by(Unit.path)))
+
+
+def team_overview(manager: Employee, roots: list[Unit], *, unit_id: int | None = None, grade_id: int | None = None,
+                  status: str = "") -> TeamOverview:
+    units = subtree_units(roots)
+    overview = TeamOverview(units=units)
+    allowed = {u.id: u for u in units}
+    scope = [u.id for u in units]
+    if unit_id is not None:
+        chosen = allowed.get(unit_id)
+        scope = [u.id for u in units if chosen is not None and u.path.startswith(chosen.path)]
+    if not scope:
+        return overview
+    people_filter = [Employee.unit_id.in_(scope), Employee.is_active.is_(True), Employee.id != manager.id]
+    if grade_id is not None:
+        people_filter.append(Employee.grade_id == grade_id)
+    people_ids = select(Employee.id).where(*people_filter)
+    assignments = list(db_session.scalars(
+        select(Assignment).where(Assignment.employee_id.in_(people_ids), Assignment.status == AssignmentStatus.ACTIVE)
+        .options(joinedload(Assignment.employee), joinedload(Assignment.course))).unique())
+    overview.people = len({a.employee_id for a in assignments})
+    done = set(db_session.execute(select(Completion.employee_id, Completion.course_id).where(
+        Completion.employee_id.in_(people_ids), Completion.revoked_at.is_(None))).all())
+    live = {(e, c): s for e, c, s in db_session.execute(select(Enrolment.employee_id, Enrolment.course_id, Enrolment.state)
+                                                        .where(Enrolment.employee_id.in_(people_ids),
+                                                               Enrolment.state.in_(ACTIVE_STATES))).all()}
+    current = today()
+    summaries: dict[int, CourseSummary] = {}
+    for assignment in assignments:
+        key = (assignment.employee_id, assignment.course_id)
+        summary = summaries.setdefault(assignment.course_id, CourseSummary(assignment.course))
+        summary.assigned += 1
+        if key in done:
+            row_status = "completed"
+            summary.completed += 1
+        elif assignment.due_on < current:
+            row_status = "overdue"
+        elif key in live:
+            row_status = "enrolled"
+        else:
+            row_status = "not_enrolled"
+        if status and row_status != status:
+            continue
+        state = live.get(key)
+        overview.rows.append(AssignmentRow(assignment.employee, assignment.course, assignment.due_on, row_status,
+                                           state.value if state is not None else None))
+    order = {s: i for i, s in enumerate(STATUSES)}
+    overview.rows.sort(key=lambda r: (order[r.status], r.due_on, r.employee.employee_number))
+    overview.summaries = sorted(summaries.values(), key=lambda s: s.course.code)
+    overview.pending = list(db_session.scalars(
+        select(Enrolment).where(Enrolment.employee_id.in_(people_ids), Enrolment.state == EnrolmentState.PENDING)
+        .options(joinedload(Enrolment.employee), joinedload(Enrolment.course), joinedload(Enrolment.training_session))
+        .order_by(Enrolment.requested_at)).unique())
+    overview.upcoming = list(db_session.scalars(
+        select(Enrolment).join(TrainingSession, Enrolment.session_id == TrainingSession.id)
+        .where(Enrolment.employee_id.in_(people_ids), Enrolment.state == EnrolmentState.CONFIRMED,
+               TrainingSession.status == SessionStatus.SCHEDULED, TrainingSession.starts_at >= now(),
+               TrainingSession.starts_at < now() + timedelta(days=30))
+        .options(joinedload(Enrolment.employee), joinedload(Enrolment.course), joinedload(Enrolment.training_session))
+        .order_by(TrainingSession.starts_at)).unique())
+    return overview

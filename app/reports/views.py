@@ -1,0 +1,334 @@
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from app.audit.services import record_event
+from app.charts import bar_chart_svg
+from app.clock import now, today
+from app.db import db_session
+from app.enrollment.models import Enrolment, EnrolmentState
+from app.exports import csv_response_rows, xlsx_response_rows
+from app.fiscal import fiscal_half_of, fiscal_year_of
+from app.org.models import Employee, Unit
+from app.org.queries import all_grades
+from app.permissions import Permission, headed_units, public, require
+from app.reports import figures as fig
+from app.reports.models import CoursePlan, HalfYearReport
+from app.reports.team import STATUSES, team_overview
+from app.scheduling.models import TrainingSession
+
+bp = Blueprint("reports", __name__)
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() and len(raw) < 9 else None
+
+
+def _status_labels() -> dict[str, str]:
+    return {"overdue": _("Overdue"), "not_enrolled": _("Not enrolled"), "enrolled": _("Enrolled"),
+            "completed": _("Completed")}
+
+
+# --- the manager's team page -----------------------------------------------------------------
+
+
+def _overview():  # type: ignore[no-untyped-def]
+    roots = headed_units(current_user)
+    unit_id = _int_arg("unit")
+    if unit_id is not None and unit_id not in {u.id for u in _subtree(roots)}:
+        abort(403)  # another unit's id in the URL: not theirs to see
+    status = request.args.get("status", "")
+    return team_overview(current_user, roots, unit_id=unit_id, grade_id=_int_arg("grade"),
+                         status=status if status in STATUSES else "")
+
+
+def _subtree(roots):  # type: ignore[no-untyped-def]
+    from app.reports.team import subtree_units
+
+    return subtree_units(roots)
+
+
+@bp.route("/team")
+@require(Permission.REPORTS_TEAM_READ)
+def team():  # type: ignore[no-untyped-def]
+    overview = _overview()
+    return render_template("reports/team.html", overview=overview, grades=all_grades(), labels=_status_labels(),
+                           statuses=STATUSES)
+
+
+def _team_rows(overview):  # type: ignore[no-untyped-def]
+    labels = _status_labels()
+    locale = str(get_locale())
+    for row in overview.rows:
+        yield [row.employee.employee_number, row.employee.name, row.employee.unit.name if row.employee.unit else "",
+               row.employee.grade.name if row.employee.grade else "", row.course.title(locale),
+               row.due_on.isoformat(), labels[row.status]]
+
+
+def _team_header() -> list[str]:
+    return [_("Employee number"), _("Name"), _("Division"), _("Grade"), _("Course"), _("Due date"), _("Status")]
+
+
+@bp.route("/team/export.csv")
+@require(Permission.REPORTS_TEAM_READ)
+def team_csv():  # type: ignore[no-untyped-def]
+    return csv_response_rows(f"team-{today().isoformat()}.csv", _team_header(), _team_rows(_overview()))
+
+
+@bp.route("/team/export.xlsx")
+@require(Permission.REPORTS_TEAM_READ)
+def team_xlsx():  # type: ignore[no-untyped-def]
+    return xlsx_response_rows(f"team-{today().isoformat()}.xlsx", _("Team"), _team_header(), _team_rows(_overview()))
+
+
+# --- HR dashboard ----------------------------------------------------------------------------
+
+
+def _period() -> fig.Period:
+    current = fiscal_year_of(today())
+    year = _int_arg("fy") or current.year
+    half = request.args.get("half", "")
+    return fig.Period(year, int(half) if half in ("1", "2") else None)
+
+
+def _charts(figures: dict) -> dict:  # type: ignore[type-arg]
+    def rates(rows, key, title):  # type: ignore[no-untyped-def]
+        rows = [r for r in rows if r.get(key) is not None]
+        return bar_chart_svg([r["label"] for r in rows], [r[key] for r in rows], title=title, unit="%", max_value=100)
+
+    charts = {
+        "department": rates(figures["by_department"], "completion_rate", _("Completion rate by department")),
+        "department_attendance": rates(figures["by_department"], "attendance_rate", _("Attendance rate by department")),
+        "grade": rates(figures["by_grade"], "completion_rate", _("Completion rate by grade")),
+    }
+    planned = [r for r in figures["by_course"] if r.get("planned")]
+    if planned:
+        charts["plan"] = bar_chart_svg([r["label"] for r in planned], [r.get("achievement") or 0 for r in planned],
+                                       title=_("Participants against plan"), unit="%", max_value=150, marker=100,
+                                       marker_label=_("plan"))
+    return charts
+
+
+@bp.route("/reports/dashboard")
+@require(Permission.REPORTS_ORG_READ)
+def dashboard():  # type: ignore[no-untyped-def]
+    period = _period()
+    figures = fig.compute(period, str(get_locale()))
+    return render_template("reports/dashboard.html", figures=figures, charts=_charts(figures), period=period,
+                           years=_years())
+
+
+def _years() -> list[int]:
+    current = fiscal_year_of(today()).year
+    return list(range(current, current - 7, -1))
+
+
+@bp.route("/reports/drilldown")
+@require(Permission.REPORTS_ORG_READ)
+def drilldown():  # type: ignore[no-untyped-def]
+    """The people behind a figure: participants of a department, grade or course in the period."""
+    period = _period()
+    stmt = (select(Enrolment).join(TrainingSession, Enrolment.session_id == TrainingSession.id)
+            .join(Employee, Enrolment.employee_id == Employee.id)
+            .where(Enrolment.state == EnrolmentState.CONFIRMED, TrainingSession.starts_at >= period.start,
+                   TrainingSession.starts_at < period.end)
+            .options(joinedload(Enrolment.employee), joinedload(Enrolment.course), joinedload(Enrolment.training_session))
+            .order_by(Employee.employee_number).limit(2000))
+    code = request.args.get("department", "")
+    if code:
+        unit = db_session.scalar(select(Unit).where(Unit.code == code))
+        if unit is None:
+            abort(404)
+        stmt = stmt.join(Unit, Employee.unit_id == Unit.id).where(Unit.path.startswith(unit.path))
+    grade = request.args.get("grade", "")
+    if grade:
+        from app.org.models import Grade
+
+        stmt = stmt.join(Grade, Employee.grade_id == Grade.id).where(Grade.code == grade)
+    course = request.args.get("course", "")
+    if course:
+        from app.catalog.models import Course
+
+        stmt = stmt.join(Course, Enrolment.course_id == Course.id).where(Course.code == course)
+    from app.completion.services import completed_course_ids_many
+
+    enrolments = list(db_session.scalars(stmt).unique())
+    done = completed_course_ids_many(list({e.employee_id for e in enrolments}))
+    return render_template("reports/drilldown.html", enrolments=enrolments, done=done, period=period,
+                           filters={"department": code, "grade": grade, "course": course})
+
+
+@bp.route("/reports/plans", methods=["GET", "POST"])
+@require(Permission.REPORTS_ORG_READ)
+def plans():  # type: ignore[no-untyped-def]
+    from app.catalog.models import Course, CourseStatus
+
+    period = _period()
+    courses = list(db_session.scalars(select(Course).where(Course.status == CourseStatus.PUBLISHED).order_by(Course.code)))
+    existing = {p.course_id: p for p in db_session.scalars(select(CoursePlan).where(
+        CoursePlan.fiscal_year == period.fiscal_year))}
+    if request.method == "POST":
+        errors = []
+        for course in courses:
+            raw = request.form.get(f"plan-{course.id}", "").strip()
+            if not raw:
+                continue
+            if not raw.isdigit():
+                errors.append(course.code)
+                continue
+            plan = existing.get(course.id) or CoursePlan(course_id=course.id, fiscal_year=period.fiscal_year, planned=0)
+            plan.planned = int(raw)
+            db_session.add(plan)
+        if errors:
+            db_session.rollback()
+            flash(_("Planned numbers must be whole numbers: %(codes)s", codes=", ".join(errors)), "error")
+        else:
+            record_event(current_user, "reports.plans_saved", "course_plans", period.fiscal_year)
+            db_session.commit()
+            flash(_("Plans saved."), "success")
+        return redirect(url_for("reports.plans", fy=period.fiscal_year))
+    return render_template("reports/plans.html", courses=courses, existing=existing, period=period, years=_years())
+
+
+# --- the half-year progress report -----------------------------------------------------------
+
+
+def _report_row(period: fig.Period) -> HalfYearReport | None:
+    return db_session.scalar(select(HalfYearReport).where(HalfYearReport.fiscal_year == period.fiscal_year,
+                                                          HalfYearReport.half == period.half))
+
+
+def _half_period() -> fig.Period:
+    period = _period()
+    if period.half is None:
+        period = fig.Period(period.fiscal_year, fiscal_half_of(today()).half if period.fiscal_year == fiscal_year_of(
+            today()).year else 1)
+    return period
+
+
+@bp.route("/reports/half-year", methods=["GET", "POST"])
+@require(Permission.REPORTS_ORG_READ)
+def half_year():  # type: ignore[no-untyped-def]
+    period = _half_period()
+    report = _report_row(period)
+    if request.method == "POST":
+        if report is None:
+            report = HalfYearReport(fiscal_year=period.fiscal_year, half=period.half, narrative="")
+            db_session.add(report)
+        if report.published_at is not None:
+            flash(_("A published report cannot be changed."), "error")
+            return redirect(url_for("reports.half_year", fy=period.fiscal_year, half=period.half))
+        report.narrative = request.form.get("narrative", "")[:20000]
+        if request.form.get("action") == "publish":
+            report.snapshot = fig.compute(period, "ja")
+            report.published_at = now()
+            report.published_by_id = current_user.id
+            report.public_slug = secrets.token_urlsafe(9)
+            record_event(current_user, "reports.half_year_published", "half_year_report",
+                         f"{period.fiscal_year}-{period.half}")
+            flash(_("Report published. Its figures are now frozen."), "success")
+        else:
+            flash(_("Comments saved."), "success")
+        db_session.commit()
+        return redirect(url_for("reports.half_year", fy=period.fiscal_year, half=period.half))
+    figures = report.snapshot if report is not None and report.snapshot else fig.compute(period, str(get_locale()))
+    return render_template("reports/half_year.html", figures=figures, charts=_charts(figures), period=period,
+                           report=report, years=_years(), print_view=request.args.get("print") == "1")
+
+
+@bp.route("/reports/half-year.xlsx")
+@require(Permission.REPORTS_ORG_READ)
+def half_year_xlsx():  # type: ignore[no-untyped-def]
+    period = _half_period()
+    report = _report_row(period)
+    figures = report.snapshot if report is not None and report.snapshot else fig.compute(period, str(get_locale()))
+    return _figures_workbook(figures, f"half-year-{period.fiscal_year}-{period.half}.xlsx")
+
+
+def _figures_workbook(figures: dict, filename: str):  # type: ignore[no-untyped-def,type-arg]
+    """Several sheets in write-only mode: departments, grades, courses, cohorts."""
+    import tempfile
+
+    from flask import Response
+    from openpyxl import Workbook
+
+    from app.exports import neutralise
+
+    workbook = Workbook(write_only=True)
+    common = [_("Participants"), _("Completed"), _("Completion rate (%)"), _("Attendance rate (%)")]
+    for title, key, extra in ((_("Departments"), "by_department", []), (_("Divisions"), "by_division", []),
+                              (_("Grades"), "by_grade", []),
+                              (_("Courses"), "by_course", [_("Planned"), _("Against plan (%)"), _("Quiz pass rate (%)"),
+                                                           _("Satisfaction (1-5)")])):
+        sheet = workbook.create_sheet(title=title[:31])
+        sheet.append([_("Name"), *common, *extra])
+        for row in figures.get(key, []):
+            values = [neutralise(row["label"]), row.get("participants"), row.get("completed"), row.get("completion_rate"),
+                      row.get("attendance_rate")]
+            if key == "by_course":
+                values += [row.get("planned"), row.get("achievement"), row.get("quiz_pass_rate"), row.get("satisfaction")]
+            sheet.append(values)
+    sheet = workbook.create_sheet(title=_("Cohorts")[:31])
+    sheet.append([_("Cohort"), _("Quota"), _("Applicants"), _("Selected"), _("Teams"), _("Milestones accepted (%)"),
+                  _("Completed")])
+    for row in figures.get("cohorts", []):
+        sheet.append([neutralise(row["label"]), row.get("quota"), row.get("applicants"), row.get("selected"),
+                      row.get("teams"), row.get("milestone_rate"), row.get("completed")])
+    handle = tempfile.TemporaryFile()
+    workbook.save(handle)
+    handle.seek(0)
+
+    def chunks():  # type: ignore[no-untyped-def]
+        with handle:
+            while chunk := handle.read(65536):
+                yield chunk
+
+    return Response(chunks(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/public/reports/<slug>")
+@public
+def public_report(slug: str):  # type: ignore[no-untyped-def]
+    """The published report for everyone (no sign-in): aggregates only, small counts suppressed."""
+    report = db_session.scalar(select(HalfYearReport).where(HalfYearReport.public_slug == slug,
+                                                            HalfYearReport.published_at.is_not(None)))
+    if report is None or not report.snapshot:
+        abort(404)
+    figures = fig.suppress(report.snapshot)
+    period = fig.Period(report.fiscal_year, report.half)
+    return render_template("reports/public_report.html", figures=figures, charts=_charts(figures), period=period,
+                           report=report, threshold=fig.SUPPRESSION_THRESHOLD)
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+
+@bp.route("/reports/export/enrolments.csv")
+@require(Permission.REPORTS_ORG_READ)
+def export_enrolments():  # type: ignore[no-untyped-def]
+    """Every enrolment of a fiscal year, streamed (memory stays flat)."""
+    period = _period()
+    from app.reports.exports import enrolment_header, enrolment_rows
+
+    return csv_response_rows(f"enrolments-{period.fiscal_year}.csv", enrolment_header(), enrolment_rows(period))
+
+
+@bp.route("/reports/export/enrolments.xlsx")
+@require(Permission.REPORTS_ORG_READ)
+def export_enrolments_xlsx():  # type: ignore[no-untyped-def]
+    period = _period()
+    from app.reports.exports import enrolment_header, enrolment_rows
+
+    return xlsx_response_rows(f"enrolments-{period.fiscal_year}.xlsx", _("Enrolments"), enrolment_header(),
+                              enrolment_rows(period))
+
+

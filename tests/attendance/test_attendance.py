@@ -1,0 +1,430 @@
+"""Taking attendance: the roster (marks, remarks, "mark all present", the audit trail, who may
+open it), people who joined late, importing a web-meeting participant list, and the attendance
+rate on the enrolment page."""
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from app.attendance.models import AttendanceMark, AttendanceStatus, MarkSource
+from app.attendance.services import apply_participants, preview_participants, rate_of
+from app.audit.models import AuditEvent
+from app.db import db_session
+from app.enrollment.models import Enrolment
+from app.org.models import RoleName
+from app.scheduling.models import Meeting
+from tests import factories
+
+NOT_COUNTED = "この回の後に申込：対象外"
+
+
+@pytest.fixture
+def setup(app):
+    with app.app_context():
+        division = factories.unit("出席管理課")
+        hr = factories.employee(factories.unit("人事課"), "SHUSA", roles=(RoleName.HR,))
+        instructor = factories.employee(division, "SHUSA", roles=(RoleName.INSTRUCTOR,))
+        other_instructor = factories.employee(division, "SHUSA", roles=(RoleName.INSTRUCTOR,))
+        staff = [factories.employee(division, "SHUNIN", name=f"受講 花子{i}", email=f"Hanako.{i}@Pref.example.lg.jp")
+                 for i in range(3)]
+        course = factories.course(title_ja="出席簿の研修", min_attendance=80)
+        session = factories.training_session(course, starts_in=timedelta(days=3), meetings=2, capacity=3,
+                                             instructors=[instructor])
+        factories.training_session(factories.course(), starts_in=timedelta(days=3), instructors=[other_instructor])
+        enrolments = [factories.enrolment(person, session).id for person in staff]
+        meetings = [(m.id, m.starts_at, m.ends_at) for m in session.meetings]
+    return {"hr": hr, "instructor": instructor, "other_instructor": other_instructor, "staff": staff,
+            "enrolments": enrolments, "meetings": meetings, "session": session.id}
+
+
+def signed_in(app, person):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    factories.login_as(client, person)
+    return client
+
+
+def row_of(page: str, name: str) -> str:
+    """The roster's table row of the person with this name."""
+    return next(row for row in page.split("<tr>") if f"{name} <span" in row).split("</tr>")[0]
+
+
+def roster_post(client, meeting_id: int, data: dict):  # type: ignore[no-untyped-def,type-arg]
+    path = f"/attendance/meetings/{meeting_id}"
+    return factories.post(client, path, data, form_page=path)
+
+
+def marks(app, meeting_id: int) -> dict[int, AttendanceMark]:
+    with app.app_context():
+        return {m.enrolment_id: m for m in db_session.scalars(
+            select(AttendanceMark).where(AttendanceMark.meeting_id == meeting_id))}
+
+
+def audits(app) -> list[AuditEvent]:
+    with app.app_context():
+        return list(db_session.scalars(select(AuditEvent).where(AuditEvent.action == "attendance.marked")
+                                       .order_by(AuditEvent.id)))
+
+
+# --- the roster ------------------------------------------------------------------------------
+
+
+def test_instructor_marks_statuses_and_remarks_and_every_change_is_audited(app, setup):
+    meeting_id, starts_at, _ = setup["meetings"][0]
+    a, b, c = setup["enrolments"]
+    with time_machine.travel(starts_at + timedelta(minutes=30), tick=False):
+        client = signed_in(app, setup["instructor"])
+        page = client.get(f"/attendance/meetings/{meeting_id}").get_data(as_text=True)
+        assert all(f'name="status-{e}"' in page for e in (a, b, c)) and "受講 花子0" in page
+        response = roster_post(client, meeting_id, {f"status-{a}": "present", f"status-{b}": "absent",
+                                                    f"remark-{b}": "体調不良のため欠席", f"status-{c}": "",
+                                                    f"remark-{c}": "未確認"})
+        assert response.status_code == 302
+    got = marks(app, meeting_id)
+    assert set(got) == {a, b}  # "(not marked)" stays unmarked
+    assert (got[a].status, got[a].remark, got[a].source) == (AttendanceStatus.PRESENT, "", MarkSource.ROSTER)
+    assert (got[b].status, got[b].remark) == (AttendanceStatus.ABSENT, "体調不良のため欠席")
+    assert got[a].marked_by_id == setup["instructor"].id
+    trail = audits(app)
+    assert [(e.target_id, e.before, e.after, e.actor_id) for e in trail] == [
+        (f"{a}:{meeting_id}", None, {"status": "present", "remark": "", "source": "roster"}, setup["instructor"].id),
+        (f"{b}:{meeting_id}", None, {"status": "absent", "remark": "体調不良のため欠席", "source": "roster"},
+         setup["instructor"].id),
+    ]
+
+    with time_machine.travel(starts_at + timedelta(minutes=50), tick=False):
+        client = signed_in(app, setup["instructor"])
+        page = client.get(f"/attendance/meetings/{meeting_id}").get_data(as_text=True)
+        assert re.search(r'<option value="absent"\s+selected', row_of(page, "受講 花子1"))
+        assert 'value="体調不良のため欠席"' in page
+        # b arrived after all; a is unchanged and must not be audited again
+        roster_post(client, meeting_id, {f"status-{a}": "present", f"status-{b}": "late",
+                                         f"remark-{b}": "50分遅れて到着"})
+    got = marks(app, meeting_id)
+    assert (got[b].status, got[b].remark) == (AttendanceStatus.LATE, "50分遅れて到着")
+    trail = audits(app)
+    assert len(trail) == 3
+    assert (trail[-1].before, trail[-1].after) == ({"status": "absent", "remark": "体調不良のため欠席"},
+                                                   {"status": "late", "remark": "50分遅れて到着", "source": "roster"})
+
+
+def test_unknown_status_values_are_ignored(app, setup):
+    meeting_id, starts_at, _ = setup["meetings"][0]
+    a = setup["enrolments"][0]
+    with time_machine.travel(starts_at + timedelta(minutes=5), tick=False):
+        client = signed_in(app, setup["instructor"])
+        assert roster_post(client, meeting_id, {f"status-{a}": "teleported"}).status_code == 302
+    assert marks(app, meeting_id) == {} and audits(app) == []
+
+
+def test_mark_all_present_marks_only_those_not_yet_marked(app, setup):
+    meeting_id, starts_at, _ = setup["meetings"][0]
+    a, b, c = setup["enrolments"]
+    with time_machine.travel(starts_at + timedelta(minutes=10), tick=False):
+        client = signed_in(app, setup["hr"])
+        roster_post(client, meeting_id, {f"status-{a}": "absent", f"remark-{a}": "連絡あり"})
+        response = roster_post(client, meeting_id, {"action": "all_present"})
+        assert response.status_code == 302
+        assert "2 人を出席にしました。" in client.get(response.headers["Location"]).get_data(as_text=True)
+    got = marks(app, meeting_id)
+    assert {e: m.status for e, m in got.items()} == {a: AttendanceStatus.ABSENT, b: AttendanceStatus.PRESENT,
+                                                     c: AttendanceStatus.PRESENT}
+    trail = audits(app)
+    assert [e.target_id for e in trail] == [f"{e}:{meeting_id}" for e in (a, b, c)]
+    assert all(e.actor_id == setup["hr"].id and e.after["status"] == "present" for e in trail[1:])
+    assert marks(app, setup["meetings"][1][0]) == {}  # the other meeting is untouched
+
+
+@pytest.mark.parametrize(("who", "status"), [
+    ("hr", 200), ("instructor", 200), ("other_instructor", 403), ("participant", 403)])
+def test_only_hr_and_the_sessions_instructors_open_the_roster(app, setup, who, status):
+    meeting_id, starts_at, _ = setup["meetings"][0]
+    person = setup["staff"][0] if who == "participant" else setup[who]
+    a = setup["enrolments"][1]
+    with time_machine.travel(starts_at + timedelta(minutes=5), tick=False):
+        client = signed_in(app, person)
+        assert client.get(f"/attendance/meetings/{meeting_id}").status_code == status
+        assert client.get(f"/attendance/meetings/{meeting_id}/check-in-screen").status_code == status
+        response = factories.post(client, f"/attendance/meetings/{meeting_id}", {f"status-{a}": "present"})
+        assert response.status_code == (302 if status == 200 else 403)
+        response = factories.post(client, f"/attendance/meetings/{meeting_id}", {"action": "all_present"})
+        assert response.status_code == (302 if status == 200 else 403)
+    if status == 403:
+        assert marks(app, meeting_id) == {} and audits(app) == []
+
+
+def test_roster_needs_a_sign_in_and_a_real_meeting(app, client, setup):
+    meeting_id = setup["meetings"][0][0]
+    assert client.get(f"/attendance/meetings/{meeting_id}").status_code in (302, 401)
+    hr = signed_in(app, setup["hr"])
+    assert hr.get("/attendance/meetings/999999").status_code == 404
+
+
+# --- people who joined late --------------------------------------------------------------------
+
+
+def test_people_who_join_after_a_meeting_are_not_counted_for_it(app, setup):
+    (first_id, first_start, first_end), (second_id, second_start, second_end) = setup["meetings"]
+    a, b, c = setup["enrolments"]
+    with app.app_context():
+        late_person = factories.employee(name="途中 参加")
+        from app.enrollment.services import cancel, enrol, promote_by_hand
+
+        session = db_session.get(Meeting, first_id).training_session
+        waiting = enrol(late_person, late_person, session, override_rules=True).enrolment  # full: waitlisted
+        db_session.commit()
+        late = waiting.id
+    joined_at = first_end + timedelta(days=1)
+    with time_machine.travel(joined_at, tick=False), app.app_context():
+        hr = db_session.get(type(setup["hr"]), setup["hr"].id)
+        cancel(hr, db_session.get(Enrolment, c), "異動のため")
+        promote_by_hand(hr, db_session.get(Enrolment, late))
+        db_session.commit()
+        assert db_session.get(Enrolment, late).confirmed_at == joined_at
+
+    with time_machine.travel(first_end + timedelta(days=2), tick=False):
+        client = signed_in(app, setup["instructor"])
+        page = client.get(f"/attendance/meetings/{first_id}").get_data(as_text=True)
+        row = row_of(page, "途中 参加")
+        assert NOT_COUNTED in row and f'name="status-{late}"' not in page
+        # a posted mark for them is ignored, and "all present" passes them by
+        roster_post(client, first_id, {f"status-{a}": "present", f"status-{b}": "absent", f"status-{late}": "absent"})
+        roster_post(client, first_id, {"action": "all_present"})
+    assert set(marks(app, first_id)) == {a, b}
+
+    with time_machine.travel(second_start + timedelta(minutes=5), tick=False):
+        client = signed_in(app, setup["instructor"])
+        page = client.get(f"/attendance/meetings/{second_id}").get_data(as_text=True)
+        assert f'name="status-{late}"' in page and NOT_COUNTED not in page
+        roster_post(client, second_id, {f"status-{e}": "present" for e in (a, b, late)})
+
+    with time_machine.travel(second_end + timedelta(hours=1), tick=False), app.app_context():
+        rates = {e: rate_of(db_session.get(Enrolment, e)) for e in (a, b, late)}
+        assert (rates[late].attended, rates[late].counted, rates[late].percent) == (1, 1, 100)
+        assert (rates[a].attended, rates[a].counted, rates[a].percent) == (2, 2, 100)
+        assert (rates[b].attended, rates[b].counted, rates[b].percent) == (1, 2, 50)
+    with time_machine.travel(second_end + timedelta(hours=1), tick=False):
+        page = signed_in(app, setup["instructor"]).get(f"/attendance/meetings/{first_id}").get_data(as_text=True)
+        late_row = row_of(page, "途中 参加")
+        assert "100%" in late_row and "(1/1)" in late_row
+
+
+def test_confirmed_during_a_meeting_still_counts_that_meeting(ctx, setup):
+    from app.attendance.services import joined_before
+
+    (first_id, first_start, first_end), (second_id, _, _) = setup["meetings"]
+    enrolment = db_session.get(Enrolment, setup["enrolments"][0])
+    first, second = db_session.get(Meeting, first_id), db_session.get(Meeting, second_id)
+    enrolment.confirmed_at = first_start + timedelta(minutes=30)
+    assert joined_before(enrolment, first) and joined_before(enrolment, second)
+    enrolment.confirmed_at = first_end
+    assert not joined_before(enrolment, first) and joined_before(enrolment, second)
+    with time_machine.travel(first_end + timedelta(hours=1), tick=False):
+        rate = rate_of(enrolment)
+    assert (rate.counted, rate.percent) == (0, None)  # nothing held that counts for them yet
+
+
+def test_rate_leaves_out_excused_and_meetings_not_held_yet(ctx, setup):
+    from app.attendance.services import set_mark
+
+    (first_id, _, first_end), (second_id, _, second_end) = setup["meetings"]
+    enrolment = db_session.get(Enrolment, setup["enrolments"][0])
+    first, second = db_session.get(Meeting, first_id), db_session.get(Meeting, second_id)
+    with time_machine.travel(first_end + timedelta(hours=1), tick=False):
+        set_mark(setup["hr"], enrolment, first, AttendanceStatus.LEFT_EARLY)
+        rate = rate_of(enrolment)
+        assert (rate.attended, rate.counted) == (1, 1)  # the second meeting has not been held
+    with time_machine.travel(second_end + timedelta(hours=1), tick=False):
+        rate = rate_of(enrolment)
+        assert (rate.attended, rate.counted, rate.percent) == (1, 2, 50)  # unmarked after it ended: absent
+        set_mark(setup["hr"], enrolment, second, AttendanceStatus.EXCUSED, "公務のため")
+        rate = rate_of(enrolment)
+        assert (rate.attended, rate.counted, rate.percent) == (1, 1, 100)
+
+
+# --- web-meeting participant lists -------------------------------------------------------------
+
+
+def upload(client, meeting_id: int, raw: bytes, filename: str = "participants.csv"):  # type: ignore[no-untyped-def]
+    token = factories.csrf_token(client, f"/attendance/meetings/{meeting_id}")
+    return client.post(f"/attendance/meetings/{meeting_id}/participants",
+                       data={"csrf_token": token, "file": (io.BytesIO(raw), filename)},
+                       content_type="multipart/form-data")
+
+
+def test_participant_list_preview_then_apply(app, setup):
+    meeting_id, starts_at, ends_at = setup["meetings"][0]
+    a, b, c = setup["enrolments"]
+    emails = [p.email for p in setup["staff"]]
+    text = ("名前,メールアドレス,参加時刻\r\n"
+            f"受講 花子0,{emails[0].upper()},10:01\r\n"
+            "外部 講師,guest@example.com,10:02\r\n"
+            f"受講 花子1,  {emails[1].lower()} ,10:03\r\n"
+            ",,\r\n"
+            f"受講 花子0,{emails[0]},10:30\r\n")  # rejoined after a dropped connection
+    raw = "\ufeff".encode() + text.encode("utf-8")  # a BOM, as spreadsheet programs write
+    with time_machine.travel(ends_at + timedelta(minutes=30), tick=False):
+        client = signed_in(app, setup["instructor"])
+        response = upload(client, meeting_id, raw)
+        assert response.status_code == 200
+        page = response.get_data(as_text=True)
+        assert f"2行目: {emails[0].lower()} → 受講 花子0" in page
+        assert f"4行目: {emails[1].lower()} → 受講 花子1" in page
+        assert "3行目: guest@example.com — この日程の受講者ではありません" in page
+        assert "6行目" not in page  # the same person twice is one match
+        assert marks(app, meeting_id) == {}  # nothing saved by the preview
+        ids = re.search(r'name="enrolment_ids"[^>]*value="([^"]*)"', page).group(1)
+        assert sorted(int(i) for i in ids.split(",")) == sorted([a, b])
+        token = factories.csrf_token(client, f"/attendance/meetings/{meeting_id}")
+        response = client.post(f"/attendance/meetings/{meeting_id}/participants/apply",
+                               data={"csrf_token": token, "enrolment_ids": ids})
+        assert response.status_code == 302
+    got = marks(app, meeting_id)
+    assert {e: (m.status, m.source) for e, m in got.items()} == {
+        a: (AttendanceStatus.PRESENT, MarkSource.IMPORT), b: (AttendanceStatus.PRESENT, MarkSource.IMPORT)}
+    assert [e.after["source"] for e in audits(app)] == ["import", "import"]
+
+
+def test_participant_list_in_cp932_with_an_english_header(app, setup):
+    meeting_id, _, ends_at = setup["meetings"][0]
+    emails = [p.email for p in setup["staff"]]
+    teams = ("氏名,メール,参加時刻,退出時刻\r\n"
+             f"受講 花子2,{emails[2]},2020/10/01 10:00,2020/10/01 12:00\r\n").encode("cp932")
+    zoom = ("Name (Original Name),User Email,Join Time,Leave Time,Duration (Minutes)\n"
+            f"Hanako,{emails[0].upper()},10:00,12:00,120\n").encode("utf-8")
+    with time_machine.travel(ends_at + timedelta(minutes=30), tick=False):
+        client = signed_in(app, setup["hr"])
+        page = upload(client, meeting_id, teams).get_data(as_text=True)
+        assert f"2行目: {emails[2].lower()} → 受講 花子2" in page
+        page = upload(client, meeting_id, zoom).get_data(as_text=True)
+        assert f"2行目: {emails[0].lower()} → 受講 花子0" in page
+    assert marks(app, meeting_id) == {}
+
+
+def test_participant_list_without_an_email_column_is_a_clear_problem(app, setup):
+    meeting_id, _, ends_at = setup["meetings"][0]
+    raw = "名前,参加時刻\r\n受講 花子0,10:00\r\n".encode("cp932")
+    with time_machine.travel(ends_at + timedelta(minutes=30), tick=False):
+        client = signed_in(app, setup["instructor"])
+        response = upload(client, meeting_id, raw)
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        assert "ファイルにメールアドレスの列が見つかりません。" in page and "enrolment_ids" not in page
+    assert marks(app, meeting_id) == {}
+
+
+def test_participant_list_upload_is_for_the_sessions_staff_only(app, setup):
+    meeting_id, _, ends_at = setup["meetings"][0]
+    raw = f"email\n{setup['staff'][0].email}\n".encode()
+    with time_machine.travel(ends_at + timedelta(minutes=30), tick=False):
+        client = signed_in(app, setup["other_instructor"])
+        assert upload(client, meeting_id, raw).status_code == 403
+        response = factories.post(client, f"/attendance/meetings/{meeting_id}/participants/apply",
+                                  {"enrolment_ids": str(setup["enrolments"][0])})
+        assert response.status_code == 403
+    assert marks(app, meeting_id) == {}
+
+
+def test_applying_ids_of_another_session_does_nothing(ctx, setup):
+    meeting = db_session.get(Meeting, setup["meetings"][0][0])
+    other_session = factories.training_session(factories.course(), starts_in=timedelta(days=5))
+    stranger = factories.enrolment(factories.employee(), other_session)
+    assert apply_participants(setup["hr"], meeting, [stranger.id]) == 0
+    assert db_session.scalars(select(AttendanceMark)).all() == []
+
+
+def test_preview_leaves_out_late_joiners_and_reports_undecodable_files(ctx, setup):
+    meeting = db_session.get(Meeting, setup["meetings"][0][0])
+    enrolment = db_session.get(Enrolment, setup["enrolments"][0])
+    enrolment.confirmed_at = meeting.ends_at + timedelta(hours=1)
+    db_session.flush()
+    preview = preview_participants(meeting, f"E-mail\n{setup['staff'][0].email}\n{setup['staff'][1].email}\n".encode())
+    assert [line for line, *_ in preview.matched] == [3]
+    assert [line for line, *_ in preview.unmatched] == [2]
+    assert preview.enrolment_ids == [setup["enrolments"][1]]
+    broken = preview_participants(meeting, b"email\n\xff\xfe\x00\x81\x00\n")
+    assert broken.problem and not broken.matched
+
+
+# --- the rate on the enrolment page ----------------------------------------------------------
+
+
+def test_enrolment_page_shows_the_rate_against_the_minimum(app, setup):
+    (first_id, _, first_end), (second_id, _, second_end) = setup["meetings"]
+    person = setup["staff"][0]
+    enrolment_id = setup["enrolments"][0]
+    with time_machine.travel(first_end + timedelta(minutes=10), tick=False):
+        roster_post(signed_in(app, setup["instructor"]), first_id, {f"status-{enrolment_id}": "present"})
+        page = signed_in(app, person).get(f"/enrolments/{enrolment_id}").get_data(as_text=True)
+        assert "1回中1回、80% 以上が必要" in page and "100%" in page
+    with time_machine.travel(second_end + timedelta(minutes=10), tick=False):
+        roster_post(signed_in(app, setup["instructor"]), second_id, {f"status-{enrolment_id}": "absent"})
+        page = signed_in(app, person).get(f"/enrolments/{enrolment_id}").get_data(as_text=True)
+        panel = page.split('id="progress-heading"')[1].split("</section>")[0]
+        assert "50%" in panel and "2回中1回、80% 以上が必要" in panel
+        roster = signed_in(app, setup["instructor"]).get(f"/attendance/meetings/{second_id}").get_data(as_text=True)
+        row = row_of(roster, "受講 花子0")
+        assert "50%" in row and "(1/2)" in row and "80% 未満" in row
+
+
+def test_import_keeps_late_and_left_early_marks_and_remarks(ctx, setup):
+    from app.attendance.services import set_mark
+
+    meeting = db_session.get(Meeting, setup["meetings"][0][0])
+    a, b, c = (db_session.get(Enrolment, e) for e in setup["enrolments"])
+    with time_machine.travel(meeting.ends_at + timedelta(minutes=30), tick=False):
+        set_mark(setup["instructor"], a, meeting, AttendanceStatus.LATE, "30分遅刻")
+        set_mark(setup["instructor"], b, meeting, AttendanceStatus.ABSENT, "回線不調で教室に来られず")
+        preview = preview_participants(meeting, "\n".join(["email"] + [p.email for p in setup["staff"]]).encode())
+        assert sorted(preview.enrolment_ids) == sorted([a.id, b.id, c.id])
+        assert apply_participants(setup["instructor"], meeting, preview.enrolment_ids) == 2
+    got = {m.enrolment_id: (m.status, m.remark) for m in db_session.scalars(select(AttendanceMark))}
+    assert got == {a.id: (AttendanceStatus.LATE, "30分遅刻"),  # what the instructor saw is kept
+                   b.id: (AttendanceStatus.PRESENT, "回線不調で教室に来られず"),  # attended online after all
+                   c.id: (AttendanceStatus.PRESENT, "")}
+
+
+def test_teams_attendance_report_in_utf16_with_tabs_and_sections(ctx, setup):
+    """Teams writes UTF-16 with tabs, a summary section first, then the participants."""
+    meeting = db_session.get(Meeting, setup["meetings"][0][0])
+    emails = [p.email for p in setup["staff"]]
+    report = "\r\n".join([
+        "1. 概要", "会議のタイトル\t出席簿の研修", "出席者数\t3", "",
+        "2. 参加者", "名前\t最初の参加\t最後の退出\t会議の長さ\tメール\t参加者 ID (UPN)\t役割",
+        f"受講 花子0\t10:00\t12:00\t2時間\t{emails[0]}\t{emails[0]}\t出席者",
+        f"受講 花子2\t10:05\t12:00\t1時間55分\t{emails[2].upper()}\t{emails[2]}\t出席者",
+        "外部 講師\t10:00\t12:00\t2時間\tguest@example.com\tguest@example.com\t開催者", "",
+        "3. 会議中のアクティビティ", "名前\t参加\t退出\t期間\tメール\t役割",
+        f"受講 花子1\t10:00\t10:30\t30分\t{emails[1]}\t出席者"])
+    preview = preview_participants(meeting, report.encode("utf-16"))
+    assert preview.problem == ""
+    assert [(line, email) for line, email, _name in preview.matched] == [
+        (7, emails[0].lower()), (8, emails[2].lower()), (13, emails[1].lower())]
+    assert [(line, email) for line, email, _why in preview.unmatched] == [(9, "guest@example.com")]
+
+
+def test_zoom_report_with_meeting_data_reads_the_participant_section(ctx, setup):
+    meeting = db_session.get(Meeting, setup["meetings"][0][0])
+    emails = [p.email for p in setup["staff"]]
+    report = "\n".join([
+        "Meeting ID,Topic,Start Time,End Time,User Email,Duration (Minutes),Participants",
+        "812 3456 7890,出席簿の研修,10/01/2020 10:00,10/01/2020 12:00,host@pref.example.lg.jp,120,3", "",
+        "Name (Original Name),User Email,Join Time,Leave Time,Duration (Minutes),Guest",
+        f"受講 花子0,{emails[0]},10/01/2020 10:00,10/01/2020 12:00,120,No",
+        f"受講 花子1,{emails[1]},10/01/2020 10:02,10/01/2020 12:00,118,No"])
+    preview = preview_participants(meeting, report.encode())
+    assert [(line, email) for line, email, _name in preview.matched] == [(5, emails[0].lower()), (6, emails[1].lower())]
+    assert [email for _line, email, _why in preview.unmatched] == ["host@pref.example.lg.jp"]
+
+
+def test_a_participant_whose_name_mentions_mail_is_not_taken_for_a_header(ctx, setup):
+    meeting = db_session.get(Meeting, setup["meetings"][0][0])
+    emails = [p.email for p in setup["staff"]]
+    raw = "\n".join(["Name,Email", "Mailroom guest,", f"受講 花子0,{emails[0]}",
+                     f"受講 花子1,{emails[1]}"]).encode()
+    preview = preview_participants(meeting, raw)
+    assert [line for line, *_ in preview.matched] == [3, 4] and preview.unmatched == []
