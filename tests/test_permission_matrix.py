@@ -14,6 +14,7 @@ ALL_SIGNED_IN = frozenset(ROLES) - {"anonymous"}
 ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "core.home": ("GET", "/", ALL_SIGNED_IN),
     "core.healthz": ("GET", "/healthz", frozenset(ROLES)),
+    "core.ping": ("GET", "/ping", frozenset(ROLES)),
     "auth.login": ("GET", "/login", frozenset(ROLES)),
     "auth.logout": ("POST", "/logout", frozenset(ROLES)),
     "auth.change_password": ("GET", "/account/password", ALL_SIGNED_IN),

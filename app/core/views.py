@@ -26,3 +26,10 @@ def healthz():  # type: ignore[no-untyped-def]
         db_session.rollback()
         return jsonify(status="error", database="unavailable", detail=type(error).__name__), 503
     return jsonify(status="ok", database="ok")
+
+
+@bp.route("/ping")
+@public
+def ping():  # type: ignore[no-untyped-def]
+    """No database: the ceiling the benchmarks compare pages against."""
+    return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}

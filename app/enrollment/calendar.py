@@ -6,6 +6,8 @@ cancelled session (or a cancelled place) is sent as STATUS:CANCELLED so calendar
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from functools import lru_cache
 
 from icalendar import Calendar, Event, vText
 
@@ -58,5 +60,16 @@ def build_calendar(enrolments: Iterable[Enrolment], *, domain: str, name: str, b
             event.add("description", "\n".join(description))
             event.add("transp", "TRANSPARENT" if cancelled else "OPAQUE")
             calendar.add_component(event)
-    calendar.add_missing_timezones()
+    calendar.add_component(_tokyo_timezone())
     return calendar.to_ical()
+
+
+@lru_cache(maxsize=1)
+def _tokyo_timezone():  # type: ignore[no-untyped-def]
+    """The VTIMEZONE of Asia/Tokyo, built once (icalendar's generation costs ~25 ms a time)."""
+    probe = Calendar()
+    event = Event()
+    event.add("dtstart", datetime(2020, 4, 1, 9, 0, tzinfo=TOKYO))
+    probe.add_component(event)
+    probe.add_missing_timezones()
+    return next(c for c in probe.walk() if c.name == "VTIMEZONE")
