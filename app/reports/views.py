@@ -269,7 +269,7 @@ def _figures_workbook(figures: dict, filename: str):  # type: ignore[no-untyped-
                               (_("Courses"), "by_course", [_("Planned"), _("Against plan (%)"), _("Quiz pass rate (%)"),
                                                            _("Satisfaction (1-5)")])):
         sheet = workbook.create_sheet(title=title[:31])
-        sheet.append([_("Name"), *common, *extra])
+        sheet.append([_("Breakdown"), *common, *extra])
         for row in figures.get(key, []):
             values = [neutralise(row["label"]), row.get("participants"), row.get("completed"), row.get("completion_rate"),
                       row.get("attendance_rate")]
