@@ -70,7 +70,7 @@ def _team_rows(overview):  # type: ignore[no-untyped-def]
     for row in overview.rows:
         yield [row.employee.employee_number, row.employee.name, row.employee.unit.name if row.employee.unit else "",
                row.employee.grade.name if row.employee.grade else "", row.course.title(locale),
-               row.due_on.isoformat(), labels[row.status]]
+               row.due_on, labels[row.status]]
 
 
 def _team_header() -> list[str]:
