@@ -10,7 +10,7 @@ import argparse
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -33,7 +33,7 @@ class Progress:
     label: str
     total: int
     done: int = 0
-    started: float = time.monotonic()
+    started: float = field(default_factory=time.monotonic)
 
     def add(self, n: int) -> None:
         self.done += n
