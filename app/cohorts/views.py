@@ -13,7 +13,7 @@ from app.clock import TOKYO, now
 from app.cohorts import queries, services
 from app.cohorts.models import Application, Cohort, Decision, Endorsement, FieldworkTeam, Milestone, Submission, SubmissionFile
 from app.cohorts.uploads import UploadError, check_upload
-from app.db import db_session
+from app.db import begin_write_transaction, db_session
 from app.markdown_render import render_markdown
 from app.org.models import Employee, Grade, Unit, UnitKind
 from app.permissions import Permission, has_permission, headed_units, require, signed_in, unit_in_subtree
@@ -38,7 +38,11 @@ def index():  # type: ignore[no-untyped-def]
     cohorts = list(db_session.scalars(select(Cohort).order_by(Cohort.applications_open_at.desc())))
     mine = {a.cohort_id: a for a in db_session.scalars(select(Application).where(
         Application.employee_id == current_user.id))}
-    return render_template("cohorts/index.html", cohorts=cohorts, mine=mine, now=now())
+    from app.cohorts.models import team_mentors
+
+    mentoring = list(db_session.scalars(select(FieldworkTeam).join(
+        team_mentors, team_mentors.c.team_id == FieldworkTeam.id).where(team_mentors.c.employee_id == current_user.id)))
+    return render_template("cohorts/index.html", cohorts=cohorts, mine=mine, now=now(), mentoring=mentoring)
 
 
 @bp.route("/<int:cohort_id>", methods=["GET", "POST"])
@@ -67,13 +71,15 @@ def detail(cohort_id: int):  # type: ignore[no-untyped-def]
             db_session.rollback()
             flash(str(error), "error")
             return render_template("cohorts/detail.html", cohort=cohort, application=application,
-                                   values=request.form, body=render_markdown(cohort.programme.body_md)), 400
+                                   values=request.form, body=render_markdown(cohort.programme.body_md),
+                                   is_participant=services.is_participant(current_user.id, cohort.id)), 400
         db_session.commit()
         flash(message, "success")
         return redirect(url_for("cohorts.detail", cohort_id=cohort.id))
     return render_template("cohorts/detail.html", cohort=cohort, application=application, values={},
                            body=render_markdown(cohort.programme.body_md),
-                           team=services.team_of(current_user.id, cohort.id))
+                           team=services.team_of(current_user.id, cohort.id),
+                           is_participant=services.is_participant(current_user.id, cohort.id))
 
 
 @bp.route("/endorsements", methods=["GET", "POST"])
@@ -165,6 +171,12 @@ def manage():  # type: ignore[no-untyped-def]
 @bp.route("/<int:cohort_id>/selection", methods=["GET", "POST"])
 @require(Permission.COHORT_MANAGE)
 def selection(cohort_id: int):  # type: ignore[no-untyped-def]
+    if request.method == "POST":
+        # Hold SQLite's write lock from the first statement, as enrol_view does: a deferred
+        # transaction that has read cannot upgrade after another request's commit ("database is
+        # locked"). PostgreSQL relies on the conditional UPDATEs of the quota and the caps.
+        db_session.commit()
+        begin_write_transaction()
     cohort = _cohort_or_404(cohort_id)
     if request.method == "POST":
         action = request.form.get("action", "")
