@@ -364,8 +364,14 @@ def submit_work(actor: Employee, milestone: Milestone, team: FieldworkTeam | Non
         (folder / stored).write_bytes(checked.data)
         submission.files.append(SubmissionFile(original_name=checked.name, stored_name=stored,
                                                content_type=checked.content_type, size=len(checked.data)))
-    db_session.add(submission)
-    db_session.flush()
+    try:
+        with db_session.begin_nested():  # two members submitting at once: the unique version decides
+            db_session.add(submission)
+            db_session.flush()
+    except IntegrityError:
+        for checked_file in submission.files:
+            (folder / checked_file.stored_name).unlink(missing_ok=True)
+        raise CohortError(_("Someone in your team submitted at the same moment. Reload the page and check.")) from None
     record_event(actor, "cohorts.submitted", "cohort_submission", submission.id,
                  after={"milestone": milestone.kind.value, "version": submission.version, "late": submission.is_late})
     return submission

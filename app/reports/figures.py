@@ -232,18 +232,19 @@ SUPPRESSION_THRESHOLD = 5
 
 def suppress(figures: dict[str, Any], threshold: int = SUPPRESSION_THRESHOLD) -> dict[str, Any]:
     """The public version: no names of people (there are none here), counts below the threshold
-    replaced by None ("<5"), and rates built on such small counts hidden too."""
+    replaced by None ("<5"), and every rate built on such a count hidden too (as numerator or
+    denominator: 80% of 5 places, or 50% of a plan of 4, would give the small count away)."""
     def clean(row: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)
-        for count_key, rate_key in (("participants", "completion_rate"), ("marked", "attendance_rate"),
-                                    ("quiz_attempts", "quiz_pass_rate"), ("applicants", None), ("selected", None),
-                                    ("completed", None), ("attended", None)):
+        for count_key, rate_keys in (("participants", ("completion_rate", "achievement")),
+                                     ("completed", ("completion_rate",)), ("marked", ("attendance_rate",)),
+                                     ("attended", ("attendance_rate",)), ("quiz_attempts", ("quiz_pass_rate", "quiz_average")),
+                                     ("applicants", ()), ("selected", ())):
             if count_key in out and isinstance(out[count_key], int) and 0 < out[count_key] < threshold:
                 out[count_key] = None
-                if rate_key:
-                    out[rate_key] = None
-                if count_key == "quiz_attempts":
-                    out["quiz_average"] = None
+                for rate_key in rate_keys:
+                    if rate_key in out:
+                        out[rate_key] = None
         if "division" in out:
             out.pop("division")
         return out

@@ -1,0 +1,244 @@
+"""Two HR users selecting at the same moment can never exceed the quota or a department's cap
+(ARCHITECTURE.md rules 3 and 4), through the real web stack, on SQLite and PostgreSQL.
+
+Like tests/enrollment/test_race.py, this runs on a freshly migrated database of its own with
+real commits, served by werkzeug's threaded server on 127.0.0.1 (not the `app` fixture and its
+rolled-back transaction: racing requests must see each other's commits). The connections are
+opened beforehand and the requests released together by a barrier.
+"""
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from flask import Flask, got_request_exception
+from sqlalchemy import func, select
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from app.cohorts.models import Application, Cohort, Decision, DepartmentCap
+from app.db import db_session
+from app.org.models import RoleName
+from tests import factories
+from tests.cohorts.conftest import apply_for
+from tests.conftest import build_app, migrate
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@dataclass
+class Reply:
+    status: int
+    text: str
+
+
+class HttpClient:
+    """One browser: its own cookies, a fresh connection per request, no redirects followed."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookies: dict[str, str] = {}
+        self._lock = threading.Lock()  # many racing requests share one HR user's browser
+
+    def connect(self) -> http.client.HTTPConnection:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        connection.connect()
+        return connection
+
+    def request(self, method: str, path: str, data: dict[str, str] | None = None,
+                connection: http.client.HTTPConnection | None = None) -> Reply:
+        connection = connection or self.connect()
+        try:
+            headers = {"Accept-Language": "ja"}
+            with self._lock:
+                if self.cookies:
+                    headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+            body = None
+            if data is not None:
+                body = urlencode(data)
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            connection.request(method, path, body=body, headers=headers)
+            raw = connection.getresponse()
+            text = raw.read().decode("utf-8", "replace")
+            for header in raw.msg.get_all("Set-Cookie") or []:
+                jar: SimpleCookie = SimpleCookie()
+                jar.load(header)
+                with self._lock:
+                    for name, morsel in jar.items():
+                        if morsel["max-age"] == "0" or not morsel.value:
+                            self.cookies.pop(name, None)
+                        else:
+                            self.cookies[name] = morsel.coded_value
+            return Reply(raw.status, text)
+        finally:
+            connection.close()
+
+    def csrf_token(self, path: str) -> str:
+        page = self.request("GET", path)
+        assert page.status == 200, (path, page.status)
+        match = _CSRF.search(page.text)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def sign_in(self, login: str) -> HttpClient:
+        token = self.csrf_token("/login")
+        reply = self.request("POST", "/login", {"login": login, "password": factories.PASSWORD, "csrf_token": token})
+        assert reply.status in (302, 303), (login, reply.status, reply.text[:300])
+        return self
+
+
+@dataclass
+class Race:
+    cohort_id: int
+    quota: int
+    caps: dict[int, int]  # department id -> cap
+    applications: list[int]  # endorsed, undecided
+
+
+@dataclass
+class Site:
+    port: int
+    app: Flask
+    hr_logins: list[str]
+    quota_race: Race  # the quota binds: caps leave room for more than the quota
+    cap_race: Race  # the caps bind: their sum is below the quota
+    errors: list[BaseException] = field(default_factory=list)
+
+
+def _race(quota: int, departments: list, caps: dict, per_department: int) -> Race:  # type: ignore[type-arg]
+    cohort = factories.cohort(quota=quota, caps=caps)
+    applications = []
+    for department, division in departments:
+        for _ in range(per_department):
+            applicant = factories.employee(division, "SHUNIN")
+            applications.append(apply_for(cohort.id, applicant.id))  # endorsed by the department's head
+    # interleave the departments, so each department's requests are spread over both HR users
+    applications = [applications[i] for k in range(per_department)
+                    for i in range(k, len(applications), per_department)]
+    return Race(cohort.id, quota, {unit.id: cap for unit, cap in caps.items()}, applications)
+
+
+@pytest.fixture(scope="module")
+def site(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    from app.org.reference import ensure_grades
+
+    application = build_app(make_database_url(), Path(tmp_path_factory.mktemp("cohort-race-uploads")))
+    migrate(application)
+    with application.app_context():
+        ensure_grades()
+        db_session.commit()
+        departments = []
+        for name in ("総務部", "健康福祉部", "県土整備部"):
+            department = factories.unit(name)
+            factories.employee(department, "BUCHO", heads=department)
+            departments.append((department, factories.unit(f"{name}企画課", parent=department)))
+        human_resources = factories.unit("人事課")
+        hr_logins = [factories.employee(human_resources, "SHUSA", roles=(RoleName.HR,)).employee_number
+                     for _ in range(2)]
+        (a, _), (b, _), (c, _) = departments
+        quota_race = _race(10, departments, {a: 3, b: 4}, per_department=14)
+        cap_race = _race(20, departments, {a: 3, b: 4, c: 5}, per_department=14)
+
+    errors: list[BaseException] = []
+
+    def _record(_sender: Flask, exception: BaseException, **_extra: object) -> None:
+        errors.append(exception)
+
+    got_request_exception.connect(_record, application)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="cohort-live-server", daemon=True)
+    thread.start()
+    try:
+        yield Site(server.server_port, application, hr_logins, quota_race, cap_race, errors)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        got_request_exception.disconnect(_record, application)
+        application.extensions["manabi.engine"].dispose()
+
+
+def _select_all_at_once(site: Site, race: Race) -> list[Reply | BaseException]:
+    """Both HR users post "select" for every application of the race, released by one barrier."""
+    path = f"/cohorts/{race.cohort_id}/selection"
+    browsers = [HttpClient(site.port).sign_in(login) for login in site.hr_logins]
+    tokens = [browser.csrf_token(path) for browser in browsers]
+    jobs = [(browsers[i % 2], tokens[i % 2], application_id) for i, application_id in enumerate(race.applications)]
+    connections: list[http.client.HTTPConnection] = []
+    try:
+        for browser, _token, _id in jobs:
+            connections.append(browser.connect())
+    except BaseException:
+        for connection in connections:
+            connection.close()
+        raise
+    barrier = threading.Barrier(len(jobs))
+    results: list[Reply | BaseException | None] = [None] * len(jobs)
+
+    def run(index: int) -> None:
+        browser, token, application_id = jobs[index]
+        try:
+            barrier.wait(timeout=60)
+            results[index] = browser.request("POST", path, {"csrf_token": token, "action": "selected",
+                                                            "application_id": str(application_id)},
+                                             connections[index])
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            results[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"hr-{i}") for i in range(len(jobs))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        for connection in connections:
+            connection.close()
+    assert not any(thread.is_alive() for thread in threads), "a request did not finish"
+    return [r if r is not None else RuntimeError("no result") for r in results]
+
+
+def _check(site: Site, race: Race, results: list[Reply | BaseException]) -> dict[int, int]:
+    failures = [r if isinstance(r, BaseException) else (r.status, r.text[:300])
+                for r in results if isinstance(r, BaseException) or r.status != 302]
+    assert not failures, failures[:5]
+    assert not site.errors, site.errors[:5]
+    with site.app.app_context():
+        cohort = db_session.get(Cohort, race.cohort_id)
+        rows = list(db_session.scalars(select(Application).where(Application.cohort_id == race.cohort_id)))
+        selected = [a for a in rows if a.decision == Decision.SELECTED]
+        assert {a.decision for a in rows} <= {Decision.SELECTED, Decision.UNDECIDED}
+        by_department: dict[int, int] = {}
+        for row in selected:
+            by_department[row.department_id] = by_department.get(row.department_id, 0) + 1
+        caps = {c.unit_id: c for c in db_session.scalars(select(DepartmentCap).where(
+            DepartmentCap.cohort_id == race.cohort_id))}
+        for unit_id, cap in race.caps.items():
+            assert by_department.get(unit_id, 0) <= cap
+            assert caps[unit_id].selected_count == by_department.get(unit_id, 0)
+        assert cohort.selected_count == len(selected)
+        assert db_session.scalar(select(func.count()).select_from(Application).where(
+            Application.cohort_id == race.cohort_id, Application.decision == Decision.SELECTED)) == len(selected)
+        return by_department
+
+
+def test_two_hr_users_selecting_at_once_fill_the_quota_exactly(site: Site) -> None:
+    race = site.quota_race
+    by_department = _check(site, race, _select_all_at_once(site, race))
+    assert sum(by_department.values()) == race.quota
+    with site.app.app_context():
+        assert db_session.get(Cohort, race.cohort_id).selected_count == race.quota
+
+
+def test_two_hr_users_selecting_at_once_never_exceed_a_department_cap(site: Site) -> None:
+    race = site.cap_race
+    by_department = _check(site, race, _select_all_at_once(site, race))
+    assert by_department == race.caps  # every cap filled exactly, none exceeded
+    with site.app.app_context():
+        assert db_session.get(Cohort, race.cohort_id).selected_count == sum(race.caps.values()) < race.quota
