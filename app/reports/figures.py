@@ -139,7 +139,8 @@ def compute(period: Period, locale: str = "ja") -> dict[str, Any]:
         course_rows.append(finish(course.code, course.title(locale), row, planned=planned,
                                   achievement=_rate(row["participants"], planned) if planned else None,
                                   **quiz.get(course_id, {"quiz_attempts": 0, "quiz_pass_rate": None, "quiz_average": None}),
-                                  satisfaction=satisfaction.get(course_id)))
+                                  satisfaction=satisfaction.get(course_id, (None, 0))[0],
+                                  satisfaction_responses=satisfaction.get(course_id, (None, 0))[1]))
     department_rows = [finish(units[k].code if k in units else "-", units[k].name if k in units else "-", row)
                        for k, row in sorted(by_department.items(), key=lambda kv: units[kv[0]].sort_order
                                             if kv[0] in units else 0)]
@@ -172,7 +173,7 @@ def quiz_figures(period: Period) -> dict[int, dict[str, Any]]:
             for course_id, count, passed, avg in db_session.execute(stmt)}
 
 
-def satisfaction_figures(period: Period) -> dict[int, float | None]:
+def satisfaction_figures(period: Period) -> dict[int, tuple[float, int]]:
     """Average of the first rating question (overall satisfaction) per course, 1–5."""
     first_scale = {}
     for survey_id, question_id in db_session.execute(
@@ -188,7 +189,7 @@ def satisfaction_figures(period: Period) -> dict[int, float | None]:
             bucket = sums.setdefault(course_of[survey_id], [0, 0])
             bucket[0] += value
             bucket[1] += 1
-    return {course_id: round(total / count, 2) for course_id, (total, count) in sums.items() if count}
+    return {course_id: (round(total / count, 2), count) for course_id, (total, count) in sums.items() if count}
 
 
 def cohort_figures(period: Period, locale: str) -> list[dict[str, Any]]:
@@ -239,7 +240,7 @@ def suppress(figures: dict[str, Any], threshold: int = SUPPRESSION_THRESHOLD) ->
         for count_key, rate_keys in (("participants", ("completion_rate", "achievement")),
                                      ("completed", ("completion_rate",)), ("marked", ("attendance_rate",)),
                                      ("attended", ("attendance_rate",)), ("quiz_attempts", ("quiz_pass_rate", "quiz_average")),
-                                     ("applicants", ()), ("selected", ())):
+                                     ("satisfaction_responses", ("satisfaction",)), ("applicants", ()), ("selected", ())):
             if count_key in out and isinstance(out[count_key], int) and 0 < out[count_key] < threshold:
                 out[count_key] = None
                 for rate_key in rate_keys:
