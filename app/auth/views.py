@@ -91,8 +91,9 @@ def change_password():  # type: ignore[no-untyped-def]
             session[MUST_CHANGE_KEY] = False
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("core.home"))
+    status = 400 if request.method == "POST" else 200  # a successful POST has redirected above
     return render_template("auth/change_password.html", form=form,
-                           forced=bool(session.get(MUST_CHANGE_KEY))), 200 if request.method == "GET" or form.errors == {} else 400
+                           forced=bool(session.get(MUST_CHANGE_KEY))), status
 
 
 @bp.route("/locale", methods=["POST"])
