@@ -9,13 +9,10 @@ opened beforehand and the requests released together by a barrier.
 from __future__ import annotations
 
 import http.client
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 from flask import Flask, got_request_exception
@@ -28,69 +25,8 @@ from app.org.models import RoleName
 from tests import factories
 from tests.cohorts.conftest import apply_for
 from tests.conftest import build_app, migrate
+from tests.http_client import HttpClient, Response
 
-_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-@dataclass
-class Reply:
-    status: int
-    text: str
-
-
-class HttpClient:
-    """One browser: its own cookies, a fresh connection per request, no redirects followed."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.cookies: dict[str, str] = {}
-        self._lock = threading.Lock()  # many racing requests share one HR user's browser
-
-    def connect(self) -> http.client.HTTPConnection:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        connection.connect()
-        return connection
-
-    def request(self, method: str, path: str, data: dict[str, str] | None = None,
-                connection: http.client.HTTPConnection | None = None) -> Reply:
-        connection = connection or self.connect()
-        try:
-            headers = {"Accept-Language": "ja"}
-            with self._lock:
-                if self.cookies:
-                    headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-            body = None
-            if data is not None:
-                body = urlencode(data)
-                headers["Content-Type"] = "application/x-www-form-urlencoded"
-            connection.request(method, path, body=body, headers=headers)
-            raw = connection.getresponse()
-            text = raw.read().decode("utf-8", "replace")
-            for header in raw.msg.get_all("Set-Cookie") or []:
-                jar: SimpleCookie = SimpleCookie()
-                jar.load(header)
-                with self._lock:
-                    for name, morsel in jar.items():
-                        if morsel["max-age"] == "0" or not morsel.value:
-                            self.cookies.pop(name, None)
-                        else:
-                            self.cookies[name] = morsel.coded_value
-            return Reply(raw.status, text)
-        finally:
-            connection.close()
-
-    def csrf_token(self, path: str) -> str:
-        page = self.request("GET", path)
-        assert page.status == 200, (path, page.status)
-        match = _CSRF.search(page.text)
-        assert match, f"no CSRF token on {path}"
-        return match.group(1)
-
-    def sign_in(self, login: str) -> HttpClient:
-        token = self.csrf_token("/login")
-        reply = self.request("POST", "/login", {"login": login, "password": factories.PASSWORD, "csrf_token": token})
-        assert reply.status in (302, 303), (login, reply.status, reply.text[:300])
-        return self
 
 
 @dataclass
@@ -164,10 +100,10 @@ def site(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPath
         application.extensions["manabi.engine"].dispose()
 
 
-def _select_all_at_once(site: Site, race: Race) -> list[Reply | BaseException]:
+def _select_all_at_once(site: Site, race: Race) -> list[Response | BaseException]:
     """Both HR users post "select" for every application of the race, released by one barrier."""
     path = f"/cohorts/{race.cohort_id}/selection"
-    browsers = [HttpClient(site.port).sign_in(login) for login in site.hr_logins]
+    browsers = [HttpClient("127.0.0.1", site.port).sign_in(login) for login in site.hr_logins]
     tokens = [browser.csrf_token(path) for browser in browsers]
     jobs = [(browsers[i % 2], tokens[i % 2], application_id) for i, application_id in enumerate(race.applications)]
     connections: list[http.client.HTTPConnection] = []
@@ -179,7 +115,7 @@ def _select_all_at_once(site: Site, race: Race) -> list[Reply | BaseException]:
             connection.close()
         raise
     barrier = threading.Barrier(len(jobs))
-    results: list[Reply | BaseException | None] = [None] * len(jobs)
+    results: list[Response | BaseException | None] = [None] * len(jobs)
 
     def run(index: int) -> None:
         browser, token, application_id = jobs[index]
@@ -204,7 +140,7 @@ def _select_all_at_once(site: Site, race: Race) -> list[Reply | BaseException]:
     return [r if r is not None else RuntimeError("no result") for r in results]
 
 
-def _check(site: Site, race: Race, results: list[Reply | BaseException]) -> dict[int, int]:
+def _check(site: Site, race: Race, results: list[Response | BaseException]) -> dict[int, int]:
     failures = [r if isinstance(r, BaseException) else (r.status, r.text[:300])
                 for r in results if isinstance(r, BaseException) or r.status != 302]
     assert not failures, failures[:5]

@@ -12,14 +12,10 @@ time so that many requests can be released at the same moment.
 """
 from __future__ import annotations
 
-import http.client
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 from flask import Flask, got_request_exception
@@ -28,84 +24,10 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from app.db import db_session
 from tests import factories
 from tests.conftest import build_app, migrate
+from tests.http_client import HttpClient, Response  # noqa: F401  (Response: for the tests' type hints)
 
 RACERS = 200
 RACE_CAPACITY = 30
-
-_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-@dataclass
-class Response:
-    status: int
-    headers: http.client.HTTPMessage
-    text: str
-
-
-class HttpClient:
-    """A minimal cookie-keeping HTTP client over http.client (no redirects followed)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
-        self.cookies: dict[str, str] = {}
-        self._lock = threading.Lock()  # a double click shares one client between threads
-
-    def connect(self) -> http.client.HTTPConnection:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
-        connection.connect()
-        return connection
-
-    def request(self, method: str, path: str, data: dict[str, str] | None = None,
-                connection: http.client.HTTPConnection | None = None) -> Response:
-        connection = connection or self.connect()
-        try:
-            headers = {"Accept-Language": "ja"}
-            with self._lock:
-                if self.cookies:
-                    headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
-            body = None
-            if data is not None:
-                body = urlencode(data)
-                headers["Content-Type"] = "application/x-www-form-urlencoded"
-            connection.request(method, path, body=body, headers=headers)
-            raw = connection.getresponse()
-            text = raw.read().decode("utf-8", "replace")
-            self._keep_cookies(raw.msg.get_all("Set-Cookie") or [])
-            return Response(raw.status, raw.msg, text)
-        finally:
-            connection.close()
-
-    def _keep_cookies(self, set_cookies: list[str]) -> None:
-        for header in set_cookies:
-            jar: SimpleCookie = SimpleCookie()
-            jar.load(header)
-            with self._lock:
-                for name, morsel in jar.items():
-                    if morsel["max-age"] == "0" or not morsel.value:
-                        self.cookies.pop(name, None)
-                    else:
-                        self.cookies[name] = morsel.coded_value
-
-    def get(self, path: str) -> Response:
-        return self.request("GET", path)
-
-    def post(self, path: str, data: dict[str, str] | None = None,
-             connection: http.client.HTTPConnection | None = None) -> Response:
-        return self.request("POST", path, data or {}, connection)
-
-    def csrf_token(self, path: str) -> str:
-        page = self.get(path)
-        assert page.status == 200, (path, page.status)
-        match = _CSRF.search(page.text)
-        assert match, f"no CSRF token on {path}"
-        return match.group(1)
-
-    def sign_in(self, login: str, password: str = factories.PASSWORD) -> None:
-        token = self.csrf_token("/login")
-        response = self.post("/login", {"login": login, "password": password, "csrf_token": token})
-        assert response.status in (302, 303), (login, response.status, response.text[:300])
-
 
 @dataclass
 class RaceSite:

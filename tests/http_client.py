@@ -1,0 +1,90 @@
+"""A minimal browser for tests that drive a live server over real sockets (race and concurrency
+tests): its own cookies, one fresh connection per request (werkzeug's server closes each one),
+`connect()` to open a request's connection ahead of time so many can be released at once."""
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from urllib.parse import urlencode
+
+from tests import factories
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    text: str
+
+
+class HttpClient:
+    """A minimal cookie-keeping HTTP client over http.client (no redirects followed)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.cookies: dict[str, str] = {}
+        self._lock = threading.Lock()  # a double click shares one client between threads
+
+    def connect(self) -> http.client.HTTPConnection:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        connection.connect()
+        return connection
+
+    def request(self, method: str, path: str, data: dict[str, str] | None = None,
+                connection: http.client.HTTPConnection | None = None) -> Response:
+        connection = connection or self.connect()
+        try:
+            headers = {"Accept-Language": "ja"}
+            with self._lock:
+                if self.cookies:
+                    headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+            body = None
+            if data is not None:
+                body = urlencode(data)
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            connection.request(method, path, body=body, headers=headers)
+            raw = connection.getresponse()
+            text = raw.read().decode("utf-8", "replace")
+            self._keep_cookies(raw.msg.get_all("Set-Cookie") or [])
+            return Response(raw.status, raw.msg, text)
+        finally:
+            connection.close()
+
+    def _keep_cookies(self, set_cookies: list[str]) -> None:
+        for header in set_cookies:
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(header)
+            with self._lock:
+                for name, morsel in jar.items():
+                    if morsel["max-age"] == "0" or not morsel.value:
+                        self.cookies.pop(name, None)
+                    else:
+                        self.cookies[name] = morsel.coded_value
+
+    def get(self, path: str) -> Response:
+        return self.request("GET", path)
+
+    def post(self, path: str, data: dict[str, str] | None = None,
+             connection: http.client.HTTPConnection | None = None) -> Response:
+        return self.request("POST", path, data or {}, connection)
+
+    def csrf_token(self, path: str) -> str:
+        page = self.get(path)
+        assert page.status == 200, (path, page.status)
+        match = _CSRF.search(page.text)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def sign_in(self, login: str, password: str = factories.PASSWORD) -> HttpClient:
+        token = self.csrf_token("/login")
+        response = self.post("/login", {"login": login, "password": password, "csrf_token": token})
+        assert response.status in (302, 303), (login, response.status, response.text[:300])
+        return self
+
+
