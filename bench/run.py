@@ -256,7 +256,8 @@ def write_results(all_results: dict[str, dict], size: str, seconds: int) -> str:
                      f"{'yes' if projected <= 15 else 'no'} |")
         lines.append("")
     text = "\n".join(lines) + "\n"
-    (ROOT / "bench" / "RESULTS.md").write_text(text, encoding="utf-8")
+    name = "RESULTS.md" if size == "M" else f"RESULTS-{size}.md"  # M is the size the targets are set for
+    (ROOT / "bench" / name).write_text(text, encoding="utf-8")
     return text
 
 
