@@ -172,6 +172,9 @@ def publish(code: str):  # type: ignore[no-untyped-def]
 @require(Permission.CATALOG_COURSE_EDIT)
 def retire(code: str):  # type: ignore[no-untyped-def]
     course = _load_course(code)
+    if request.form.get("confirm") != "y":
+        flash(_("Tick the confirmation to retire the course."), "error")
+        return redirect(url_for("catalog.course", code=course.code))
     retire_course(current_user, course)
     db_session.commit()
     flash(_("Retired: %(title)s. Existing enrolments and records are kept.", title=course.title(str(get_locale()))),

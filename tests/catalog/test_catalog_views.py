@@ -175,3 +175,17 @@ def test_employees_cannot_design(app, client, employee):
     assert client.get("/catalog/design/new").status_code == 403
     token = factories.csrf_token(client, "/catalog/")
     assert client.post("/catalog/design/preview", data={"csrf_token": token, "body_md": "x"}).status_code == 403
+
+
+def test_retiring_needs_a_confirmation(app, client, hr):
+    with app.app_context():
+        factories.course("RET-1", title_ja="廃止予定の研修")
+    factories.login_as(client, hr)
+    token = factories.csrf_token(client, "/catalog/courses/RET-1")
+    client.post("/catalog/design/RET-1/retire", data={"csrf_token": token})
+    assert "廃止するには確認にチェックを入れてください" in client.get("/catalog/courses/RET-1").get_data(as_text=True)
+    assert "廃止予定の研修" in client.get("/catalog/").get_data(as_text=True)
+    done = client.post("/catalog/design/RET-1/retire", data={"csrf_token": token, "confirm": "y"},
+                       follow_redirects=True)
+    assert "廃止しました" in done.get_data(as_text=True)
+    assert "廃止予定の研修" not in client.get("/catalog/").get_data(as_text=True)
