@@ -55,7 +55,7 @@ def upcoming_sessions(course_ids: list[int]) -> dict[int, list[Any]]:
     """Upcoming sessions per course for the catalog list (one statement)."""
     from app.scheduling.queries import upcoming_sessions_by_course
 
-    return {course_id: sessions[:3] for course_id, sessions in upcoming_sessions_by_course(course_ids).items()}
+    return upcoming_sessions_by_course(course_ids, per_course=3)
 
 
 def course_page_panel(course: Any, viewer: Any) -> Any:
@@ -67,7 +67,7 @@ def course_page_panel(course: Any, viewer: Any) -> Any:
     from app.enrollment.queries import positions_for, viewer_enrolments
     from app.scheduling.queries import upcoming_sessions_by_course
 
-    sessions = upcoming_sessions_by_course([course.id]).get(course.id, [])
+    sessions = upcoming_sessions_by_course([course.id], per_course=30).get(course.id, [])
     mine = viewer_enrolments(viewer.id, course.id)
     return Markup(render_template(  # noqa: S704 - a rendered template, autoescaped
         "enrollment/_course_sessions.html", course=course, sessions=sessions, mine=mine,

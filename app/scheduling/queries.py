@@ -11,14 +11,26 @@ from app.db import db_session
 from app.scheduling.models import SessionStatus, TrainingSession
 
 
-def upcoming_sessions_by_course(course_ids: list[int], *, include_cohort_only: bool = False) -> dict[int, list[TrainingSession]]:
+def upcoming_sessions_by_course(course_ids: list[int], *, include_cohort_only: bool = False,
+                                per_course: int | None = None) -> dict[int, list[TrainingSession]]:
+    """Upcoming sessions of the given courses, soonest first; with `per_course`, only that many
+    of each, cut in SQL (a window function), so five years of future sessions are never loaded."""
     if not course_ids:
         return {}
-    stmt = (select(TrainingSession).where(
-        TrainingSession.course_id.in_(course_ids), TrainingSession.status == SessionStatus.SCHEDULED,
-        TrainingSession.starts_at > now()).order_by(TrainingSession.starts_at))
+    conditions = [TrainingSession.course_id.in_(course_ids), TrainingSession.status == SessionStatus.SCHEDULED,
+                  TrainingSession.starts_at > now()]
     if not include_cohort_only:
-        stmt = stmt.where(TrainingSession.cohort_only.is_(False))
+        conditions.append(TrainingSession.cohort_only.is_(False))
+    if per_course is None:
+        stmt = select(TrainingSession).where(*conditions).order_by(TrainingSession.starts_at)
+    else:
+        from sqlalchemy import func
+
+        ranked = (select(TrainingSession.id, func.row_number().over(
+            partition_by=TrainingSession.course_id, order_by=(TrainingSession.starts_at, TrainingSession.id))
+            .label("place")).where(*conditions).subquery())
+        stmt = (select(TrainingSession).join(ranked, ranked.c.id == TrainingSession.id)
+                .where(ranked.c.place <= per_course).order_by(TrainingSession.starts_at))
     grouped: dict[int, list[TrainingSession]] = {}
     for session in db_session.scalars(stmt):
         grouped.setdefault(session.course_id, []).append(session)
