@@ -59,9 +59,15 @@ def _subtree(roots):  # type: ignore[no-untyped-def]
 @bp.route("/team")
 @require(Permission.REPORTS_TEAM_READ)
 def team():  # type: ignore[no-untyped-def]
+    from app.pagination import Page, page_number
+
     overview = _overview()
-    return render_template("reports/team.html", overview=overview, grades=all_grades(), labels=_status_labels(),
-                           statuses=STATUSES)
+    # A department head may see thousands of rows: show them 100 at a time (exports have them all).
+    number, size = page_number(), 100
+    page = Page(items=overview.rows[(number - 1) * size:number * size], page=number, per_page=size,
+                total=len(overview.rows))
+    return render_template("reports/team.html", overview=overview, page=page, grades=all_grades(),
+                           labels=_status_labels(), statuses=STATUSES)
 
 
 def _team_rows(overview):  # type: ignore[no-untyped-def]

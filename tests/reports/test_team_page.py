@@ -236,3 +236,23 @@ def test_team_page_runs_a_fixed_number_of_statements(app, org):
     with count_statements(app) as export:
         assert client.get("/team/export.csv").status_code == 200
     assert export.count <= many.count
+
+
+def test_a_large_team_is_shown_a_hundred_rows_at_a_time(app, client):
+    from tests import factories
+
+    with app.app_context():
+        department = factories.unit("大きな部")
+        head = factories.employee(department, "BUCHO", heads=department)
+        division = factories.unit("大きな課", parent=department)
+        for _ in range(120):
+            factories.employee(division, "SHUNIN")
+        factories.assignment_rule(factories.course(grades=("SHUNIN",)), "SHUNIN", departments=[department])
+    factories.login_as(client, head)
+    first = client.get("/team").get_data(as_text=True)
+    second = client.get("/team?page=2").get_data(as_text=True)
+    rows = '<tr class="status-'
+    assert first.count(rows) == 100 and second.count(rows) == 20
+    assert "120 件" in first
+    export = client.get("/team/export.csv").get_data(as_text=True)
+    assert len(export.strip().splitlines()) == 121  # the header and every row
