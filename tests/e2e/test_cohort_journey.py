@@ -29,9 +29,9 @@ from sqlalchemy import select
 from app.catalog.models import Course
 from app.clock import TOKYO, now
 from app.db import db_session
-from app.org.demo import DEMO_PASSWORD
 from app.org.models import Employee
 from tests.e2e.conftest import LiveServer
+from tests.e2e.helpers import either, main_menu, sign_in, whole
 
 pytestmark = pytest.mark.browser
 
@@ -52,29 +52,8 @@ class People:
     mentor: str
 
 
-def either(*texts: str) -> re.Pattern[str]:
-    """A pattern matching any of the texts (Japanese or the English msgid)."""
-    return re.compile("|".join(re.escape(text) for text in texts))
-
-
-def whole(*texts: str) -> re.Pattern[str]:
-    return re.compile("^(?:" + "|".join(re.escape(text) for text in texts) + ")$")
-
-
 def starts(*texts: str) -> re.Pattern[str]:
     return re.compile("^(?:" + "|".join(re.escape(text) for text in texts) + ")")
-
-
-def main_menu(page: Page) -> Locator:
-    return page.get_by_role("navigation", name=either("メインメニュー", "Main menu"))
-
-
-def sign_in(page: Page, login: str) -> None:
-    page.goto("/login")
-    page.get_by_label(either("職員番号またはメールアドレス", "Employee number or e-mail")).fill(login)
-    page.get_by_label(whole("パスワード", "Password")).fill(DEMO_PASSWORD)
-    page.locator("main").get_by_role("button", name=whole("ログイン", "Sign in")).click()
-    expect(page.locator(".header-tools").get_by_role("button", name=whole("ログアウト", "Sign out"))).to_be_visible()
 
 
 def signed_in_page(new_context, login: str, **options) -> tuple[BrowserContext, Page]:  # type: ignore[no-untyped-def]

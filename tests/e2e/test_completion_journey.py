@@ -35,12 +35,12 @@ from app.completion.services import valid_completion
 from app.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.enrollment.services import enrol
-from app.org.demo import DEMO_PASSWORD
 from app.org.models import Employee
 from app.reminders.scans import sweep_ended_sessions
 from app.scheduling.models import ApprovalPolicy, TrainingSession
 from app.scheduling.services import SessionDetails, schedule_session
 from tests.e2e.conftest import LiveServer
+from tests.e2e.helpers import either, main_menu, sign_in, whole
 
 pytestmark = pytest.mark.browser
 
@@ -63,27 +63,6 @@ class Journey:
     enrolment_id: int
     meeting_ends_at: datetime
     employee_name: str
-
-
-def either(*texts: str) -> re.Pattern[str]:
-    """A pattern matching any of the texts (Japanese or the English msgid)."""
-    return re.compile("|".join(re.escape(text) for text in texts))
-
-
-def whole(*texts: str) -> re.Pattern[str]:
-    return re.compile("^(?:" + "|".join(re.escape(text) for text in texts) + ")$")
-
-
-def main_menu(page: Page) -> Locator:
-    return page.get_by_role("navigation", name=either("メインメニュー", "Main menu"))
-
-
-def sign_in(page: Page, login: str) -> None:
-    page.goto("/login")
-    page.get_by_label(either("職員番号またはメールアドレス", "Employee number or e-mail")).fill(login)
-    page.get_by_label(whole("パスワード", "Password")).fill(DEMO_PASSWORD)
-    page.locator("main").get_by_role("button", name=whole("ログイン", "Sign in")).click()
-    expect(page.locator(".header-tools").get_by_role("button", name=whole("ログアウト", "Sign out"))).to_be_visible()
 
 
 def progress_panel(page: Page) -> Locator:

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 from icalendar import Calendar
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from app.catalog.models import Course
 from app.db import db_session
-from app.org.demo import DEMO_PASSWORD
 from app.scheduling.demo import DEMO_SESSIONS
 from app.scheduling.models import TrainingSession
 from tests.e2e.conftest import LiveServer
+from tests.e2e.helpers import either, main_menu, sign_in, sign_out_button, whole
 
 pytestmark = pytest.mark.browser
 
@@ -32,15 +32,6 @@ COURSE_TITLE = re.compile("主任級デジタル研修|Digital Training for Chie
 FIRST_SESSION_LABEL = DEMO_SESSIONS[COURSE_CODE][0][1]  # 第1回（県庁講堂）: manager approval
 
 
-def either(*texts: str) -> re.Pattern[str]:
-    """A pattern matching any of the texts (Japanese or the English msgid)."""
-    return re.compile("|".join(re.escape(text) for text in texts))
-
-
-def whole(*texts: str) -> re.Pattern[str]:
-    return re.compile("^(?:" + "|".join(re.escape(text) for text in texts) + ")$")
-
-
 def meeting_times(live_server: LiveServer, code: str, label: str) -> list[tuple[datetime, datetime]]:
     """The meetings of a session as the server stored them (read only)."""
     with live_server.app.app_context():
@@ -48,22 +39,6 @@ def meeting_times(live_server: LiveServer, code: str, label: str) -> list[tuple[
                                     .where(Course.code == code, TrainingSession.label == label))
         assert session is not None
         return [(m.starts_at, m.ends_at) for m in session.meetings]
-
-
-def main_menu(page: Page) -> Locator:
-    return page.get_by_role("navigation", name=either("メインメニュー", "Main menu"))
-
-
-def sign_out_button(page: Page) -> Locator:
-    return page.locator(".header-tools").get_by_role("button", name=whole("ログアウト", "Sign out"))
-
-
-def sign_in(page: Page, login: str) -> None:
-    page.goto("/login")
-    page.get_by_label(either("職員番号またはメールアドレス", "Employee number or e-mail")).fill(login)
-    page.get_by_label(whole("パスワード", "Password")).fill(DEMO_PASSWORD)
-    page.locator("main").get_by_role("button", name=whole("ログイン", "Sign in")).click()
-    expect(sign_out_button(page)).to_be_visible()
 
 
 def sign_out(page: Page, base_url: str) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -32,11 +32,11 @@ from app.db import db_session
 from app.enrollment.models import EnrolmentState
 from app.enrollment.services import enrol
 from app.fiscal import fiscal_half_of, fiscal_year_of
-from app.org.demo import DEMO_PASSWORD
 from app.org.models import Employee, Grade, Unit
 from app.scheduling.models import ApprovalPolicy, TrainingSession
 from app.scheduling.services import SessionDetails, schedule_session
 from tests.e2e.conftest import SCREENSHOT_DIR, LiveServer
+from tests.e2e.helpers import either, main_menu, sign_in, whole
 
 pytestmark = pytest.mark.browser
 
@@ -57,27 +57,6 @@ class Overdue:
     team_members: frozenset[str]  # names of the manager's chief-level staff, now overdue
     department: re.Pattern[str]  # the department they belong to, as the report names it
     half: int  # the fiscal half of today: 1 (上期) or 2 (下期)
-
-
-def either(*texts: str) -> re.Pattern[str]:
-    """A pattern matching any of the texts (Japanese or the English msgid)."""
-    return re.compile("|".join(re.escape(text) for text in texts))
-
-
-def whole(*texts: str) -> re.Pattern[str]:
-    return re.compile("^(?:" + "|".join(re.escape(text) for text in texts) + ")$")
-
-
-def main_menu(page: Page) -> Locator:
-    return page.get_by_role("navigation", name=either("メインメニュー", "Main menu"))
-
-
-def sign_in(page: Page, login: str) -> None:
-    page.goto("/login")
-    page.get_by_label(either("職員番号またはメールアドレス", "Employee number or e-mail")).fill(login)
-    page.get_by_label(whole("パスワード", "Password")).fill(DEMO_PASSWORD)
-    page.locator("main").get_by_role("button", name=whole("ログイン", "Sign in")).click()
-    expect(page.locator(".header-tools").get_by_role("button", name=whole("ログアウト", "Sign out"))).to_be_visible()
 
 
 def assign_overdue_training(live_server: LiveServer) -> Overdue:
