@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
@@ -88,3 +89,30 @@ class HttpClient:
         return self
 
 
+
+
+def release_together(jobs: list[Callable[[http.client.HTTPConnection], Response]],
+                     connections: list[http.client.HTTPConnection]) -> list[Response | BaseException]:
+    """Run job i on connection i in its own thread, all released at the same moment by one
+    barrier; returns each job's response or the exception it raised. Closes the connections."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[Response | BaseException | None] = [None] * len(jobs)
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=60)
+            results[index] = jobs[index](connections[index])
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            results[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"racer-{i}") for i in range(len(jobs))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        for connection in connections:
+            connection.close()
+    assert not any(thread.is_alive() for thread in threads), "a request did not finish"
+    return [r if r is not None else RuntimeError("no result") for r in results]

@@ -25,7 +25,7 @@ from app.org.models import RoleName
 from tests import factories
 from tests.cohorts.conftest import apply_for
 from tests.conftest import build_app, migrate
-from tests.http_client import HttpClient, Response
+from tests.http_client import HttpClient, Response, release_together
 
 
 
@@ -114,30 +114,10 @@ def _select_all_at_once(site: Site, race: Race) -> list[Response | BaseException
         for connection in connections:
             connection.close()
         raise
-    barrier = threading.Barrier(len(jobs))
-    results: list[Response | BaseException | None] = [None] * len(jobs)
-
-    def run(index: int) -> None:
-        browser, token, application_id = jobs[index]
-        try:
-            barrier.wait(timeout=60)
-            results[index] = browser.request("POST", path, {"csrf_token": token, "action": "selected",
-                                                            "application_id": str(application_id)},
-                                             connections[index])
-        except BaseException as error:  # noqa: BLE001 - reported by the test
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,), name=f"hr-{i}") for i in range(len(jobs))]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-    finally:
-        for connection in connections:
-            connection.close()
-    assert not any(thread.is_alive() for thread in threads), "a request did not finish"
-    return [r if r is not None else RuntimeError("no result") for r in results]
+    return release_together(
+        [lambda connection, job=job: job[0].request(
+            "POST", path, {"csrf_token": job[1], "action": "selected", "application_id": str(job[2])}, connection)
+         for job in jobs], connections)
 
 
 def _check(site: Site, race: Race, results: list[Response | BaseException]) -> dict[int, int]:

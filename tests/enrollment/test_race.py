@@ -7,7 +7,6 @@ together by a barrier, so they really arrive at the same moment.
 from __future__ import annotations
 
 import http.client
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,34 +18,9 @@ from app.enrollment.models import ACTIVE_STATES, Enrolment, EnrolmentEvent, Enro
 from app.org.models import Employee
 from app.scheduling.models import TrainingSession
 from tests.enrollment.conftest import RACE_CAPACITY, RACERS, HttpClient, RaceSite, Response
+from tests.http_client import release_together
 
 REDIRECTS = (302, 303)
-
-
-def _release_together(jobs: list[Callable[[http.client.HTTPConnection], Response]],
-                      connections: list[http.client.HTTPConnection]) -> list[Response | BaseException]:
-    """Run job i on connection i in its own thread, all released by one barrier."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[Response | BaseException | None] = [None] * len(jobs)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=60)
-            results[index] = jobs[index](connections[index])
-        except BaseException as error:  # noqa: BLE001 - reported by the test
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,), name=f"racer-{i}") for i in range(len(jobs))]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-    finally:
-        for connection in connections:
-            connection.close()
-    assert not any(thread.is_alive() for thread in threads), "a racer did not finish"
-    return [r if r is not None else RuntimeError("no result") for r in results]
 
 
 def _assert_all_redirected(site: RaceSite, results: list[Response | BaseException]) -> None:
@@ -86,7 +60,7 @@ def test_200_employees_race_for_30_seats(race_site: RaceSite) -> None:
     def job(client: HttpClient, token: str) -> Callable[[http.client.HTTPConnection], Response]:
         return lambda connection: client.post(f"/sessions/{session_id}/enrol", {"csrf_token": token}, connection)
 
-    results = _release_together([job(client, token) for client, token in prepared], connections)
+    results = release_together([job(client, token) for client, token in prepared], connections)
 
     _assert_all_redirected(race_site, results)
     with race_site.app.app_context():
@@ -122,7 +96,7 @@ def test_double_click_enrols_once(race_site: RaceSite) -> None:
     def job(connection: http.client.HTTPConnection) -> Response:
         return client.post(f"/sessions/{session_id}/enrol", {"csrf_token": token}, connection)
 
-    results = _release_together([job] * clicks, connections)
+    results = release_together([job] * clicks, connections)
 
     _assert_all_redirected(race_site, results)
     with race_site.app.app_context():
