@@ -23,32 +23,19 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
 from app.org.models import RoleName
 from app.reports.figures import Period, compute
 from app.reports.models import CoursePlan
 from tests import factories
 from tests.querycount import count_statements
-from tests.reports import FY, REPORT_AT, SETUP_AT, build_figure_data, jst, session_at, table_rows, travel
+from tests.reports import FY, REPORT_AT, SETUP_AT, jst, session_at, table_rows, travel
 
 COUNTS = ("participants", "completed", "completion_rate", "marked", "attended", "attendance_rate")
 
 
 def by_label(rows, fields=COUNTS):  # type: ignore[no-untyped-def]
     return {r["label"]: tuple(r[f] for f in fields) for r in rows}
-
-
-@pytest.fixture
-def clock():  # type: ignore[no-untyped-def]
-    with travel(REPORT_AT):
-        yield
-
-
-@pytest.fixture
-def data(app, clock):  # type: ignore[no-untyped-def]
-    with app.app_context():
-        return build_figure_data()
 
 
 def test_period_bounds_are_tokyo_midnights():

@@ -6,29 +6,16 @@ from __future__ import annotations
 import re
 from datetime import date
 
-import pytest
 from sqlalchemy import select
 
 from app.db import db_session
 from app.reports.models import HalfYearReport
 from tests import factories
 from tests.querycount import count_statements
-from tests.reports import FY, REPORT_AT, SETUP_AT, build_figure_data, complete, jst, session_at, table_rows, travel
+from tests.reports import FY, REPORT_AT, SETUP_AT, complete, jst, session_at, table_rows, travel
 
 URL = f"/reports/half-year?fy={FY}&half=1"
 FROZEN_DEPARTMENTS = {"総務部": ["5", "4", "80.0%", "87.5%"], "健康福祉部": ["2", "0", "0.0%", "100.0%"]}
-
-
-@pytest.fixture
-def clock():  # type: ignore[no-untyped-def]
-    with travel(REPORT_AT):
-        yield
-
-
-@pytest.fixture
-def data(app, clock):  # type: ignore[no-untyped-def]
-    with app.app_context():
-        return build_figure_data()
 
 
 def stats(page: str) -> list[str]:
