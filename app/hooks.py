@@ -6,6 +6,7 @@ re-evaluates assignment rules), the call goes through here, so no domain imports
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -130,25 +131,55 @@ def may_join_cohort_session(employee: Any, session: Any) -> bool:
                Application.decision == Decision.SELECTED, Application.is_withdrawn.is_(False)).limit(1)) is not None
 
 
-def assignment_still_owed(assignment_id: int) -> bool:
-    """An assignment reminder still applies: the assignment is active and its course not completed."""
-    from app.catalog.models import Assignment, AssignmentStatus
+@dataclass(frozen=True)
+class AssignmentFacts:
+    """What an assignment notice is checked and worded from."""
+
+    id: int
+    employee_id: int
+    employee_name: str
+    course_title_ja: str
+    course_title_en: str
+    due_on: date
+    still_owed: bool  # active, and its course not completed
+    enrolled: bool  # a live place on its course exists
+
+    def values(self, locale: str) -> dict[str, str]:
+        """Placeholders of assignment notices: course, due date, employee."""
+        due = self.due_on
+        due_text = f"{due.year}年{due.month}月{due.day}日" if locale == "ja" else due.strftime("%d %b %Y")
+        title = self.course_title_en if locale == "en" and self.course_title_en else self.course_title_ja
+        return {"course": title, "due_date": due_text, "employee": self.employee_name}
+
+
+def assignment_facts_many(assignment_ids: set[int]) -> dict[int, AssignmentFacts]:
+    """Assignments by id with completion and live places, in a few statements for any number."""
+    from sqlalchemy import select, tuple_
+
+    from app.catalog.models import Assignment, AssignmentStatus, Course
     from app.db import db_session
+    from app.enrollment.models import ACTIVE_STATES, Enrolment
+    from app.org.models import Employee
 
-    assignment = db_session.get(Assignment, assignment_id)
-    if assignment is None or assignment.status != AssignmentStatus.ACTIVE:
-        return False
-    return assignment.course_id not in completed_course_ids(assignment.employee_id)
-
-
-def assignment_values(assignment_id: int, locale: str) -> dict[str, str]:
-    """Placeholders of assignment notices: course, due date, employee."""
-    from app.catalog.models import Assignment
-    from app.db import db_session
-
-    assignment = db_session.get(Assignment, assignment_id)
-    if assignment is None:
+    if not assignment_ids:
         return {}
-    due = assignment.due_on
-    due_text = f"{due.year}年{due.month}月{due.day}日" if locale == "ja" else due.strftime("%d %b %Y")
-    return {"course": assignment.course.title(locale), "due_date": due_text, "employee": assignment.employee.name}
+    ordered = sorted(assignment_ids)
+    rows = []
+    for start in range(0, len(ordered), 500):
+        rows += db_session.execute(
+            select(Assignment.id, Assignment.employee_id, Assignment.course_id, Assignment.status, Assignment.due_on,
+                   Employee.name, Course.title_ja, Course.title_en)
+            .join(Employee, Employee.id == Assignment.employee_id).join(Course, Course.id == Assignment.course_id)
+            .where(Assignment.id.in_(ordered[start:start + 500]))).all()
+    completed = completed_course_ids_many(sorted({row.employee_id for row in rows}))
+    pairs = sorted({(row.employee_id, row.course_id) for row in rows})
+    live: set[tuple[int, int]] = set()
+    for start in range(0, len(pairs), 500):
+        live.update(tuple(pair) for pair in db_session.execute(
+            select(Enrolment.employee_id, Enrolment.course_id).distinct()
+            .where(tuple_(Enrolment.employee_id, Enrolment.course_id).in_(pairs[start:start + 500]),
+                   Enrolment.state.in_(ACTIVE_STATES))))
+    return {row.id: AssignmentFacts(
+        row.id, row.employee_id, row.name, row.title_ja, row.title_en or "", row.due_on,
+        row.status == AssignmentStatus.ACTIVE and row.course_id not in completed.get(row.employee_id, set()),
+        (row.employee_id, row.course_id) in live) for row in rows}

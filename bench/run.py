@@ -25,6 +25,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,48 +131,79 @@ def raw_dashboard_sql_ms(database_url: str, fiscal_year: int) -> float:
     return statistics.median(timings)
 
 
-def reminder_sweep(database_url: str, rows: int) -> dict[str, float]:
-    """Queue `rows` due reminders for confirmed places and run the delivery job without SMTP."""
-    from datetime import datetime, timedelta, timezone
+def reminder_sweep(database_url: str, rows: int, processes: int = 1) -> dict[str, float]:
+    """Queue `rows` due reminders for confirmed places and run the delivery job without SMTP, in
+    `processes` processes at once (as two schedulers or cron runs would; claims keep them apart)."""
+    import multiprocessing
 
-    from sqlalchemy import insert, select
+    from sqlalchemy import delete, insert, select
 
     from app import create_app
     from app.db import db_session
     from app.enrollment.models import Enrolment, EnrolmentState
-    from app.reminders.delivery import deliver_due
     from app.reminders.models import Notification
     from config import DevelopmentConfig
 
-    class NullTransport:
-        def send(self, message):  # type: ignore[no-untyped-def]
-            return None
-
     app = create_app(DevelopmentConfig(), overrides={"DATABASE_URL": database_url})
     with app.app_context():
+        db_session.execute(delete(Notification).where(Notification.dedupe_key.like("bench:%")))
         enrolments = db_session.execute(select(Enrolment.id, Enrolment.employee_id).where(
             Enrolment.state == EnrolmentState.CONFIRMED).limit(rows)).all()
-        at = datetime(2027, 1, 12, 1, 0, tzinfo=timezone.utc)  # a Tuesday, 10:00 in Tokyo
-        due = at - timedelta(minutes=5)
         batch = []
         for index in range(rows):
             enrolment_id, employee_id = enrolments[index % len(enrolments)]
             batch.append({"recipient_id": employee_id, "kind": "enrolment_confirmed", "dedupe_key": f"bench:{index}",
                           "context": {"enrolment_id": enrolment_id}, "enrolment_id": enrolment_id, "is_urgent": False,
-                          "status": "pending", "due_at": due, "next_attempt_at": due, "attempts": 0,
-                          "last_error": "", "subject": "", "created_at": due})
+                          "status": "pending", "due_at": SWEEP_DUE, "next_attempt_at": SWEEP_DUE, "attempts": 0,
+                          "last_error": "", "subject": "", "created_at": SWEEP_DUE})
             if len(batch) == 10_000:
                 db_session.execute(insert(Notification), batch)
                 batch = []
         if batch:
             db_session.execute(insert(Notification), batch)
         db_session.commit()
-        start = time.perf_counter()
-        report = deliver_due(at, NullTransport(), worker="bench", batch=500, max_batches=100_000)
-        seconds = time.perf_counter() - start
     app.extensions["manabi.engine"].dispose()
-    return {"rows": rows, "sent": report.sent, "seconds": round(seconds, 1),
-            "per_second": round(report.sent / seconds, 1) if seconds else 0.0}
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter each, no inherited connections
+    ready, go, results = context.Barrier(processes + 1), context.Event(), context.Queue()
+    workers = [context.Process(target=_sweep_process, args=(database_url, f"bench-{n}", ready, go, results))
+               for n in range(processes)]
+    for worker in workers:
+        worker.start()
+    ready.wait(timeout=120)  # every process has built its app: startup is not part of the sweep
+    start = time.perf_counter()
+    go.set()
+    sent = sum(results.get(timeout=3600) for _ in workers)
+    seconds = time.perf_counter() - start
+    for worker in workers:
+        worker.join()
+    return {"rows": rows, "sent": sent, "processes": processes, "seconds": round(seconds, 1),
+            "per_second": round(sent / seconds, 1) if seconds else 0.0}
+
+
+SWEEP_AT = datetime(2027, 1, 12, 1, 0, tzinfo=timezone.utc)  # a Tuesday, 10:00 in Tokyo
+SWEEP_DUE = SWEEP_AT - timedelta(minutes=5)
+
+
+def _sweep_process(database_url: str, name: str, ready, go, results) -> None:  # type: ignore[no-untyped-def]
+    from app import create_app
+    from app.mail import OutgoingMail, Transport
+    from app.reminders.delivery import deliver_due
+    from config import DevelopmentConfig
+
+    class NullTransport(Transport):
+        """Takes each composed message and drops it: the sweep without the SMTP network."""
+
+        def send(self, mail: OutgoingMail) -> None:
+            return None
+
+    app = create_app(DevelopmentConfig(), overrides={"DATABASE_URL": database_url})
+    with app.app_context():
+        ready.wait(timeout=120)
+        go.wait(timeout=120)
+        report = deliver_due(SWEEP_AT, NullTransport(), worker=name, batch=500, max_batches=100_000)
+    app.extensions["manabi.engine"].dispose()
+    results.put(report.sent)
 
 
 def export_once(base: str, cookie: str, fiscal_year: int) -> tuple[float, int]:

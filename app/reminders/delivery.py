@@ -2,26 +2,35 @@
 
 - Claims are a conditional UPDATE (status pending → sending, with the worker's name), so two
   schedulers running at once never take the same row (PostgreSQL skips rows locked by the other).
+- A claimed batch is checked and rendered from facts read once for the whole batch
+  (app/reminders/facts.py), and sent over one SMTP connection.
 - A row is marked sent in its own commit right after the SMTP server accepted it. If the process
   dies between the two, the row is reclaimed after `stale_after` and sent again with the same
-  Message-ID; a message whose mark committed is never sent again.
+  Message-ID; a message whose mark committed is never sent again. A batch that is still sending
+  after half of `stale_after` (a very slow mail server) hands its unsent rows back rather than
+  risk a second worker reclaiming them while this one still sends.
 - Failures retry with backoff; after the last try the row is failed and shown to HR.
 - Outside office hours only urgent kinds are claimed; the rest wait for the next office hours.
 """
 from __future__ import annotations
 
 import logging
+import time as monotonic_clock
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from app.business_days import within_office_hours
+from app.clock import now
 from app.db import begin_write_transaction, db_session
 from app.mail import Transport
+from app.reminders.facts import Facts
 from app.reminders.models import DeliveryStatus, Notification
-from app.reminders.rendering import build_email, render, skip_reason
+from app.reminders.rendering import build_mail, render, skip_reason
 
 log = logging.getLogger(__name__)
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
@@ -47,9 +56,13 @@ def office_hours() -> tuple[time, time]:
 def claim_due(at: datetime, worker: str, limit: int, *, stale_after: timedelta) -> tuple[list[int], int]:
     """Take up to `limit` due rows for this worker; returns (ids, rows reclaimed from a dead worker)."""
     begin_write_transaction()
+    stale = (Notification.status == DeliveryStatus.SENDING, Notification.claimed_at < at - stale_after)
+    db_session.execute(  # a dead worker's messages that did go out: finish their marks, never resend
+        update(Notification).where(*stale, Notification.sent_at.is_not(None))
+        .values(status=DeliveryStatus.SENT, attempts=Notification.attempts + 1, last_error="")
+        .execution_options(synchronize_session=False))
     reclaimed = db_session.execute(
-        update(Notification).where(Notification.status == DeliveryStatus.SENDING,
-                                   Notification.claimed_at < at - stale_after)
+        update(Notification).where(*stale, Notification.sent_at.is_(None))
         .values(status=DeliveryStatus.PENDING, claimed_by=None).execution_options(synchronize_session=False)
     ).rowcount or 0
     start, end = office_hours()
@@ -77,70 +90,165 @@ def deliver_due(at: datetime, transport: Transport, *, worker: str, batch: int =
                 prepare_only: bool = False) -> DeliveryReport:
     """Send everything due at `at`. A job wrapper: it commits."""
     report = DeliveryReport()
-    for _ in range(max_batches):
-        ids, reclaimed = claim_due(at, worker, batch, stale_after=stale_after)
-        report.reclaimed += reclaimed
-        if not ids:
-            break
-        report.claimed += len(ids)
-        for notification_id in ids:
-            _deliver_one(notification_id, at, transport, worker, max_attempts, report, prepare_only)
-        if len(ids) < batch:
-            break
+    with transport.batch():
+        for _ in range(max_batches):
+            ids, reclaimed = claim_due(at, worker, batch, stale_after=stale_after)
+            report.reclaimed += reclaimed
+            if not ids:
+                break
+            report.claimed += len(ids)
+            deadline = monotonic_clock.monotonic() + stale_after.total_seconds() / 2
+            _deliver_batch(ids, at, transport, worker, max_attempts, report, prepare_only, deadline)
+            if len(ids) < batch:
+                break
     return report
 
 
-def _deliver_one(notification_id: int, at: datetime, transport: Transport, worker: str, max_attempts: int,
-                 report: DeliveryReport, prepare_only: bool) -> None:
-    # The session keeps objects across commits (expire_on_commit=False): forget them, so the claim
-    # check and skip_reason() read what is committed now, not what an earlier load remembered.
-    db_session.expire_all()
-    notification = db_session.get(Notification, notification_id)
-    if notification is None or notification.status != DeliveryStatus.SENDING or notification.claimed_by != worker:
-        db_session.rollback()
-        return
-    reason = skip_reason(notification)
-    if reason is not None:
-        db_session.commit()  # end the read: a mark is written in a transaction that starts as a writer
-        begin_write_transaction()
-        notification.status = DeliveryStatus.SKIPPED
-        notification.last_error = reason
-        db_session.commit()
-        report.skipped += 1
-        return
-    try:
-        rendered = render(notification)
-        message = build_email(notification, rendered)
-        # Hold no transaction while the SMTP server talks, and write each mark in a transaction that
-        # starts as a writer: on SQLite a transaction that read and then writes after another
-        # connection committed fails at once with "database is locked" (no busy wait applies).
-        db_session.commit()
-        if not prepare_only:
-            transport.send(message)
-    except Exception as error:  # noqa: BLE001 - any failure is retried, then reported to HR
-        db_session.rollback()
-        begin_write_transaction()
-        notification = db_session.get(Notification, notification_id, populate_existing=True)
-        assert notification is not None
-        notification.attempts += 1
-        notification.last_error = f"{type(error).__name__}: {error}"[:500]
-        notification.claimed_by = None
-        if notification.attempts >= max_attempts:
-            notification.status = DeliveryStatus.FAILED
-            report.failed += 1
-        else:
-            notification.status = DeliveryStatus.PENDING
-            notification.next_attempt_at = at + BACKOFF[min(notification.attempts - 1, len(BACKOFF) - 1)]
-            report.retried += 1
-        report.errors.append(notification.last_error)
-        db_session.commit()
-        log.warning("notification %s not sent: %s", notification_id, notification.last_error)
-        return
-    begin_write_transaction()
-    notification.status = DeliveryStatus.SENT
-    notification.sent_at = at
-    notification.subject = rendered.subject
-    notification.attempts += 1
-    notification.last_error = ""
+_LETTER = select(Notification.id, Notification.kind, Notification.recipient_id, Notification.context)
+# The mark that must commit between one message and the next touches no indexed column (one page
+# written, a HOT update on PostgreSQL); status and attempts follow for the whole batch at its end,
+# or, if this process dies first, at the next claim (rows with sent_at are never sent again).
+_SENT = (update(Notification.__table__).where(Notification.__table__.c.id == bindparam("row_id"))
+         .values(sent_at=bindparam("at"), subject=bindparam("subject_text")))
+
+
+def _deliver_batch(ids: Sequence[int], at: datetime, transport: Transport, worker: str, max_attempts: int,
+                   report: DeliveryReport, prepare_only: bool, deadline: float) -> None:
+    letters = db_session.execute(_LETTER.where(
+        Notification.id.in_(ids), Notification.claimed_by == worker, Notification.status == DeliveryStatus.SENDING)
+        .order_by(Notification.due_at, Notification.id)).all()
+    facts = Facts(letters)
+    # Hold no transaction while the SMTP server talks, and write each mark in a transaction that
+    # starts as a writer: on SQLite a transaction that read and then writes after another
+    # connection committed fails at once with "database is locked" (no busy wait applies).
     db_session.commit()
-    report.sent += 1
+    skipped: list[tuple[int, str]] = []
+    marks = _SentMarks()
+    try:
+        _send_letters(letters, facts, at, transport, worker, max_attempts, report, prepare_only, deadline, marks,
+                      skipped)
+    finally:
+        marks.close()
+    # Skips need no commit of their own: if one is lost, the row is simply checked again.
+    begin_write_transaction()
+    if marks.sent_ids:
+        db_session.execute(update(Notification).where(
+            Notification.id.in_(marks.sent_ids), Notification.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.SENT, attempts=Notification.attempts + 1, last_error="")
+            .execution_options(synchronize_session=False))
+    for notification_id, reason in skipped:
+        db_session.execute(update(Notification).where(Notification.id == notification_id)
+                           .values(status=DeliveryStatus.SKIPPED, last_error=reason)
+                           .execution_options(synchronize_session=False))
+    db_session.commit()
+    report.skipped += len(skipped)
+
+
+def _send_letters(letters: Sequence[Row[Any]], facts: Facts, at: datetime, transport: Transport, worker: str,
+                  max_attempts: int, report: DeliveryReport, prepare_only: bool, deadline: float,
+                  marks: _SentMarks, skipped: list[tuple[int, str]]) -> None:
+    for index, letter in enumerate(letters):
+        if monotonic_clock.monotonic() > deadline:
+            _hand_back([later.id for later in letters[index:]], worker)
+            break
+        reason = skip_reason(letter, facts, at)
+        if reason is not None:
+            skipped.append((letter.id, reason))
+            continue
+        try:
+            rendered = render(letter, facts)
+            mail = build_mail(letter, rendered, facts, sent_at=now())
+            if not prepare_only:
+                transport.send(mail)
+        except Exception as error:  # noqa: BLE001 - any failure is retried, then reported to HR
+            db_session.rollback()
+            _record_failure(letter.id, error, at, max_attempts, report)
+            continue
+        marks.sent(letter.id, at, rendered.subject)
+        report.sent += 1
+
+
+class _SentMarks:
+    """Writes each sent mark as its own single-statement transaction.
+
+    Thousands of marks a second are the sweep's bottleneck, so outside the test suite they go
+    straight to one driver connection held for the batch, in autocommit: one round trip each,
+    no pool checkout and no ORM bookkeeping (together they cost more than the write). The test
+    suite binds the session to one connection inside a rolled-back transaction; there the marks go
+    through the session, with the same effect.
+
+    On PostgreSQL a mark does not wait for its WAL flush (synchronous_commit off, for this
+    connection only while it sends): only if the database server itself crashes can the last
+    fraction of a second of marks be lost, and those messages go out again with the same
+    Message-ID, as when this process dies between a send and its mark.
+    """
+
+    def __init__(self) -> None:
+        bind = db_session.get_bind()
+        self.sent_ids: list[int] = []
+        self._raw: Any = None
+        if isinstance(bind, Connection):
+            return
+        dialect = bind.dialect
+        self._postgresql = dialect.name == "postgresql"
+        table = Notification.__table__
+        self._to_db = table.c.sent_at.type.bind_processor(dialect) or (lambda value: value)
+        marker = "%s" if self._postgresql else "?"
+        self._sql = f"UPDATE {table.name} SET sent_at = {marker}, subject = {marker} WHERE id = {marker}"
+        self._raw = bind.raw_connection()
+        if self._postgresql:
+            self._raw.driver_connection.autocommit = True
+            self._raw.cursor().execute("SET synchronous_commit TO OFF")
+        # SQLite connections already run in autocommit (isolation_level None, see app/db.py).
+
+    def sent(self, notification_id: int, at: datetime, subject: str) -> None:
+        self.sent_ids.append(notification_id)
+        if self._raw is None:
+            begin_write_transaction()
+            db_session.execute(_SENT, {"row_id": notification_id, "at": at, "subject_text": subject})
+            db_session.commit()
+            return
+        cursor = self._raw.cursor()
+        try:
+            cursor.execute(self._sql, (self._to_db(at), subject, notification_id))
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        if self._raw is None:
+            return
+        try:
+            if self._postgresql:
+                self._raw.cursor().execute("RESET synchronous_commit")
+                self._raw.driver_connection.autocommit = False
+        finally:
+            self._raw.close()  # back to the pool
+
+
+def _hand_back(notification_ids: list[int], worker: str) -> None:
+    begin_write_transaction()
+    db_session.execute(update(Notification).where(
+        Notification.id.in_(notification_ids), Notification.claimed_by == worker,
+        Notification.status == DeliveryStatus.SENDING).values(status=DeliveryStatus.PENDING, claimed_by=None)
+        .execution_options(synchronize_session=False))
+    db_session.commit()
+
+
+def _record_failure(notification_id: int, error: Exception, at: datetime, max_attempts: int,
+                    report: DeliveryReport) -> None:
+    begin_write_transaction()
+    notification = db_session.get(Notification, notification_id, populate_existing=True)
+    assert notification is not None
+    notification.attempts += 1
+    notification.last_error = f"{type(error).__name__}: {error}"[:500]
+    notification.claimed_by = None
+    if notification.attempts >= max_attempts:
+        notification.status = DeliveryStatus.FAILED
+        report.failed += 1
+    else:
+        notification.status = DeliveryStatus.PENDING
+        notification.next_attempt_at = at + BACKOFF[min(notification.attempts - 1, len(BACKOFF) - 1)]
+        report.retried += 1
+    report.errors.append(notification.last_error)
+    db_session.commit()
+    log.warning("notification %s not sent: %s", notification_id, notification.last_error)

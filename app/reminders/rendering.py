@@ -1,32 +1,35 @@
 """Rendering a notification in its recipient's language, deciding at send time whether it is
-still worth sending (a reminder for a past session or an ended place never goes out)."""
+still worth sending (a reminder for a past session or an ended place never goes out).
+
+Both read from `Facts` (app/reminders/facts.py), loaded once for a whole batch of messages.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime as rfc_date
-from email.utils import formataddr
 from string import Formatter
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
 
-from app.clock import TOKYO, now
+from app.clock import TOKYO
 from app.db import db_session
-from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
-from app.org.models import Employee
+from app.enrollment.calendar import CalendarEntry, calendar_bytes
+from app.enrollment.models import ApprovalStage, EnrolmentState
+from app.mail import Attachment, OutgoingMail, compose
+from app.reminders.facts import Facts, Letter
 from app.reminders.kinds import KINDS
-from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut
+from app.reminders.models import MessageTemplate
 from app.scheduling.models import SessionStatus
+
+SENDER_NAME = "まなび 研修担当"
 
 
 @dataclass
 class Rendered:
     subject: str
     body: str
-    attachments: list[tuple[str, bytes, str]] = field(default_factory=list)  # (filename, data, mime type)
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 class SafeDict(dict):  # type: ignore[type-arg]
@@ -57,125 +60,103 @@ def _base_url() -> str:
 
 
 def template_for(kind: str, locale: str) -> tuple[str, str]:
-    override = db_session.scalar(select(MessageTemplate).where(MessageTemplate.kind == kind,
-                                                               MessageTemplate.locale == locale))
+    """The wording HR set for a kind in a language, or the built-in one (the editor starts from it)."""
+    from sqlalchemy import select
+
+    override = db_session.execute(select(MessageTemplate.subject, MessageTemplate.body).where(
+        MessageTemplate.kind == kind, MessageTemplate.locale == locale)).first()
     if override is not None:
         return override.subject, override.body
     spec = KINDS[kind]
     return (spec.subject_ja, spec.body_ja) if locale == "ja" else (spec.subject_en, spec.body_en)
 
 
-def skip_reason(notification: Notification) -> str | None:
-    """Why this message must not go out now (None: send it)."""
-    setting = db_session.get(KindSetting, notification.kind)
-    if setting is not None and not setting.is_enabled:
+def skip_reason(letter: Letter, facts: Facts, at: datetime) -> str | None:
+    """Why this message must not go out at `at` (None: send it)."""
+    if letter.kind in facts.disabled_kinds:
         return "kind switched off"
-    spec = KINDS[notification.kind]
-    if not spec.mandatory and db_session.get(OptOut, (notification.recipient_id, notification.kind)) is not None:
+    if not KINDS[letter.kind].mandatory and (letter.recipient_id, letter.kind) in facts.opted_out:
         return "recipient opted out"
-    recipient = db_session.get(Employee, notification.recipient_id)
+    recipient = facts.people.get(letter.recipient_id)
     if recipient is None or not recipient.is_active:
         return "recipient inactive"
-    enrolment = _enrolment(notification)
-    if notification.kind == "session_reminder":
-        if enrolment is None or enrolment.state != EnrolmentState.CONFIRMED:
+    place = facts.place(letter)
+    if letter.kind == "session_reminder":
+        if place is None or place.state != EnrolmentState.CONFIRMED:
             return "enrolment no longer confirmed"
-        session = enrolment.training_session
-        if session.status != SessionStatus.SCHEDULED or session.starts_at <= now():
+        if place.session_status != SessionStatus.SCHEDULED or place.starts_at <= at:
             return "session cancelled or already started"
-        if notification.context.get("sequence_seen") not in (None, session.sequence):
+        if letter.context.get("sequence_seen") not in (None, place.sequence):
             return "session moved since"
-    if notification.kind == "approval_requested":
-        if enrolment is None or enrolment.state != EnrolmentState.PENDING or enrolment.approval_stage not in (
+    if letter.kind == "approval_requested":
+        if place is None or place.state != EnrolmentState.PENDING or place.approval_stage not in (
                 ApprovalStage.MANAGER, ApprovalStage.HR):
             return "request already decided"
-    if notification.kind.startswith("assignment_"):
-        from app import hooks
-        from app.catalog.models import Assignment
-        from app.enrollment.services import has_live_enrolment
-
-        assignment_id = int(notification.context.get("assignment_id", 0))
-        if not hooks.assignment_still_owed(assignment_id):
+    if letter.kind.startswith("assignment_"):
+        assignment = facts.assignments.get(int(letter.context.get("assignment_id", 0)))
+        if assignment is None or not assignment.still_owed:
             return "assignment no longer owed"
-        assignment = db_session.get(Assignment, assignment_id)
-        if (notification.kind == "assignment_not_enrolled" and assignment is not None
-                and has_live_enrolment(assignment.employee_id, assignment.course_id)):
+        if letter.kind == "assignment_not_enrolled" and assignment.enrolled:
             return "enrolled since"
     return None
 
 
-def _enrolment(notification: Notification) -> Enrolment | None:
-    enrolment_id = notification.context.get("enrolment_id")
-    return db_session.get(Enrolment, enrolment_id) if enrolment_id else None
-
-
-def render(notification: Notification) -> Rendered:
-    recipient = db_session.get(Employee, notification.recipient_id)
-    assert recipient is not None
-    locale = recipient.locale if recipient.locale in ("ja", "en") else "ja"
-    values: dict[str, Any] = {"name": recipient.name, "url": _base_url() + "/my-learning", **{
-        k: v for k, v in notification.context.items() if isinstance(v, (str, int))}}
-    attachments: list[tuple[str, bytes, str]] = []
-    enrolment = _enrolment(notification)
-    if enrolment is not None:
-        session = enrolment.training_session
-        values.update(course=enrolment.course.title(locale), session_start=_when(session.starts_at, locale),
-                      place=session.location or ("オンライン" if locale == "ja" else "Online"),
-                      session_url=session.online_url or "", url=f"{_base_url()}/enrolments/{enrolment.id}",
-                      requester=enrolment.employee.name)
-        if notification.kind == "enrolment_waitlisted":
-            from app.enrollment.queries import positions
-
-            values["position"] = positions(session.id).get(enrolment.id, "-")
-        if notification.kind == "approval_requested":
-            values["url"] = _base_url() + "/approvals"
-        if notification.kind == "session_cancelled":
-            values["url"] = f"{_base_url()}/catalog/courses/{enrolment.course.code}"
-        if KINDS[notification.kind].attach_ics:
-            from app.enrollment.calendar import build_calendar
-
-            ics = build_calendar([enrolment], domain=current_app.config["CALENDAR_UID_DOMAIN"],
-                                 name=enrolment.course.title_ja, base_url=_base_url())
-            attachments.append((f"manabi-{enrolment.id}.ics", ics, "text/calendar"))
-    if "assignment_id" in notification.context:
-        from app import hooks
-
-        values.update(hooks.assignment_values(int(notification.context["assignment_id"]), locale))
-        values.setdefault("url", _base_url() + "/my-learning")
-    if notification.kind == "manager_digest":
-        values["url"] = _base_url() + "/approvals"
-    values.update(_cohort_values(notification, locale))
-    subject, body = template_for(notification.kind, locale)
+def render(letter: Letter, facts: Facts) -> Rendered:
+    recipient = facts.people[letter.recipient_id]
+    locale = recipient.locale
+    base = _base_url()
+    values: dict[str, Any] = {"name": recipient.name, "url": base + "/my-learning", **{
+        k: v for k, v in letter.context.items() if isinstance(v, (str, int))}}
+    attachments: list[Attachment] = []
+    place = facts.place(letter)
+    if place is not None:
+        requester = facts.people.get(place.employee_id)
+        values.update(course=place.title(locale), session_start=_when(place.starts_at, locale),
+                      place=place.location or ("オンライン" if locale == "ja" else "Online"),
+                      session_url=place.online_url, url=f"{base}/enrolments/{place.id}",
+                      requester=requester.name if requester else "")
+        if letter.kind == "enrolment_waitlisted":
+            values["position"] = facts.waitlist_position(place)
+        if letter.kind == "approval_requested":
+            values["url"] = base + "/approvals"
+        if letter.kind == "session_cancelled":
+            values["url"] = f"{base}/catalog/courses/{place.course_code}"
+        if KINDS[letter.kind].attach_ics and place.session_id in facts.meetings:
+            entry = CalendarEntry(facts.meetings[place.session_id], place.sequence, place.title_ja, place.course_code,
+                                  place.label, place.location, place.online_url,
+                                  place.session_status == SessionStatus.CANCELLED, place.state)
+            ics = calendar_bytes([entry], domain=current_app.config["CALENDAR_UID_DOMAIN"], name=place.title_ja,
+                                 base_url=base)
+            attachments.append(Attachment(f"manabi-{place.id}.ics", ics, "text/calendar", (("method", "PUBLISH"),)))
+    if "assignment_id" in letter.context:
+        assignment = facts.assignments.get(int(letter.context["assignment_id"]))
+        if assignment is not None:
+            values.update(assignment.values(locale))
+    if letter.kind == "manager_digest":
+        values["url"] = base + "/approvals"
+    values.update(_cohort_values(letter, locale))
+    subject, body = facts.template(letter.kind, locale)
     return Rendered(fill(subject, values).replace("\n", " ")[:300], fill(body, values), attachments)
 
 
-def build_email(notification: Notification, rendered: Rendered) -> EmailMessage:
+def build_mail(letter: Letter, rendered: Rendered, facts: Facts, sent_at: datetime) -> OutgoingMail:
     config = current_app.config
-    recipient = db_session.get(Employee, notification.recipient_id)
-    assert recipient is not None
-    message = EmailMessage()
-    message["From"] = formataddr(("まなび 研修担当", config["MAIL_SENDER"]))
-    message["To"] = formataddr((recipient.name, recipient.email))
-    message["Subject"] = rendered.subject
-    message["Date"] = rfc_date(now())
-    # Derived from the row, so a resend after a crash is recognisable as the same message.
-    message["Message-ID"] = f"<notification-{notification.id}@{config['CALENDAR_UID_DOMAIN']}>"
-    message["X-Manabi-Kind"] = notification.kind
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(rendered.body)
-    for filename, data, mime in rendered.attachments:
-        maintype, subtype = mime.split("/")
-        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename,
-                               params={"method": "PUBLISH"} if subtype == "calendar" else {})
-    return message
+    recipient = facts.people[letter.recipient_id]
+    return compose(
+        sender=(SENDER_NAME, config["MAIL_SENDER"]), recipient=(recipient.name, recipient.email),
+        subject=rendered.subject, body=rendered.body, date=sent_at,
+        # Derived from the row, so a resend after a crash is recognisable as the same message.
+        message_id=f"<notification-{letter.id}@{config['CALENDAR_UID_DOMAIN']}>",
+        extra_headers=(("X-Manabi-Kind", letter.kind), ("Auto-Submitted", "auto-generated")),
+        attachments=rendered.attachments)
 
 
-def _cohort_values(notification: Notification, locale: str) -> dict[str, Any]:
+def _cohort_values(letter: Letter, locale: str) -> dict[str, Any]:
     from app.cohorts.labels import MILESTONE_LABELS
     from app.cohorts.models import Application, Milestone, Submission
 
     values: dict[str, Any] = {}
-    context = notification.context
+    context = letter.context
     if "application_id" in context:
         application = db_session.get(Application, context["application_id"])
         if application is not None:
@@ -187,7 +168,7 @@ def _cohort_values(notification: Notification, locale: str) -> dict[str, Any]:
                        "undecided": ("今回は選考されませんでした", "not selected this time")}
             ja, en = results[application.decision.value]
             values["result"] = ja if locale == "ja" else en
-            values["url"] = f"{_base_url()}/cohorts/{cohort.id}" if notification.kind == "cohort_result" \
+            values["url"] = f"{_base_url()}/cohorts/{cohort.id}" if letter.kind == "cohort_result" \
                 else _base_url() + "/cohorts/endorsements"
     if "submission_id" in context:
         submission = db_session.get(Submission, context["submission_id"])

@@ -91,6 +91,7 @@ def resend(actor: Employee, notification: Notification) -> None:
     notification.attempts = 0
     notification.next_attempt_at = now()
     notification.claimed_by = None
+    notification.sent_at = None  # a row with sent_at is never sent again (app/reminders/delivery.py)
     notification.last_error = ""
     record_event(actor, "reminders.resend", "notification", notification.id, before={"status": before},
                  after={"status": "pending"})

@@ -28,13 +28,14 @@ def inbox():  # type: ignore[no-untyped-def]
 @bp.route("/notifications/<int:notification_id>")
 @signed_in
 def show(notification_id: int):  # type: ignore[no-untyped-def]
+    from app.reminders.facts import Facts
     from app.reminders.rendering import render
 
     notification = db_session.get(Notification, notification_id)
     if notification is None or notification.recipient_id != current_user.id:
         abort(404)
     mark_read(current_user.id, [notification.id])
-    rendered = render(notification)
+    rendered = render(notification, Facts([notification]))
     db_session.commit()
     return render_template("reminders/show.html", notification=notification, rendered=rendered, kinds=KINDS)
 

@@ -1,0 +1,138 @@
+"""Everything a batch of notifications is checked and rendered from, read in a handful of
+statements (not a few per message): people, places with their sessions and courses, meetings for
+calendar files, assignments, the wording HR changed, switched-off kinds and opt-outs.
+
+The sweep renders thousands of messages a second from these plain rows; the in-app view of one
+notification builds the same facts for a batch of one, so both say exactly the same thing.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from app.catalog.models import Course
+from app.db import db_session
+from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
+from app.org.models import Employee
+from app.reminders.kinds import KINDS
+from app.reminders.models import KindSetting, MessageTemplate, OptOut
+from app.scheduling.models import Meeting, SessionStatus, TrainingSession
+
+CHUNK = 500  # ids per IN list: well under every backend's parameter limit
+
+
+class Letter(Protocol):
+    """The parts of a notification row that rendering reads (a Notification, or a plain row)."""
+
+    id: int
+    kind: str
+    recipient_id: int
+    context: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Person:
+    id: int
+    name: str
+    email: str
+    locale: str  # "ja" or "en"
+    is_active: bool
+
+
+@dataclass(slots=True)
+class Place:
+    """An enrolment with its session and course."""
+
+    id: int
+    state: EnrolmentState
+    approval_stage: ApprovalStage
+    employee_id: int
+    session_id: int
+    course_code: str
+    title_ja: str
+    title_en: str
+    starts_at: datetime
+    session_status: SessionStatus
+    sequence: int
+    label: str
+    location: str
+    online_url: str
+
+    def title(self, locale: str) -> str:
+        return self.title_en if locale == "en" and self.title_en else self.title_ja
+
+
+class Facts:
+    def __init__(self, letters: Sequence[Letter]) -> None:
+        from app import hooks
+
+        recipients = {letter.recipient_id for letter in letters}
+        self.places = _places({int(i) for letter in letters if (i := letter.context.get("enrolment_id"))})
+        self.people = _people(recipients | {place.employee_id for place in self.places.values()})
+        self.disabled_kinds = set(db_session.scalars(select(KindSetting.kind).where(KindSetting.is_enabled.is_(False))))
+        self.opted_out = {(row.employee_id, row.kind) for row in _in_chunks(
+            select(OptOut.employee_id, OptOut.kind), OptOut.employee_id, recipients)}
+        self.templates = {(row.kind, row.locale): (row.subject, row.body) for row in db_session.execute(
+            select(MessageTemplate.kind, MessageTemplate.locale, MessageTemplate.subject, MessageTemplate.body))}
+        with_calendar = {self.places[int(letter.context["enrolment_id"])].session_id for letter in letters
+                         if KINDS[letter.kind].attach_ics and int(letter.context.get("enrolment_id") or 0) in self.places}
+        self.meetings = _meetings(with_calendar)
+        self.assignments = hooks.assignment_facts_many(
+            {int(i) for letter in letters if (i := letter.context.get("assignment_id"))})
+        self._positions: dict[int, dict[int, int]] = {}
+
+    def place(self, letter: Letter) -> Place | None:
+        enrolment_id = letter.context.get("enrolment_id")
+        return self.places.get(int(enrolment_id)) if enrolment_id else None
+
+    def template(self, kind: str, locale: str) -> tuple[str, str]:
+        if (kind, locale) in self.templates:
+            return self.templates[kind, locale]
+        spec = KINDS[kind]
+        return (spec.subject_ja, spec.body_ja) if locale == "ja" else (spec.subject_en, spec.body_en)
+
+    def waitlist_position(self, place: Place) -> int | str:
+        if place.session_id not in self._positions:
+            from app.enrollment.queries import positions
+
+            self._positions[place.session_id] = positions(place.session_id)
+        return self._positions[place.session_id].get(place.id, "-")
+
+
+def _in_chunks(statement, column, ids: Iterable[int]):  # type: ignore[no-untyped-def]
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        yield from db_session.execute(statement.where(column.in_(ordered[start:start + CHUNK])))
+
+
+def _people(ids: set[int]) -> dict[int, Person]:
+    statement = select(Employee.id, Employee.name, Employee.email, Employee.locale, Employee.is_active)
+    return {row.id: Person(row.id, row.name, row.email, row.locale if row.locale in ("ja", "en") else "ja",
+                           row.is_active) for row in _in_chunks(statement, Employee.id, ids)}
+
+
+def _places(ids: set[int]) -> dict[int, Place]:
+    statement = (select(Enrolment.id, Enrolment.state, Enrolment.approval_stage, Enrolment.employee_id,
+                        Enrolment.session_id, Course.code, Course.title_ja, Course.title_en, TrainingSession.starts_at,
+                        TrainingSession.status, TrainingSession.sequence, TrainingSession.label,
+                        TrainingSession.location, TrainingSession.online_url)
+                 .join(TrainingSession, TrainingSession.id == Enrolment.session_id)
+                 .join(Course, Course.id == Enrolment.course_id))
+    return {row.id: Place(row.id, row.state, row.approval_stage, row.employee_id, row.session_id, row.code,
+                          row.title_ja, row.title_en or "", row.starts_at, row.status, row.sequence, row.label or "",
+                          row.location or "", row.online_url or "")
+            for row in _in_chunks(statement, Enrolment.id, ids)}
+
+
+def _meetings(session_ids: set[int]) -> dict[int, tuple[tuple[int, datetime, datetime], ...]]:
+    found: dict[int, list[tuple[int, datetime, datetime]]] = defaultdict(list)
+    statement = select(Meeting.session_id, Meeting.id, Meeting.starts_at, Meeting.ends_at).order_by(
+        Meeting.session_id, Meeting.starts_at, Meeting.id)
+    for row in _in_chunks(statement, Meeting.session_id, session_ids):
+        found[row.session_id].append((row.id, row.starts_at, row.ends_at))
+    return {session_id: tuple(meetings) for session_id, meetings in found.items()}
