@@ -1,0 +1,130 @@
+"""How the sweep treats a batch: the statements it reads do not grow with the batch, one SMTP
+connection carries the batch, a dead worker's sent messages are finished rather than resent, and
+staleness is judged at the sweep's own time."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from app.business_days import is_business_day
+from app.clock import TOKYO
+from app.db import db_session
+from app.enrollment.services import enrol
+from app.mail import OutgoingMail, SmtpTransport, Transport
+from app.reminders.delivery import deliver_due
+from app.reminders.models import DeliveryStatus, Notification
+from app.reminders.services import queue
+from tests import factories
+from tests.mailsink import MailSink, _Handler
+from tests.querycount import count_statements
+from tests.reminders.test_notifications import office_time
+
+
+class Collect(Transport):
+    def __init__(self) -> None:
+        self.mails: list[OutgoingMail] = []
+
+    def send(self, mail: OutgoingMail) -> None:
+        self.mails.append(mail)
+
+
+def confirmations(count: int) -> list[int]:
+    division = factories.unit("一括送信検証課")
+    session = factories.training_session(factories.course(), capacity=count + 5, starts_in=timedelta(days=30))
+    enrolment_ids = []
+    for _ in range(count):
+        person = factories.employee(division, "SHUNIN")
+        enrolment_ids.append(enrol(person, person, session, override_rules=True).enrolment.id)
+    db_session.commit()
+    return list(db_session.scalars(select(Notification.id).where(
+        Notification.enrolment_id.in_(enrolment_ids), Notification.kind == "enrolment_confirmed")))
+
+
+def reads_during_delivery(ctx, count: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    ids = confirmations(count)
+    transport = Collect()
+    with count_statements(ctx) as counter:
+        report = deliver_due(office_time(), transport, worker="w")
+    assert report.sent == len(ids) == len(transport.mails) == count
+    return sum(s.lstrip().upper().startswith("SELECT") for s in counter.statements), report.sent
+
+
+def test_reads_per_batch_do_not_grow_with_the_number_of_messages(ctx) -> None:  # type: ignore[no-untyped-def]
+    few, _ = reads_during_delivery(ctx, 3)
+    many, _ = reads_during_delivery(ctx, 30)
+    assert few == many, (few, many)
+
+
+class CountingHandler(_Handler):
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        self.sink.connections += 1  # type: ignore[attr-defined]
+        session.host_name = hostname
+        return responses
+
+
+def test_one_smtp_connection_carries_a_whole_batch(ctx) -> None:  # type: ignore[no-untyped-def]
+    from aiosmtpd.controller import Controller
+
+    ids = confirmations(12)
+    sink = MailSink()
+    sink.connections = 0  # type: ignore[attr-defined]
+    sink.controller = Controller(CountingHandler(sink), hostname="127.0.0.1", port=sink.port)
+    sink.controller.start()
+    try:
+        report = deliver_due(office_time(), SmtpTransport("127.0.0.1", sink.port), worker="w")
+        sink.wait_for(len(ids))
+    finally:
+        sink.stop()
+    assert report.sent == 12 and len(sink.messages) == 12
+    assert sink.connections == 1  # type: ignore[attr-defined]
+
+
+def test_a_dead_workers_sent_message_is_finished_not_sent_again(ctx, mail_sink) -> None:  # type: ignore[no-untyped-def]
+    sent_before_crash, never_sent = confirmations(2)
+    at = office_time()
+    crashed_at = at - timedelta(minutes=30)
+    db_session.execute(update(Notification).where(Notification.id.in_([sent_before_crash, never_sent]))
+                       .values(status=DeliveryStatus.SENDING, claimed_by="dead", claimed_at=crashed_at))
+    db_session.execute(update(Notification).where(Notification.id == sent_before_crash)
+                       .values(sent_at=crashed_at, subject="【まなび】受講が確定しました"))
+    db_session.commit()
+
+    report = deliver_due(at, SmtpTransport("127.0.0.1", mail_sink.port), worker="w")
+    mail_sink.wait_for(1)
+
+    assert (report.reclaimed, report.sent) == (1, 1)
+    assert Counter(str(m["Message-ID"]) for m in mail_sink.messages) == Counter(
+        {f"<notification-{never_sent}@{ctx.config['CALENDAR_UID_DOMAIN']}>": 1})
+    rows = {n.id: n for n in db_session.scalars(select(Notification).where(
+        Notification.id.in_([sent_before_crash, never_sent])))}
+    for row in rows.values():
+        db_session.refresh(row)
+    assert (rows[sent_before_crash].status, rows[sent_before_crash].sent_at, rows[sent_before_crash].attempts) == (
+        DeliveryStatus.SENT, crashed_at, 1)
+    assert (rows[never_sent].status, rows[never_sent].sent_at) == (DeliveryStatus.SENT, at)
+
+
+def test_a_reminder_is_judged_stale_at_the_sweeps_time_not_the_wall_clock(ctx) -> None:  # type: ignore[no-untyped-def]
+    person = factories.employee(factories.unit("時刻判定課"), "SHUNIN")
+    session = factories.training_session(factories.course(), starts_in=timedelta(days=3))
+    place = enrol(person, person, session, override_rules=True).enrolment
+    db_session.commit()
+    deliver_due(office_time(), Collect(), worker="w")  # the confirmation
+    reminder = queue(person.id, "session_reminder", f"sweep-time:{place.id}",
+                     {"enrolment_id": place.id, "days": 1, "sequence_seen": session.sequence},
+                     due_at=session.starts_at - timedelta(days=1), enrolment_id=place.id)
+    db_session.commit()
+    assert reminder is not None
+
+    day = session.starts_at.astimezone(TOKYO).date() + timedelta(days=1)  # a catch-up run after an outage
+    while not is_business_day(day):
+        day += timedelta(days=1)
+    at = datetime(day.year, day.month, day.day, 10, 0, tzinfo=TOKYO)
+    transport = Collect()
+    report = deliver_due(at, transport, worker="w")
+
+    db_session.refresh(reminder)
+    assert report.sent == 0 and report.skipped >= 1 and transport.mails == []
+    assert (reminder.status, reminder.last_error) == (DeliveryStatus.SKIPPED, "session cancelled or already started")
