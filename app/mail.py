@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -74,6 +75,7 @@ def _header(value: str) -> str:
     return "\r\n ".join([*lines, current])
 
 
+@lru_cache(maxsize=4096)  # the sender, and recipients who get several messages in a sweep
 def _address(name: str, address: str) -> str:
     if name.isascii():
         return formataddr((name, address))  # quotes the name when it needs quoting
@@ -94,7 +96,9 @@ def _encoded_words(value: str) -> str:
 
 
 def _base64(data: bytes) -> bytes:
-    return base64.encodebytes(data).replace(b"\n", b"\r\n").rstrip(b"\r\n")
+    """Base64 in lines of 76 characters (RFC 2045)."""
+    encoded = base64.b64encode(data)
+    return b"\r\n".join([encoded[i:i + 76] for i in range(0, len(encoded), 76)])
 
 
 class Transport:

@@ -164,6 +164,15 @@ def reminder_sweep(database_url: str, rows: int, processes: int = 1) -> dict[str
         db_session.commit()
     app.extensions["manabi.engine"].dispose()
 
+    if processes == 1:
+        app = create_app(DevelopmentConfig(), overrides={"DATABASE_URL": database_url})
+        with app.app_context():
+            start = time.perf_counter()
+            sent = _sweep("bench-0")
+            seconds = time.perf_counter() - start
+        app.extensions["manabi.engine"].dispose()
+        return {"rows": rows, "sent": sent, "processes": 1, "seconds": round(seconds, 1),
+                "per_second": round(sent / seconds, 1) if seconds else 0.0}
     context = multiprocessing.get_context("spawn")  # a fresh interpreter each, no inherited connections
     ready, go, results = context.Barrier(processes + 1), context.Event(), context.Queue()
     workers = [context.Process(target=_sweep_process, args=(database_url, f"bench-{n}", ready, go, results))
@@ -185,11 +194,9 @@ SWEEP_AT = datetime(2027, 1, 12, 1, 0, tzinfo=timezone.utc)  # a Tuesday, 10:00 
 SWEEP_DUE = SWEEP_AT - timedelta(minutes=5)
 
 
-def _sweep_process(database_url: str, name: str, ready, go, results) -> None:  # type: ignore[no-untyped-def]
-    from app import create_app
+def _sweep(worker: str) -> int:
     from app.mail import OutgoingMail, Transport
     from app.reminders.delivery import deliver_due
-    from config import DevelopmentConfig
 
     class NullTransport(Transport):
         """Takes each composed message and drops it: the sweep without the SMTP network."""
@@ -197,13 +204,20 @@ def _sweep_process(database_url: str, name: str, ready, go, results) -> None:  #
         def send(self, mail: OutgoingMail) -> None:
             return None
 
+    return deliver_due(SWEEP_AT, NullTransport(), worker=worker, batch=500, max_batches=100_000).sent
+
+
+def _sweep_process(database_url: str, name: str, ready, go, results) -> None:  # type: ignore[no-untyped-def]
+    from app import create_app
+    from config import DevelopmentConfig
+
     app = create_app(DevelopmentConfig(), overrides={"DATABASE_URL": database_url})
     with app.app_context():
         ready.wait(timeout=120)
         go.wait(timeout=120)
-        report = deliver_due(SWEEP_AT, NullTransport(), worker=name, batch=500, max_batches=100_000)
+        sent = _sweep(name)
     app.extensions["manabi.engine"].dispose()
-    results.put(report.sent)
+    results.put(sent)
 
 
 def export_once(base: str, cookie: str, fiscal_year: int) -> tuple[float, int]:

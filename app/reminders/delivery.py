@@ -158,6 +158,7 @@ def _send_letters(letters: Sequence[Row[Any]], facts: Facts, at: datetime, trans
         try:
             rendered = render(letter, facts)
             mail = build_mail(letter, rendered, facts, sent_at=now())
+            marks.confirm()  # the previous message's mark has committed before this one goes out
             if not prepare_only:
                 transport.send(mail)
         except Exception as error:  # noqa: BLE001 - any failure is retried, then reported to HR
@@ -169,56 +170,80 @@ def _send_letters(letters: Sequence[Row[Any]], facts: Facts, at: datetime, trans
 
 
 class _SentMarks:
-    """Writes each sent mark as its own single-statement transaction.
+    """Writes each sent mark as its own single-statement transaction, committed before the next
+    message is handed to the mail server (`confirm()`), so a crash can repeat at most one message.
 
     Thousands of marks a second are the sweep's bottleneck, so outside the test suite they go
-    straight to one driver connection held for the batch, in autocommit: one round trip each,
-    no pool checkout and no ORM bookkeeping (together they cost more than the write). The test
-    suite binds the session to one connection inside a rolled-back transaction; there the marks go
-    through the session, with the same effect.
-
-    On PostgreSQL a mark does not wait for its WAL flush (synchronous_commit off, for this
-    connection only while it sends): only if the database server itself crashes can the last
-    fraction of a second of marks be lost, and those messages go out again with the same
-    Message-ID, as when this process dies between a send and its mark.
+    straight to one driver connection held for the batch, in autocommit: no pool checkout and no
+    ORM bookkeeping (together they cost more than the write). On PostgreSQL the mark is sent
+    without waiting (libpq's asynchronous API) and its result is collected by `confirm()` just
+    before the next send, so the round trip overlaps the rendering of the next message; and it does
+    not wait for its WAL flush (synchronous_commit off, on this connection while it sends): only if
+    the database server itself crashes can the last fraction of a second of marks be lost, and
+    those messages go out again with the same Message-ID, as when this process dies between a send
+    and its mark. The test suite binds the session to one connection inside a rolled-back
+    transaction; there the marks go through the session, with the same effect.
     """
 
     def __init__(self) -> None:
         bind = db_session.get_bind()
         self.sent_ids: list[int] = []
         self._raw: Any = None
+        self._libpq: Any = None
+        self._awaiting = False
         if isinstance(bind, Connection):
             return
-        dialect = bind.dialect
-        self._postgresql = dialect.name == "postgresql"
         table = Notification.__table__
-        self._to_db = table.c.sent_at.type.bind_processor(dialect) or (lambda value: value)
-        marker = "%s" if self._postgresql else "?"
-        self._sql = f"UPDATE {table.name} SET sent_at = {marker}, subject = {marker} WHERE id = {marker}"
         self._raw = bind.raw_connection()
-        if self._postgresql:
+        if bind.dialect.name == "postgresql":
             self._raw.driver_connection.autocommit = True
             self._raw.cursor().execute("SET synchronous_commit TO OFF")
-        # SQLite connections already run in autocommit (isolation_level None, see app/db.py).
+            self._libpq = self._raw.driver_connection.pgconn
+            self._sql = f"UPDATE {table.name} SET sent_at = $1, subject = $2 WHERE id = $3".encode()
+        else:  # SQLite connections already run in autocommit (isolation_level None, see app/db.py)
+            self._to_db = table.c.sent_at.type.bind_processor(bind.dialect) or (lambda value: value)
+            self._sql = f"UPDATE {table.name} SET sent_at = ?, subject = ? WHERE id = ?"
 
     def sent(self, notification_id: int, at: datetime, subject: str) -> None:
+        self.confirm()
         self.sent_ids.append(notification_id)
         if self._raw is None:
             begin_write_transaction()
             db_session.execute(_SENT, {"row_id": notification_id, "at": at, "subject_text": subject})
             db_session.commit()
+        elif self._libpq is not None:
+            self._libpq.send_query_params(self._sql, [at.isoformat().encode(), subject.encode(),
+                                                      str(notification_id).encode()])
+            while self._libpq.flush():
+                pass
+            self._awaiting = True
+        else:
+            cursor = self._raw.cursor()
+            try:
+                cursor.execute(self._sql, (self._to_db(at), subject, notification_id))
+            finally:
+                cursor.close()
+
+    def confirm(self) -> None:
+        """Wait until the last mark has committed; raise if it failed."""
+        if not self._awaiting:
             return
-        cursor = self._raw.cursor()
-        try:
-            cursor.execute(self._sql, (self._to_db(at), subject, notification_id))
-        finally:
-            cursor.close()
+        from psycopg import pq
+
+        self._awaiting = False
+        errors = []
+        while (result := self._libpq.get_result()) is not None:
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                errors.append(result.get_error_message())
+        if errors:
+            raise RuntimeError(f"sent mark not written: {errors[0]}")
 
     def close(self) -> None:
         if self._raw is None:
             return
         try:
-            if self._postgresql:
+            self.confirm()
+            if self._libpq is not None:
                 self._raw.cursor().execute("RESET synchronous_commit")
                 self._raw.driver_connection.autocommit = False
         finally:
