@@ -17,7 +17,9 @@ def remaining_lock(key: str, limit: int, window: timedelta) -> timedelta | None:
     return remaining if remaining > timedelta(0) else None
 
 
-def count_failure(key: str, window: timedelta) -> None:
+def count_failure(key: str, window: timedelta, limit: int) -> None:
+    """Count one failure. The failure that reaches `limit` restarts the window, so the lock lasts a
+    whole window from then (not only what was left of the window the first failure opened)."""
     row = db_session.get(LoginThrottle, key)
     current = now()
     if row is None:
@@ -26,4 +28,6 @@ def count_failure(key: str, window: timedelta) -> None:
         row.failures, row.window_started_at = 1, current
     else:
         row.failures += 1
+        if row.failures == limit:
+            row.window_started_at = current
     db_session.flush()

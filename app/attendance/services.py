@@ -132,7 +132,7 @@ def check_in(employee: Employee, meeting: Meeting, code: str, secret: str, at: d
     if not (meeting.starts_at - CHECK_IN_OPENS_BEFORE <= at <= meeting.ends_at):
         raise AttendanceError(_("Check-in is open from 30 minutes before the start until the end of the meeting."))
     if not code_is_valid(secret, meeting.id, code, at):
-        count_failure(key, CHECK_IN_WINDOW)
+        count_failure(key, CHECK_IN_WINDOW, CHECK_IN_GUESSES)
         raise AttendanceError(_("The code is not right, or it has expired. Enter the code now on the screen."))
     existing = db_session.scalar(select(AttendanceMark).where(AttendanceMark.enrolment_id == enrolment.id,
                                                              AttendanceMark.meeting_id == meeting.id))

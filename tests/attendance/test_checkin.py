@@ -197,6 +197,25 @@ def test_five_wrong_codes_lock_check_in_for_ten_minutes(app, setup):
     assert [m.status for m in marks_of(app, enrolment_id)] == [AttendanceStatus.PRESENT]
 
 
+def test_the_lock_lasts_ten_minutes_from_the_fifth_wrong_code_not_the_first(app, setup):
+    meeting_id, starts_at, _ends_at = setup["meetings"][0]
+    first_guess = starts_at + timedelta(minutes=1)
+    fifth_guess = first_guess + timedelta(minutes=9)
+    with time_machine.travel(first_guess, tick=False):
+        client = signed_in(app, setup["participant"])
+        for _ in range(4):
+            assert post_code(client, meeting_id, wrong_code(app, meeting_id, first_guess)).status_code == 400
+    with time_machine.travel(fifth_guess, tick=False):
+        assert post_code(client, meeting_id, wrong_code(app, meeting_id, fifth_guess)).status_code == 400
+    a_window_after_the_first = first_guess + timedelta(minutes=11)
+    with time_machine.travel(a_window_after_the_first, tick=False):
+        response = post_code(client, meeting_id, code_at(app, meeting_id, a_window_after_the_first))
+        assert response.status_code == 400 and LOCKED_REFUSAL in response.get_data(as_text=True)
+    unlocked = fifth_guess + timedelta(minutes=10)
+    with time_machine.travel(unlocked, tick=False):
+        assert post_code(client, meeting_id, code_at(app, meeting_id, unlocked)).status_code == 302
+
+
 def test_four_wrong_codes_do_not_lock(app, setup):
     meeting_id, starts_at, _ends_at = setup["meetings"][0]
     at = starts_at + timedelta(minutes=1)
