@@ -56,6 +56,7 @@ class ParticipantProgress:
     attended: int = 0
     counted: int = 0
     milestone_status: dict[int, str] = field(default_factory=dict)  # milestone id -> status or "missing"
+    milestone_submission: dict[int, int] = field(default_factory=dict)  # milestone id -> latest submission id
     presentation_percent: int | None = None
 
     @property
@@ -108,6 +109,8 @@ def progress_board(cohort: Cohort) -> tuple[list[ParticipantProgress], list[Mile
                    None if milestone.per_team else application.employee_id)
             submission = latest.get(key)
             row.milestone_status[milestone.id] = "missing" if submission is None else submission.status.value
+            if submission is not None:
+                row.milestone_submission[milestone.id] = submission.id
             if milestone.kind == MilestoneKind.PRESENTATION and submission is not None:
                 accepted = [r for r in submission.reviews if r.accepted and r.max_points]
                 if accepted:

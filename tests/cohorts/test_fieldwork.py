@@ -407,6 +407,11 @@ def test_completion_needs_attendance_every_milestone_and_the_presentation_bar(ap
         assert "33%" in _board_row(page, p[1].name)
         assert '<span class="badge badge--ok">修了</span>' not in _board_row(page, p[3].name)  # interim missing
         assert signed_in(app, m[1]).get(board_path).status_code == 200  # a mentor of this cohort
+        # each status on the board opens the submission behind it; a missing one has nothing to open
+        links = re.findall(r'href="(/cohorts/submissions/\d+)"', _board_row(page, p[3].name))
+        assert len(links) == 3  # plan, final report and presentation; the interim report is missing
+        reviewed = signed_in(app, org.hr).get(links[0])
+        assert reviewed.status_code == 200 and "提出物" in reviewed.get_data(as_text=True)
         with app.app_context():
             elsewhere = factories.cohort(requires_endorsement=False)
             outsider = factories.employee(db_session.get(Unit, org.division_b), "SHUNIN")
