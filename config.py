@@ -34,6 +34,12 @@ class Config:
     # Request size limit (uploads of staff lists and fieldwork files stay below this)
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 20 * 1024 * 1024))
 
+    # Whole catalog/team pages kept per worker, keyed by the data generation (app/page_cache.py)
+    PAGE_CACHE_ENABLED = _bool("PAGE_CACHE_ENABLED", True)
+    PAGE_CACHE_TTL_SECONDS = int(os.environ.get("PAGE_CACHE_TTL_SECONDS", 60))  # "upcoming" moves with the clock
+    PAGE_CACHE_MAX_ENTRIES = int(os.environ.get("PAGE_CACHE_MAX_ENTRIES", 2000))
+    PAGE_CACHE_MAX_BYTES = int(os.environ.get("PAGE_CACHE_MAX_BYTES", 32 * 1024 * 1024))  # per worker
+
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # tied to the session instead of a clock
 
@@ -88,6 +94,7 @@ class DevelopmentConfig(Config):
 class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret"
+    PAGE_CACHE_ENABLED = True  # whatever the shell says: the suite exercises the cache
     DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     PASSWORD_MIN_LENGTH = 10
     ARGON2_TIME_COST = 1

@@ -20,12 +20,14 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     if not app.config.get("SECRET_KEY") or not app.config.get("DATABASE_URL"):
         raise RuntimeError("SECRET_KEY and DATABASE_URL must be configured")
 
-    from app import db, errors, http_headers, i18n, permissions
+    from app import cache_generation, db, errors, http_headers, i18n, page_cache, permissions
     from app.auth import login, passwords
 
     passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"])
     db.init_app(app)
+    cache_generation.init_app(app)
     csrf.init_app(app)
+    page_cache.init_app(app)  # after CSRF (it overrides csrf_token()), before sign-in (see the module)
     i18n.init_app(app)
     login.init_app(app)
     permissions.init_app(app)

@@ -1,5 +1,6 @@
 """Every domain's models, imported once so Alembic and the mappers see the whole registry."""
 from app.audit.models import AuditEvent  # noqa: F401
+from app.cache_generation import CacheGeneration  # noqa: F401
 from app.auth.models import Credential, LoginThrottle  # noqa: F401
 from app.org.models import Employee, Grade, Placement, RoleGrant, Unit  # noqa: F401
 from app.catalog.models import (  # noqa: F401

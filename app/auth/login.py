@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
+from sqlalchemy.orm import joinedload
 
 from app.db import db_session
 from app.org.models import Employee
@@ -22,7 +23,8 @@ _ALLOWED_WHILE_CHANGING = {"auth.change_password", "auth.logout", "static", "cor
 def _load_user(user_id: str) -> Employee | None:
     if not user_id.isdigit():
         return None
-    employee = db_session.get(Employee, int(user_id))
+    # Roles in the same statement: this runs on every signed-in request.
+    employee = db_session.get(Employee, int(user_id), options=[joinedload(Employee.role_grants)])
     if employee is None or not employee.is_active:
         return None
     return employee

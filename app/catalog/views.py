@@ -25,6 +25,7 @@ from app.db import db_session
 from app.markdown_render import render_markdown
 from app.org.models import Grade, Unit, UnitKind
 from app.org.queries import all_grades
+from app.page_cache import cached_page
 from app.pagination import paginate
 from app.permissions import Permission, has_permission, require, signed_in
 
@@ -52,6 +53,7 @@ def _filters(include_unpublished: bool = False) -> queries.CatalogFilters:
 
 @bp.route("/")
 @signed_in
+@cached_page
 def index():  # type: ignore[no-untyped-def]
     filters = _filters()
     page = paginate(queries.catalog_statement(filters, hooks.open_seat_course_ids() if filters.open_seats else None),

@@ -18,6 +18,7 @@ from app.exports import csv_response_rows, xlsx_response_rows
 from app.fiscal import fiscal_half_of, fiscal_year_of
 from app.org.models import Employee, Unit
 from app.org.queries import all_grades
+from app.page_cache import cached_page
 from app.permissions import Permission, headed_units, public, require
 from app.reports import figures as fig
 from app.reports.models import CoursePlan, HalfYearReport
@@ -58,6 +59,7 @@ def _subtree(roots):  # type: ignore[no-untyped-def]
 
 @bp.route("/team")
 @require(Permission.REPORTS_TEAM_READ)
+@cached_page
 def team():  # type: ignore[no-untyped-def]
     from app.pagination import Page, page_number
 

@@ -1,0 +1,121 @@
+"""The data generation: one random token in the database, replaced by every transaction that writes.
+
+Cached pages are keyed by the token they were rendered under, so a commit in any worker or
+process (web, scheduler, CLI) makes every page cached before it unreachable at once.
+
+- A write is noticed by session events: `after_flush` (unit of work) and `do_orm_execute`
+  (INSERT/UPDATE/DELETE statements sent through `db_session.execute`).
+- The token is replaced in `before_commit` of the outermost transaction (not a savepoint's), as
+  its last statement: on PostgreSQL whoever holds that row lock is about to commit and waits for
+  nothing else, so writers queue on it briefly and never deadlock; on SQLite the writer already
+  holds the write lock by then.
+- The new token is a fresh uuid4, never a counter: a rolled-back transaction cannot make an
+  old token current again.
+- Writes that no cached page shows (sign-in throttling, the scheduler's lease, the audit log)
+  do not count, so a sign-in or a lease renewal does not empty every cache.
+- Writes that bypass both (a Core statement on `db_session.connection()`, another connection,
+  migrations, the benchmark loader) are not seen: call `bump()` in the same db_session
+  transaction if pages show what they write.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import String, TextClause, event, select, update
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
+
+from app.db import AppBoundSession, Base, db_session
+
+PAGES = "pages"  # what the catalog and team pages are keyed by; one row per name
+_WROTE = "manabi.wrote"  # this session has written at some point (never cleared): do not cache
+_PENDING = "manabi.generation_pending"  # this transaction wrote: replace the token before commit
+
+# Tables whose rows no cached page shows; writes to them leave the generation alone.
+UNSHOWN_TABLES = frozenset({"cache_generations", "login_throttles", "scheduler_leases", "audit_events"})
+
+
+class CacheGeneration(Base):
+    __tablename__ = "cache_generations"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+
+
+_table = CacheGeneration.__table__
+_read_token = select(_table.c.token).where(_table.c.name == PAGES)
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def current_token() -> str | None:
+    """The token as this request's transaction sees it (None if the row is missing: no caching).
+
+    Read it before anything the page shows, so the page is never older than its key.
+    """
+    return db_session.connection().execute(_read_token).scalar()
+
+
+def session_wrote() -> bool:
+    """True once the request's session has written anything (such pages are never cached)."""
+    return bool(db_session().info.get(_WROTE))
+
+
+def bump(session: Session | None = None) -> None:
+    """Mark the current transaction as a writer: the token is replaced when it commits."""
+    _mark(session if session is not None else db_session())
+
+
+def _mark(session: Session) -> None:
+    session.info[_WROTE] = True
+    session.info[_PENDING] = True
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    if session.info.get(_PENDING):
+        return  # already a writer: spare big sessions the scan below on every flush
+    # In after_flush the session's new/dirty/deleted still list what the flush wrote; `dirty`
+    # (a scan of the identity map) is only looked at if the others held only unshown tables.
+    if _any_shown(session.new) or _any_shown(session.deleted) or _any_shown(session.dirty):
+        _mark(session)
+
+
+def _any_shown(instances: Any) -> bool:
+    return any(getattr(instance, "__tablename__", None) not in UNSHOWN_TABLES for instance in instances)
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    if state.is_select:
+        return
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if getattr(table, "name", None) not in UNSHOWN_TABLES:
+            _mark(state.session)
+    elif isinstance(state.statement, TextClause) and not state.statement.text.lstrip().upper().startswith("SELECT"):
+        _mark(state.session)  # hand-written SQL that may write: assume it does
+
+
+def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the outermost commit replaces the token, so the lock is taken last
+    session.flush()  # commit would flush after this hook; flush first so those writes count
+    if session.info.get(_PENDING):
+        # The transaction's last statement. One row today; with more names, update them in
+        # sorted order so two writers always lock them in the same order.
+        session.connection().execute(update(_table).where(_table.c.name == PAGES).values(token=new_token()))
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction: a savepoint rolled back leaves earlier writes in place.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+def init_app(_app: Flask) -> None:
+    for name, listener in (("after_flush", _after_flush), ("do_orm_execute", _on_execute),
+                           ("before_commit", _before_commit), ("after_transaction_end", _after_transaction_end)):
+        if not event.contains(AppBoundSession, name, listener):
+            event.listen(AppBoundSession, name, listener)
