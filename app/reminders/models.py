@@ -26,7 +26,7 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("dedupe_key"),
-        Index("ix_notifications_due", "status", "due_at"),
+        Index("ix_notifications_due", "status", "due_at", "id"),  # the claim order
         Index("ix_notifications_recipient", "recipient_id", "id"),
         Index("ix_notifications_enrolment", "enrolment_id", "status"),
     )

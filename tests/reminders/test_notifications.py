@@ -203,11 +203,21 @@ def test_optional_kinds_can_be_turned_off_but_mandatory_cannot(team, mail_sink):
     db_session.add(OptOut(employee_id=team["ja"].id, kind="session_reminder"))
     db_session.add(OptOut(employee_id=team["ja"].id, kind="enrolment_confirmed"))  # mandatory: ignored
     session = factories.training_session(factories.course(), starts_in=timedelta(days=20))
-    enrol(team["ja"], team["ja"], session)
+    place = enrol(team["ja"], team["ja"], session).enrolment
     db_session.commit()
-    deliver(mail_sink, session.starts_at - timedelta(hours=4))
+    reminders = db_session.scalars(select(Notification).where(
+        Notification.enrolment_id == place.id, Notification.kind == "session_reminder")).all()
+    assert reminders
+    # Deliver in office hours once every reminder is due (whatever the time of day the test runs).
+    day = max(r.due_at for r in reminders).astimezone(TOKYO).date() + timedelta(days=1)
+    while not is_business_day(day):
+        day += timedelta(days=1)
+    deliver(mail_sink, datetime(day.year, day.month, day.day, 10, 0, tzinfo=TOKYO))
     assert len(mail_sink.by_kind("enrolment_confirmed")) == 1
     assert mail_sink.by_kind("session_reminder") == []
+    for reminder in reminders:
+        db_session.refresh(reminder)
+    assert {(r.status, r.last_error) for r in reminders} == {(DeliveryStatus.SKIPPED, "recipient opted out")}
 
 
 def test_notifications_show_in_the_app_with_an_unread_count(app, client, mail_sink):
