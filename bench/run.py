@@ -3,7 +3,8 @@
 For each backend it generates the data set, serves the app with gunicorn (2 sync workers, no
 control socket) and measures, in the same run:
   - GET /ping (no database): the ceiling;
-  - the catalog (an employee), the team page (a department head), the HR dashboard;
+  - the catalog (an employee), the team page (a division head, and a department head), the HR
+    dashboard; the catalog and team pages again from a server with the page cache off (cold);
   - the dashboard against the raw SQL of the same aggregate (single client);
   - a fiscal year's enrolment export (time, and the worker's peak memory before and after);
   - the reminder sweep: N due notifications checked, rendered and composed as e-mails with their
@@ -46,10 +47,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, database_url: str, workers: int = 2) -> None:
+    def __init__(self, database_url: str, workers: int = 2, **extra_env: str) -> None:
         self.port = free_port()
         env = {**os.environ, "MANABI_CONFIG": "development", "DATABASE_URL": database_url,
-               "SECRET_KEY": "bench-secret", "MAIL_TRANSPORT": "file", "MAIL_FILE_DIR": tempfile.mkdtemp()}
+               "SECRET_KEY": "bench-secret", "MAIL_TRANSPORT": "file", "MAIL_FILE_DIR": tempfile.mkdtemp(),
+               **extra_env}
         self.process = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "--no-control-socket", "-w", str(workers), "-b",
              f"127.0.0.1:{self.port}", "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env)
@@ -232,21 +234,46 @@ def export_once(base: str, cookie: str, fiscal_year: int) -> tuple[float, int]:
     return time.perf_counter() - start, size
 
 
+EMPLOYEE = "200007"  # a chief (主任級)
+DIVISION_HEAD = "200004"  # head of one division (課長): the typical manager
+DEPARTMENT_HEAD = "200001"  # head of the first department (部長), and the one HR person
+HR = "200001"
+PAGES = {"catalog": "/catalog/", "team": "/team", "team_department": "/team"}
+
+
+def team_sizes(database_url: str) -> dict[str, int]:
+    """How many people each measured manager's team page covers (their whole subtree)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    sizes = {}
+    with engine.connect() as connection:
+        for key, number in (("team", DIVISION_HEAD), ("team_department", DEPARTMENT_HEAD)):
+            sizes[key] = connection.execute(text(
+                "SELECT count(*) FROM employees e JOIN units u ON u.id = e.unit_id "
+                "JOIN units h ON u.path LIKE h.path || '%' "
+                "WHERE h.head_id = (SELECT id FROM employees WHERE employee_number = :n) AND e.is_active"),
+                {"n": number}).scalar_one()
+    engine.dispose()
+    return sizes
+
+
 def run_backend(name: str, database_url: str, size: str, seconds: int, sweep_rows: int) -> dict[str, object]:
     from bench.generate import PASSWORD, generate
 
     print(f"== {name}: generating size {size}", flush=True)
     counts = generate(size, database_url, 2026)
+    results: dict[str, object] = {"counts": counts, "team_sizes": team_sizes(database_url)}
     server = Server(database_url)
     try:
         base = server.url
-        employee = sign_in(base, "200007", PASSWORD)  # a chief (主任級)
-        manager = sign_in(base, "200004", PASSWORD)  # head of the first department (its whole subtree)
-        hr = sign_in(base, "200001", PASSWORD)
-        results: dict[str, object] = {"counts": counts}
+        employee = sign_in(base, EMPLOYEE, PASSWORD)
+        cookies = {"catalog": employee, "team": sign_in(base, DIVISION_HEAD, PASSWORD),
+                   "team_department": sign_in(base, DEPARTMENT_HEAD, PASSWORD)}
+        hr = sign_in(base, HR, PASSWORD)
         results["hello"] = wrk(f"{base}/ping", None, seconds, 8)
-        results["catalog"] = wrk(f"{base}/catalog/", employee, seconds, 8)
-        results["team"] = wrk(f"{base}/team", manager, seconds, 8)
+        for key, path in PAGES.items():
+            results[key] = wrk(f"{base}{path}", cookies[key], seconds, 8)
         results["dashboard"] = wrk(f"{base}/reports/dashboard?fy=2026", hr, seconds, 4)
         results["dashboard_single"] = wrk(f"{base}/reports/dashboard?fy=2026", hr, seconds, 1)
         results["raw_sql_ms"] = raw_dashboard_sql_ms(database_url, 2026)
@@ -256,6 +283,15 @@ def run_backend(name: str, database_url: str, size: str, seconds: int, sweep_row
                              "rss_before_mb": round(rss_before, 1), "rss_after_mb": round(server.peak_rss_mb(), 1)}
     finally:
         server.stop()
+    # The same pages rendered every time: what a first visit, or one after any change, costs.
+    cold = Server(database_url, PAGE_CACHE_ENABLED="0")
+    try:
+        cookies = {"catalog": sign_in(cold.url, EMPLOYEE, PASSWORD), "team": sign_in(cold.url, DIVISION_HEAD, PASSWORD),
+                   "team_department": sign_in(cold.url, DEPARTMENT_HEAD, PASSWORD)}
+        for key, path in PAGES.items():
+            results[f"{key}_cold"] = wrk(f"{cold.url}{path}", cookies[key], seconds, 8)
+    finally:
+        cold.stop()
     results["sweep"] = reminder_sweep(database_url, sweep_rows, processes=1)
     results["sweep2"] = reminder_sweep(database_url, sweep_rows, processes=2)
     return results
@@ -277,16 +313,26 @@ def write_results(all_results: dict[str, dict], size: str, seconds: int) -> str:
     lines = [f"# Benchmark results (size {size})", "", f"Machine: {machine()}", "",
              f"Each throughput figure is wrk for {seconds} s, 2 threads; pages signed in; gunicorn with 2 sync "
              "workers on the same 2 cores as wrk (so every figure is lower than a separate load machine would "
-             "give; the ratios are what to read).", ""]
+             "give; the ratios are what to read). The catalog and team figures are the same signed-in "
+             "person reloading the page, answered from the page cache (app/page_cache.py) as long as nothing "
+             "was written; the row under each is the same page rendered every time (cache off), which is "
+             "what a first visit or the first view after any change costs.", ""]
     for backend, r in all_results.items():
         hello = r["hello"]["rps"]
         lines += [f"## {backend}", "", f"Data: {r['counts']}", "",
                   "| scenario | req/s | p50 ms | p95 ms | ratio | target | holds |", "|---|---|---|---|---|---|---|",
                   f"| hello (/ping, no DB) | {hello:.0f} | {r['hello']['p50_ms']:.1f} | {r['hello']['p95_ms']:.1f} | 1.00 | ceiling | |"]
-        for key, label in (("catalog", "catalog page"), ("team", "manager team page (department head)")):
+        sizes = r["team_sizes"]
+        for key, label in (("catalog", "catalog page"),
+                           ("team", f"manager team page (division head, {sizes['team']:,} people)"),
+                           ("team_department", f"manager team page (department head, {sizes['team_department']:,} "
+                                               "people, 100 a page)")):
             ratio = r[key]["rps"] / hello
             lines.append(f"| {label} | {r[key]['rps']:.0f} | {r[key]['p50_ms']:.1f} | {r[key]['p95_ms']:.1f} | "
                          f"{ratio:.2f} of hello | ≥ 0.25 | {'yes' if ratio >= 0.25 else 'no'} |")
+            cold = r[f"{key}_cold"]
+            lines.append(f"| … rendered every time (page cache off) | {cold['rps']:.0f} | {cold['p50_ms']:.1f} | "
+                         f"{cold['p95_ms']:.1f} | {cold['rps'] / hello:.3f} of hello | | |")
         single = r["dashboard_single"]["p50_ms"]
         raw = r["raw_sql_ms"]
         lines.append(f"| HR dashboard (4 clients) | {r['dashboard']['rps']:.1f} | {r['dashboard']['p50_ms']:.1f} | "
