@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.catalog.models import Assignment, AssignmentStatus, Course
@@ -19,6 +19,7 @@ from app.org.models import Employee, Unit
 from app.scheduling.models import SessionStatus, TrainingSession
 
 STATUSES = ("overdue", "not_enrolled", "enrolled", "completed")
+LIST_LIMIT = 30  # pending requests and upcoming sessions shown; a department has hundreds (the count says so)
 
 
 @dataclass
@@ -47,8 +48,10 @@ class TeamOverview:
     rows: list[AssignmentRow] = field(default_factory=list)
     people: int = 0
     summaries: list[CourseSummary] = field(default_factory=list)
-    pending: list[Enrolment] = field(default_factory=list)
-    upcoming: list[Enrolment] = field(default_factory=list)
+    pending: list[Enrolment] = field(default_factory=list)  # the first LIST_LIMIT
+    pending_total: int = 0
+    upcoming: list[Enrolment] = field(default_factory=list)  # the first LIST_LIMIT
+    upcoming_total: int = 0
 
 
 def subtree_units(roots: list[Unit]) -> list[Unit]:
@@ -77,10 +80,13 @@ def team_overview(manager: Employee, roots: list[Unit], *, unit_id: int | None =
         select(Assignment).where(Assignment.employee_id.in_(people_ids), Assignment.status == AssignmentStatus.ACTIVE)
         .options(joinedload(Assignment.employee), joinedload(Assignment.course))).unique())
     overview.people = len({a.employee_id for a in assignments})
+    assigned_courses = sorted({a.course_id for a in assignments})  # only these pairs matter, not all their history
     done = set(db_session.execute(select(Completion.employee_id, Completion.course_id).where(
-        Completion.employee_id.in_(people_ids), Completion.revoked_at.is_(None))).all())
+        Completion.employee_id.in_(people_ids), Completion.course_id.in_(assigned_courses),
+        Completion.revoked_at.is_(None))).all())
     live = {(e, c): s for e, c, s in db_session.execute(select(Enrolment.employee_id, Enrolment.course_id, Enrolment.state)
                                                         .where(Enrolment.employee_id.in_(people_ids),
+                                                               Enrolment.course_id.in_(assigned_courses),
                                                                Enrolment.state.in_(ACTIVE_STATES))).all()}
     current = today()
     summaries: dict[int, CourseSummary] = {}
@@ -105,15 +111,23 @@ def team_overview(manager: Employee, roots: list[Unit], *, unit_id: int | None =
     order = {s: i for i, s in enumerate(STATUSES)}
     overview.rows.sort(key=lambda r: (order[r.status], r.due_on, r.employee.employee_number))
     overview.summaries = sorted(summaries.values(), key=lambda s: s.course.code)
-    overview.pending = list(db_session.scalars(
+    overview.pending, overview.pending_total = _first_with_total(
         select(Enrolment).where(Enrolment.employee_id.in_(people_ids), Enrolment.state == EnrolmentState.PENDING)
-        .options(joinedload(Enrolment.employee), joinedload(Enrolment.course), joinedload(Enrolment.training_session))
-        .order_by(Enrolment.requested_at)).unique())
-    overview.upcoming = list(db_session.scalars(
+        .order_by(Enrolment.requested_at, Enrolment.id))
+    overview.upcoming, overview.upcoming_total = _first_with_total(
         select(Enrolment).join(TrainingSession, Enrolment.session_id == TrainingSession.id)
         .where(Enrolment.employee_id.in_(people_ids), Enrolment.state == EnrolmentState.CONFIRMED,
                TrainingSession.status == SessionStatus.SCHEDULED, TrainingSession.starts_at >= now(),
                TrainingSession.starts_at < now() + timedelta(days=30))
-        .options(joinedload(Enrolment.employee), joinedload(Enrolment.course), joinedload(Enrolment.training_session))
-        .order_by(TrainingSession.starts_at)).unique())
+        .order_by(TrainingSession.starts_at, Enrolment.id))
     return overview
+
+
+def _first_with_total(statement: Select[tuple[Enrolment]]) -> tuple[list[Enrolment], int]:
+    """The first LIST_LIMIT enrolments with what the page shows of them, and how many there are in
+    all, in one statement (a window count)."""
+    rows = db_session.execute(
+        statement.add_columns(func.count().over().label("total"))
+        .options(joinedload(Enrolment.employee), joinedload(Enrolment.course), joinedload(Enrolment.training_session))
+        .limit(LIST_LIMIT)).all()
+    return [row[0] for row in rows], (rows[0].total if rows else 0)

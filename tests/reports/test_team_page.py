@@ -256,3 +256,24 @@ def test_a_large_team_is_shown_a_hundred_rows_at_a_time(app, client):
     assert "120 件" in first
     export = client.get("/team/export.csv").get_data(as_text=True)
     assert len(export.strip().splitlines()) == 121  # the header and every row
+
+
+def test_long_pending_and_upcoming_lists_show_the_first_ones_and_say_how_many(app, org, monkeypatch):
+    """A department has hundreds of coming sessions: the page lists the first few and the count."""
+    from app.reports import team
+
+    monkeypatch.setattr(team, "LIST_LIMIT", 1)
+    with app.app_context():
+        from app.db import db_session
+        from app.org.models import Employee
+
+        later = factories.training_session(factories.course("DOC-2", title_ja="文書研修 応用"),
+                                           starts_in=timedelta(days=20))
+        factories.enrolment(db_session.get(Employee, org["staff"]["aoki"].id), later)
+    page = signed_in(app, org, "soumu").get("/team").get_data(as_text=True)
+    upcoming = page.split('id="upcoming-heading"')[1].split("</section>")[0]
+    assert "石井 花子" in upcoming and "青木 一郎" not in upcoming  # the sooner one first
+    assert "全2件のうち、日付の近い順に1件を表示しています。" in upcoming
+    fukushi = signed_in(app, org, "fukushika").get("/team").get_data(as_text=True)
+    pending = fukushi.split('id="pending-heading"')[1].split("</section>")[0]
+    assert "工藤 翔" in pending and "件を表示しています" not in pending  # one request: nothing to add
