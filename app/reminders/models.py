@@ -28,7 +28,7 @@ class Notification(Base):
         UniqueConstraint("dedupe_key"),
         Index("ix_notifications_due", "status", "due_at", "id"),  # the claim order
         Index("ix_notifications_recipient", "recipient_id", "id"),
-        Index("ix_notifications_enrolment", "enrolment_id", "status"),
+        Index("ix_notifications_enrolment", "enrolment_id"),  # a few rows each: status need not churn it
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
