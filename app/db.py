@@ -5,6 +5,7 @@ Services use `db_session` and flush; only the edge (a view, a CLI command, a job
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, current_app
@@ -125,6 +126,18 @@ def begin_write_transaction() -> None:
     if bind.dialect.name != "sqlite" or isinstance(bind, Connection) or db_session().in_transaction():
         return
     db_session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def among(column: Any, ids: Sequence[int]) -> Any:
+    """`column IN ids` for long lists of ids. On PostgreSQL it is one array parameter (= ANY), so
+    the statement's text stays the same for any number of ids: neither SQLAlchemy nor psycopg
+    renders and parses hundreds of placeholders, and the server can reuse the prepared plan."""
+    if db_session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import Integer, any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(list(ids))
 
 
 def enum_column(enum_class: type[Any], length: int = 20) -> Any:

@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from pathlib import Path
@@ -40,7 +40,7 @@ def compose(*, sender: tuple[str, str], recipient: tuple[str, str], subject: str
             date: datetime, extra_headers: Sequence[tuple[str, str]] = (),
             attachments: Sequence[Attachment] = ()) -> OutgoingMail:
     """A text/plain message (multipart/mixed when something is attached), UTF-8 throughout."""
-    headers = {"From": _address(*sender), "To": _address(*recipient), "Subject": _header(subject), "Date": format_datetime(date), "Message-ID": message_id,
+    headers = {"From": _address(*sender), "To": _address(*recipient), "Subject": _header(subject), "Date": _date_header(int(date.timestamp())), "Message-ID": message_id,
                "MIME-Version": "1.0"}
     for name, value in extra_headers:
         headers[name] = _header(value)
@@ -73,6 +73,11 @@ def _header(value: str) -> str:
         else:
             current = f"{current} {word}" if current else word
     return "\r\n ".join([*lines, current])
+
+
+@lru_cache(maxsize=8)  # a sweep sends thousands of messages within the same second
+def _date_header(timestamp: int) -> str:
+    return format_datetime(datetime.fromtimestamp(timestamp, timezone.utc))
 
 
 @lru_cache(maxsize=4096)  # the sender, and recipients who get several messages in a sweep

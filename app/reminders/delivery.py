@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Row, bindparam, select, update
 
 from app.business_days import within_office_hours
 from app.clock import now
-from app.db import begin_write_transaction, db_session
+from app.db import among, begin_write_transaction, db_session
 from app.mail import Transport
 from app.reminders.facts import Facts
 from app.reminders.models import DeliveryStatus, Notification
@@ -76,12 +76,12 @@ def claim_due(at: datetime, worker: str, limit: int, *, stale_after: timedelta) 
     ids = list(db_session.scalars(stmt))
     if ids:
         db_session.execute(
-            update(Notification).where(Notification.id.in_(ids), Notification.status == DeliveryStatus.PENDING)
+            update(Notification).where(among(Notification.id, ids), Notification.status == DeliveryStatus.PENDING)
             .values(status=DeliveryStatus.SENDING, claimed_by=worker, claimed_at=at)
             .execution_options(synchronize_session=False))
     db_session.commit()
     mine = list(db_session.scalars(select(Notification.id).where(
-        Notification.id.in_(ids), Notification.claimed_by == worker, Notification.status == DeliveryStatus.SENDING)))
+        among(Notification.id, ids), Notification.claimed_by == worker, Notification.status == DeliveryStatus.SENDING)))
     return mine, reclaimed
 
 
@@ -115,7 +115,7 @@ _SENT = (update(Notification.__table__).where(Notification.__table__.c.id == bin
 def _deliver_batch(ids: Sequence[int], at: datetime, transport: Transport, worker: str, max_attempts: int,
                    report: DeliveryReport, prepare_only: bool, deadline: float) -> None:
     letters = db_session.execute(_LETTER.where(
-        Notification.id.in_(ids), Notification.claimed_by == worker, Notification.status == DeliveryStatus.SENDING)
+        among(Notification.id, ids), Notification.claimed_by == worker, Notification.status == DeliveryStatus.SENDING)
         .order_by(Notification.due_at, Notification.id)).all()
     facts = Facts(letters)
     # Hold no transaction while the SMTP server talks, and write each mark in a transaction that
@@ -133,7 +133,7 @@ def _deliver_batch(ids: Sequence[int], at: datetime, transport: Transport, worke
     begin_write_transaction()
     if marks.sent_ids:
         db_session.execute(update(Notification).where(
-            Notification.id.in_(marks.sent_ids), Notification.status == DeliveryStatus.SENDING)
+            among(Notification.id, marks.sent_ids), Notification.status == DeliveryStatus.SENDING)
             .values(status=DeliveryStatus.SENT, attempts=Notification.attempts + 1, last_error="")
             .execution_options(synchronize_session=False))
     for notification_id, reason in skipped:
@@ -253,7 +253,7 @@ class _SentMarks:
 def _hand_back(notification_ids: list[int], worker: str) -> None:
     begin_write_transaction()
     db_session.execute(update(Notification).where(
-        Notification.id.in_(notification_ids), Notification.claimed_by == worker,
+        among(Notification.id, notification_ids), Notification.claimed_by == worker,
         Notification.status == DeliveryStatus.SENDING).values(status=DeliveryStatus.PENDING, claimed_by=None)
         .execution_options(synchronize_session=False))
     db_session.commit()

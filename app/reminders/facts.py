@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from sqlalchemy import select
 
 from app.catalog.models import Course
-from app.db import db_session
+from app.db import among, db_session
+from app.enrollment.calendar import CalendarEntry, calendar_bytes
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
 from app.org.models import Employee
 from app.reminders.kinds import KINDS
@@ -85,6 +86,7 @@ class Facts:
         self.assignments = hooks.assignment_facts_many(
             {int(i) for letter in letters if (i := letter.context.get("assignment_id"))})
         self._positions: dict[int, dict[int, int]] = {}
+        self._calendars: dict[CalendarEntry, bytes] = {}
 
     def place(self, letter: Letter) -> Place | None:
         enrolment_id = letter.context.get("enrolment_id")
@@ -95,6 +97,16 @@ class Facts:
             return self.templates[kind, locale]
         spec = KINDS[kind]
         return (spec.subject_ja, spec.body_ja) if locale == "ja" else (spec.subject_en, spec.body_en)
+
+    def calendar(self, place: Place, *, domain: str, base_url: str) -> bytes:
+        """The .ics of a place. Everyone on a session gets the same file (the UIDs are the
+        meetings'), and a batch usually holds many of them: build it once per batch."""
+        entry = CalendarEntry(self.meetings[place.session_id], place.sequence, place.title_ja, place.course_code,
+                              place.label, place.location, place.online_url,
+                              place.session_status == SessionStatus.CANCELLED, place.state)
+        if entry not in self._calendars:
+            self._calendars[entry] = calendar_bytes([entry], domain=domain, name=place.title_ja, base_url=base_url)
+        return self._calendars[entry]
 
     def waitlist_position(self, place: Place) -> int | str:
         if place.session_id not in self._positions:
@@ -107,7 +119,7 @@ class Facts:
 def _in_chunks(statement, column, ids: Iterable[int]):  # type: ignore[no-untyped-def]
     ordered = sorted(ids)
     for start in range(0, len(ordered), CHUNK):
-        yield from db_session.execute(statement.where(column.in_(ordered[start:start + CHUNK])))
+        yield from db_session.execute(statement.where(among(column, ordered[start:start + CHUNK])))
 
 
 def _people(ids: set[int]) -> dict[int, Person]:

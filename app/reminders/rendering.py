@@ -14,7 +14,6 @@ from flask import current_app
 
 from app.clock import TOKYO
 from app.db import db_session
-from app.enrollment.calendar import CalendarEntry, calendar_bytes
 from app.enrollment.models import ApprovalStage, EnrolmentState
 from app.mail import Attachment, OutgoingMail, compose
 from app.reminders.facts import Facts, Letter
@@ -122,11 +121,7 @@ def render(letter: Letter, facts: Facts) -> Rendered:
         if letter.kind == "session_cancelled":
             values["url"] = f"{base}/catalog/courses/{place.course_code}"
         if KINDS[letter.kind].attach_ics and place.session_id in facts.meetings:
-            entry = CalendarEntry(facts.meetings[place.session_id], place.sequence, place.title_ja, place.course_code,
-                                  place.label, place.location, place.online_url,
-                                  place.session_status == SessionStatus.CANCELLED, place.state)
-            ics = calendar_bytes([entry], domain=current_app.config["CALENDAR_UID_DOMAIN"], name=place.title_ja,
-                                 base_url=base)
+            ics = facts.calendar(place, domain=current_app.config["CALENDAR_UID_DOMAIN"], base_url=base)
             attachments.append(Attachment(f"manabi-{place.id}.ics", ics, "text/calendar", (("method", "PUBLISH"),)))
     if "assignment_id" in letter.context:
         assignment = facts.assignments.get(int(letter.context["assignment_id"]))

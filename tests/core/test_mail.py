@@ -24,6 +24,7 @@ def test_long_japanese_subject_and_names_read_back_exactly() -> None:
     assert message["From"].addresses[0].display_name == "まなび 研修担当"
     assert message["To"].addresses[0].addr_spec == "yamada@pref.example.jp"
     assert message["Message-ID"] == "<notification-7@pref.example.jp>"
+    assert message["Date"].datetime == datetime(2027, 1, 12, 1, 0, tzinfo=timezone.utc)
     assert (mail.sender, mail.recipient) == ("manabi@pref.example.jp", "yamada@pref.example.jp")
     for line in mail.data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
         assert len(line) <= 78, line  # RFC 5322 line length, RFC 2047 word length
