@@ -6,10 +6,14 @@ from __future__ import annotations
 import http.client
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
+
+from flask import Flask, got_request_exception
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from tests import factories
 
@@ -116,3 +120,26 @@ def release_together(jobs: list[Callable[[http.client.HTTPConnection], Response]
             connection.close()
     assert not any(thread.is_alive() for thread in threads), "a request did not finish"
     return [r if r is not None else RuntimeError("no result") for r in results]
+
+
+@contextmanager
+def serve_in_thread(application: Flask, name: str) -> Iterator[tuple[int, list[BaseException]]]:
+    """Serve the app on a free port in a thread; yields (port, exceptions the app raised). The app's
+    engine is disposed afterwards."""
+    errors: list[BaseException] = []
+
+    def _record(_sender: Flask, exception: BaseException, **_extra: object) -> None:
+        errors.append(exception)
+
+    got_request_exception.connect(_record, application)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port, errors
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        got_request_exception.disconnect(_record, application)
+        application.extensions["manabi.engine"].dispose()

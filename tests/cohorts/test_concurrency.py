@@ -9,15 +9,13 @@ opened beforehand and the requests released together by a barrier.
 from __future__ import annotations
 
 import http.client
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from flask import Flask, got_request_exception
+from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from app.cohorts.models import Application, Cohort, Decision, DepartmentCap
 from app.db import db_session
@@ -25,7 +23,7 @@ from app.org.models import RoleName
 from tests import factories
 from tests.cohorts.conftest import apply_for
 from tests.conftest import build_app, migrate
-from tests.http_client import HttpClient, Response, release_together
+from tests.http_client import HttpClient, Response, release_together, serve_in_thread
 
 
 
@@ -81,23 +79,8 @@ def site(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPath
         quota_race = _race(10, departments, {a: 3, b: 4}, per_department=14)
         cap_race = _race(20, departments, {a: 3, b: 4, c: 5}, per_department=14)
 
-    errors: list[BaseException] = []
-
-    def _record(_sender: Flask, exception: BaseException, **_extra: object) -> None:
-        errors.append(exception)
-
-    got_request_exception.connect(_record, application)
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="cohort-live-server", daemon=True)
-    thread.start()
-    try:
-        yield Site(server.server_port, application, hr_logins, quota_race, cap_race, errors)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        got_request_exception.disconnect(_record, application)
-        application.extensions["manabi.engine"].dispose()
+    with serve_in_thread(application, "cohort-live-server") as (port, errors):
+        yield Site(port, application, hr_logins, quota_race, cap_race, errors)
 
 
 def _select_all_at_once(site: Site, race: Race) -> list[Response | BaseException]:

@@ -15,7 +15,6 @@ Every test collected under tests/e2e is marked `browser` (deselect with -m "not 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +23,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from playwright.sync_api import Page
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from app.db import db_session
 from tests.conftest import build_app, migrate
+from tests.http_client import serve_in_thread
 
 E2E_DIR = Path(__file__).resolve().parent
 SCREENSHOT_DIR = E2E_DIR.parent.parent / "test-artifacts" / "screenshots"
@@ -67,16 +66,8 @@ def live_server(make_database_url: Callable[[], str],
     # "employee (主任級)" -> "employee": the first word of each demo role names it.
     logins = {entry.role.split(" (")[0]: entry.login for entry in demo}
 
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=application, logins=logins)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        application.extensions["manabi.engine"].dispose()
+    with serve_in_thread(application, "e2e-live-server") as (port, _errors):
+        yield LiveServer(url=f"http://127.0.0.1:{port}", app=application, logins=logins)
 
 
 @pytest.fixture(scope="session")

@@ -12,19 +12,17 @@ time so that many requests can be released at the same moment.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from flask import Flask, got_request_exception
-from werkzeug.serving import BaseWSGIServer, make_server
+from flask import Flask
 
 from app.db import db_session
 from tests import factories
 from tests.conftest import build_app, migrate
-from tests.http_client import HttpClient, Response  # noqa: F401  (Response: for the tests' type hints)
+from tests.http_client import HttpClient, Response, serve_in_thread  # noqa: F401  (Response: for the tests' type hints)
 
 RACERS = 200
 RACE_CAPACITY = 30
@@ -68,22 +66,7 @@ def race_site(make_database_url: Callable[[], str], tmp_path_factory: pytest.Tem
             sessions.append(factories.training_session(course, capacity=capacity, policy="none").id)
         db_session.commit()
 
-    errors: list[BaseException] = []
-
-    def _record(_sender: Flask, exception: BaseException, **_extra: object) -> None:
-        errors.append(exception)
-
-    got_request_exception.connect(_record, application)
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="race-live-server", daemon=True)
-    thread.start()
-    try:
-        yield RaceSite(url=f"http://127.0.0.1:{server.server_port}", host="127.0.0.1", port=server.server_port,
+    with serve_in_thread(application, "race-live-server") as (port, errors):
+        yield RaceSite(url=f"http://127.0.0.1:{port}", host="127.0.0.1", port=port,
                        app=application, logins=logins, race_session_id=sessions[0],
                        double_click_session_id=sessions[1], cancel_session_id=sessions[2], errors=errors)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        got_request_exception.disconnect(_record, application)
-        application.extensions["manabi.engine"].dispose()
