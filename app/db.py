@@ -5,7 +5,7 @@ Services use `db_session` and flush; only the edge (a view, a CLI command, a job
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from flask import Flask, current_app
@@ -138,6 +138,14 @@ def among(column: Any, ids: Sequence[int]) -> Any:
 
         return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
     return column.in_(list(ids))
+
+
+def rows_among(statement: Any, column: Any, ids: Iterable[int], chunk: int = 500) -> Iterator[Any]:
+    """The rows of `statement` whose `column` is one of `ids`, read `chunk` ids at a time (well under
+    every backend's parameter limit however many ids a batch brings)."""
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), chunk):
+        yield from db_session.execute(statement.where(among(column, ordered[start:start + chunk])))
 
 
 def enum_column(enum_class: type[Any], length: int = 20) -> Any:

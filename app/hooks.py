@@ -157,20 +157,17 @@ def assignment_facts_many(assignment_ids: set[int]) -> dict[int, AssignmentFacts
     from sqlalchemy import select, tuple_
 
     from app.catalog.models import Assignment, AssignmentStatus, Course
-    from app.db import db_session
+    from app.db import db_session, rows_among
     from app.enrollment.models import ACTIVE_STATES, Enrolment
     from app.org.models import Employee
 
     if not assignment_ids:
         return {}
-    ordered = sorted(assignment_ids)
-    rows = []
-    for start in range(0, len(ordered), 500):
-        rows += db_session.execute(
-            select(Assignment.id, Assignment.employee_id, Assignment.course_id, Assignment.status, Assignment.due_on,
-                   Employee.name, Course.title_ja, Course.title_en)
-            .join(Employee, Employee.id == Assignment.employee_id).join(Course, Course.id == Assignment.course_id)
-            .where(Assignment.id.in_(ordered[start:start + 500]))).all()
+    rows = list(rows_among(
+        select(Assignment.id, Assignment.employee_id, Assignment.course_id, Assignment.status, Assignment.due_on,
+               Employee.name, Course.title_ja, Course.title_en)
+        .join(Employee, Employee.id == Assignment.employee_id).join(Course, Course.id == Assignment.course_id),
+        Assignment.id, assignment_ids))
     completed = completed_course_ids_many(sorted({row.employee_id for row in rows}))
     pairs = sorted({(row.employee_id, row.course_id) for row in rows})
     live: set[tuple[int, int]] = set()

@@ -8,7 +8,7 @@ notification builds the same facts for a batch of one, so both say exactly the s
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -16,16 +16,13 @@ from typing import Any, Protocol
 from sqlalchemy import select
 
 from app.catalog.models import Course
-from app.db import among, db_session
+from app.db import db_session, rows_among
 from app.enrollment.calendar import CalendarEntry, calendar_bytes
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
 from app.org.models import Employee
-from app.reminders.kinds import KINDS
+from app.reminders.kinds import KINDS, built_in_wording
 from app.reminders.models import KindSetting, MessageTemplate, OptOut
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
-
-CHUNK = 500  # ids per IN list: well under every backend's parameter limit
-
 
 class Letter(Protocol):
     """The parts of a notification row that rendering reads (a Notification, or a plain row)."""
@@ -76,7 +73,7 @@ class Facts:
         self.places = _places({int(i) for letter in letters if (i := letter.context.get("enrolment_id"))})
         self.people = _people(recipients | {place.employee_id for place in self.places.values()})
         self.disabled_kinds = set(db_session.scalars(select(KindSetting.kind).where(KindSetting.is_enabled.is_(False))))
-        self.opted_out = {(row.employee_id, row.kind) for row in _in_chunks(
+        self.opted_out = {(row.employee_id, row.kind) for row in rows_among(
             select(OptOut.employee_id, OptOut.kind), OptOut.employee_id, recipients)}
         self.templates = {(row.kind, row.locale): (row.subject, row.body) for row in db_session.execute(
             select(MessageTemplate.kind, MessageTemplate.locale, MessageTemplate.subject, MessageTemplate.body))}
@@ -93,10 +90,7 @@ class Facts:
         return self.places.get(int(enrolment_id)) if enrolment_id else None
 
     def template(self, kind: str, locale: str) -> tuple[str, str]:
-        if (kind, locale) in self.templates:
-            return self.templates[kind, locale]
-        spec = KINDS[kind]
-        return (spec.subject_ja, spec.body_ja) if locale == "ja" else (spec.subject_en, spec.body_en)
+        return self.templates.get((kind, locale)) or built_in_wording(kind, locale)
 
     def calendar(self, place: Place, *, domain: str, base_url: str) -> bytes:
         """The .ics of a place. Everyone on a session gets the same file (the UIDs are the
@@ -116,16 +110,10 @@ class Facts:
         return self._positions[place.session_id].get(place.id, "-")
 
 
-def _in_chunks(statement, column, ids: Iterable[int]):  # type: ignore[no-untyped-def]
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), CHUNK):
-        yield from db_session.execute(statement.where(among(column, ordered[start:start + CHUNK])))
-
-
 def _people(ids: set[int]) -> dict[int, Person]:
     statement = select(Employee.id, Employee.name, Employee.email, Employee.locale, Employee.is_active)
     return {row.id: Person(row.id, row.name, row.email, row.locale if row.locale in ("ja", "en") else "ja",
-                           row.is_active) for row in _in_chunks(statement, Employee.id, ids)}
+                           row.is_active) for row in rows_among(statement, Employee.id, ids)}
 
 
 def _places(ids: set[int]) -> dict[int, Place]:
@@ -138,13 +126,13 @@ def _places(ids: set[int]) -> dict[int, Place]:
     return {row.id: Place(row.id, row.state, row.approval_stage, row.employee_id, row.session_id, row.code,
                           row.title_ja, row.title_en or "", row.starts_at, row.status, row.sequence, row.label or "",
                           row.location or "", row.online_url or "")
-            for row in _in_chunks(statement, Enrolment.id, ids)}
+            for row in rows_among(statement, Enrolment.id, ids)}
 
 
 def _meetings(session_ids: set[int]) -> dict[int, tuple[tuple[int, datetime, datetime], ...]]:
     found: dict[int, list[tuple[int, datetime, datetime]]] = defaultdict(list)
     statement = select(Meeting.session_id, Meeting.id, Meeting.starts_at, Meeting.ends_at).order_by(
         Meeting.session_id, Meeting.starts_at, Meeting.id)
-    for row in _in_chunks(statement, Meeting.session_id, session_ids):
+    for row in rows_among(statement, Meeting.session_id, session_ids):
         found[row.session_id].append((row.id, row.starts_at, row.ends_at))
     return {session_id: tuple(meetings) for session_id, meetings in found.items()}

@@ -164,3 +164,9 @@ KINDS: dict[str, Kind] = {k.code: k for k in [
 ]}
 
 DEFAULT_SESSION_REMINDER_OFFSETS = [3, 1]  # business days before the first meeting
+
+
+def built_in_wording(kind: str, locale: str) -> tuple[str, str]:
+    """(subject, body) as shipped, for when HR has not reworded the kind in that language."""
+    spec = KINDS[kind]
+    return (spec.subject_ja, spec.body_ja) if locale == "ja" else (spec.subject_en, spec.body_en)

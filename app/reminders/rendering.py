@@ -17,7 +17,7 @@ from app.db import db_session
 from app.enrollment.models import ApprovalStage, EnrolmentState
 from app.mail import Attachment, OutgoingMail, compose
 from app.reminders.facts import Facts, Letter
-from app.reminders.kinds import KINDS
+from app.reminders.kinds import KINDS, built_in_wording
 from app.reminders.models import MessageTemplate
 from app.scheduling.models import SessionStatus
 
@@ -64,10 +64,7 @@ def template_for(kind: str, locale: str) -> tuple[str, str]:
 
     override = db_session.execute(select(MessageTemplate.subject, MessageTemplate.body).where(
         MessageTemplate.kind == kind, MessageTemplate.locale == locale)).first()
-    if override is not None:
-        return override.subject, override.body
-    spec = KINDS[kind]
-    return (spec.subject_ja, spec.body_ja) if locale == "ja" else (spec.subject_en, spec.body_en)
+    return (override.subject, override.body) if override is not None else built_in_wording(kind, locale)
 
 
 def skip_reason(letter: Letter, facts: Facts, at: datetime) -> str | None:
