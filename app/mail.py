@@ -56,7 +56,7 @@ def compose(*, sender: tuple[str, str], recipient: tuple[str, str], subject: str
             params = "".join(f'; {k}="{v}"' for k, v in attachment.params)
             lines += [f"--{boundary}".encode(), f"Content-Type: {attachment.mime_type}; charset=\"utf-8\"{params}".encode(),
                       f'Content-Disposition: attachment; filename="{attachment.filename}"'.encode(),
-                      b"Content-Transfer-Encoding: base64", b"", _base64(attachment.data)]
+                      b"Content-Transfer-Encoding: base64", b"", _attachment_base64(attachment.data)]
         lines.append(f"--{boundary}--".encode())
     return OutgoingMail(sender[1], recipient[1], message_id, b"\r\n".join(lines) + b"\r\n", headers)
 
@@ -98,6 +98,11 @@ def _encoded_words(value: str) -> str:
         words.append(f"=?utf-8?b?{base64.b64encode(data[start:cut]).decode()}?=")
         start = cut
     return "\r\n ".join(words)
+
+
+@lru_cache(maxsize=256)  # a sweep attaches the same session's .ics (the same bytes object) many times
+def _attachment_base64(data: bytes) -> bytes:
+    return _base64(data)
 
 
 def _base64(data: bytes) -> bytes:

@@ -1,7 +1,8 @@
 """Delivering the outbox: claim due rows, send each, mark it, one commit per message.
 
-- Claims are a conditional UPDATE (status pending → sending, with the worker's name), so two
+- A claim is one UPDATE … RETURNING (status pending → sending, with the worker's name), so two
   schedulers running at once never take the same row (PostgreSQL skips rows locked by the other).
+  Stale claims of a dead worker are recovered at the start of a sweep and every `stale_after / 2`.
 - A claimed batch is checked and rendered from facts read once for the whole batch
   (app/reminders/facts.py), and sent over one SMTP connection.
 - A row is marked sent in its own commit right after the SMTP server accepted it. If the process
@@ -28,7 +29,7 @@ from app.business_days import within_office_hours
 from app.clock import now
 from app.db import among, begin_write_transaction, db_session
 from app.mail import Transport
-from app.reminders.facts import Facts
+from app.reminders.facts import CalendarCache, Facts
 from app.reminders.models import DeliveryStatus, Notification
 from app.reminders.rendering import build_mail, render, skip_reason
 
@@ -53,11 +54,12 @@ def office_hours() -> tuple[time, time]:
     return time.fromisoformat(cfg["OFFICE_HOURS_START"]), time.fromisoformat(cfg["OFFICE_HOURS_END"])
 
 
-def claim_due(at: datetime, worker: str, limit: int, *, stale_after: timedelta) -> tuple[list[int], int]:
-    """Take up to `limit` due rows for this worker; returns (ids, rows reclaimed from a dead worker)."""
+def recover_stale(at: datetime, stale_after: timedelta) -> int:
+    """Rows a dead worker claimed more than `stale_after` ago: those it sent are finished (never
+    sent again), the rest go back to pending. Returns how many went back."""
     begin_write_transaction()
     stale = (Notification.status == DeliveryStatus.SENDING, Notification.claimed_at < at - stale_after)
-    db_session.execute(  # a dead worker's messages that did go out: finish their marks, never resend
+    db_session.execute(
         update(Notification).where(*stale, Notification.sent_at.is_not(None))
         .values(status=DeliveryStatus.SENT, attempts=Notification.attempts + 1, last_error="")
         .execution_options(synchronize_session=False))
@@ -65,24 +67,34 @@ def claim_due(at: datetime, worker: str, limit: int, *, stale_after: timedelta) 
         update(Notification).where(*stale, Notification.sent_at.is_(None))
         .values(status=DeliveryStatus.PENDING, claimed_by=None).execution_options(synchronize_session=False)
     ).rowcount or 0
+    db_session.commit()
+    return reclaimed
+
+
+def claim_due(at: datetime, worker: str, limit: int) -> list[Row[Any]]:
+    """Take up to `limit` due rows for this worker, oldest first, in one statement: the rows are
+    picked (on PostgreSQL skipping rows another worker has locked), marked sending with the
+    worker's name, and returned with what rendering needs."""
+    begin_write_transaction()
     start, end = office_hours()
-    stmt = (select(Notification.id).where(Notification.status == DeliveryStatus.PENDING,
-                                          Notification.due_at <= at, Notification.next_attempt_at <= at)
+    pick = (select(Notification.id).where(Notification.status == DeliveryStatus.PENDING, Notification.due_at <= at,
+                                          Notification.next_attempt_at <= at)
             .order_by(Notification.due_at, Notification.id).limit(limit))
     if not within_office_hours(at, start, end):
-        stmt = stmt.where(Notification.is_urgent.is_(True))
+        pick = pick.where(Notification.is_urgent.is_(True))
     if db_session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    ids = list(db_session.scalars(stmt))
-    if ids:
-        db_session.execute(
-            update(Notification).where(among(Notification.id, ids), Notification.status == DeliveryStatus.PENDING)
-            .values(status=DeliveryStatus.SENDING, claimed_by=worker, claimed_at=at)
-            .execution_options(synchronize_session=False))
+        pick = pick.with_for_update(skip_locked=True)
+    # Materialized, so the locked pick is evaluated exactly once whatever plan the update gets.
+    picked = pick.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
+    letters = db_session.execute(
+        update(Notification).where(Notification.id.in_(select(picked.c.id)),
+                                   Notification.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.SENDING, claimed_by=worker, claimed_at=at)
+        .returning(Notification.id, Notification.kind, Notification.recipient_id, Notification.context,
+                   Notification.due_at)
+        .execution_options(synchronize_session=False)).all()
     db_session.commit()
-    mine = list(db_session.scalars(select(Notification.id).where(
-        among(Notification.id, ids), Notification.claimed_by == worker, Notification.status == DeliveryStatus.SENDING)))
-    return mine, reclaimed
+    return sorted(letters, key=lambda letter: (letter.due_at, letter.id))
 
 
 def deliver_due(at: datetime, transport: Transport, *, worker: str, batch: int = 200, max_batches: int = 1000,
@@ -90,34 +102,34 @@ def deliver_due(at: datetime, transport: Transport, *, worker: str, batch: int =
                 prepare_only: bool = False) -> DeliveryReport:
     """Send everything due at `at`. A job wrapper: it commits."""
     report = DeliveryReport()
+    calendars = CalendarCache()
+    next_recovery = monotonic_clock.monotonic()
     with transport.batch():
         for _ in range(max_batches):
-            ids, reclaimed = claim_due(at, worker, batch, stale_after=stale_after)
-            report.reclaimed += reclaimed
-            if not ids:
+            if monotonic_clock.monotonic() >= next_recovery:  # at the start, and now and then in a long sweep
+                report.reclaimed += recover_stale(at, stale_after)
+                next_recovery = monotonic_clock.monotonic() + stale_after.total_seconds() / 2
+            letters = claim_due(at, worker, batch)
+            if not letters:
                 break
-            report.claimed += len(ids)
+            report.claimed += len(letters)
             deadline = monotonic_clock.monotonic() + stale_after.total_seconds() / 2
-            _deliver_batch(ids, at, transport, worker, max_attempts, report, prepare_only, deadline)
-            if len(ids) < batch:
+            _deliver_batch(letters, at, transport, worker, max_attempts, report, prepare_only, deadline, calendars)
+            if len(letters) < batch:
                 break
     return report
 
 
-_LETTER = select(Notification.id, Notification.kind, Notification.recipient_id, Notification.context)
 # The mark that must commit between one message and the next touches no indexed column (one page
 # written, a HOT update on PostgreSQL); status and attempts follow for the whole batch at its end,
-# or, if this process dies first, at the next claim (rows with sent_at are never sent again).
+# or, if this process dies first, at the next recovery (rows with sent_at are never sent again).
 _SENT = (update(Notification.__table__).where(Notification.__table__.c.id == bindparam("row_id"))
          .values(sent_at=bindparam("at"), subject=bindparam("subject_text")))
 
 
-def _deliver_batch(ids: Sequence[int], at: datetime, transport: Transport, worker: str, max_attempts: int,
-                   report: DeliveryReport, prepare_only: bool, deadline: float) -> None:
-    letters = db_session.execute(_LETTER.where(
-        among(Notification.id, ids), Notification.claimed_by == worker, Notification.status == DeliveryStatus.SENDING)
-        .order_by(Notification.due_at, Notification.id)).all()
-    facts = Facts(letters)
+def _deliver_batch(letters: Sequence[Row[Any]], at: datetime, transport: Transport, worker: str, max_attempts: int,
+                   report: DeliveryReport, prepare_only: bool, deadline: float, calendars: CalendarCache) -> None:
+    facts = Facts(letters, calendars)
     # Hold no transaction while the SMTP server talks, and write each mark in a transaction that
     # starts as a writer: on SQLite a transaction that read and then writes after another
     # connection committed fails at once with "database is locked" (no busy wait applies).

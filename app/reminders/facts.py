@@ -65,8 +65,27 @@ class Place:
         return self.title_en if locale == "en" and self.title_en else self.title_ja
 
 
+class CalendarCache:
+    """The .ics files built during one sweep. Everyone on a session gets the same file (the UIDs
+    are the meetings'), and a sweep sends many messages about each session, so each file is built
+    once per sweep. The key is everything the file says, so a changed session gets a new file."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._files: dict[CalendarEntry, bytes] = {}
+
+    def get(self, entry: CalendarEntry, *, domain: str, name: str, base_url: str) -> bytes:
+        found = self._files.get(entry)
+        if found is None:
+            if len(self._files) >= self.LIMIT:
+                self._files.clear()
+            found = self._files[entry] = calendar_bytes([entry], domain=domain, name=name, base_url=base_url)
+        return found
+
+
 class Facts:
-    def __init__(self, letters: Sequence[Letter]) -> None:
+    def __init__(self, letters: Sequence[Letter], calendars: CalendarCache | None = None) -> None:
         from app import hooks
 
         recipients = {letter.recipient_id for letter in letters}
@@ -83,7 +102,7 @@ class Facts:
         self.assignments = hooks.assignment_facts_many(
             {int(i) for letter in letters if (i := letter.context.get("assignment_id"))})
         self._positions: dict[int, dict[int, int]] = {}
-        self._calendars: dict[CalendarEntry, bytes] = {}
+        self._calendars = calendars or CalendarCache()
 
     def place(self, letter: Letter) -> Place | None:
         enrolment_id = letter.context.get("enrolment_id")
@@ -93,14 +112,11 @@ class Facts:
         return self.templates.get((kind, locale)) or built_in_wording(kind, locale)
 
     def calendar(self, place: Place, *, domain: str, base_url: str) -> bytes:
-        """The .ics of a place. Everyone on a session gets the same file (the UIDs are the
-        meetings'), and a batch usually holds many of them: build it once per batch."""
+        """The .ics of a place, built once per sweep (see CalendarCache)."""
         entry = CalendarEntry(self.meetings[place.session_id], place.sequence, place.title_ja, place.course_code,
                               place.label, place.location, place.online_url,
                               place.session_status == SessionStatus.CANCELLED, place.state)
-        if entry not in self._calendars:
-            self._calendars[entry] = calendar_bytes([entry], domain=domain, name=place.title_ja, base_url=base_url)
-        return self._calendars[entry]
+        return self._calendars.get(entry, domain=domain, name=place.title_ja, base_url=base_url)
 
     def waitlist_position(self, place: Place) -> int | str:
         if place.session_id not in self._positions:
