@@ -61,6 +61,7 @@ def compose(*, sender: tuple[str, str], recipient: tuple[str, str], subject: str
     return OutgoingMail(sender[1], recipient[1], message_id, b"\r\n".join(lines) + b"\r\n", headers)
 
 
+@lru_cache(maxsize=4096)  # subjects repeat for everyone on a course, and the fixed headers always
 def _header(value: str) -> str:
     value = " ".join(value.splitlines())  # a header never carries a line break from user text
     if not value.isascii():

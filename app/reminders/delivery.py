@@ -23,7 +23,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, Update, bindparam, func, select, update
 
 from app.business_days import within_office_hours
 from app.clock import now
@@ -71,28 +71,36 @@ def recover_stale(at: datetime, stale_after: timedelta) -> int:
     return reclaimed
 
 
-def claim_due(at: datetime, worker: str, limit: int) -> list[Row[Any]]:
-    """Take up to `limit` due rows for this worker, oldest first, in one statement: the rows are
-    picked (on PostgreSQL skipping rows another worker has locked), marked sending with the
-    worker's name, and returned with what rendering needs."""
-    begin_write_transaction()
+def claim_statement(at: datetime, worker: str, limit: int, dialect: str) -> Update:
+    """The one statement that claims a batch: up to `limit` due rows, oldest first (on PostgreSQL
+    skipping rows another worker has locked), marked sending with the worker's name, returned
+    with what rendering needs."""
     start, end = office_hours()
     pick = (select(Notification.id).where(Notification.status == DeliveryStatus.PENDING, Notification.due_at <= at,
                                           Notification.next_attempt_at <= at)
             .order_by(Notification.due_at, Notification.id).limit(limit))
     if not within_office_hours(at, start, end):
         pick = pick.where(Notification.is_urgent.is_(True))
-    if db_session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    # Materialized, so the locked pick is evaluated exactly once whatever plan the update gets.
-    picked = pick.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
-    letters = db_session.execute(
-        update(Notification).where(Notification.id.in_(select(picked.c.id)),
-                                   Notification.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.SENDING, claimed_by=worker, claimed_at=at)
-        .returning(Notification.id, Notification.kind, Notification.recipient_id, Notification.context,
-                   Notification.due_at)
-        .execution_options(synchronize_session=False)).all()
+    if dialect == "postgresql":
+        # `id = ANY(ARRAY(pick))`: the pick runs once (an InitPlan) and the update goes by primary
+        # key. With `IN (pick)` the planner, misled by statistics that predate a burst of new
+        # rows, chose a nested loop over every pending row: seconds per claim instead of ms.
+        chosen = Notification.id == func.any(func.array(pick.with_for_update(skip_locked=True).scalar_subquery()))
+    else:
+        chosen = Notification.id.in_(pick.scalar_subquery())
+    # No second status test outside the pick: the pick locked its rows (or SQLite's one writer
+    # holds the database), and a status test there made the planner prefer the status index.
+    return (update(Notification).where(chosen)
+            .values(status=DeliveryStatus.SENDING, claimed_by=worker, claimed_at=at)
+            .returning(Notification.id, Notification.kind, Notification.recipient_id, Notification.context,
+                       Notification.due_at)
+            .execution_options(synchronize_session=False))
+
+
+def claim_due(at: datetime, worker: str, limit: int) -> list[Row[Any]]:
+    """Take up to `limit` due rows for this worker (see claim_statement), in their due order."""
+    begin_write_transaction()
+    letters = db_session.execute(claim_statement(at, worker, limit, db_session.get_bind().dialect.name)).all()
     db_session.commit()
     return sorted(letters, key=lambda letter: (letter.due_at, letter.id))
 
@@ -181,6 +189,9 @@ def _send_letters(letters: Sequence[Row[Any]], facts: Facts, at: datetime, trans
         report.sent += 1
 
 
+_PREPARED = "manabi_sent_mark"
+
+
 class _SentMarks:
     """Writes each sent mark as its own single-statement transaction, committed before the next
     message is handed to the mail server (`confirm()`), so a crash can repeat at most one message.
@@ -203,15 +214,19 @@ class _SentMarks:
         self._raw: Any = None
         self._libpq: Any = None
         self._awaiting = False
+        self._at: tuple[datetime, Any] | None = None  # the sweep's time, converted once for the driver
         if isinstance(bind, Connection):
             return
         table = Notification.__table__
         self._raw = bind.raw_connection()
         if bind.dialect.name == "postgresql":
             self._raw.driver_connection.autocommit = True
-            self._raw.cursor().execute("SET synchronous_commit TO OFF")
+            cursor = self._raw.cursor()
+            cursor.execute("SET synchronous_commit TO OFF")
+            # Prepared once per batch: the server then skips parsing and planning for each mark.
+            cursor.execute(f"PREPARE {_PREPARED} (timestamptz, text, integer) AS "
+                           f"UPDATE {table.name} SET sent_at = $1, subject = $2 WHERE id = $3")
             self._libpq = self._raw.driver_connection.pgconn
-            self._sql = f"UPDATE {table.name} SET sent_at = $1, subject = $2 WHERE id = $3".encode()
         else:  # SQLite connections already run in autocommit (isolation_level None, see app/db.py)
             self._to_db = table.c.sent_at.type.bind_processor(bind.dialect) or (lambda value: value)
             self._sql = f"UPDATE {table.name} SET sent_at = ?, subject = ? WHERE id = ?"
@@ -224,17 +239,22 @@ class _SentMarks:
             db_session.execute(_SENT, {"row_id": notification_id, "at": at, "subject_text": subject})
             db_session.commit()
         elif self._libpq is not None:
-            self._libpq.send_query_params(self._sql, [at.isoformat().encode(), subject.encode(),
-                                                      str(notification_id).encode()])
+            self._libpq.send_query_prepared(_PREPARED.encode(), [self._driver_time(at), subject.encode(),
+                                                                  str(notification_id).encode()])
             while self._libpq.flush():
                 pass
             self._awaiting = True
         else:
             cursor = self._raw.cursor()
             try:
-                cursor.execute(self._sql, (self._to_db(at), subject, notification_id))
+                cursor.execute(self._sql, (self._driver_time(at), subject, notification_id))
             finally:
                 cursor.close()
+
+    def _driver_time(self, at: datetime) -> Any:
+        if self._at is None or self._at[0] != at:
+            self._at = (at, at.isoformat().encode() if self._libpq is not None else self._to_db(at))
+        return self._at[1]
 
     def confirm(self) -> None:
         """Wait until the last mark has committed; raise if it failed."""
@@ -256,7 +276,9 @@ class _SentMarks:
         try:
             self.confirm()
             if self._libpq is not None:
-                self._raw.cursor().execute("RESET synchronous_commit")
+                cursor = self._raw.cursor()
+                cursor.execute(f"DEALLOCATE {_PREPARED}")
+                cursor.execute("RESET synchronous_commit")
                 self._raw.driver_connection.autocommit = False
         finally:
             self._raw.close()  # back to the pool

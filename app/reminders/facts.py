@@ -86,8 +86,14 @@ class CalendarCache:
 
 class Facts:
     def __init__(self, letters: Sequence[Letter], calendars: CalendarCache | None = None) -> None:
+        from flask import current_app
+
         from app import hooks
 
+        config = current_app.config
+        self.base_url: str = config["PUBLIC_BASE_URL"].rstrip("/")
+        self.calendar_domain: str = config["CALENDAR_UID_DOMAIN"]
+        self.mail_sender: str = config["MAIL_SENDER"]
         recipients = {letter.recipient_id for letter in letters}
         self.places = _places({int(i) for letter in letters if (i := letter.context.get("enrolment_id"))})
         self.people = _people(recipients | {place.employee_id for place in self.places.values()})
@@ -111,12 +117,12 @@ class Facts:
     def template(self, kind: str, locale: str) -> tuple[str, str]:
         return self.templates.get((kind, locale)) or built_in_wording(kind, locale)
 
-    def calendar(self, place: Place, *, domain: str, base_url: str) -> bytes:
+    def calendar(self, place: Place) -> bytes:
         """The .ics of a place, built once per sweep (see CalendarCache)."""
         entry = CalendarEntry(self.meetings[place.session_id], place.sequence, place.title_ja, place.course_code,
                               place.label, place.location, place.online_url,
                               place.session_status == SessionStatus.CANCELLED, place.state)
-        return self._calendars.get(entry, domain=domain, name=place.title_ja, base_url=base_url)
+        return self._calendars.get(entry, domain=self.calendar_domain, name=place.title_ja, base_url=self.base_url)
 
     def waitlist_position(self, place: Place) -> int | str:
         if place.session_id not in self._positions:

@@ -6,6 +6,7 @@ Both read from `Facts` (app/reminders/facts.py), loaded once for a whole batch o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from string import Formatter
 from typing import Any
@@ -47,6 +48,7 @@ def fill(text: str, values: dict[str, Any]) -> str:
         return text  # a malformed template shows literally rather than failing the send
 
 
+@lru_cache(maxsize=4096)  # a sweep names the same sessions' start times again and again
 def _when(instant: datetime, locale: str) -> str:
     local = instant.astimezone(TOKYO)
     if locale == "ja":
@@ -100,7 +102,7 @@ def skip_reason(letter: Letter, facts: Facts, at: datetime) -> str | None:
 def render(letter: Letter, facts: Facts) -> Rendered:
     recipient = facts.people[letter.recipient_id]
     locale = recipient.locale
-    base = _base_url()
+    base = facts.base_url
     values: dict[str, Any] = {"name": recipient.name, "url": base + "/my-learning", **{
         k: v for k, v in letter.context.items() if isinstance(v, (str, int))}}
     attachments: list[Attachment] = []
@@ -118,7 +120,7 @@ def render(letter: Letter, facts: Facts) -> Rendered:
         if letter.kind == "session_cancelled":
             values["url"] = f"{base}/catalog/courses/{place.course_code}"
         if KINDS[letter.kind].attach_ics and place.session_id in facts.meetings:
-            ics = facts.calendar(place, domain=current_app.config["CALENDAR_UID_DOMAIN"], base_url=base)
+            ics = facts.calendar(place)
             attachments.append(Attachment(f"manabi-{place.id}.ics", ics, "text/calendar", (("method", "PUBLISH"),)))
     if "assignment_id" in letter.context:
         assignment = facts.assignments.get(int(letter.context["assignment_id"]))
@@ -126,21 +128,24 @@ def render(letter: Letter, facts: Facts) -> Rendered:
             values.update(assignment.values(locale))
     if letter.kind == "manager_digest":
         values["url"] = base + "/approvals"
-    values.update(_cohort_values(letter, locale))
+    if not _COHORT_KEYS.isdisjoint(letter.context):
+        values.update(_cohort_values(letter, locale))
     subject, body = facts.template(letter.kind, locale)
     return Rendered(fill(subject, values).replace("\n", " ")[:300], fill(body, values), attachments)
 
 
 def build_mail(letter: Letter, rendered: Rendered, facts: Facts, sent_at: datetime) -> OutgoingMail:
-    config = current_app.config
     recipient = facts.people[letter.recipient_id]
     return compose(
-        sender=(SENDER_NAME, config["MAIL_SENDER"]), recipient=(recipient.name, recipient.email),
+        sender=(SENDER_NAME, facts.mail_sender), recipient=(recipient.name, recipient.email),
         subject=rendered.subject, body=rendered.body, date=sent_at,
         # Derived from the row, so a resend after a crash is recognisable as the same message.
-        message_id=f"<notification-{letter.id}@{config['CALENDAR_UID_DOMAIN']}>",
+        message_id=f"<notification-{letter.id}@{facts.calendar_domain}>",
         extra_headers=(("X-Manabi-Kind", letter.kind), ("Auto-Submitted", "auto-generated")),
         attachments=rendered.attachments)
+
+
+_COHORT_KEYS = frozenset({"application_id", "submission_id", "milestone_id"})
 
 
 def _cohort_values(letter: Letter, locale: str) -> dict[str, Any]:

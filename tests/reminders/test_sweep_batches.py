@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from app.business_days import is_business_day
 from app.clock import TOKYO
@@ -128,3 +128,42 @@ def test_a_reminder_is_judged_stale_at_the_sweeps_time_not_the_wall_clock(ctx) -
     db_session.refresh(reminder)
     assert report.sent == 0 and report.skipped >= 1 and transport.mails == []
     assert (reminder.status, reminder.last_error) == (DeliveryStatus.SKIPPED, "session cancelled or already started")
+
+
+def test_a_claim_reaches_its_rows_by_primary_key_even_with_stale_statistics(ctx) -> None:  # type: ignore[no-untyped-def]
+    """Right after a scan queues thousands of reminders the planner's statistics still say the
+    outbox has no pending rows; a claim must not then join every pending row against the pick
+    (it did once: seconds per batch instead of milliseconds)."""
+    from sqlalchemy import insert
+
+    from app.reminders.delivery import claim_statement
+
+    person = factories.employee(factories.unit("計画検証課"), "SHUNIN")
+    due = office_time() - timedelta(minutes=5)
+    db_session.execute(insert(Notification), [
+        {"recipient_id": person.id, "kind": "enrolment_confirmed", "dedupe_key": f"plan:{n}", "context": {},
+         "is_urgent": False, "status": DeliveryStatus.PENDING, "due_at": due, "next_attempt_at": due, "attempts": 0,
+         "last_error": "", "subject": "", "created_at": due} for n in range(3000)])
+    connection = db_session.connection()
+    statement = claim_statement(office_time(), "w", 500, connection.dialect.name)
+    seen = []
+
+    def capture(conn, cursor, sql, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append((sql, parameters))
+
+    event.listen(connection, "before_cursor_execute", capture)
+    try:
+        nested = connection.begin_nested()
+        assert len(connection.execute(statement).all()) == 500
+        nested.rollback()
+    finally:
+        event.remove(connection, "before_cursor_execute", capture)
+    sql, parameters = next((sql, p) for sql, p in seen if sql.lstrip().upper().startswith("UPDATE"))
+    postgresql = connection.dialect.name == "postgresql"
+    explain = "EXPLAIN " if postgresql else "EXPLAIN QUERY PLAN "
+    plan = "\n".join(str(row[-1]) for row in connection.exec_driver_sql(explain + sql, parameters))
+    if postgresql:
+        assert "Index Scan on pk_notifications" in plan or "Index Scan using pk_notifications" in plan, plan
+        assert "Index Cond: (id = ANY" in plan and "Nested Loop" not in plan, plan
+    else:
+        assert "SEARCH notifications USING INTEGER PRIMARY KEY" in plan, plan
