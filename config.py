@@ -59,7 +59,7 @@ class Config:
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_SENDER = os.environ.get("MAIL_SENDER", "manabi@example.lg.jp")
-    MAIL_TRANSPORT = os.environ.get("MAIL_TRANSPORT", "smtp")  # smtp | file (development)
+    MAIL_TRANSPORT = os.environ.get("MAIL_TRANSPORT", "smtp")  # smtp | file (development) | discard
     MAIL_FILE_DIR = os.environ.get("MAIL_FILE_DIR", str(BASE_DIR / "instance" / "mail"))
     # Non-urgent mail goes out on business days within these hours (Japan time)
     OFFICE_HOURS_START = os.environ.get("OFFICE_HOURS_START", "08:30")
@@ -68,6 +68,8 @@ class Config:
     CALENDAR_UID_DOMAIN = os.environ.get("CALENDAR_UID_DOMAIN", "manabi.pref.example.lg.jp")
     SCHEDULER_LEASE_SECONDS = int(os.environ.get("SCHEDULER_LEASE_SECONDS", 90))
     SCHEDULER_DELIVERY_SECONDS = int(os.environ.get("SCHEDULER_DELIVERY_SECONDS", 30))
+    # Processes that send a backlog of more than two batches together (app/reminders/senders.py)
+    REMINDER_SENDERS = int(os.environ.get("REMINDER_SENDERS", 2))
 
     # Files uploaded by users (fieldwork submissions)
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
@@ -99,6 +101,7 @@ class TestConfig(Config):
     PASSWORD_MIN_LENGTH = 10
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 1024  # cheap hashing keeps hundreds of sign-ins in the suite fast
+    REMINDER_SENDERS = 1  # the crash tests kill "the" sender; the senders have tests of their own
 
 
 class ProductionConfig(Config):

@@ -195,9 +195,19 @@ class FileTransport(Transport):
         (self.directory / f"{name}.eml").write_bytes(mail.data)
 
 
+class DiscardTransport(Transport):
+    """Composes every message and drops it: load tests and staging copies of production data,
+    where nobody must be mailed (MAIL_TRANSPORT=discard)."""
+
+    def send(self, mail: OutgoingMail) -> None:
+        return None
+
+
 def transport_from_config(config: dict) -> Transport:  # type: ignore[type-arg]
     if config.get("MAIL_TRANSPORT") == "file":
         return FileTransport(Path(config["MAIL_FILE_DIR"]))
+    if config.get("MAIL_TRANSPORT") == "discard":
+        return DiscardTransport()
     return SmtpTransport(host=config["MAIL_HOST"], port=int(config["MAIL_PORT"]),
                          security=config.get("MAIL_SECURITY", "none"), username=config.get("MAIL_USERNAME"),
                          password=config.get("MAIL_PASSWORD"))

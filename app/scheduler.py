@@ -54,9 +54,8 @@ def release_lease(holder: str) -> None:
 
 def run_job(app: Flask, name: str, holder: str) -> None:
     """Run one job if this process holds the lease (each job run is its own app context)."""
-    from app.mail import transport_from_config
-    from app.reminders.delivery import deliver_due
     from app.reminders.scans import queue_manager_digests, scan_assignments
+    from app.reminders.senders import deliver_with_senders
 
     with app.app_context():
         try:
@@ -65,7 +64,7 @@ def run_job(app: Flask, name: str, holder: str) -> None:
                 return
             at = now()
             if name == "deliver":
-                report = deliver_due(at, transport_from_config(app.config), worker=holder)
+                report = deliver_with_senders(app, at, worker=holder, senders=app.config["REMINDER_SENDERS"])
                 if report.claimed:
                     log.info("delivered: %s", report)
             elif name == "scan":

@@ -1,5 +1,5 @@
 """The benchmark tools keep working: the generator gives the same data for the same seed, and the
-sweep harness delivers every queued reminder when two processes share the work."""
+sweep harness delivers every queued reminder when two sender processes share the work."""
 from __future__ import annotations
 
 import hashlib
@@ -32,5 +32,5 @@ def test_generator_is_deterministic_and_two_sweep_processes_send_every_reminder(
     assert counts == again and counts["staff"] == 600 and counts["enrolments"] == 6000
     assert fingerprint(first) == fingerprint(second)
 
-    result = reminder_sweep(first, 400, processes=2)
-    assert (result["sent"], result["processes"]) == (400, 2)
+    result = reminder_sweep(first, 1500, processes=2)  # more than two batches of 500: a second sender starts
+    assert (result["sent"], result["processes"]) == (1500, 2)

@@ -28,14 +28,17 @@ def reminders_group() -> None:
 
 @reminders_group.command("deliver-due")
 @click.option("--now", "at", help="Pretend it is this time (ISO 8601; Japan time if no offset).")
+@click.option("--senders", type=click.IntRange(1, 16), default=None,
+              help="Processes that send a backlog together (default: REMINDER_SENDERS).")
 @with_appcontext
-def deliver_due_cmd(at: str | None) -> None:
+def deliver_due_cmd(at: str | None, senders: int | None) -> None:
     """Send every notification due now."""
-    from app.mail import transport_from_config
-    from app.reminders.delivery import deliver_due
+    from app.reminders.senders import deliver_with_senders
     from app.scheduler import worker_name
 
-    report = deliver_due(_parse_now(at), transport_from_config(current_app.config), worker=worker_name())
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    report = deliver_with_senders(app, _parse_now(at), worker=worker_name(),
+                                  senders=senders or app.config["REMINDER_SENDERS"])
     click.echo(f"claimed {report.claimed}, sent {report.sent}, skipped {report.skipped}, "
                f"retrying {report.retried}, failed {report.failed}, reclaimed {report.reclaimed}")
 

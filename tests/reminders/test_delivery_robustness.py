@@ -175,6 +175,57 @@ def test_two_scheduler_processes_at_once_deliver_each_message_exactly_once(outbo
     assert len(claimers) in (1, 2) and None not in claimers
 
 
+class SlowSmtp(SmtpTransport):
+    """This process's sender, slowed down so the extra sender has started before the work runs out."""
+
+    def send(self, mail):  # type: ignore[no-untyped-def]
+        time.sleep(0.03)
+        super().send(mail)
+
+
+def test_a_backlog_goes_out_from_two_sender_processes_each_message_exactly_once(outbox: Outbox) -> None:
+    from app.reminders.senders import deliver_with_senders
+
+    ids = confirmations_for(outbox, outbox.employee_ids, reminders_too=True)
+    at = office_time()
+    sink = MailSink().start()
+    saved = dict(outbox.app.config)
+    outbox.app.config.update(MAIL_TRANSPORT="smtp", MAIL_HOST="127.0.0.1", MAIL_PORT=sink.port)  # the extra sender's
+    try:
+        with outbox.app.app_context():
+            report = deliver_with_senders(outbox.app, at, worker="first", senders=2, batch=40,
+                                          transport=SlowSmtp("127.0.0.1", sink.port))
+        sink.wait_for(len(ids), timeout=5)
+        received = arrivals(sink)
+    finally:
+        outbox.app.config.clear()
+        outbox.app.config.update(saved)
+        sink.stop()
+    assert not report.errors, report.errors
+    assert report.claimed == report.sent == len(ids), report
+    assert received == Counter({message_id(outbox.app, i): 1 for i in ids})
+    with outbox.app.app_context():
+        assert set(statuses(ids).values()) == {DeliveryStatus.SENT}
+        claimers = Counter(db_session.scalars(select(Notification.claimed_by).where(Notification.id.in_(ids))))
+    assert set(claimers) == {"first", "first/1"}, claimers  # the second process did take part
+
+
+def test_a_few_due_messages_start_no_extra_sender(outbox: Outbox) -> None:
+    from app.reminders.senders import deliver_with_senders
+
+    ids = confirmations_for(outbox, outbox.employee_ids[:5])
+    sink = MailSink().start()
+    try:
+        with outbox.app.app_context():
+            report = deliver_with_senders(outbox.app, office_time(), worker="alone", senders=4, batch=40,
+                                          transport=SmtpTransport("127.0.0.1", sink.port))
+            claimers = set(db_session.scalars(select(Notification.claimed_by).where(Notification.id.in_(ids))))
+        sink.wait_for(len(ids), timeout=5)
+    finally:
+        sink.stop()
+    assert report.sent == len(ids) and claimers == {"alone"}
+
+
 class KillingSink(MailSink):
     """A MailSink that SIGKILLs the sending process the moment it has stored the n-th message, before
     the client hears "250": the send is complete on the server, but its sent mark never commits."""
