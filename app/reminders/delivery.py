@@ -71,16 +71,22 @@ def recover_stale(at: datetime, stale_after: timedelta) -> int:
     return reclaimed
 
 
+def due_conditions(at: datetime) -> list[Any]:
+    """What makes a row ready to send at `at`: pending, due, past its retry wait, and outside
+    office hours only if urgent."""
+    start, end = office_hours()
+    conditions = [Notification.status == DeliveryStatus.PENDING, Notification.due_at <= at,
+                  Notification.next_attempt_at <= at]
+    if not within_office_hours(at, start, end):
+        conditions.append(Notification.is_urgent.is_(True))
+    return conditions
+
+
 def claim_statement(at: datetime, worker: str, limit: int, dialect: str) -> Update:
     """The one statement that claims a batch: up to `limit` due rows, oldest first (on PostgreSQL
     skipping rows another worker has locked), marked sending with the worker's name, returned
     with what rendering needs."""
-    start, end = office_hours()
-    pick = (select(Notification.id).where(Notification.status == DeliveryStatus.PENDING, Notification.due_at <= at,
-                                          Notification.next_attempt_at <= at)
-            .order_by(Notification.due_at, Notification.id).limit(limit))
-    if not within_office_hours(at, start, end):
-        pick = pick.where(Notification.is_urgent.is_(True))
+    pick = select(Notification.id).where(*due_conditions(at)).order_by(Notification.due_at, Notification.id).limit(limit)
     if dialect == "postgresql":
         # `id = ANY(ARRAY(pick))`: the pick runs once (an InitPlan) and the update goes by primary
         # key. With `IN (pick)` the planner, misled by statistics that predate a burst of new

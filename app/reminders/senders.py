@@ -26,16 +26,16 @@ from sqlalchemy import func, select
 
 from app.db import db_session
 from app.mail import Transport, transport_from_config
-from app.reminders.delivery import DeliveryReport, deliver_due
-from app.reminders.models import DeliveryStatus, Notification
+from app.reminders.delivery import DeliveryReport, deliver_due, due_conditions
+from app.reminders.models import Notification
 
 log = logging.getLogger(__name__)
 
 
 def due_backlog(at: datetime, up_to: int) -> int:
-    """How many rows are due at `at`, counted no further than `up_to` (an index range scan)."""
-    due = (select(Notification.id).where(Notification.status == DeliveryStatus.PENDING, Notification.due_at <= at,
-                                         Notification.next_attempt_at <= at).limit(up_to).subquery())
+    """How many rows a sweep at `at` would send, counted no further than `up_to` (an index range
+    scan). Outside office hours only urgent ones count, so a night of waiting mail starts no one."""
+    due = select(Notification.id).where(*due_conditions(at)).limit(up_to).subquery()
     count = db_session.scalar(select(func.count()).select_from(due)) or 0
     db_session.commit()
     return count
@@ -48,6 +48,8 @@ def deliver_with_senders(app: Flask, at: datetime, *, worker: str, senders: int,
     Call inside an app context; returns the combined report."""
     transport = transport or transport_from_config(app.config)
     extra = senders - 1 if senders > 1 and due_backlog(at, 2 * batch + 1) > 2 * batch else 0
+    if not extra:
+        return deliver_due(at, transport, worker=worker, batch=batch, max_batches=max_batches, stale_after=stale_after)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     children = [context.Process(target=_sender_main, daemon=True, name=f"manabi-sender-{n}", args=(
@@ -55,12 +57,15 @@ def deliver_with_senders(app: Flask, at: datetime, *, worker: str, senders: int,
         for n in range(1, extra + 1)]
     for child in children:
         child.start()
-    report = deliver_due(at, transport, worker=worker, batch=batch, max_batches=max_batches, stale_after=stale_after)
-    for child in children:
-        child.join(timeout=stale_after.total_seconds())
-        if child.is_alive():  # its claims go stale and are recovered; never two senders on one row
-            child.terminate()
-            child.join()
+    try:
+        report = deliver_due(at, transport, worker=worker, batch=batch, max_batches=max_batches,
+                             stale_after=stale_after)
+    finally:
+        for child in children:
+            child.join(timeout=stale_after.total_seconds())
+            if child.is_alive():  # its claims go stale and are recovered; never two senders on one row
+                child.terminate()
+                child.join()
     for child in children:  # each sender that finished put its report (small: it fits the pipe)
         try:
             if child.exitcode != 0:

@@ -167,3 +167,22 @@ def test_a_claim_reaches_its_rows_by_primary_key_even_with_stale_statistics(ctx)
         assert "Index Cond: (id = ANY" in plan and "Nested Loop" not in plan, plan
     else:
         assert "SEARCH notifications USING INTEGER PRIMARY KEY" in plan, plan
+
+
+def test_the_backlog_that_starts_extra_senders_counts_only_what_may_go_now(ctx) -> None:  # type: ignore[no-untyped-def]
+    """At night only urgent mail goes, so a night of waiting non-urgent mail starts no sender
+    processes every half minute; in office hours the count stops at what it needs to know."""
+    from sqlalchemy import insert
+
+    from app.reminders.senders import due_backlog
+
+    person = factories.employee(factories.unit("夜間検証課"), "SHUNIN")
+    morning = office_time()
+    due = morning - timedelta(days=1)
+    db_session.execute(insert(Notification), [
+        {"recipient_id": person.id, "kind": "enrolment_confirmed", "dedupe_key": f"night:{n}", "context": {},
+         "is_urgent": n < 3, "status": DeliveryStatus.PENDING, "due_at": due, "next_attempt_at": due, "attempts": 0,
+         "last_error": "", "subject": "", "created_at": due} for n in range(600)])
+    night = morning.replace(hour=23)
+    assert due_backlog(night, 401) == 3
+    assert due_backlog(morning, 401) == 401
