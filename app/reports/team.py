@@ -111,23 +111,32 @@ def team_overview(manager: Employee, roots: list[Unit], *, unit_id: int | None =
     order = {s: i for i, s in enumerate(STATUSES)}
     overview.rows.sort(key=lambda r: (order[r.status], r.due_on, r.employee.employee_number))
     overview.summaries = sorted(summaries.values(), key=lambda s: s.course.code)
-    overview.pending, overview.pending_total = _first_with_total(
-        select(Enrolment).where(Enrolment.employee_id.in_(people_ids), Enrolment.state == EnrolmentState.PENDING)
+    pending_ids, overview.pending_total = _first_with_total(
+        select(Enrolment.id).where(Enrolment.employee_id.in_(people_ids), Enrolment.state == EnrolmentState.PENDING)
         .order_by(Enrolment.requested_at, Enrolment.id))
-    overview.upcoming, overview.upcoming_total = _first_with_total(
-        select(Enrolment).join(TrainingSession, Enrolment.session_id == TrainingSession.id)
-        .where(Enrolment.employee_id.in_(people_ids), Enrolment.state == EnrolmentState.CONFIRMED,
-               TrainingSession.status == SessionStatus.SCHEDULED, TrainingSession.starts_at >= now(),
-               TrainingSession.starts_at < now() + timedelta(days=30))
+    soon = (TrainingSession.status == SessionStatus.SCHEDULED, TrainingSession.starts_at >= now(),
+            TrainingSession.starts_at < now() + timedelta(days=30))
+    upcoming_ids, overview.upcoming_total = _first_with_total(
+        select(Enrolment.id).join(TrainingSession, Enrolment.session_id == TrainingSession.id)
+        # From the month's few sessions to their places, not from years of the team's places.
+        .where(Enrolment.session_id.in_(select(TrainingSession.id).where(*soon)), *soon,
+               Enrolment.employee_id.in_(people_ids), Enrolment.state == EnrolmentState.CONFIRMED)
         .order_by(TrainingSession.starts_at, Enrolment.id))
+    shown = _enrolments(pending_ids + upcoming_ids)
+    overview.pending = [shown[i] for i in pending_ids]
+    overview.upcoming = [shown[i] for i in upcoming_ids]
     return overview
 
 
-def _first_with_total(statement: Select[tuple[Enrolment]]) -> tuple[list[Enrolment], int]:
-    """The first LIST_LIMIT enrolments with what the page shows of them, and how many there are in
-    all, in one statement (a window count)."""
-    rows = db_session.execute(
-        statement.add_columns(func.count().over().label("total"))
-        .options(joinedload(Enrolment.employee), joinedload(Enrolment.course), joinedload(Enrolment.training_session))
-        .limit(LIST_LIMIT)).all()
+def _first_with_total(statement: Select[tuple[int]]) -> tuple[list[int], int]:
+    """The ids of the first LIST_LIMIT rows, and how many there are in all, in one statement (a
+    window count over the ids alone: what the page shows is loaded for those few afterwards)."""
+    rows = db_session.execute(statement.add_columns(func.count().over().label("total")).limit(LIST_LIMIT)).all()
     return [row[0] for row in rows], (rows[0].total if rows else 0)
+
+
+def _enrolments(ids: list[int]) -> dict[int, Enrolment]:
+    if not ids:
+        return {}
+    return {e.id: e for e in db_session.scalars(select(Enrolment).where(Enrolment.id.in_(ids)).options(
+        joinedload(Enrolment.employee), joinedload(Enrolment.course), joinedload(Enrolment.training_session))).unique()}
