@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from flask import current_app
 from flask.cli import with_appcontext
+
+if TYPE_CHECKING:  # Alembic (and Mako, Pygments) load only when a db command runs: ~0.13 s a process
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config(database_url: str | None = None) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig(str(MIGRATIONS_DIR / "alembic.ini"))
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     url = database_url or current_app.config["DATABASE_URL"]
@@ -24,6 +28,8 @@ def upgrade_database(database_url: str | None = None, revision: str = "head") ->
     if (database_url or current_app.config["DATABASE_URL"]).startswith("sqlite:///"):
         path = Path((database_url or current_app.config["DATABASE_URL"])[len("sqlite:///"):])
         path.parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), revision)
 
 
@@ -45,6 +51,8 @@ def upgrade_cmd(revision: str) -> None:
 @with_appcontext
 def check_cmd() -> None:
     """Fail if the models and the migrations disagree."""
+    from alembic import command
+
     command.check(alembic_config())
 
 
@@ -53,10 +61,14 @@ def check_cmd() -> None:
 @with_appcontext
 def revision_cmd(message: str) -> None:
     """Autogenerate a new migration from the models (read it before committing)."""
+    from alembic import command
+
     command.revision(alembic_config(), message=message, autogenerate=True)
 
 
 @db_group.command("current")
 @with_appcontext
 def current_cmd() -> None:
+    from alembic import command
+
     command.current(alembic_config())
