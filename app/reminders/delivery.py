@@ -23,13 +23,13 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, Row, Update, bindparam, func, select, update
+from sqlalchemy import Connection, Update, bindparam, func, select, update
 
 from app.business_days import within_office_hours
 from app.clock import now
 from app.db import among, begin_write_transaction, db_session
 from app.mail import Transport
-from app.reminders.facts import CalendarCache, Facts
+from app.reminders.facts import CalendarCache, ClaimedLetter, Facts
 from app.reminders.models import DeliveryStatus, Notification
 from app.reminders.rendering import build_mail, render, skip_reason
 
@@ -103,12 +103,12 @@ def claim_statement(at: datetime, worker: str, limit: int, dialect: str) -> Upda
             .execution_options(synchronize_session=False))
 
 
-def claim_due(at: datetime, worker: str, limit: int) -> list[Row[Any]]:
+def claim_due(at: datetime, worker: str, limit: int) -> list[ClaimedLetter]:
     """Take up to `limit` due rows for this worker (see claim_statement), in their due order."""
     begin_write_transaction()
-    letters = db_session.execute(claim_statement(at, worker, limit, db_session.get_bind().dialect.name)).all()
+    rows = db_session.execute(claim_statement(at, worker, limit, db_session.get_bind().dialect.name)).all()
     db_session.commit()
-    return sorted(letters, key=lambda letter: (letter.due_at, letter.id))
+    return sorted((ClaimedLetter(*row) for row in rows), key=lambda letter: (letter.due_at, letter.id))
 
 
 def deliver_due(at: datetime, transport: Transport, *, worker: str, batch: int = 200, max_batches: int = 1000,
@@ -141,7 +141,7 @@ _SENT = (update(Notification.__table__).where(Notification.__table__.c.id == bin
          .values(sent_at=bindparam("at"), subject=bindparam("subject_text")))
 
 
-def _deliver_batch(letters: Sequence[Row[Any]], at: datetime, transport: Transport, worker: str, max_attempts: int,
+def _deliver_batch(letters: Sequence[ClaimedLetter], at: datetime, transport: Transport, worker: str, max_attempts: int,
                    report: DeliveryReport, prepare_only: bool, deadline: float, calendars: CalendarCache) -> None:
     facts = Facts(letters, calendars)
     # Hold no transaction while the SMTP server talks, and write each mark in a transaction that
@@ -170,7 +170,7 @@ def _deliver_batch(letters: Sequence[Row[Any]], at: datetime, transport: Transpo
     report.skipped += len(skipped)
 
 
-def _send_letters(letters: Sequence[Row[Any]], facts: Facts, at: datetime, transport: Transport, worker: str,
+def _send_letters(letters: Sequence[ClaimedLetter], facts: Facts, at: datetime, transport: Transport, worker: str,
                   max_attempts: int, report: DeliveryReport, prepare_only: bool, deadline: float,
                   marks: _SentMarks, skipped: list[tuple[int, str]]) -> None:
     for index, letter in enumerate(letters):

@@ -24,13 +24,26 @@ from app.reminders.kinds import KINDS, built_in_wording
 from app.reminders.models import KindSetting, MessageTemplate, OptOut
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
 
+
+
 class Letter(Protocol):
-    """The parts of a notification row that rendering reads (a Notification, or a plain row)."""
+    """The parts of a notification row that rendering reads (a Notification, or a ClaimedLetter)."""
 
     id: int
     kind: str
     recipient_id: int
     context: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ClaimedLetter:
+    """A claimed row as the sweep reads it: plain attributes, read a dozen times per message."""
+
+    id: int
+    kind: str
+    recipient_id: int
+    context: dict[str, Any]
+    due_at: datetime
 
 
 @dataclass(slots=True)
@@ -134,8 +147,8 @@ class Facts:
 
 def _people(ids: set[int]) -> dict[int, Person]:
     statement = select(Employee.id, Employee.name, Employee.email, Employee.locale, Employee.is_active)
-    return {row.id: Person(row.id, row.name, row.email, row.locale if row.locale in ("ja", "en") else "ja",
-                           row.is_active) for row in rows_among(statement, Employee.id, ids)}
+    return {id_: Person(id_, name, email, locale if locale in ("ja", "en") else "ja", is_active)
+            for id_, name, email, locale, is_active in rows_among(statement, Employee.id, ids)}
 
 
 def _places(ids: set[int]) -> dict[int, Place]:
@@ -145,16 +158,14 @@ def _places(ids: set[int]) -> dict[int, Place]:
                         TrainingSession.location, TrainingSession.online_url)
                  .join(TrainingSession, TrainingSession.id == Enrolment.session_id)
                  .join(Course, Course.id == Enrolment.course_id))
-    return {row.id: Place(row.id, row.state, row.approval_stage, row.employee_id, row.session_id, row.code,
-                          row.title_ja, row.title_en or "", row.starts_at, row.status, row.sequence, row.label or "",
-                          row.location or "", row.online_url or "")
-            for row in rows_among(statement, Enrolment.id, ids)}
+    return {row[0]: Place(*row[:7], row[7] or "", *row[8:11], row[11] or "", row[12] or "", row[13] or "")
+            for row in rows_among(statement, Enrolment.id, ids)}  # by position: ~5x cheaper than by name
 
 
 def _meetings(session_ids: set[int]) -> dict[int, tuple[tuple[int, datetime, datetime], ...]]:
     found: dict[int, list[tuple[int, datetime, datetime]]] = defaultdict(list)
     statement = select(Meeting.session_id, Meeting.id, Meeting.starts_at, Meeting.ends_at).order_by(
         Meeting.session_id, Meeting.starts_at, Meeting.id)
-    for row in rows_among(statement, Meeting.session_id, session_ids):
-        found[row.session_id].append((row.id, row.starts_at, row.ends_at))
+    for session_id, meeting_id, starts_at, ends_at in rows_among(statement, Meeting.session_id, session_ids):
+        found[session_id].append((meeting_id, starts_at, ends_at))
     return {session_id: tuple(meetings) for session_id, meetings in found.items()}
