@@ -101,7 +101,9 @@ def _encoded_words(value: str) -> str:
     return "\r\n ".join(words)
 
 
-@lru_cache(maxsize=256)  # a sweep attaches the same session's .ics (the same bytes object) many times
+# A sweep attaches each session's .ics (the same bytes object, from its CalendarCache) many times;
+# as many entries as that cache holds (app/reminders/facts.py), a few MB at most.
+@lru_cache(maxsize=4096)
 def _attachment_base64(data: bytes) -> bytes:
     return _base64(data)
 
