@@ -25,7 +25,6 @@ from app.reminders.models import KindSetting, MessageTemplate, OptOut
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
 
 
-
 class Letter(Protocol):
     """The parts of a notification row that rendering reads (a Notification, or a ClaimedLetter)."""
 

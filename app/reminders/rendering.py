@@ -6,12 +6,10 @@ Both read from `Facts` (app/reminders/facts.py), loaded once for a whole batch o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from string import Formatter
 from typing import Any
-
-from flask import current_app
 
 from app.clock import TOKYO
 from app.db import db_session
@@ -54,10 +52,6 @@ def _when(instant: datetime, locale: str) -> str:
     if locale == "ja":
         return f"{local.year}年{local.month}月{local.day}日({'月火水木金土日'[local.weekday()]}) {local:%H:%M}"
     return local.strftime("%a %d %b %Y %H:%M") + " (JST)"
-
-
-def _base_url() -> str:
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/")
 
 
 def template_for(kind: str, locale: str) -> tuple[str, str]:
@@ -129,7 +123,7 @@ def render(letter: Letter, facts: Facts) -> Rendered:
     if letter.kind == "manager_digest":
         values["url"] = base + "/approvals"
     if not _COHORT_KEYS.isdisjoint(letter.context):
-        values.update(_cohort_values(letter, locale))
+        values.update(_cohort_values(letter, locale, base))
     subject, body = facts.template(letter.kind, locale)
     return Rendered(fill(subject, values).replace("\n", " ")[:300], fill(body, values), attachments)
 
@@ -148,7 +142,7 @@ def build_mail(letter: Letter, rendered: Rendered, facts: Facts, sent_at: dateti
 _COHORT_KEYS = frozenset({"application_id", "submission_id", "milestone_id"})
 
 
-def _cohort_values(letter: Letter, locale: str) -> dict[str, Any]:
+def _cohort_values(letter: Letter, locale: str, base: str) -> dict[str, Any]:
     from app.cohorts.labels import MILESTONE_LABELS
     from app.cohorts.models import Application, Milestone, Submission
 
@@ -165,8 +159,8 @@ def _cohort_values(letter: Letter, locale: str) -> dict[str, Any]:
                        "undecided": ("今回は選考されませんでした", "not selected this time")}
             ja, en = results[application.decision.value]
             values["result"] = ja if locale == "ja" else en
-            values["url"] = f"{_base_url()}/cohorts/{cohort.id}" if letter.kind == "cohort_result" \
-                else _base_url() + "/cohorts/endorsements"
+            values["url"] = f"{base}/cohorts/{cohort.id}" if letter.kind == "cohort_result" \
+                else base + "/cohorts/endorsements"
     if "submission_id" in context:
         submission = db_session.get(Submission, context["submission_id"])
         if submission is not None:
@@ -175,11 +169,11 @@ def _cohort_values(letter: Letter, locale: str) -> dict[str, Any]:
             accepted = submission.status.value == "accepted"
             values["result"] = ("承認されました" if accepted else "修正を求められています") if locale == "ja" else (
                 "accepted" if accepted else "returned for revision")
-            values["url"] = f"{_base_url()}/cohorts/submissions/{submission.id}"
+            values["url"] = f"{base}/cohorts/submissions/{submission.id}"
     if "milestone_id" in context:
         milestone = db_session.get(Milestone, context["milestone_id"])
         if milestone is not None:
             values["milestone"] = str(MILESTONE_LABELS[milestone.kind.value])
             values["due_date"] = _when(milestone.due_at, locale)
-            values["url"] = f"{_base_url()}/cohorts/{milestone.cohort_id}/work"
+            values["url"] = f"{base}/cohorts/{milestone.cohort_id}/work"
     return values
