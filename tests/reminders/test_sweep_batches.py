@@ -160,13 +160,25 @@ def test_a_claim_reaches_its_rows_by_primary_key_even_with_stale_statistics(ctx)
         event.remove(connection, "before_cursor_execute", capture)
     sql, parameters = next((sql, p) for sql, p in seen if sql.lstrip().upper().startswith("UPDATE"))
     postgresql = connection.dialect.name == "postgresql"
-    explain = "EXPLAIN " if postgresql else "EXPLAIN QUERY PLAN "
-    plan = "\n".join(str(row[-1]) for row in connection.exec_driver_sql(explain + sql, parameters))
     if postgresql:
-        assert "Index Scan on pk_notifications" in plan or "Index Scan using pk_notifications" in plan, plan
-        assert "Index Cond: (id = ANY" in plan and "Nested Loop" not in plan, plan
+        # What a user notices is the time a claim takes with a large backlog: the update must reach
+        # the picked rows through an index condition on id, never by a join or a scan of every
+        # pending row. Which index the planner takes for that (the primary key, or another index
+        # that ends in id) is its own business and may differ from one fresh cluster to the next.
+        (document,) = connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + sql, parameters).one()
+        nodes = list(_plan_nodes(document[0]["Plan"]))
+        kinds = [node["Node Type"] for node in nodes]
+        assert "Nested Loop" not in kinds and "Hash Join" not in kinds and "Merge Join" not in kinds, kinds
+        assert any("id = ANY" in node.get("Index Cond", "") for node in nodes), kinds
     else:
+        plan = "\n".join(str(row[-1]) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, parameters))
         assert "SEARCH notifications USING INTEGER PRIMARY KEY" in plan, plan
+
+
+def _plan_nodes(node: dict):  # type: ignore[no-untyped-def,type-arg]
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
 
 
 def test_the_backlog_that_starts_extra_senders_counts_only_what_may_go_now(ctx) -> None:  # type: ignore[no-untyped-def]
