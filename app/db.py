@@ -4,11 +4,12 @@ Services use `db_session` and flush; only the edge (a view, a CLI command, a job
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
 from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from datetime import date, datetime, timezone
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from sqlalchemy import Connection, Date, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -95,9 +96,18 @@ def _configure_sqlite(engine: Engine, in_memory: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Writers that must not interleave (seat claims) ask for IMMEDIATE via execution options.
-        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        connection.exec_driver_sql(f"BEGIN {connection.get_execution_options().get('sqlite_begin') or _begin_mode.get()}")
+
+
+# SQLite has one writer. A transaction that starts as a reader and later writes cannot wait for
+# the lock (its snapshot may be stale): SQLite answers "database is locked" at once. So every unit
+# of work that may write takes the write lock with its first statement (BEGIN IMMEDIATE, waiting
+# up to the busy timeout), and only a safe HTTP request (GET, HEAD, OPTIONS) reads without it.
+# This is the one place that decides it, for views, CLI commands, jobs and sender processes alike:
+# outside a request the default is to write. PostgreSQL is unaffected (row locks and guarded
+# UPDATEs, ARCHITECTURE.md rule 11).
+_begin_mode: ContextVar[str] = ContextVar("manabi_sqlite_begin", default="IMMEDIATE")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_engine(app: Flask) -> Engine:
@@ -109,19 +119,24 @@ def init_app(app: Flask) -> None:
     app.extensions["manabi.engine"] = engine
     app.extensions["manabi.bind"] = engine
 
+    @app.before_request
+    def _declare_write_intent() -> None:
+        _begin_mode.set("DEFERRED" if request.method in SAFE_METHODS else "IMMEDIATE")
+
+    @app.teardown_request
+    def _forget_write_intent(_exc: BaseException | None) -> None:
+        _begin_mode.set("IMMEDIATE")
+
     @app.teardown_appcontext
     def _remove_session(_exc: BaseException | None) -> None:
         db_session.remove()
 
 
 def begin_write_transaction() -> None:
-    """Start the current transaction as a writer (BEGIN IMMEDIATE on SQLite).
-
-    Call before the first statement of a unit of work whose reads decide its writes, so two
-    requests cannot both read the same state; PostgreSQL uses row locks and conditional updates.
-    A session already inside a transaction, or bound to one connection (the test suite), is left
-    as it is.
-    """
+    """Start the current transaction as a writer (BEGIN IMMEDIATE on SQLite) even where the
+    default would read (a safe HTTP request). Outside safe requests every transaction already
+    starts so (see `_begin_mode`). A session already inside a transaction, or bound to one
+    connection (the test suite), is left as it is."""
     bind = db_session.get_bind()
     if bind.dialect.name != "sqlite" or isinstance(bind, Connection) or db_session().in_transaction():
         return

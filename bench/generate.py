@@ -160,7 +160,7 @@ def generate(size: str, database_url: str, first_fiscal_year: int) -> dict[str, 
             day = date(year, 4, 1) + timedelta(days=(s * 7) % 360)
             start = datetime(day.year, day.month, day.day, 4, 30, tzinfo=timezone.utc)
             session_rows.append({"id": s, "course_id": 1 + s % spec["courses"], "label": f"第{s}回", "location": "研修室",
-                                 "online_url": None, "capacity": 30, "seats_taken": 30,
+                                 "online_url": None, "capacity": 30, "seats_taken": 0,  # triggers count the holders
                                  "enrolment_opens_at": start - timedelta(days=60),
                                  "enrolment_closes_at": start - timedelta(days=3),
                                  "cancellation_deadline_at": start - timedelta(days=2), "approval_policy": "manager",

@@ -1,8 +1,9 @@
-"""Writes to enrolments. Seats are claimed with a conditional UPDATE (ARCHITECTURE.md rule 4);
-the partial unique index settles double submissions; every transition is recorded and announced.
+"""Writes to enrolments: the rules of who may enrol, approve, decline and cancel, and when.
 
-Callers that claim seats start their transaction with `app.db.begin_write_transaction()` so that
-on SQLite the whole unit of work holds the write lock from its first statement.
+Every change of state goes through `app.enrollment.transitions` (one guarded UPDATE each, the
+state machine drawn there); every writer locks the session row first, so seats are checked and
+given one request at a time per session, on SQLite and PostgreSQL alike. The loser of a race is
+told what happened in the user's language, never a 500 or a second effect.
 """
 from __future__ import annotations
 
@@ -11,21 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.services import record_event
 from app.clock import now
 from app.db import db_session
-from app.enrollment.events import EnrolmentTransitioned
 from app.enrollment.models import (
     ACTIVE_STATES,
     ApprovalStage,
     Enrolment,
-    EnrolmentEvent,
     EnrolmentState,
 )
-from app.events import emit
+from app.enrollment.transitions import Stale, lock_session, lock_sessions, move, record_new, reread
 from app.org.models import Employee, RoleName
 from app.org.queries import manager_of
 from app.permissions import can_manage_employee, has_role
@@ -50,42 +49,6 @@ class WaitlistPolicy:
 DEFAULT_POLICY = WaitlistPolicy(auto_promote_cutoff=timedelta(hours=24))
 
 
-# --- seats -----------------------------------------------------------------------------------
-
-
-def _claim_seat(session_id: int) -> bool:
-    result = db_session.execute(
-        update(TrainingSession)
-        .where(TrainingSession.id == session_id, TrainingSession.status == SessionStatus.SCHEDULED,
-               TrainingSession.seats_taken < TrainingSession.capacity)
-        .values(seats_taken=TrainingSession.seats_taken + 1)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
-
-
-def _release_seat(session_id: int) -> None:
-    db_session.execute(
-        update(TrainingSession).where(TrainingSession.id == session_id, TrainingSession.seats_taken > 0)
-        .values(seats_taken=TrainingSession.seats_taken - 1).execution_options(synchronize_session=False)
-    )
-
-
-def _transition(enrolment: Enrolment, to_state: EnrolmentState, actor: Employee | None, kind: str,
-                note: str = "", *, is_new: bool = False) -> None:
-    from_state = None if is_new else enrolment.state.value
-    enrolment.state = to_state
-    if to_state == EnrolmentState.CONFIRMED and enrolment.confirmed_at is None:
-        enrolment.confirmed_at = now()
-    if to_state in (EnrolmentState.CANCELLED, EnrolmentState.DECLINED):
-        enrolment.ended_at = now()
-        enrolment.end_reason = note[:500]
-    db_session.add(EnrolmentEvent(enrolment_id=enrolment.id, occurred_at=now(),
-                                  actor_id=actor.id if actor else None, from_state=from_state,
-                                  to_state=to_state.value, note=f"{kind}: {note}"[:500] if note else kind))
-    emit(EnrolmentTransitioned(enrolment.id, from_state, to_state.value, actor.id if actor else None, kind, note))
-
-
 def waitlist_position(enrolment: Enrolment) -> int | None:
     """1-based place among the live requests of the session that have no seat yet."""
     if not enrolment.is_active or enrolment.holds_seat:
@@ -96,6 +59,20 @@ def waitlist_position(enrolment: Enrolment) -> int | None:
             Enrolment.holds_seat.is_(False), Enrolment.id < enrolment.id)
     ) or 0
     return ahead + 1
+
+
+def ended_message(enrolment: Enrolment, *, deciding: bool = False) -> str:
+    """What to tell someone acting on an enrolment that another request has just ended or decided
+    (`deciding`: an approver, for whom a cancelled request was withdrawn by its owner)."""
+    if enrolment.state == EnrolmentState.CANCELLED:
+        return _("The request was withdrawn.") if deciding else _("This enrolment has already been cancelled.")
+    if enrolment.state == EnrolmentState.DECLINED:
+        return _("This request has already been declined.")
+    return _("This request has already been decided.")
+
+
+def _changed_meanwhile() -> EnrolmentError:
+    return EnrolmentError(_("This enrolment was changed by someone else just now. Please check it and try again."))
 
 
 # --- enrol -----------------------------------------------------------------------------------
@@ -158,29 +135,41 @@ def enrol(
                                name=employee.name, when=_local(existing.training_session.starts_at)))
 
     stage, approver = _initial_stage(actor, employee, session.approval_policy)
+    seats = lock_session(session.id)
+    if not seats.is_scheduled:
+        raise EnrolmentError(_("This session has been cancelled."))
+    seat = seats.free > 0
     try:
         with db_session.begin_nested():
-            seat = _claim_seat(session.id)
             enrolment = Enrolment(
                 session_id=session.id, course_id=course.id, course_version=course.version,
-                employee_id=employee.id, state=EnrolmentState.PENDING, holds_seat=seat, approval_stage=stage,
+                employee_id=employee.id, holds_seat=seat, approval_stage=stage,
                 approver_id=approver.id if approver else None,
                 requested_by_id=actor.id if actor.id != employee.id else None, requested_at=current,
             )
+            approved = stage in (ApprovalStage.NOT_REQUIRED, ApprovalStage.APPROVED)
+            if not approved:
+                enrolment.state = EnrolmentState.PENDING
+            else:
+                enrolment.state = EnrolmentState.CONFIRMED if seat else EnrolmentState.WAITLISTED
+                enrolment.confirmed_at = current if seat else None
             db_session.add(enrolment)
             db_session.flush()
-    except IntegrityError:
+    except IntegrityError as error:
+        if not _is_second_live_enrolment(error):
+            raise
         raise EnrolmentError(_("%(name)s already has a place or request in this course.", name=employee.name)) from None
-
-    approved = stage in (ApprovalStage.NOT_REQUIRED, ApprovalStage.APPROVED)
-    if approved:
-        _transition(enrolment, EnrolmentState.CONFIRMED if seat else EnrolmentState.WAITLISTED, actor,
-                    "confirmed" if seat else "waitlisted", is_new=True)
-    else:
-        _transition(enrolment, EnrolmentState.PENDING, actor, "requested", is_new=True)
+    record_new(enrolment, actor, "requested" if not approved else "confirmed" if seat else "waitlisted")
     db_session.flush()
     warnings = _overlap_warnings(employee, session)
     return EnrolResult(enrolment, warnings)
+
+
+def _is_second_live_enrolment(error: IntegrityError) -> bool:
+    """Only the one-live-enrolment-per-course index means "already applied"; any other
+    violation is a bug to surface, not something to explain away to the user."""
+    return "uq_enrolments_active_employee_course" in str(error.orig) or (
+        "UNIQUE constraint failed: enrolments.employee_id, enrolments.course_id" in str(error.orig))
 
 
 def _local(instant: datetime) -> str:
@@ -219,40 +208,79 @@ def can_decide(actor: Employee, enrolment: Enrolment) -> bool:
     return False
 
 
+def _lock_and_reread(enrolment: Enrolment) -> Enrolment:
+    lock_session(enrolment.session_id)
+    return reread(enrolment)
+
+
 def approve(actor: Employee, enrolment: Enrolment) -> None:
+    """Approve a request at its current stage (the manager's, or HR's after it)."""
+    _lock_and_reread(enrolment)
+    if enrolment.state != EnrolmentState.PENDING:
+        raise EnrolmentError(ended_message(enrolment, deciding=True))
     if not can_decide(actor, enrolment):
         raise EnrolmentError(_("You cannot approve this request."))
     policy = enrolment.training_session.approval_policy
     before = enrolment.approval_stage.value
-    if (enrolment.approval_stage == ApprovalStage.MANAGER and policy == ApprovalPolicy.MANAGER_THEN_HR
-            and not has_role(actor, RoleName.HR)):
-        enrolment.approval_stage = ApprovalStage.HR
-        _transition(enrolment, EnrolmentState.PENDING, actor, "forwarded")
-    else:
-        enrolment.approval_stage = ApprovalStage.APPROVED
-        _transition(enrolment, EnrolmentState.CONFIRMED if enrolment.holds_seat else EnrolmentState.WAITLISTED,
-                    actor, "approved")
+    try:
+        if (enrolment.approval_stage == ApprovalStage.MANAGER and policy == ApprovalPolicy.MANAGER_THEN_HR
+                and not has_role(actor, RoleName.HR)):
+            move(enrolment, EnrolmentState.PENDING, actor, "forwarded", stage=ApprovalStage.HR)
+        else:
+            move(enrolment, EnrolmentState.CONFIRMED if enrolment.holds_seat else EnrolmentState.WAITLISTED,
+                 actor, "approved", stage=ApprovalStage.APPROVED)
+    except Stale:
+        raise _changed_meanwhile() from None
     record_event(actor, "enrollment.approved", "enrolment", enrolment.id,
                  before={"stage": before}, after={"stage": enrolment.approval_stage.value,
                                                   "state": enrolment.state.value})
 
 
 def decline(actor: Employee, enrolment: Enrolment, reason: str, policy: WaitlistPolicy = DEFAULT_POLICY) -> None:
-    if not can_decide(actor, enrolment):
-        raise EnrolmentError(_("You cannot decline this request."))
     if not reason.strip():
         raise EnrolmentError(_("Give a reason for declining."))
+    _lock_and_reread(enrolment)
+    if enrolment.state != EnrolmentState.PENDING:
+        raise EnrolmentError(ended_message(enrolment, deciding=True))
+    if not can_decide(actor, enrolment):
+        raise EnrolmentError(_("You cannot decline this request."))
     before = enrolment.approval_stage.value
-    enrolment.approval_stage = ApprovalStage.DECLINED
     had_seat = enrolment.holds_seat
-    enrolment.holds_seat = False
-    _transition(enrolment, EnrolmentState.DECLINED, actor, "declined", reason.strip())
+    try:
+        move(enrolment, EnrolmentState.DECLINED, actor, "declined", reason.strip(), holds_seat=False,
+             stage=ApprovalStage.DECLINED)
+    except Stale:
+        raise _changed_meanwhile() from None
     record_event(actor, "enrollment.declined", "enrolment", enrolment.id,
                  before={"stage": before}, after={"stage": "declined"}, summary=reason[:200])
-    db_session.flush()
     if had_seat:
-        _release_seat(enrolment.session_id)
         promote_waitlist(enrolment.training_session, policy)
+
+
+@dataclass
+class Decisions:
+    done: int = 0
+    refused: list[str] = field(default_factory=list)  # one line per request not decided, with why
+
+
+def decide_many(actor: Employee, enrolments: Iterable[Enrolment], action: str, reason: str,
+                policy: WaitlistPolicy = DEFAULT_POLICY) -> Decisions:
+    """Approve or decline several requests at once. A request someone else decided or withdrew
+    meanwhile is reported by name, the others go through."""
+    chosen = sorted(enrolments, key=lambda e: e.id)
+    lock_sessions({e.session_id for e in chosen})
+    outcome = Decisions()
+    for enrolment in chosen:
+        try:
+            with db_session.begin_nested():
+                if action == "approve":
+                    approve(actor, enrolment)
+                else:
+                    decline(actor, enrolment, reason, policy)
+            outcome.done += 1
+        except EnrolmentError as error:
+            outcome.refused.append(f"{enrolment.employee.name}: {error}")
+    return outcome
 
 
 # --- cancellation and the waitlist -----------------------------------------------------------
@@ -269,64 +297,67 @@ def can_cancel(actor: Employee, enrolment: Enrolment) -> bool:
 
 
 def cancel(actor: Employee, enrolment: Enrolment, reason: str = "", policy: WaitlistPolicy = DEFAULT_POLICY) -> None:
-    """Cancel a place or request. The employee may until the deadline; HR at any time."""
+    """Cancel a place or request. The employee may until the deadline; HR at any time. The seat
+    it held (if any) is freed exactly once and goes to the first person waiting."""
+    _lock_and_reread(enrolment)
     if not enrolment.is_active:
-        raise EnrolmentError(_("This enrolment is no longer active."))
+        raise EnrolmentError(ended_message(enrolment))
     if not can_cancel(actor, enrolment):
         raise EnrolmentError(_("The cancellation deadline has passed. Please contact the training staff."))
     had_seat = enrolment.holds_seat
-    enrolment.holds_seat = False
-    _transition(enrolment, EnrolmentState.CANCELLED, actor, "cancelled", reason.strip())
-    db_session.flush()
+    try:
+        move(enrolment, EnrolmentState.CANCELLED, actor, "cancelled", reason.strip(), holds_seat=False)
+    except Stale:
+        raise _changed_meanwhile() from None
     if had_seat:
-        _release_seat(enrolment.session_id)
         promote_waitlist(enrolment.training_session, policy)
 
 
 def promote_waitlist(session: TrainingSession, policy: WaitlistPolicy = DEFAULT_POLICY) -> list[Enrolment]:
     """Give free seats to the earliest waiting requests, unless the start is within the cut-off."""
-    if session.status != SessionStatus.SCHEDULED or now() >= session.starts_at - policy.auto_promote_cutoff:
+    if now() >= session.starts_at - policy.auto_promote_cutoff:
         return []
-    promoted = []
-    while True:
-        candidate = db_session.scalar(
-            select(Enrolment).where(Enrolment.session_id == session.id, Enrolment.state.in_(ACTIVE_STATES),
-                                    Enrolment.holds_seat.is_(False)).order_by(Enrolment.id).limit(1))
-        if candidate is None or not _claim_seat(session.id):
-            break
+    free = lock_session(session.id).free
+    if not free:
+        return []
+    candidates = db_session.scalars(
+        select(Enrolment).where(Enrolment.session_id == session.id, Enrolment.state.in_(ACTIVE_STATES),
+                                Enrolment.holds_seat.is_(False)).order_by(Enrolment.id).limit(free)
+        .execution_options(populate_existing=True)).all()
+    for candidate in candidates:
         _give_seat(candidate, None)
-        promoted.append(candidate)
-    return promoted
+    return list(candidates)
 
 
 def _give_seat(enrolment: Enrolment, actor: Employee | None) -> None:
-    enrolment.holds_seat = True
-    if enrolment.state == EnrolmentState.WAITLISTED:
-        _transition(enrolment, EnrolmentState.CONFIRMED, actor, "promoted")
-    else:  # still awaiting approval: it now waits with a seat kept for it
-        _transition(enrolment, EnrolmentState.PENDING, actor, "promoted")
-    db_session.flush()
+    """A waiting request gets a seat: confirmed if approved, else it waits for approval with it."""
+    to_state = EnrolmentState.CONFIRMED if enrolment.state == EnrolmentState.WAITLISTED else EnrolmentState.PENDING
+    move(enrolment, to_state, actor, "promoted", holds_seat=True)
 
 
 def promote_by_hand(actor: Employee, enrolment: Enrolment) -> None:
     """HR gives a free seat to a specific waiting request (after the automatic cut-off too)."""
+    seats = lock_session(enrolment.session_id)
+    reread(enrolment)
     if not enrolment.is_active or enrolment.holds_seat:
         raise EnrolmentError(_("This request is not waiting for a seat."))
-    if not _claim_seat(enrolment.session_id):
+    if not seats.free:
         raise EnrolmentError(_("There is no free seat. Increase the capacity first."))
-    _give_seat(enrolment, actor)
+    try:
+        _give_seat(enrolment, actor)
+    except Stale:
+        raise _changed_meanwhile() from None
     record_event(actor, "enrollment.promoted_by_hand", "enrolment", enrolment.id)
 
 
 def end_enrolments_of_cancelled_session(session: TrainingSession, actor: Employee | None, reason: str) -> int:
+    """Every live place of a cancelled session ends; the triggers bring its seat count to zero."""
+    lock_session(session.id)
     enrolments = db_session.scalars(select(Enrolment).where(
-        Enrolment.session_id == session.id, Enrolment.state.in_(ACTIVE_STATES))).all()
+        Enrolment.session_id == session.id, Enrolment.state.in_(ACTIVE_STATES))
+        .order_by(Enrolment.id).execution_options(populate_existing=True)).all()
     for enrolment in enrolments:
-        enrolment.holds_seat = False
-        _transition(enrolment, EnrolmentState.CANCELLED, actor, "session_cancelled", reason)
-    db_session.flush()
-    db_session.execute(update(TrainingSession).where(TrainingSession.id == session.id)
-                       .values(seats_taken=0).execution_options(synchronize_session=False))
+        move(enrolment, EnrolmentState.CANCELLED, actor, "session_cancelled", reason, holds_seat=False)
     return len(enrolments)
 
 

@@ -6,19 +6,18 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app import hooks
-from app.db import begin_write_transaction, db_session
+from app.db import db_session
 from app.enrollment import queries
 from app.enrollment.calendar import build_calendar
 from app.enrollment.forms import BulkEnrolForm, CancelEnrolmentForm, DecisionForm, EnrolForm
 from app.enrollment.models import Enrolment
 from app.enrollment.services import (
     EnrolmentError,
-    approve,
     can_cancel,
     can_decide,
     cancel,
     current_policy,
-    decline,
+    decide_many,
     enrol,
     enrol_many,
     promote_by_hand,
@@ -66,10 +65,6 @@ def enrol_view(session_id: int):  # type: ignore[no-untyped-def]
     back = safe_next(request.form.get("next"), "enrollment.my_learning")
     if not form.validate_on_submit():
         abort(400)
-    # Hold SQLite's write lock from the first statement: reads that decide the seat must not
-    # interleave with another request's (PostgreSQL relies on the conditional UPDATE instead).
-    db_session.commit()
-    begin_write_transaction()
     session = _session_or_404(session_id)
     employee: Employee = current_user
     number = (form.employee_number.data or "").strip()
@@ -174,19 +169,16 @@ def approvals():  # type: ignore[no-untyped-def]
         if form.action.data == "decline" and not reason:
             flash(_("Give a reason for declining."), "error")
             return redirect(url_for("enrollment.approvals"))
-        done = 0
-        for enrolment in db_session.scalars(select(Enrolment).where(Enrolment.id.in_(ids))):
-            if not can_decide(current_user, enrolment):
-                abort(403)
-            if form.action.data == "approve":
-                approve(current_user, enrolment)
-            else:
-                decline(current_user, enrolment, reason, current_policy())
-            done += 1
+        chosen = list(db_session.scalars(select(Enrolment).where(Enrolment.id.in_(ids))))
+        if any(not can_view_employee(current_user, e.employee) for e in chosen):
+            abort(403)
+        outcome = decide_many(current_user, chosen, form.action.data, reason, current_policy())
         db_session.commit()
-        message = (_("%(n)s request(s) approved.", n=done) if form.action.data == "approve"
-                   else _("%(n)s request(s) declined.", n=done))
-        flash(message, "success")
+        if outcome.done:
+            flash(_("%(n)s request(s) approved.", n=outcome.done) if form.action.data == "approve"
+                  else _("%(n)s request(s) declined.", n=outcome.done), "success")
+        for line in outcome.refused:
+            flash(line, "error")
         return redirect(safe_next(request.form.get("next"), "enrollment.approvals"))
     return render_template("enrollment/approvals.html", requests=queries.approvals_for(current_user), form=form)
 
@@ -226,8 +218,6 @@ def enrol_many_view(session_id: int):  # type: ignore[no-untyped-def]
     _fill_bulk_choices(form)
     if not form.validate_on_submit():
         abort(400)
-    db_session.commit()
-    begin_write_transaction()
     session = _session_or_404(session_id)
     stmt = select(Employee).where(Employee.is_active.is_(True))
     numbers = [n.strip() for n in (form.numbers.data or "").replace(",", "\n").splitlines() if n.strip()]

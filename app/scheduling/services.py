@@ -97,6 +97,8 @@ def update_session(actor: Employee | None, session: TrainingSession, details: Se
     capacity lets the waitlist move up; a capacity below the seats already held is refused."""
     from flask_babel import gettext as _
 
+    # The row lock first (as every enrolment writer takes it), then the facts as they are now.
+    db_session.refresh(session, ["status", "capacity", "seats_taken"], with_for_update=True)
     if session.status == SessionStatus.CANCELLED:
         raise SchedulingError("status", _("This session has been cancelled."))
     _check(details, meetings)
@@ -137,14 +139,20 @@ def update_session(actor: Employee | None, session: TrainingSession, details: Se
         emit(SessionCapacityIncreased(session.id, actor.id if actor else None))
 
 
-def cancel_session(actor: Employee | None, session: TrainingSession, reason: str) -> None:
-    if session.status == SessionStatus.CANCELLED:
-        return
-    session.status = SessionStatus.CANCELLED
-    session.cancelled_at = now()
-    session.sequence += 1
-    session.updated_at = now()
+def cancel_session(actor: Employee | None, session: TrainingSession, reason: str) -> bool:
+    """Cancel a session once (scheduled → cancelled, one guarded UPDATE): a second click or a
+    second HR user finds it cancelled and changes nothing. True when this call cancelled it."""
+    at = now()
+    cancelled = db_session.execute(
+        update(TrainingSession).where(TrainingSession.id == session.id,
+                                      TrainingSession.status == SessionStatus.SCHEDULED)
+        .values(status=SessionStatus.CANCELLED, cancelled_at=at, sequence=TrainingSession.sequence + 1,
+                updated_at=at).execution_options(synchronize_session=False)).rowcount
+    db_session.refresh(session, ["status", "cancelled_at", "sequence", "updated_at"])
+    if not cancelled:
+        return False
     record_event(actor, "scheduling.session_cancelled", "training_session", session.id,
                  before={"status": "scheduled"}, after={"status": "cancelled"}, summary=reason[:200])
     db_session.flush()
     emit(SessionCancelled(session.id, actor.id if actor else None, reason))
+    return True

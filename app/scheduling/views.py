@@ -123,7 +123,10 @@ def cancel(session_id: int):  # type: ignore[no-untyped-def]
     if not form.validate_on_submit():
         flash(_("Give a reason for cancelling the session."), "error")
         return redirect(url_for("scheduling.edit_session", session_id=session.id))
-    cancel_session(current_user, session, form.reason.data)
-    db_session.commit()
-    flash(_("Session cancelled. Everyone enrolled is told."), "success")
+    if cancel_session(current_user, session, form.reason.data):
+        db_session.commit()
+        flash(_("Session cancelled. Everyone enrolled is told."), "success")
+    else:
+        db_session.rollback()
+        flash(_("This session has already been cancelled."), "info")
     return redirect(url_for("scheduling.course_sessions", code=session.course.code))
