@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Flask, current_app, has_request_context, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
+from sqlalchemy import inspect
 
 from app.clock import to_tokyo
 from app.fiscal import FiscalHalf, FiscalYear
@@ -13,12 +14,27 @@ from app.fiscal import FiscalHalf, FiscalYear
 babel = Babel()
 
 
+_WITHOUT_DATABASE = "_locale_without_database"  # on g: pick the language from the request alone
+
+
+def choose_locale_without_database() -> None:
+    """From now on in this request, the language comes from the request alone: the signed-in
+    user is not loaded for it. Error pages call this, so they render while the database is down."""
+    g.setdefault(_WITHOUT_DATABASE, True)
+
+
 def select_locale() -> str:
+    """The user's own setting, else the session's choice (signing in copies the user's setting
+    there), else the browser's Accept-Language, else Japanese."""
     supported = current_app.config["LANGUAGES"]
     if not has_request_context():  # CLI commands and scheduler jobs: the default language
         return current_app.config["BABEL_DEFAULT_LOCALE"]
-    if current_user and current_user.is_authenticated and current_user.locale in supported:
-        return current_user.locale
+    if g.get(_WITHOUT_DATABASE):
+        own = _loaded_user_locale()
+    else:
+        own = current_user.locale if current_user and current_user.is_authenticated else None
+    if own in supported:
+        return own  # type: ignore[return-value]
     chosen = session.get("locale")
     if chosen in supported:
         return chosen
@@ -26,6 +42,16 @@ def select_locale() -> str:
     if best:
         return best
     return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _loaded_user_locale() -> str | None:
+    """The signed-in user's setting if the user is already loaded in this request and the value
+    is in memory; never a query (after a rollback every attribute would need one)."""
+    user = g.get("_login_user")  # where Flask-Login keeps the user it loaded for this request
+    state = inspect(user, raiseerr=False) if user is not None else None
+    if state is None:
+        return None
+    return state.dict.get("locale")
 
 
 def is_japanese() -> bool:

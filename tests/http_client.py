@@ -30,9 +30,10 @@ class Response:
 class HttpClient:
     """A minimal cookie-keeping HTTP client over http.client (no redirects followed)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, accept_language: str = "ja") -> None:
         self.host = host
         self.port = port
+        self.accept_language = accept_language
         self.cookies: dict[str, str] = {}
         self._lock = threading.Lock()  # a double click shares one client between threads
 
@@ -42,10 +43,11 @@ class HttpClient:
         return connection
 
     def request(self, method: str, path: str, data: dict[str, str] | None = None,
-                connection: http.client.HTTPConnection | None = None) -> Response:
+                connection: http.client.HTTPConnection | None = None,
+                extra_headers: dict[str, str] | None = None) -> Response:
         connection = connection or self.connect()
         try:
-            headers = {"Accept-Language": "ja"}
+            headers = {"Accept-Language": self.accept_language, **(extra_headers or {})}
             with self._lock:
                 if self.cookies:
                     headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())

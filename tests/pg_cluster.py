@@ -60,6 +60,19 @@ class Cluster:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
         return self.url(name)
 
+    def start(self) -> None:
+        """Start the server (again, after `shut_down`: same data, same port)."""
+        self._run(
+            "pg_ctl", "-D", str(self.directory / "data"), "-l", str(self.directory / "server.log"), "-w", "-o",
+            f"-h 127.0.0.1 -p {self.port} -k {self.directory} -c fsync=off -c synchronous_commit=off "
+            "-c full_page_writes=off -c max_connections=300",
+            "start",
+        )
+
+    def shut_down(self) -> None:
+        """Stop the server but keep its data, as an outage would (`start` brings it back)."""
+        self._run("pg_ctl", "-D", str(self.directory / "data"), "-m", "fast", "-w", "stop")
+
     def stop(self) -> None:
         try:
             self._run("pg_ctl", "-D", str(self.directory / "data"), "-m", "immediate", "-w", "stop")
@@ -78,10 +91,5 @@ def start_cluster() -> Cluster:
     data = directory / "data"
     cluster._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync",
                  "-E", "UTF8", "--locale", "C")
-    cluster._run(
-        "pg_ctl", "-D", str(data), "-l", str(directory / "server.log"), "-w", "-o",
-        f"-h 127.0.0.1 -p {cluster.port} -k {directory} -c fsync=off -c synchronous_commit=off "
-        "-c full_page_writes=off -c max_connections=300",
-        "start",
-    )
+    cluster.start()
     return cluster

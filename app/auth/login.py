@@ -31,7 +31,11 @@ def _load_user(user_id: str) -> Employee | None:
 
 
 def init_app(app: Flask) -> None:
-    login_manager.init_app(app)
+    # Templates get the lazy `current_user` proxy instead of Flask-Login's processor, which loads
+    # the user for every template: a page that shows nothing of the user (an error page while the
+    # database is down) must render without a query.
+    login_manager.init_app(app, add_context_processor=False)
+    app.context_processor(lambda: {"current_user": current_user})
 
     @app.before_request
     def _force_password_change():  # type: ignore[no-untyped-def]

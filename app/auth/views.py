@@ -52,6 +52,8 @@ def login():  # type: ignore[no-untyped-def]
             session.clear()
             login_user(result.employee)
             session[MUST_CHANGE_KEY] = result.must_change_password
+            if result.employee.locale in current_app.config["LANGUAGES"]:
+                session["locale"] = result.employee.locale  # error pages read it without the database
             if result.must_change_password:
                 flash(_("You signed in with a temporary password. Please choose your own password."), "info")
                 return redirect(url_for("auth.change_password"))

@@ -5,6 +5,7 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from app.db import db_session
+from app.errors import RETRY_AFTER_SECONDS, discard_failed_connection
 from app.permissions import public, signed_in
 
 bp = Blueprint("core", __name__)
@@ -23,8 +24,9 @@ def healthz():  # type: ignore[no-untyped-def]
     try:
         db_session.execute(text("SELECT 1"))
     except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
-        db_session.rollback()
-        return jsonify(status="error", database="unavailable", detail=type(error).__name__), 503
+        discard_failed_connection()  # the next check connects afresh, so it recovers by itself
+        body = jsonify(status="error", database="unavailable", detail=type(error).__name__)
+        return body, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return jsonify(status="ok", database="ok")
 
 
