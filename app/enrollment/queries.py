@@ -100,7 +100,8 @@ def approvals_for(user: Employee) -> list[Enrolment]:
     if has_role(user, RoleName.HR):
         conditions.append(Enrolment.approval_stage == ApprovalStage.HR)
     return list(db_session.scalars(
-        select(Enrolment).where(Enrolment.state == EnrolmentState.PENDING, or_(*conditions))
+        select(Enrolment).where(Enrolment.state == EnrolmentState.PENDING, or_(*conditions),
+                                Enrolment.employee_id != user.id)  # nobody decides their own request
         .options(*_with_session(), joinedload(Enrolment.employee))
         .order_by(Enrolment.requested_at, Enrolment.id)).unique())
 

@@ -197,13 +197,13 @@ def _overlap_warnings(employee: Employee, session: TrainingSession) -> list[str]
 
 
 def can_decide(actor: Employee, enrolment: Enrolment) -> bool:
-    if enrolment.state != EnrolmentState.PENDING:
+    """Nobody decides their own request, at any stage (an HR officer's own request goes to a
+    colleague)."""
+    if enrolment.state != EnrolmentState.PENDING or actor.id == enrolment.employee_id:
         return False
     if enrolment.approval_stage == ApprovalStage.HR:
         return has_role(actor, RoleName.HR)
     if enrolment.approval_stage == ApprovalStage.MANAGER:
-        if actor.id == enrolment.employee_id:
-            return False
         return has_role(actor, RoleName.HR) or can_manage_employee(actor, enrolment.employee)
     return False
 

@@ -238,6 +238,26 @@ def test_manager_then_hr(team):
     assert request.state == EnrolmentState.CONFIRMED
 
 
+def test_hr_never_decides_its_own_request_at_the_hr_stage(team):
+    """Issue 14 finding 7: an HR officer's own request, forwarded by their manager, waits for a
+    colleague; they neither see it in their approvals nor can approve or decline it."""
+    hr_unit = team["hr"].unit
+    hr_head = factories.employee(hr_unit, "KACHO", heads=hr_unit)
+    colleague = factories.employee(hr_unit, "SHUSA", roles=(RoleName.HR,))
+    me = team["hr"]
+    request = enrol(me, me, factories.training_session(factories.course(grades=("SHUSA",)),
+                                                       policy="manager_then_hr")).enrolment
+    approve(hr_head, request)
+    assert request.approval_stage == ApprovalStage.HR
+    assert request.id not in [r.id for r in queries.approvals_for(me)]
+    for decide in (lambda: approve(me, request), lambda: decline(me, request, "自分で却下")):
+        with pytest.raises(EnrolmentError):
+            decide()
+    assert [r.id for r in queries.approvals_for(colleague)] == [request.id]
+    approve(colleague, request)
+    assert request.state == EnrolmentState.CONFIRMED
+
+
 def test_on_behalf_by_the_manager_counts_as_their_approval(team):
     staff = team["staff"][0]
     result = enrol(team["manager"], staff, factories.training_session(factories.course(), policy="manager"))
