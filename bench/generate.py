@@ -231,12 +231,29 @@ def generate(size: str, database_url: str, first_fiscal_year: int) -> dict[str, 
                            for p, g, _u in people if g in (grade_ids["SHUNIN"], grade_ids["KACHO"])]
         for batch in batched(assignment_rows, 10_000):
             connection.execute(insert(Assignment), batch)
+        if connection.dialect.name == "postgresql":
+            _move_sequences_past_explicit_ids(connection)
         db_session.commit()
         counts = {"units": len(unit_rows), "staff": staff, "sessions": sessions_needed, "enrolments": enrolment_id,
                   "completions": len(completion_rows), "assignments": len(assignment_rows),
                   "seconds": round(time.monotonic() - t0, 1)}
     app.extensions["manabi.engine"].dispose()
     return counts
+
+
+def _move_sequences_past_explicit_ids(connection) -> None:  # type: ignore[no-untyped-def]
+    """Rows inserted here carry explicit ids, which PostgreSQL's sequences do not see: move every
+    sequence past its column's highest value, or the first row the app inserts collides."""
+    from sqlalchemy import text
+
+    owned = connection.execute(text(
+        "SELECT s.relname AS sequence, t.relname AS table_name, a.attname AS column_name"
+        " FROM pg_class s JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i')"
+        " JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid"
+        " WHERE s.relkind = 'S'")).all()
+    for sequence, table_name, column_name in owned:
+        connection.execute(text(
+            f'SELECT setval(\'"{sequence}"\', coalesce((SELECT max("{column_name}") FROM "{table_name}"), 0) + 1, false)'))
 
 
 def main() -> None:

@@ -34,3 +34,14 @@ def test_generator_is_deterministic_and_two_sweep_processes_send_every_reminder(
 
     result = reminder_sweep(first, 1500, processes=2)  # more than two batches of 500: a second sender starts
     assert (result["sent"], result["processes"]) == (1500, 2)
+
+    # The generator inserts explicit ids: the app's own next insert into every table still works
+    # (PostgreSQL's sequences were left at 1, so the first enrolment on generated data collided).
+    engine = create_engine(first)
+    with engine.begin() as connection:
+        for table in ("units", "employees", "training_sessions", "enrolments", "courses"):
+            highest = connection.execute(text(f"SELECT max(id) FROM {table}")).scalar()
+            if connection.dialect.name == "postgresql":
+                following = connection.execute(text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))")).scalar()
+                assert following > highest, (table, following, highest)
+    engine.dispose()
