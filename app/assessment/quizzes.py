@@ -1,5 +1,7 @@
 """Quizzes: loading them from course files, taking them with a server-enforced time limit,
-automatic grading of choice questions and hand grading of short answers."""
+automatic grading of choice questions and hand grading of short answers. Every change of an
+attempt or a graded answer is a move of app/assessment/transitions.py (where the state machine
+is drawn)."""
 from __future__ import annotations
 
 import hashlib
@@ -11,21 +13,20 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from app.assessment.events import QuizGraded
+from app.assessment import transitions
 from app.assessment.models import Answer, Question, QuestionType, Quiz, QuizAttempt
-from app.audit.services import record_event
+from app.assessment.transitions import QuizError, Stale
 from app.catalog.models import Course
 from app.clock import now
 from app.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
-from app.events import emit
-from app.org.models import Employee
+from app.org.models import Employee, RoleName
+from app.permissions import has_role
 
 GRACE = timedelta(seconds=30)  # network and clock slack when a page submits at the last second
 
 
-class QuizError(Exception):
-    """Why a quiz cannot be started or submitted, fit to show the person."""
+AS_READ: Any = object()  # grade_answer: guard on the points as read now (no page in between)
 
 
 def _hash(spec: dict[str, Any] | None) -> str:
@@ -106,13 +107,16 @@ def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: da
     for attempt in attempts:
         if attempt.submitted_at is None:
             if attempt.deadline_at is not None and at > attempt.deadline_at + GRACE:
-                finish(attempt, at, timed_out=True)
+                try:
+                    finish(attempt, at, timed_out=True)
+                except Stale:
+                    pass  # closed by another request at the same moment
                 if resume_only:
                     raise QuizError(_("Time is up. Your answers saved before the time limit were marked."))
             else:
                 return attempt  # a reload resumes the same attempt, same order, same deadline
     if resume_only:
-        raise QuizError(_("This attempt has already been submitted."))
+        raise Stale(_("This attempt has already been submitted."))
     if any(a.passed for a in attempts):
         raise QuizError(_("You have already passed this quiz."))
     if len(attempts) >= quiz.attempts_allowed:
@@ -123,9 +127,13 @@ def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: da
     attempt = QuizAttempt(quiz_id=quiz.id, enrolment_id=enrolment.id, employee_id=employee.id,
                           attempt_no=len(attempts) + 1, question_order=order, started_at=at,
                           deadline_at=at + timedelta(minutes=quiz.time_limit_minutes) if quiz.time_limit_minutes else None)
-    db_session.add(attempt)
-    db_session.flush()
-    return attempt
+    if transitions.record_attempt(attempt):
+        return attempt
+    # Another tab started this attempt at the same moment: resume that one.
+    started = next((a for a in attempts_of(enrolment.id, quiz.id) if a.submitted_at is None), None)
+    if started is None:
+        raise Stale(_("This attempt has already been submitted."))
+    return started
 
 
 def _clean(question: Question, raw: Any) -> Any:
@@ -140,10 +148,10 @@ def _clean(question: Question, raw: Any) -> Any:
 
 
 def save_answers(attempt: QuizAttempt, responses: dict[int, Any], at: datetime | None = None) -> None:
-    """Store answers so far (a reload keeps them); refused after the deadline."""
+    """Store answers so far (a reload keeps them); refused after the deadline and once submitted
+    (another tab, a double click): the attempt row is locked open while the answers are written."""
     at = at or now()
-    if attempt.submitted_at is not None:
-        raise QuizError(_("This attempt has already been submitted."))
+    transitions.lock_open(attempt)
     if attempt.deadline_at is not None and at > attempt.deadline_at + GRACE:
         finish(attempt, at, timed_out=True)
         raise QuizError(_("Time is up. Your answers saved before the time limit were marked."))
@@ -177,8 +185,10 @@ def _auto_points(question: Question, response: Any) -> int | None:
 
 
 def finish(attempt: QuizAttempt, at: datetime, *, timed_out: bool) -> QuizAttempt:
-    attempt.submitted_at = min(at, attempt.deadline_at + GRACE) if (timed_out and attempt.deadline_at) else at
-    attempt.timed_out = timed_out
+    """OPEN → SUBMITTED (the guarded move comes first: a second submit stops there), then the
+    automatic grading."""
+    transitions.close(attempt, min(at, attempt.deadline_at + GRACE) if (timed_out and attempt.deadline_at) else at,
+                      timed_out=timed_out)
     answers = {a.question_id: a for a in attempt.answers}
     for question in db_session.scalars(select(Question).where(Question.id.in_(attempt.question_order))):
         answer = answers.get(question.id)
@@ -200,28 +210,56 @@ def _score(attempt: QuizAttempt) -> None:
     quiz = db_session.get(Quiz, attempt.quiz_id)
     assert quiz is not None
     questions = {q.id: q for q in db_session.scalars(select(Question).where(Question.id.in_(attempt.question_order)))}
-    attempt.max_score = sum(q.points for q in questions.values())
-    attempt.score = sum(a.points_awarded or 0 for a in attempt.answers)
-    attempt.needs_grading = any(a.points_awarded is None for a in attempt.answers)
+    max_score = sum(q.points for q in questions.values())
+    score = sum(a.points_awarded or 0 for a in attempt.answers)
     # Rounded down, so a pass is never reached by rounding (87.5 % does not meet a pass mark of 88 %).
-    attempt.percent = 100 * attempt.score // attempt.max_score if attempt.max_score else 100
-    attempt.passed = None if attempt.needs_grading else attempt.percent >= quiz.pass_mark
-    db_session.flush()
-    if attempt.passed is not None:
-        emit(QuizGraded(attempt.enrolment_id))
+    percent = 100 * score // max_score if max_score else 100
+    transitions.record_score(attempt, score, max_score, percent, quiz.pass_mark,
+                             needs_grading=any(a.points_awarded is None for a in attempt.answers))
 
 
-def grade_answer(grader: Employee, answer: Answer, points: int, comment: str = "") -> None:
-    question = answer.question
-    if not 0 <= points <= question.points:
-        raise QuizError(_("Give between 0 and %(n)s points.", n=question.points))
-    before = answer.points_awarded
-    answer.points_awarded, answer.graded_by_id, answer.grader_comment = points, grader.id, comment[:500]
+def may_grade(grader: Employee, attempt: QuizAttempt) -> bool:
+    """HR grades any attempt; an instructor the attempts of the sessions they teach."""
+    from app.scheduling.models import session_instructors
+
+    if has_role(grader, RoleName.HR):
+        return True
+    return db_session.scalar(select(session_instructors.c.employee_id).join(
+        Enrolment, Enrolment.session_id == session_instructors.c.session_id).where(
+        Enrolment.id == attempt.enrolment_id, session_instructors.c.employee_id == grader.id).limit(1)) is not None
+
+
+def grade_attempt(grader: Employee, attempt: QuizAttempt, grades: dict[int, tuple[int, str, Any]]) -> int:
+    """Hand-grade short answers: answer id → (points, comment, points as the grader saw them, or
+    AS_READ). Under the attempt's lock, each changed answer is one guarded move; the attempt is
+    scored once from every answer as committed. Returns how many answers changed."""
+    for answer_id, (points, _comment, _shown) in grades.items():
+        answer = db_session.get(Answer, answer_id)
+        if answer is None or answer.attempt_id != attempt.id:
+            raise QuizError(_("This answer is not part of the attempt."))
+        if not 0 <= points <= answer.question.points:
+            raise QuizError(_("Give between 0 and %(n)s points.", n=answer.question.points))
+    transitions.lock_for_grading(attempt)
+    changed = 0
+    for answer in attempt.answers:
+        if answer.id not in grades:
+            continue
+        points, comment, shown = grades[answer.id]
+        if shown is AS_READ:
+            shown = answer.points_awarded
+        if points == answer.points_awarded == shown and comment[:500] == answer.grader_comment:
+            continue  # as it was: nothing to record
+        transitions.grade(answer, grader, points, comment, shown)
+        changed += 1
+    if changed:
+        _score(attempt)
+    return changed
+
+
+def grade_answer(grader: Employee, answer: Answer, points: int, comment: str = "", shown: Any = AS_READ) -> None:
     attempt = db_session.get(QuizAttempt, answer.attempt_id)
     assert attempt is not None
-    record_event(grader, "assessment.answer_graded", "quiz_answer", answer.id,
-                 before={"points": before}, after={"points": points})
-    _score(attempt)
+    grade_attempt(grader, attempt, {answer.id: (points, comment, shown)})
 
 
 def quiz_passed(enrolment_id: int, quiz_id: int) -> bool:
@@ -231,8 +269,6 @@ def quiz_passed(enrolment_id: int, quiz_id: int) -> bool:
 
 def attempts_to_grade(grader: Employee) -> list[QuizAttempt]:
     """Attempts with short answers waiting, for sessions this person teaches (all, for HR)."""
-    from app.org.models import RoleName
-    from app.permissions import has_role
     from app.scheduling.models import session_instructors
 
     stmt = select(QuizAttempt).where(QuizAttempt.needs_grading.is_(True), QuizAttempt.submitted_at.is_not(None))

@@ -1,5 +1,6 @@
 """Post-course surveys. Anonymous surveys keep the fact of answering (a receipt, for completion)
-apart from the answers, with nothing that links the two."""
+apart from the answers, with nothing that links the two. Answering is a move of
+app/assessment/transitions.py (once per enrolment, whatever a double click does)."""
 from __future__ import annotations
 
 import secrets
@@ -8,15 +9,14 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
-from app.assessment.events import SurveyAnswered
+from app.assessment import transitions
 from app.assessment.models import Survey, SurveyQuestion, SurveyQuestionKind, SurveyReceipt, SurveyResponse
+from app.assessment.transitions import SurveyAlreadyAnswered, SurveyError
 from app.catalog.models import Course
 from app.clock import now, today
 from app.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
-from app.events import emit
 from app.org.models import Employee
 
 DEFAULT_QUESTIONS = (
@@ -27,10 +27,6 @@ DEFAULT_QUESTIONS = (
     (SurveyQuestionKind.TEXT, "良かった点", "What worked well"),
     (SurveyQuestionKind.TEXT, "改善してほしい点", "What could be improved"),
 )
-
-
-class SurveyError(Exception):
-    """Why the survey cannot be answered, fit to show."""
 
 
 def ensure_survey(course: Course) -> Survey:
@@ -55,7 +51,7 @@ def answer(employee: Employee, enrolment: Enrolment, survey: Survey, raw: dict[s
     if enrolment.training_session.starts_at > now():
         raise SurveyError(_("The survey opens when the session starts."))
     if has_answered(survey.id, enrolment.id):
-        raise SurveyError(_("You have already answered this survey. Thank you."))
+        raise SurveyAlreadyAnswered(_("You have already answered this survey. Thank you."))
     answers: dict[str, Any] = {}
     problems = []
     for question in survey.questions:
@@ -69,16 +65,11 @@ def answer(employee: Employee, enrolment: Enrolment, survey: Survey, raw: dict[s
             answers[str(question.id)] = value[:2000]
     if problems:
         raise SurveyError(_("Choose a rating for: %(questions)s", questions="、".join(problems)))
-    try:
-        with db_session.begin_nested():
-            db_session.add(SurveyReceipt(survey_id=survey.id, enrolment_id=enrolment.id, answered_on=today()))
-            db_session.add(SurveyResponse(
-                id=secrets.token_hex(16), survey_id=survey.id, session_id=enrolment.session_id,
-                employee_id=None if survey.is_anonymous else employee.id, answered_on=today(), answers=answers))
-            db_session.flush()
-    except IntegrityError:
-        raise SurveyError(_("You have already answered this survey. Thank you.")) from None
-    emit(SurveyAnswered(enrolment.id))
+    transitions.record_survey_answer(
+        SurveyReceipt(survey_id=survey.id, enrolment_id=enrolment.id, answered_on=today()),
+        SurveyResponse(id=secrets.token_hex(16), survey_id=survey.id, session_id=enrolment.session_id,
+                       employee_id=None if survey.is_anonymous else employee.id, answered_on=today(),
+                       answers=answers))
 
 
 @dataclass

@@ -9,7 +9,7 @@ from app.assessment import quizzes, surveys
 from app.assessment.models import Question, QuestionType, Quiz, QuizAttempt, Survey
 from app.catalog.queries import course_by_code
 from app.clock import now
-from app.db import db_session
+from app.db import begin_write_transaction, db_session
 from app.enrollment.models import Enrolment
 from app.permissions import Permission, has_permission, require, signed_in
 from app.charts import bar_chart_svg
@@ -38,6 +38,9 @@ def _responses(quiz_questions: list[Question]) -> dict[int, object]:
 @bp.route("/enrolments/<int:enrolment_id>/quiz", methods=["GET", "POST"])
 @signed_in
 def take_quiz(enrolment_id: int):  # type: ignore[no-untyped-def]
+    if request.method == "GET":  # opening the page may start an attempt: a write, so take SQLite's
+        db_session.commit()  # writer lock first (after the sign-in's read), as every POST does
+        begin_write_transaction()
     enrolment = _own_enrolment(enrolment_id)
     quiz = quizzes.quiz_for_course(enrolment.course_id)
     if quiz is None:
@@ -101,9 +104,13 @@ def grade_attempt(attempt_id: int):  # type: ignore[no-untyped-def]
     attempt = db_session.get(QuizAttempt, attempt_id)
     if attempt is None:
         abort(404)
-    if attempt not in quizzes.attempts_to_grade(current_user):
+    if not quizzes.may_grade(current_user, attempt):
         abort(403)  # instructors grade their own sessions' attempts; HR grades any
+    if attempt.passed is not None or attempt.submitted_at is None:
+        flash(_("This attempt has already been graded."), "error")
+        return redirect(url_for("assessment.grading"))
     if request.method == "POST":
+        grades: dict[int, tuple[int, str, int | None]] = {}
         for answer in attempt.answers:
             raw = request.form.get(f"points-{answer.id}")
             if raw is None or answer.question.type != QuestionType.SHORT:
@@ -111,12 +118,19 @@ def grade_attempt(attempt_id: int):  # type: ignore[no-untyped-def]
             if not raw.isdigit():
                 flash(_("Points must be a whole number."), "error")
                 return redirect(url_for("assessment.grade_attempt", attempt_id=attempt.id))
-            try:
-                quizzes.grade_answer(current_user, answer, int(raw), request.form.get(f"comment-{answer.id}", ""))
-            except quizzes.QuizError as error:
-                db_session.rollback()
-                flash(str(error), "error")
-                return redirect(url_for("assessment.grade_attempt", attempt_id=attempt.id))
+            shown = request.form.get(f"was-{answer.id}", "")  # the points the page showed
+            grades[answer.id] = (int(raw), request.form.get(f"comment-{answer.id}", ""),
+                                 int(shown) if shown.isdigit() else None)
+        try:
+            quizzes.grade_attempt(current_user, attempt, grades)
+        except quizzes.Stale as error:  # another grader saved first
+            db_session.rollback()
+            flash(str(error), "error")
+            return redirect(url_for("assessment.grading"))
+        except quizzes.QuizError as error:
+            db_session.rollback()
+            flash(str(error), "error")
+            return redirect(url_for("assessment.grade_attempt", attempt_id=attempt.id))
         db_session.commit()
         flash(_("Grades saved."), "success")
         return redirect(url_for("assessment.grading"))
@@ -127,6 +141,9 @@ def grade_attempt(attempt_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/enrolments/<int:enrolment_id>/survey", methods=["GET", "POST"])
 @signed_in
 def answer_survey(enrolment_id: int):  # type: ignore[no-untyped-def]
+    if request.method == "GET":  # the course's survey is made on first use: a write, so take SQLite's
+        db_session.commit()  # writer lock first (after the sign-in's read), as every POST does
+        begin_write_transaction()
     enrolment = _own_enrolment(enrolment_id)
     survey = surveys.ensure_survey(enrolment.course)
     db_session.commit()
@@ -136,6 +153,10 @@ def answer_survey(enrolment_id: int):  # type: ignore[no-untyped-def]
     if request.method == "POST":
         try:
             surveys.answer(current_user, enrolment, survey, request.form.to_dict())
+        except surveys.SurveyAlreadyAnswered as error:  # a second click, or another tab
+            db_session.rollback()
+            flash(str(error), "info")
+            return redirect(url_for("enrollment.detail", enrolment_id=enrolment.id))
         except surveys.SurveyError as error:
             db_session.rollback()
             flash(str(error), "error")

@@ -1,5 +1,8 @@
-"""Writes of attendance. Every change is audited (before → after) and announced, so completion
-is re-evaluated whenever attendance changes, also after the fact."""
+"""Writes of attendance. Every change is a move of app/attendance/transitions.py (where the
+state machine is drawn): audited (before → after) once and announced, so completion is
+re-evaluated whenever attendance changes, also after the fact. A mark is changed only from the
+state the actor saw, so a double check-in, or a roster saved from an older page, never
+overwrites what someone else recorded meanwhile."""
 from __future__ import annotations
 
 import csv
@@ -7,15 +10,15 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
+from app.attendance import transitions
 from app.attendance.checkin_codes import code_is_valid
 from app.attendance.events import AttendanceChanged
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus, MarkSource
-from app.audit.services import record_event
 from app.clock import now
 from app.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
@@ -31,6 +34,15 @@ CHECK_IN_WINDOW = timedelta(minutes=10)
 
 class AttendanceError(Exception):
     """A check-in or marking problem, fit to show the person."""
+
+
+class AlreadyCheckedIn(AttendanceError):
+    """The person's mark already says they attended (a second check-in, or two at once)."""
+
+
+Stale = transitions.Stale
+Seen = transitions.Seen
+AS_READ: Any = object()  # set_mark: the mark as read now (no page in between)
 
 
 def joined_before(enrolment: Enrolment, meeting: Meeting) -> bool:
@@ -72,27 +84,34 @@ def rate_of(enrolment: Enrolment, at: datetime | None = None) -> Rate:
     return attendance_rate(enrolment, enrolment.training_session.meetings, marks, at or now())
 
 
+def current_mark(enrolment_id: int, meeting_id: int) -> AttendanceMark | None:
+    """The mark as committed now (not as loaded earlier in this unit of work)."""
+    return db_session.scalar(select(AttendanceMark).where(AttendanceMark.enrolment_id == enrolment_id,
+                                                         AttendanceMark.meeting_id == meeting_id)
+                             .execution_options(populate_existing=True))
+
+
 def set_mark(actor: Employee | None, enrolment: Enrolment, meeting: Meeting, status: AttendanceStatus,
-             remark: str = "", source: MarkSource = MarkSource.ROSTER, *, announce: bool = True) -> bool:
-    """Create or change the mark; returns True when something changed."""
+             remark: str = "", source: MarkSource = MarkSource.ROSTER, *, announce: bool = True,
+             seen: Seen | None = AS_READ) -> bool:
+    """Create or change the mark from `seen` (the mark as the actor saw it, None for none);
+    returns True when something changed, False when it already is as asked. Raises `Stale`
+    when the mark was made or changed by someone else since it was seen."""
     if meeting.session_id != enrolment.session_id:
         raise AttendanceError(_("This person is not enrolled in this session."))
-    mark = db_session.scalar(select(AttendanceMark).where(AttendanceMark.enrolment_id == enrolment.id,
-                                                         AttendanceMark.meeting_id == meeting.id))
-    before = None if mark is None else {"status": mark.status.value, "remark": mark.remark}
-    if mark is not None and mark.status == status and mark.remark == remark:
+    mark = current_mark(enrolment.id, meeting.id)
+    now_seen = None if mark is None else Seen(mark.status, mark.remark)
+    if now_seen == Seen(status, remark):
         return False
+    if seen is AS_READ:
+        seen = now_seen
+    if seen != now_seen:
+        raise Stale(f"{enrolment.id}:{meeting.id}")
     if mark is None:
-        mark = AttendanceMark(enrolment_id=enrolment.id, meeting_id=meeting.id, status=status, remark=remark,
-                              source=source, marked_at=now(), marked_by_id=actor.id if actor else None)
-        db_session.add(mark)
+        transitions.create(actor, enrolment, meeting, status, remark, source)
     else:
-        mark.status, mark.remark, mark.source = status, remark, source
-        mark.marked_at, mark.marked_by_id = now(), actor.id if actor else None
-    db_session.flush()
-    record_event(actor, "attendance.marked", "attendance", f"{enrolment.id}:{meeting.id}", before=before,
-                 after={"status": status.value, "remark": remark, "source": source.value},
-                 summary=enrolment.employee.employee_number if enrolment.employee else "")
+        assert seen is not None
+        transitions.change(actor, enrolment, meeting, mark, seen, status, remark, source)
     if announce:
         emit(AttendanceChanged((enrolment.id,)))
     return True
@@ -109,10 +128,11 @@ def mark_all_present(actor: Employee, meeting: Meeting) -> int:
     for enrolment in roster_enrolments(meeting):
         if not joined_before(enrolment, meeting):
             continue
-        exists = db_session.scalar(select(AttendanceMark.id).where(AttendanceMark.enrolment_id == enrolment.id,
-                                                                   AttendanceMark.meeting_id == meeting.id))
-        if exists is None and set_mark(actor, enrolment, meeting, AttendanceStatus.PRESENT, announce=False):
-            changed.append(enrolment.id)
+        try:  # only where there is no mark yet: one made meanwhile (a check-in) stays
+            if set_mark(actor, enrolment, meeting, AttendanceStatus.PRESENT, announce=False, seen=None):
+                changed.append(enrolment.id)
+        except Stale:
+            continue
     if changed:
         emit(AttendanceChanged(tuple(changed)))
     return len(changed)
@@ -134,16 +154,19 @@ def check_in(employee: Employee, meeting: Meeting, code: str, secret: str, at: d
     if not code_is_valid(secret, meeting.id, code, at):
         count_failure(key, CHECK_IN_WINDOW, CHECK_IN_GUESSES)
         raise AttendanceError(_("The code is not right, or it has expired. Enter the code now on the screen."))
-    existing = db_session.scalar(select(AttendanceMark).where(AttendanceMark.enrolment_id == enrolment.id,
-                                                             AttendanceMark.meeting_id == meeting.id))
-    if existing is not None and existing.status in ATTENDED:
-        raise AttendanceError(_("You have already checked in."))
     status = AttendanceStatus.LATE if at > meeting.starts_at + timedelta(minutes=15) else AttendanceStatus.PRESENT
-    try:
-        with db_session.begin_nested():
-            set_mark(employee, enrolment, meeting, status, source=MarkSource.CHECK_IN)
-    except IntegrityError:
-        raise AttendanceError(_("You have already checked in.")) from None
+    for _attempt in range(2):  # once more if an instructor changed a non-attended mark meanwhile
+        existing = current_mark(enrolment.id, meeting.id)
+        if existing is not None and existing.status in ATTENDED:
+            raise AlreadyCheckedIn(_("You have already checked in."))
+        try:
+            seen = None if existing is None else Seen(existing.status, existing.remark)
+            set_mark(employee, enrolment, meeting, status, existing.remark if existing else "",
+                     source=MarkSource.CHECK_IN, seen=seen)
+            return
+        except Stale:
+            continue
+    raise AlreadyCheckedIn(_("You have already checked in."))
 
 
 # --- web-meeting participant lists -----------------------------------------------------------
@@ -229,9 +252,13 @@ def apply_participants(actor: Employee, meeting: Meeting, enrolment_ids: list[in
         mark = existing.get(enrolment.id)
         if not joined_before(enrolment, meeting) or (mark is not None and mark.status in ATTENDED):
             continue
-        if set_mark(actor, enrolment, meeting, AttendanceStatus.PRESENT, mark.remark if mark else "",
-                    source=MarkSource.IMPORT, announce=False):
-            changed.append(enrolment.id)
+        try:  # from the mark as read above: one changed meanwhile (a check-in) stays
+            if set_mark(actor, enrolment, meeting, AttendanceStatus.PRESENT, mark.remark if mark else "",
+                        source=MarkSource.IMPORT, announce=False,
+                        seen=None if mark is None else Seen(mark.status, mark.remark)):
+                changed.append(enrolment.id)
+        except Stale:
+            continue
     if changed:
         emit(AttendanceChanged(tuple(changed)))
     return len(changed)

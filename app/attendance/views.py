@@ -47,15 +47,26 @@ def roster(meeting_id: int):  # type: ignore[no-untyped-def]
             db_session.commit()
             flash(_("%(n)s people marked present.", n=count), "success")
             return redirect(url_for("attendance.roster", meeting_id=meeting.id))
-        changed = []
+        changed, conflicts = [], 0
         valid = {s.value for s in AttendanceStatus}
         for enrolment in enrolments:
             status = request.form.get(f"status-{enrolment.id}", "")
             remark = request.form.get(f"remark-{enrolment.id}", "")[:300]
-            if status in valid and services.joined_before(enrolment, meeting):
+            if status not in valid or not services.joined_before(enrolment, meeting):
+                continue
+            seen = services.AS_READ
+            if f"was-status-{enrolment.id}" in request.form:  # the mark as this page showed it
+                was = request.form[f"was-status-{enrolment.id}"]
+                seen = services.Seen(AttendanceStatus(was), request.form.get(f"was-remark-{enrolment.id}", "")) \
+                    if was in valid else None
+                if seen is not None and (seen.status.value, seen.remark) == (status, remark):
+                    continue  # not changed on this page: whatever was recorded meanwhile stays
+            try:
                 if services.set_mark(current_user, enrolment, meeting, AttendanceStatus(status), remark,
-                                     announce=False):
+                                     announce=False, seen=seen):
                     changed.append(enrolment.id)
+            except services.Stale:
+                conflicts += 1
         if changed:
             from app.attendance.events import AttendanceChanged
             from app.events import emit
@@ -63,6 +74,9 @@ def roster(meeting_id: int):  # type: ignore[no-untyped-def]
             emit(AttendanceChanged(tuple(changed)))
         db_session.commit()
         flash(_("Attendance saved (%(n)s changed).", n=len(changed)), "success")
+        if conflicts:
+            flash(_("%(n)s marks were changed by someone else (a check-in) while this page was open and were "
+                    "left as they are. Check them below.", n=conflicts), "error")
         return redirect(url_for("attendance.roster", meeting_id=meeting.id))
     marks = services.marks_for_meeting(meeting.id)
     all_marks = services.marks_by_enrolment([e.id for e in enrolments])
@@ -124,6 +138,10 @@ def check_in(meeting_id: int):  # type: ignore[no-untyped-def]
     if form.validate_on_submit():
         try:
             services.check_in(current_user, meeting, form.code.data, _secret())
+        except services.AlreadyCheckedIn as error:  # a second check-in (or two at once): one mark
+            db_session.rollback()
+            flash(str(error), "info")
+            return redirect(url_for("enrollment.my_learning"))
         except services.AttendanceError as error:
             db_session.commit()  # keep the count of wrong guesses
             form.code.errors = [str(error)]

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -94,10 +95,17 @@ class Decision(enum.StrEnum):
 
 
 class Application(Base):
+    """One person's application to one cohort; its states are drawn in app/cohorts/transitions.py."""
+
     __tablename__ = "cohort_applications"
     __table_args__ = (
         UniqueConstraint("cohort_id", "employee_id"),
         Index("ix_cohort_applications_cohort_decision", "cohort_id", "decision"),
+        # one reserve per rank: two HR users ranking reserves at once cannot both take the same rank
+        Index("ix_cohort_applications_reserve_rank", "cohort_id", "reserve_rank", unique=True),
+        CheckConstraint("NOT (is_withdrawn AND decision = 'selected')", name="withdrawn_not_selected"),
+        CheckConstraint("(decision = 'reserve' AND reserve_rank IS NOT NULL) OR "
+                        "(decision <> 'reserve' AND reserve_rank IS NULL)", name="rank_only_for_reserves"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -186,12 +194,19 @@ class SubmissionStatus(enum.StrEnum):
 
 
 class Submission(Base):
-    """One version of a team's (or a person's) work for a milestone."""
+    """One version of a team's (or a person's) work for a milestone; its states are drawn in
+    app/cohorts/transitions.py."""
 
     __tablename__ = "cohort_submissions"
     __table_args__ = (
+        # Never binds: team_id or employee_id is always NULL, and NULLs are distinct. The two partial
+        # indexes below are the real "one row per version" (two members submitting at once).
         UniqueConstraint("milestone_id", "team_id", "employee_id", "version"),
         Index("ix_cohort_submissions_milestone", "milestone_id", "team_id", "employee_id"),
+        Index("ix_cohort_submissions_team_version", "milestone_id", "team_id", "version", unique=True,
+              sqlite_where=text("team_id IS NOT NULL"), postgresql_where=text("team_id IS NOT NULL")),
+        Index("ix_cohort_submissions_person_version", "milestone_id", "employee_id", "version", unique=True,
+              sqlite_where=text("team_id IS NULL"), postgresql_where=text("team_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -223,10 +238,13 @@ class SubmissionFile(Base):
 
 
 class Review(Base):
+    """The one review of a submitted version (a version is reviewed once; a new version follows a return)."""
+
     __tablename__ = "cohort_reviews"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    submission_id: Mapped[int] = mapped_column(ForeignKey("cohort_submissions.id", ondelete="CASCADE"), index=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("cohort_submissions.id", ondelete="CASCADE"), index=True,
+                                               unique=True)
     mentor_id: Mapped[int] = mapped_column(ForeignKey("employees.id"))
     accepted: Mapped[bool] = mapped_column(Boolean)
     scores: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # criterion index -> level index

@@ -1,5 +1,7 @@
-"""Writes of the cohort programme. Quota and department caps are claimed with conditional
-UPDATEs, like seats, so two HR users selecting at once can never exceed them."""
+"""Writes of the cohort programme: the checks a person is told about, then one move of
+app/cohorts/transitions.py (where the state machines are drawn). The database keeps the quota
+and the department caps: the counters follow the selected rows, so two HR users selecting at
+once can never exceed them, and a withdrawal that runs twice frees a place once."""
 from __future__ import annotations
 
 import secrets
@@ -9,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.services import record_event
@@ -31,6 +33,8 @@ from app.cohorts.models import (
     SubmissionStatus,
     TeamMember,
 )
+from app.cohorts import transitions
+from app.cohorts.transitions import CohortError, Stale
 from app.cohorts.uploads import CheckedFile
 from app.db import db_session
 from app.events import emit
@@ -38,10 +42,6 @@ from app.org.models import Employee, Grade, RoleName, Unit
 from app.permissions import has_role, headed_units, unit_in_subtree
 
 THEMES = (Theme.SMART_GOVERNMENT.value, Theme.SMART_WORKSTYLE.value, Theme.SMART_SOLUTIONS.value)
-
-
-class CohortError(Exception):
-    """Why a cohort action cannot be done, fit to show."""
 
 
 def department_of(employee: Employee) -> Unit | None:
@@ -132,12 +132,7 @@ def apply(employee: Employee, cohort: Cohort, statement: str, theme: str, answer
         statement=statement.strip()[:4000], theme=theme, answers=[a.strip()[:2000] for a in answers],
         endorsement=Endorsement.PENDING if cohort.requires_endorsement else Endorsement.ENDORSED,
         decision=Decision.UNDECIDED, created_at=now(), updated_at=now())
-    try:
-        with db_session.begin_nested():
-            db_session.add(application)
-            db_session.flush()
-    except IntegrityError:
-        raise CohortError(_("You have already applied to this cohort.")) from None
+    transitions.record_application(application, employee)
     if cohort.requires_endorsement:
         emit(EndorsementRequested(application.id))
     return application
@@ -145,107 +140,55 @@ def apply(employee: Employee, cohort: Cohort, statement: str, theme: str, answer
 
 def edit_application(employee: Employee, application: Application, statement: str, theme: str,
                      answers: list[str]) -> None:
-    if application.employee_id != employee.id or application.is_withdrawn:
+    if application.employee_id != employee.id:
         raise CohortError(_("This application cannot be edited."))
+    if application.is_withdrawn:
+        raise Stale(_("Your application has been withdrawn; it can no longer be changed."))
     if not _window_open(application.cohort):
         raise CohortError(_("Applications are closed; the application can no longer be changed."))
     if theme not in THEMES:
         raise CohortError(_("Choose one of the three themes."))
-    application.statement, application.theme = statement.strip()[:4000], theme
-    application.answers = [a.strip()[:2000] for a in answers]
-    application.updated_at = now()
+    transitions.edit(application, employee, {"statement": statement.strip()[:4000], "theme": theme,
+                                             "answers": [a.strip()[:2000] for a in answers]})
 
 
 def withdraw_application(employee: Employee, application: Application) -> None:
-    if application.employee_id != employee.id or application.is_withdrawn:
+    if application.employee_id != employee.id:
         raise CohortError(_("This application cannot be withdrawn."))
+    if application.is_withdrawn:
+        raise Stale(_("Your application has already been withdrawn."))
     if not _window_open(application.cohort):
         raise CohortError(_("Applications are closed. Ask HR to withdraw you."))
-    application.is_withdrawn = True
-    application.updated_at = now()
+    transitions.withdraw(application, employee)
+
+
+def may_endorse(manager: Employee, application: Application) -> bool:
+    return application.employee_id != manager.id and unit_in_subtree(application.employee.unit,
+                                                                     headed_units(manager))
 
 
 def endorse(manager: Employee, application: Application, endorsed: bool, comment: str) -> None:
-    if application.employee_id == manager.id or not unit_in_subtree(application.employee.unit,
-                                                                    headed_units(manager)):
+    if not may_endorse(manager, application):
         raise CohortError(_("Only the applicant's manager can endorse this application."))
-    before = application.endorsement.value
-    application.endorsement = Endorsement.ENDORSED if endorsed else Endorsement.DECLINED
-    application.endorsed_by_id = manager.id
-    application.endorsement_comment = comment.strip()[:1000]
-    application.updated_at = now()
-    record_event(manager, "cohorts.endorsement", "cohort_application", application.id,
-                 before={"endorsement": before}, after={"endorsement": application.endorsement.value})
+    transitions.endorse(application, manager, endorsed, comment)
 
 
 # --- selection -------------------------------------------------------------------------------
 
 
-def _claim(cohort: Cohort, department_id: int | None) -> None:
-    """Take a place from the quota and the department's cap, or fail (inside the caller's savepoint)."""
-    taken = db_session.execute(update(Cohort).where(Cohort.id == cohort.id, Cohort.selected_count < Cohort.quota)
-                               .values(selected_count=Cohort.selected_count + 1)
-                               .execution_options(synchronize_session=False)).rowcount
-    if taken != 1:
-        raise CohortError(_("The quota of %(n)s is full.", n=cohort.quota))
-    if department_id is not None:
-        cap = db_session.scalar(select(DepartmentCap).where(DepartmentCap.cohort_id == cohort.id,
-                                                            DepartmentCap.unit_id == department_id))
-        if cap is not None:
-            taken = db_session.execute(
-                update(DepartmentCap).where(DepartmentCap.id == cap.id,
-                                            DepartmentCap.selected_count < DepartmentCap.cap)
-                .values(selected_count=DepartmentCap.selected_count + 1)
-                .execution_options(synchronize_session=False)).rowcount
-            if taken != 1:
-                raise CohortError(_("The cap of %(n)s for this department is full.", n=cap.cap))
-
-
-def _release(cohort: Cohort, department_id: int | None) -> None:
-    db_session.execute(update(Cohort).where(Cohort.id == cohort.id, Cohort.selected_count > 0)
-                       .values(selected_count=Cohort.selected_count - 1).execution_options(synchronize_session=False))
-    if department_id is not None:
-        db_session.execute(update(DepartmentCap).where(
-            DepartmentCap.cohort_id == cohort.id, DepartmentCap.unit_id == department_id,
-            DepartmentCap.selected_count > 0).values(selected_count=DepartmentCap.selected_count - 1)
-            .execution_options(synchronize_session=False))
-
-
-def decide(actor: Employee, application: Application, decision: Decision) -> None:
-    """Select, reserve (ranked), decline, or reset an application."""
-    cohort = application.cohort
-    if application.is_withdrawn:
-        raise CohortError(_("%(name)s has withdrawn.", name=application.employee.name))
-    if decision == application.decision:
-        return
-    if decision == Decision.SELECTED:
-        if cohort.requires_endorsement and application.endorsement != Endorsement.ENDORSED:
-            raise CohortError(_("%(name)s has not been endorsed by their manager.", name=application.employee.name))
-        with db_session.begin_nested():  # a failed cap claim also gives back the quota place
-            _claim(cohort, application.department_id)
-    before = application.decision
-    if before == Decision.SELECTED:
-        _release(cohort, application.department_id)
-    application.decision = decision
-    application.reserve_rank = None
-    if decision == Decision.RESERVE:
-        last = db_session.scalar(select(func.max(Application.reserve_rank)).where(
-            Application.cohort_id == cohort.id, Application.decision == Decision.RESERVE))
-        application.reserve_rank = (last or 0) + 1
-    application.decided_by_id = actor.id
-    application.updated_at = now()
-    db_session.flush()
-    db_session.refresh(cohort, ["selected_count"])
-    record_event(actor, "cohorts.decision", "cohort_application", application.id,
-                 before={"decision": before.value}, after={"decision": decision.value})
+def decide(actor: Employee, application: Application, decision: Decision, *,
+           expected: Decision | None = None) -> None:
+    """Select, reserve (ranked), decline, or reset an application. `expected`: the decision the
+    actor saw on the page (a change made meanwhile by someone else is not overwritten)."""
+    transitions.decide(application, actor, decision, expected=expected)
 
 
 def publish_results(actor: Employee, cohort: Cohort) -> int:
     if cohort.results_published_at is not None:
-        raise CohortError(_("The results have already been published."))
+        raise Stale(_("The results have already been published."))
     if now() < cohort.applications_close_at:
         raise CohortError(_("Publish the results after applications close."))
-    cohort.results_published_at = now()
+    transitions.publish(cohort, actor)
     applications = db_session.scalars(select(Application).where(Application.cohort_id == cohort.id,
                                                                 Application.is_withdrawn.is_(False))).all()
     for application in applications:
@@ -256,13 +199,7 @@ def publish_results(actor: Employee, cohort: Cohort) -> int:
 
 def withdraw_participant(actor: Employee, application: Application, reason: str) -> Application | None:
     """HR records that a selected participant withdraws; returns the first reserve to offer the place to."""
-    if application.decision != Decision.SELECTED:
-        raise CohortError(_("Only a selected participant can be withdrawn here."))
-    _release(application.cohort, application.department_id)
-    application.decision = Decision.DECLINED
-    application.is_withdrawn = True
-    application.updated_at = now()
-    record_event(actor, "cohorts.participant_withdrawn", "cohort_application", application.id, summary=reason[:200])
+    transitions.withdraw_participant(application, actor, reason)
     db_session.flush()
     return first_reserve(application.cohort)
 
@@ -275,9 +212,9 @@ def first_reserve(cohort: Cohort) -> Application | None:
 
 def promote_reserve(actor: Employee, application: Application) -> None:
     """On HR's confirmation, the reserve takes the freed place (quota and caps still apply)."""
-    if application.decision != Decision.RESERVE:
-        raise CohortError(_("Only a reserve can be promoted."))
-    decide(actor, application, Decision.SELECTED)
+    if not application.is_withdrawn and application.decision not in (Decision.RESERVE, Decision.SELECTED):
+        raise CohortError(_("Only a reserve can be promoted."))  # (withdrawn or selected meanwhile: Stale)
+    transitions.decide(application, actor, Decision.SELECTED, expected=Decision.RESERVE)
     if application.cohort.results_published_at is not None:
         emit(ApplicationDecided(application.id))
 
@@ -350,6 +287,9 @@ def submit_work(actor: Employee, milestone: Milestone, team: FieldworkTeam | Non
     previous = latest_submission(milestone, team_id, employee_id)
     if previous is not None and previous.status == SubmissionStatus.ACCEPTED:
         raise CohortError(_("This milestone has already been accepted."))
+    if previous is not None and previous.status == SubmissionStatus.SUBMITTED:
+        raise Stale(_("Version %(n)s is waiting for the mentor's review; a new version can follow "
+                      "if it is returned.", n=previous.version))
     if not text.strip() and not files:
         raise CohortError(_("Write something or attach a file."))
     at = now()
@@ -364,16 +304,12 @@ def submit_work(actor: Employee, milestone: Milestone, team: FieldworkTeam | Non
         (folder / stored).write_bytes(checked.data)
         submission.files.append(SubmissionFile(original_name=checked.name, stored_name=stored,
                                                content_type=checked.content_type, size=len(checked.data)))
-    try:
-        with db_session.begin_nested():  # two members submitting at once: the unique version decides
-            db_session.add(submission)
-            db_session.flush()
-    except IntegrityError:
+    try:  # two members submitting at once: the unique version decides
+        transitions.record_submission(submission, actor)
+    except Stale:
         for checked_file in submission.files:
             (folder / checked_file.stored_name).unlink(missing_ok=True)
-        raise CohortError(_("Someone in your team submitted at the same moment. Reload the page and check.")) from None
-    record_event(actor, "cohorts.submitted", "cohort_submission", submission.id,
-                 after={"milestone": milestone.kind.value, "version": submission.version, "late": submission.is_late})
+        raise
     return submission
 
 
@@ -397,22 +333,17 @@ def review(mentor: Employee, submission: Submission, accepted: bool, scores: dic
     if not (has_role(mentor, RoleName.HR) or (team is not None and is_mentor(mentor.id, team)) or (
             team is None and _mentors_individual(mentor.id, submission))):
         raise CohortError(_("Only the team's mentors can review this submission."))
+    if submission.status != SubmissionStatus.SUBMITTED:
+        raise Stale(_("This submission has already been reviewed."))
     latest = latest_submission(milestone, submission.team_id, submission.employee_id)
     if latest is None or latest.id != submission.id:
-        raise CohortError(_("A newer version has been submitted; review that one."))
-    if submission.status != SubmissionStatus.SUBMITTED:
-        raise CohortError(_("This submission has already been reviewed."))
+        raise Stale(_("A newer version has been submitted; review that one."))
     if not accepted and not comment.strip():
         raise CohortError(_("Say what to revise when returning a submission."))
     points, maximum = rubric_points(milestone.rubric, scores) if milestone.rubric else (0, 0)
     result = Review(submission_id=submission.id, mentor_id=mentor.id, accepted=accepted, scores=scores,
                     points=points, max_points=maximum, comment=comment.strip(), created_at=now())
-    submission.status = SubmissionStatus.ACCEPTED if accepted else SubmissionStatus.RETURNED
-    db_session.add(result)
-    db_session.flush()
-    record_event(mentor, "cohorts.reviewed", "cohort_submission", submission.id,
-                 after={"accepted": accepted, "points": points, "max": maximum})
-    emit(SubmissionReviewed(submission.id))
+    transitions.review(submission, mentor, result)
     return result
 
 

@@ -13,7 +13,7 @@ from app.clock import TOKYO, now
 from app.cohorts import queries, services
 from app.cohorts.models import Application, Cohort, Decision, Endorsement, FieldworkTeam, Milestone, Submission, SubmissionFile
 from app.cohorts.uploads import UploadError, check_upload
-from app.db import begin_write_transaction, db_session
+from app.db import db_session
 from app.markdown_render import render_markdown
 from app.org.models import Employee, Grade, Unit, UnitKind
 from app.permissions import Permission, has_permission, headed_units, require, signed_in, unit_in_subtree
@@ -56,17 +56,25 @@ def detail(cohort_id: int):  # type: ignore[no-untyped-def]
         statement = request.form.get("statement", "")
         theme = request.form.get("theme", "")
         answers = [request.form.get(f"answer-{i}", "") for i in range(len(cohort.questions))]
+        # What the page offered: apply, or change or withdraw the application it showed.
+        intent = request.form.get("action") or request.form.get("intent") or ("edit" if application else "apply")
         try:
-            if request.form.get("action") == "withdraw" and application is not None:
+            if intent == "withdraw" and application is not None:
                 services.withdraw_application(current_user, application)
                 message = _("Your application was withdrawn.")
-            elif application is not None and not application.is_withdrawn:
+            elif intent == "edit" and application is not None:
                 services.edit_application(current_user, application, statement, theme, answers)
                 message = _("Your application was updated.")
+            elif application is not None:  # applied already (a second click on Apply)
+                raise services.Stale(_("You have already applied to this cohort."))
             else:
                 services.apply(current_user, cohort, statement, theme, answers)
                 message = _("Thank you for applying. Your manager is asked to endorse your application.") \
                     if cohort.requires_endorsement else _("Thank you for applying.")
+        except services.Stale as error:
+            db_session.rollback()
+            flash(str(error), "error")
+            return redirect(url_for("cohorts.detail", cohort_id=cohort.id))
         except services.CohortError as error:
             db_session.rollback()
             flash(str(error), "error")
@@ -94,12 +102,15 @@ def endorsements():  # type: ignore[no-untyped-def]
         application = db_session.get(Application, int(request.form.get("application_id", "0") or 0))
         if application is None:
             abort(404)
+        if not services.may_endorse(current_user, application):
+            abort(403)
         try:
             services.endorse(current_user, application, request.form.get("decision") == "endorse",
                              request.form.get("comment", ""))
-        except services.CohortError as error:
+        except services.CohortError as error:  # withdrawn, or endorsed by someone else meanwhile
             db_session.rollback()
-            abort(403, str(error))
+            flash(str(error), "error")
+            return redirect(url_for("cohorts.endorsements"))
         db_session.commit()
         flash(_("Your decision was recorded."), "success")
         return redirect(url_for("cohorts.endorsements"))
@@ -171,12 +182,6 @@ def manage():  # type: ignore[no-untyped-def]
 @bp.route("/<int:cohort_id>/selection", methods=["GET", "POST"])
 @require(Permission.COHORT_MANAGE)
 def selection(cohort_id: int):  # type: ignore[no-untyped-def]
-    if request.method == "POST":
-        # Hold SQLite's write lock from the first statement, as enrol_view does: a deferred
-        # transaction that has read cannot upgrade after another request's commit ("database is
-        # locked"). PostgreSQL relies on the conditional UPDATEs of the quota and the caps.
-        db_session.commit()
-        begin_write_transaction()
     cohort = _cohort_or_404(cohort_id)
     if request.method == "POST":
         action = request.form.get("action", "")
@@ -197,7 +202,9 @@ def selection(cohort_id: int):  # type: ignore[no-untyped-def]
                     services.promote_reserve(current_user, application)
                     message = _("%(name)s is now selected.", name=application.employee.name)
                 elif action in {d.value for d in Decision}:
-                    services.decide(current_user, application, Decision(action))
+                    shown = request.form.get("from", "")  # the decision the page showed
+                    services.decide(current_user, application, Decision(action),
+                                    expected=Decision(shown) if shown in {d.value for d in Decision} else None)
                     message = _("Saved: %(name)s.", name=application.employee.name)
                 else:
                     abort(400)

@@ -1,0 +1,176 @@
+"""The state machines of assessment. Every change of a quiz attempt, of a hand-graded answer and
+every survey answer is one guarded statement in this module, so a double click, two tabs or two
+graders at once take effect once and the loser is told what happened (never a 500).
+
+Quiz attempt (one row per attempt; `attempt_no` unique per enrolment)::
+
+    start ──► OPEN ──submit (or the deadline, closed on the next visit)──► SUBMITTED
+               │  (answers may be saved)                                    │
+               │                                   every answer scored ─────┤
+               │                                                            ▼
+               │                     short answers wait ──► NEEDS GRADING ──grade the last──► GRADED
+               └──────────────────────────────────────────────────────── (passed set, final) ◄┘
+
+    OPEN → SUBMITTED is `UPDATE quiz_attempts SET submitted_at = … WHERE id = :id AND submitted_at
+    IS NULL`; → GRADED is `… SET passed = … WHERE id = :id AND passed IS NULL` (QuizGraded is
+    announced by that move only, so completion is evaluated once). Answers are written only while
+    the attempt row is locked open (`lock_open`), so a save that loses to the submit changes nothing.
+
+Short answer::
+
+    UNGRADED (points NULL) ──grade──► GRADED (points) ──regrade, as the grader saw it──► GRADED
+
+    `UPDATE quiz_answers SET points_awarded = :p … WHERE id = :id AND points_awarded IS NOT DISTINCT
+    FROM :shown`, under the attempt's row lock (`lock_for_grading`), so two graders saving at once
+    cannot both grade, and the attempt's score is computed from every answer as committed.
+
+Survey (per enrolment)::
+
+    unanswered ──answer──► answered   (a receipt, unique per survey and enrolment; the anonymous
+                                       response is inserted with it or not at all)
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import attributes
+
+from app.assessment.events import QuizGraded, SurveyAnswered
+from app.assessment.models import Answer, QuizAttempt, SurveyReceipt, SurveyResponse
+from app.audit.services import record_event
+from app.db import db_session
+from app.events import emit
+from app.org.models import Employee
+
+
+class QuizError(Exception):
+    """Why a quiz cannot be started, submitted or graded, fit to show the person."""
+
+
+class Stale(QuizError):
+    """The attempt or answer was changed by someone else (another tab, another grader) since it
+    was read; the message says what happened. Views answer it with a flash and a redirect."""
+
+
+class SurveyError(Exception):
+    """Why the survey cannot be answered, fit to show."""
+
+
+class SurveyAlreadyAnswered(SurveyError):
+    """The loser of a double submit: the receipt was already there."""
+
+
+def _set_loaded(row: Any, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        attributes.set_committed_value(row, key, value)
+
+
+# --- attempts --------------------------------------------------------------------------------
+
+
+def record_attempt(attempt: QuizAttempt) -> bool:
+    """Insert a new OPEN attempt; False if another request started the same attempt number first
+    (two tabs opening the quiz at once): the caller resumes that one instead."""
+    try:
+        with db_session.begin_nested():
+            db_session.add(attempt)
+            db_session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def lock_open(attempt: QuizAttempt) -> None:
+    """Lock the attempt row (held to commit) and make sure it is still OPEN: answers are only
+    written under this lock, so they cannot change after the attempt was submitted."""
+    submitted_at = db_session.execute(select(QuizAttempt.submitted_at).where(QuizAttempt.id == attempt.id)
+                                      .with_for_update()).scalar_one()
+    if submitted_at is not None:
+        db_session.refresh(attempt)
+        raise Stale(_("This attempt has already been submitted."))
+    db_session.expire(attempt, ["answers"])
+
+
+def close(attempt: QuizAttempt, submitted_at: datetime, *, timed_out: bool) -> None:
+    """OPEN → SUBMITTED, once."""
+    values = {"submitted_at": submitted_at, "timed_out": timed_out}
+    moved = db_session.execute(update(QuizAttempt).where(QuizAttempt.id == attempt.id,
+                                                         QuizAttempt.submitted_at.is_(None))
+                               .values(**values).execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        db_session.refresh(attempt)
+        raise Stale(_("This attempt has already been submitted."))
+    _set_loaded(attempt, values)
+
+
+def record_score(attempt: QuizAttempt, score: int, max_score: int, percent: int, pass_mark: int,
+                 needs_grading: bool) -> None:
+    """Store the score so far; when nothing waits for a grader, SUBMITTED → GRADED, once."""
+    values: dict[str, Any] = {"score": score, "max_score": max_score, "percent": percent,
+                              "needs_grading": needs_grading}
+    if needs_grading:
+        db_session.execute(update(QuizAttempt).where(QuizAttempt.id == attempt.id, QuizAttempt.passed.is_(None))
+                           .values(**values).execution_options(synchronize_session=False))
+        _set_loaded(attempt, {**values, "passed": None})
+        return
+    values["passed"] = percent >= pass_mark
+    moved = db_session.execute(update(QuizAttempt).where(
+        QuizAttempt.id == attempt.id, QuizAttempt.submitted_at.is_not(None), QuizAttempt.passed.is_(None))
+        .values(**values).execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        db_session.refresh(attempt)
+        raise Stale(_("This attempt has already been graded."))
+    _set_loaded(attempt, values)
+    emit(QuizGraded(attempt.enrolment_id))
+
+
+# --- hand grading ----------------------------------------------------------------------------
+
+
+def lock_for_grading(attempt: QuizAttempt) -> None:
+    """Lock the attempt row (held to commit) and make sure it still waits for a grader."""
+    row = db_session.execute(select(QuizAttempt.submitted_at, QuizAttempt.passed).where(
+        QuizAttempt.id == attempt.id).with_for_update()).one()
+    db_session.refresh(attempt)
+    db_session.execute(select(Answer).where(Answer.attempt_id == attempt.id)
+                       .execution_options(populate_existing=True)).all()  # the answers as committed now
+    db_session.expire(attempt, ["answers"])
+    if row.submitted_at is None:
+        raise QuizError(_("This attempt has not been submitted yet."))
+    if row.passed is not None:
+        raise Stale(_("This attempt has already been graded."))
+
+
+def grade(answer: Answer, grader: Employee, points: int, comment: str, shown: int | None) -> None:
+    """An answer's points as the grader saw them (`shown`) → `points`, or `Stale`."""
+    values = {"points_awarded": points, "graded_by_id": grader.id, "grader_comment": comment[:500]}
+    guard = Answer.points_awarded.is_(None) if shown is None else Answer.points_awarded == shown
+    moved = db_session.execute(update(Answer).where(Answer.id == answer.id, guard).values(**values)
+                               .execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        db_session.refresh(answer)
+        raise Stale(_("Someone else graded this answer meanwhile (now %(points)s points). Check and save again.",
+                      points=answer.points_awarded if answer.points_awarded is not None else "—"))
+    _set_loaded(answer, values)
+    record_event(grader, "assessment.answer_graded", "quiz_answer", answer.id,
+                 before={"points": shown}, after={"points": points})
+
+
+# --- surveys ---------------------------------------------------------------------------------
+
+
+def record_survey_answer(receipt: SurveyReceipt, response: SurveyResponse) -> None:
+    """Unanswered → answered, once: the receipt's unique (survey, enrolment) decides, and the
+    anonymous response is stored with it or not at all."""
+    try:
+        with db_session.begin_nested():
+            db_session.add(receipt)
+            db_session.add(response)
+            db_session.flush()
+    except IntegrityError:
+        raise SurveyAlreadyAnswered(_("You have already answered this survey. Thank you.")) from None
+    emit(SurveyAnswered(receipt.enrolment_id))

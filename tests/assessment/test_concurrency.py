@@ -1,0 +1,202 @@
+"""Races of assessment through the real web stack, on SQLite and PostgreSQL (ARCHITECTURE.md
+rule 11): a quiz opened in two tabs at once starts one attempt; a quiz submitted three times at
+once is submitted and graded once; two graders saving at once grade once; a survey sent twice at
+once is answered once. Losers are told what happened, in Japanese, on the page they are
+redirected to: never a 500 or a second effect.
+
+Like tests/cohorts/test_concurrency.py this serves a freshly migrated database of its own with
+real commits (not the rolled-back `app` fixture); each test makes its own course and people.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select, update
+
+from app.assessment.models import Answer, QuestionType, QuizAttempt, SurveyReceipt, SurveyResponse
+from app.assessment.quizzes import materialize_quiz
+from app.assessment.surveys import ensure_survey
+from app.audit.models import AuditEvent
+from app.clock import now
+from app.completion.models import Completion
+from app.db import db_session
+from app.org.models import RoleName
+from app.scheduling.models import Meeting, TrainingSession
+from tests import factories
+from tests.conftest import build_app, migrate
+from tests.http_client import HttpClient, serve_in_thread
+from tests.racing import Post, assert_all_redirected, post_at_once, told
+
+SPEC = {
+    "pass_mark": 50,
+    "attempts_allowed": 2,
+    "questions": [
+        {"type": "single", "text": "一つ選ぶ問題", "choices": ["甲", "乙", "丙"], "answer": 1, "points": 1},
+        {"type": "true_false", "text": "正誤問題", "answer": False, "points": 1},
+        {"type": "short", "text": "記述問題", "answer": "模範解答", "points": 2},
+    ],
+}
+
+
+@dataclass
+class Site:
+    port: int
+    app: Flask
+    hr_login: str
+    errors: list[BaseException] = field(default_factory=list)
+
+    def browser(self, login: str) -> HttpClient:
+        return HttpClient("127.0.0.1", self.port).sign_in(login)
+
+
+@pytest.fixture(scope="module")
+def site(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    from app.org.reference import ensure_grades
+
+    application = build_app(make_database_url(), Path(tmp_path_factory.mktemp("assessment-race-uploads")))
+    migrate(application)
+    with application.app_context():
+        ensure_grades()
+        db_session.commit()
+        hr_login = factories.employee(factories.unit("人事課"), "SHUSA", roles=(RoleName.HR,)).employee_number
+    with serve_in_thread(application, "assessment-live-server") as (port, errors):
+        yield Site(port, application, hr_login, errors)
+
+
+
+@pytest.fixture(autouse=True)
+def _fresh_errors(site: Site) -> None:
+    site.errors.clear()  # each test answers for its own requests
+
+@dataclass
+class Learner:
+    login: str
+    enrolment_id: int
+    instructor: str
+    questions: dict[QuestionType, int]
+
+
+def _learner(site: Site) -> Learner:
+    """A confirmed learner of a session whose (only) meeting started ten minutes ago, with a quiz."""
+    with site.app.app_context():
+        instructor = factories.employee(roles=(RoleName.INSTRUCTOR,))
+        course = factories.course(quiz_pass_mark=50, survey_required=True)
+        course.quiz_spec = SPEC
+        quiz = materialize_quiz(course)
+        assert quiz is not None
+        db_session.commit()
+        person = factories.employee()
+        session = factories.training_session(course, instructors=[instructor])
+        enrolment = factories.enrolment(person, session)
+        started = now() - timedelta(minutes=10)
+        db_session.execute(update(Meeting).where(Meeting.session_id == session.id).values(
+            starts_at=started, ends_at=started + timedelta(hours=3)))
+        db_session.execute(update(TrainingSession).where(TrainingSession.id == session.id).values(
+            starts_at=started, ends_at=started + timedelta(hours=3)))
+        db_session.commit()
+        return Learner(person.employee_number, enrolment.id, instructor.employee_number,
+                       {q.type: q.id for q in quiz.questions})
+
+
+def _answers(learner: Learner, short: str = "記述の答え") -> dict[str, str]:
+    q = learner.questions
+    return {"action": "submit", f"q{q[QuestionType.SINGLE]}": "1", f"q{q[QuestionType.TRUE_FALSE]}": "false",
+            f"q{q[QuestionType.SHORT]}": short}
+
+
+def _attempts(site: Site, enrolment_id: int) -> list[QuizAttempt]:
+    with site.app.app_context():
+        return list(db_session.scalars(select(QuizAttempt).where(QuizAttempt.enrolment_id == enrolment_id)))
+
+
+def test_a_quiz_opened_in_two_tabs_at_once_starts_one_attempt(site: Site) -> None:
+    learner = _learner(site)
+    path = f"/enrolments/{learner.enrolment_id}/quiz"
+    browsers = [site.browser(learner.login) for _ in range(3)]
+
+    results = post_at_once([Post(b, path, None) for b in browsers])
+
+    failures = [r if isinstance(r, BaseException) else r.status for r in results
+                if isinstance(r, BaseException) or r.status != 200]
+    assert not failures and not site.errors, (failures, site.errors[:3])
+    (attempt,) = _attempts(site, learner.enrolment_id)
+    assert attempt.attempt_no == 1 and attempt.submitted_at is None
+
+
+def test_a_quiz_submitted_three_times_at_once_is_submitted_and_graded_once(site: Site) -> None:
+    learner = _learner(site)
+    path = f"/enrolments/{learner.enrolment_id}/quiz"
+    browsers = [site.browser(learner.login) for _ in range(3)]
+    tokens = [b.csrf_token(path) for b in browsers]  # each tab shows the same open attempt
+    answers = _answers(learner, short="")  # a blank short answer: graded at once (2 of 4 points, a pass)
+
+    results = post_at_once([Post(b, path, {**answers, "csrf_token": t}) for b, t in zip(browsers, tokens)])
+
+    assert_all_redirected(results, site.errors)
+    messages = sorted(m for b, r in zip(browsers, results) for m in told(b, r))
+    assert messages == ["この回答は既に提出されています。"] * 2, messages  # the winner reads the result page
+    (attempt,) = _attempts(site, learner.enrolment_id)
+    assert attempt.submitted_at is not None and attempt.passed is True and (attempt.score, attempt.max_score) == (2, 4)
+    with site.app.app_context():
+        answers_stored = db_session.scalars(select(Answer.question_id).where(Answer.attempt_id == attempt.id)).all()
+        assert sorted(answers_stored) == sorted(learner.questions.values())  # one answer per question
+        assert db_session.scalar(select(func.count()).select_from(Completion).where(
+            Completion.enrolment_id == learner.enrolment_id)) <= 1
+
+
+def test_two_graders_saving_at_once_grade_once(site: Site) -> None:
+    learner = _learner(site)
+    path = f"/enrolments/{learner.enrolment_id}/quiz"
+    browser = site.browser(learner.login)
+    assert browser.post(path, {**_answers(learner), "csrf_token": browser.csrf_token(path)}).status == 302
+    (attempt,) = _attempts(site, learner.enrolment_id)
+    assert attempt.needs_grading
+    with site.app.app_context():
+        short = db_session.scalar(select(Answer.id).where(Answer.attempt_id == attempt.id,
+                                                          Answer.question_id == learner.questions[QuestionType.SHORT]))
+    grading = f"/grading/attempts/{attempt.id}"
+    graders = [site.browser(learner.instructor), site.browser(site.hr_login), site.browser(learner.instructor)]
+    posts = [Post(g, grading, {f"points-{short}": points, f"was-{short}": "", f"comment-{short}": "講評",
+                               "csrf_token": g.csrf_token(grading)}) for g, points in zip(graders, ("2", "0", "2"))]
+
+    results = post_at_once(posts)
+
+    assert_all_redirected(results, site.errors)
+    messages = sorted(m for post, r in zip(posts, results) for m in told(post.client, r))
+    assert messages.count("採点を保存しました。") == 1 and len(messages) == 3, messages
+    assert all(m == "採点を保存しました。" or m == "この受験は既に採点済みです。" for m in messages), messages
+    (graded,) = _attempts(site, learner.enrolment_id)
+    assert graded.needs_grading is False and graded.passed is not None
+    with site.app.app_context():
+        assert db_session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "assessment.answer_graded", AuditEvent.target_id == str(short))) == 1
+
+
+def test_a_survey_sent_twice_at_once_is_answered_once(site: Site) -> None:
+    learner = _learner(site)
+    path = f"/enrolments/{learner.enrolment_id}/survey"
+    with site.app.app_context():
+        from app.enrollment.models import Enrolment
+
+        survey = ensure_survey(db_session.get(Enrolment, learner.enrolment_id).course)
+        db_session.commit()
+        ratings = {f"q{q.id}": "4" for q in survey.questions if q.kind.value == "scale"}
+        survey_id = survey.id
+    browsers = [site.browser(learner.login) for _ in range(3)]
+
+    results = post_at_once([Post(b, path, {**ratings, "csrf_token": b.csrf_token(path)}) for b in browsers])
+
+    assert_all_redirected(results, site.errors)
+    messages = sorted(m for b, r in zip(browsers, results) for m in told(b, r))
+    assert messages == sorted(["アンケートへのご回答ありがとうございました。"]
+                              + ["このアンケートには既に回答済みです。ありがとうございました。"] * 2), messages
+    with site.app.app_context():
+        assert db_session.scalar(select(func.count()).select_from(SurveyReceipt).where(
+            SurveyReceipt.enrolment_id == learner.enrolment_id)) == 1
+        assert db_session.scalar(select(func.count()).select_from(SurveyResponse).where(
+            SurveyResponse.survey_id == survey_id)) == 1
