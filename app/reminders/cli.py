@@ -40,7 +40,8 @@ def deliver_due_cmd(at: str | None, senders: int | None) -> None:
     report = deliver_with_senders(app, _parse_now(at), worker=worker_name(),
                                   senders=senders or app.config["REMINDER_SENDERS"])
     click.echo(f"claimed {report.claimed}, sent {report.sent}, skipped {report.skipped}, "
-               f"retrying {report.retried}, failed {report.failed}, reclaimed {report.reclaimed}")
+               f"retrying {report.retried}, failed {report.failed}, reclaimed {report.reclaimed}, "
+               f"rendered anew {report.rerendered}, claims lost {report.claims_lost}")
 
 
 @reminders_group.command("scan")

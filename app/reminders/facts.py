@@ -4,6 +4,12 @@ calendar files, assignments, the wording HR changed, switched-off kinds and opt-
 
 The sweep renders thousands of messages a second from these plain rows; the in-app view of one
 notification builds the same facts for a batch of one, so both say exactly the same thing.
+
+A batch's facts can age while it is sent (a session moved or cancelled, a place cancelled). So
+just before each message goes, the sweep reads its `Standing` (app/reminders/delivery.py): its
+claim, its place's state and its session's sequence and status. If the place is no longer what
+the facts say, `Facts.reload` reads that session's places again and the message is checked and
+rendered anew.
 """
 from __future__ import annotations
 
@@ -77,6 +83,33 @@ class Place:
         return self.title_en if locale == "en" and self.title_en else self.title_ja
 
 
+@dataclass(slots=True)  # not frozen: built once per message, and frozen ones cost ~5x to build
+class Standing:
+    """A claimed message and its place as the database has them now, read just before it goes.
+    The session's `sequence` rises with every move and with a cancellation, so an unchanged
+    sequence and status mean an unchanged time and place."""
+
+    status: str | None  # of the notification
+    claimed_by: str | None
+    is_sent: bool  # its sent mark is written (by whoever sent it)
+    enrolment_state: str | None  # None: no place (or none any more)
+    approval_stage: str | None
+    sequence: int | None
+    session_status: str | None
+
+    def claimed_by_worker(self, worker: str) -> bool:
+        """Still this worker's to send: not taken back after its heartbeat lapsed, nor sent by
+        the one it was taken from."""
+        return self.status == "sending" and self.claimed_by == worker and not self.is_sent
+
+    def matches(self, place: Place | None) -> bool:
+        """The place is as the batch's facts say (StrEnum members equal their values)."""
+        if place is None:
+            return self.enrolment_state is None
+        return (self.enrolment_state, self.approval_stage, self.sequence, self.session_status) == (
+            place.state, place.approval_stage, place.sequence, place.session_status)
+
+
 class CalendarCache:
     """The .ics files built during one sweep. Everyone on a session gets the same file (the UIDs
     are the meetings'), and a sweep sends many messages about each session, so each file is built
@@ -121,6 +154,26 @@ class Facts:
             {int(i) for letter in letters if (i := letter.context.get("assignment_id"))})
         self._positions: dict[int, dict[int, int]] = {}
         self._calendars = calendars or CalendarCache()
+
+    def reload(self, enrolment_id: int) -> None:
+        """Read again, as they are now, this place and every place of the batch on the same
+        session (moved, cancelled, or the place itself changed since the batch was read)."""
+        before = self.places.get(enrolment_id)
+        ids = {enrolment_id} | ({i for i, place in self.places.items() if place.session_id == before.session_id}
+                                if before is not None else set())
+        fresh = _places(ids)
+        for i in ids:
+            if i in fresh:
+                self.places[i] = fresh[i]
+            else:
+                self.places.pop(i, None)
+        sessions = {place.session_id for place in fresh.values()}
+        if before is not None:
+            sessions.add(before.session_id)
+        for session_id in sessions:
+            self._positions.pop(session_id, None)
+            self.meetings.pop(session_id, None)
+        self.meetings.update(_meetings(sessions))
 
     def place(self, letter: Letter) -> Place | None:
         enrolment_id = letter.context.get("enrolment_id")

@@ -95,3 +95,15 @@ class SchedulerLease(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     holder: Mapped[str] = mapped_column(String(80))
     expires_at: Mapped[datetime]
+
+
+class SenderHeartbeat(Base):
+    """A sender's own lease on its claims: written with every claim and renewed while it sends
+    (every third of SCHEDULER_LEASE_SECONDS). Once `expires_at` has passed, the sender is taken
+    for dead and its claims go back (app/reminders/delivery.py); a sender that finishes removes
+    its row. `worker` is the name its claims carry in `notifications.claimed_by`."""
+
+    __tablename__ = "sender_heartbeats"
+
+    worker: Mapped[str] = mapped_column(String(80), primary_key=True)
+    expires_at: Mapped[datetime]

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,18 +28,22 @@ import pytest
 import time_machine
 from aiosmtpd.controller import Controller
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.business_days import is_business_day
 from app.clock import TOKYO, now
 from app.db import db_session
+from app.enrollment.models import Enrolment
 from app.enrollment.services import cancel, enrol
 from app.mail import SmtpTransport
 from app.org.models import Employee, RoleName
-from app.reminders.delivery import BACKOFF, claim_due, deliver_due
-from app.reminders.models import DeliveryStatus, Notification
+from app.reminders.delivery import (BACKOFF, claim_due, deliver_due, lease_ttl, recover_stale, release_claims,
+                                    renew_heartbeat)
+from app.reminders.models import DeliveryStatus, Notification, SenderHeartbeat
+from app.reminders.rendering import _when
 from app.reminders.services import queue, resend
-from app.scheduling.services import cancel_session
+from app.scheduling.models import TrainingSession
+from app.scheduling.services import SessionDetails, cancel_session, update_session
 from tests import factories
 from tests.conftest import build_app, migrate
 from tests.mailsink import MailSink, _Handler, free_port
@@ -46,7 +51,6 @@ from tests.mailsink import MailSink, _Handler, free_port
 ROOT = Path(__file__).resolve().parents[2]
 BULK = 120  # employees; two notices each: more than one claim batch (200) for two schedulers at once
 KILLED_BATCH = 40  # notifications of the batch whose scheduler is killed
-STALE_AFTER = timedelta(minutes=10)  # deliver_due's default: claims older than this are taken back
 _REPORT = re.compile(r"claimed (\d+), sent (\d+), skipped (\d+), retrying (\d+), failed (\d+), reclaimed (\d+)")
 
 
@@ -260,14 +264,20 @@ def test_scheduler_killed_mid_batch_and_restarted_loses_nothing_and_resends_only
         outbox: Outbox, moment: str) -> None:
     """SIGKILL (no clean-up, no last commit: a power cut) after about half the batch arrived, either
     right after the server stored a message (so that one message went out but was never marked
-    sent), or whenever the poll notices half of a slow server's arrivals."""
+    sent), or whenever the poll notices half of a slow server's arrivals.
+
+    The dead scheduler's claims come back as soon as its heartbeat has expired, one lease TTL
+    (SCHEDULER_LEASE_SECONDS) after the last one it wrote, not a fixed ten minutes after the claim.
+    Times are given to the processes (--now), so nothing here waits for them to pass."""
     ids = confirmations_for(outbox, outbox.employee_ids[:KILLED_BATCH])
     expected = {message_id(outbox.app, i): i for i in ids}
     at = office_time()
+    ttl = timedelta(seconds=outbox.app.config["SCHEDULER_LEASE_SECONDS"])
     sink: MailSink = KillingSink(kill_at=KILLED_BATCH // 2) if moment == "server_stored_message" \
         else MailSink(delay=0.1)
     sink.start()
     try:
+        started = time.monotonic()
         process = scheduler_process(outbox, sink.port, at)
         try:
             if isinstance(sink, KillingSink):
@@ -282,6 +292,9 @@ def test_scheduler_killed_mid_batch_and_restarted_loses_nothing_and_resends_only
                 os.kill(process.pid, signal.SIGKILL)
         finally:
             process.communicate(timeout=30)
+        # The victim's own clock had run no longer than this when it died (its sweep time is `at`
+        # plus that), so its last heartbeat expires no later than `at + lived + ttl`.
+        lived = timedelta(seconds=time.monotonic() - started)
         assert process.returncode == -signal.SIGKILL
         time.sleep(0.2)  # let a message the dead scheduler left mid-DATA land (or be dropped)
         with outbox.app.app_context():
@@ -296,10 +309,12 @@ def test_scheduler_killed_mid_batch_and_restarted_loses_nothing_and_resends_only
         assert {expected[mid] for mid in arrivals(sink)} >= marked  # every mark follows its send
 
         sink.delay = 0.0
-        # Too early: the dead scheduler's claims are not stale yet, so nothing is taken back.
-        early = finish(scheduler_process(outbox, sink.port, at + STALE_AFTER - timedelta(minutes=1)))
+        # Too early: the heartbeat written with the claims (at `at` or later) has not expired yet.
+        early = finish(scheduler_process(outbox, sink.port, at + ttl - timedelta(seconds=5)))
         assert early["claimed"] == early["reclaimed"] == 0, early
-        report = finish(scheduler_process(outbox, sink.port, at + STALE_AFTER + timedelta(minutes=1)))
+        # One TTL after the victim's last possible heartbeat, its claims are back and go out.
+        back_by = at + lived + ttl + timedelta(seconds=5)
+        report = finish(scheduler_process(outbox, sink.port, back_by))
         with sink.lock:
             messages = list(sink.messages)
     finally:
@@ -320,6 +335,152 @@ def test_scheduler_killed_mid_batch_and_restarted_loses_nothing_and_resends_only
     assert len(per_recipient) == len(ids) and all(len(copies) == 1 for copies in per_recipient.values())
     with outbox.app.app_context():
         assert set(statuses(ids).values()) == {DeliveryStatus.SENT}
+
+
+# --- a session changed while its mail is being sent (committed data, the sender's own paths) ----
+
+
+@dataclass
+class SessionMail:
+    session_id: int
+    confirmations: list[int]
+    reminders: list[int]
+
+
+def session_with_mail(site: Outbox, employee_ids: list[int]) -> SessionMail:
+    """A session in 30 days with the employees enrolled: a confirmation each, then a reminder each,
+    all due now and committed (the order a claim takes them in)."""
+    ids = confirmations_for(site, employee_ids, reminders_too=True)
+    with site.app.app_context():
+        session_id = db_session.scalar(select(Enrolment.session_id).join(
+            Notification, Notification.enrolment_id == Enrolment.id).where(Notification.id == ids[0]))
+    assert session_id is not None
+    return SessionMail(session_id, ids[:len(employee_ids)], ids[len(employee_ids):])
+
+
+class ChangingTransport(SmtpTransport):
+    """This process's SMTP client, with a hook: right after the server accepted the `after`-th
+    message, HR's change is committed from another thread (its own session and connection, as a
+    web request would), and the number of messages the server held by then is noted: every later
+    arrival left this process after the change had committed."""
+
+    def __init__(self, app: Flask, sink: MailSink, after: int, change: Callable[[], None]) -> None:
+        super().__init__("127.0.0.1", sink.port, timeout=5)
+        self.app, self.sink, self.after, self.change = app, sink, after, change
+        self.count = 0
+        self.arrived_before_change: int | None = None
+
+    def send(self, mail):  # type: ignore[no-untyped-def]
+        super().send(mail)
+        self.count += 1
+        if self.count == self.after:
+            failures: list[BaseException] = []
+            worker = threading.Thread(target=self._change, args=(failures,))
+            worker.start()
+            worker.join(timeout=30)
+            assert not worker.is_alive() and not failures, failures
+            with self.sink.lock:
+                self.arrived_before_change = len(self.sink.messages)
+
+    def _change(self, failures: list[BaseException]) -> None:
+        try:
+            with self.app.app_context():
+                self.change()
+                db_session.commit()
+        except BaseException as error:  # noqa: BLE001 - reported to the test thread
+            failures.append(error)
+
+
+def move_by(session_id: int, shift: timedelta) -> Callable[[], None]:
+    def move() -> None:
+        session = db_session.get(TrainingSession, session_id)
+        assert session is not None
+        details = SessionDetails(session.label, session.location, session.online_url, session.capacity,
+                                 session.enrolment_opens_at, session.enrolment_closes_at,
+                                 session.cancellation_deadline_at, session.approval_policy, session.notes)
+        update_session(None, session, details, [(m.starts_at + shift, m.ends_at + shift) for m in session.meetings],
+                       list(session.instructors))
+    return move
+
+
+def cancelled(session_id: int) -> Callable[[], None]:
+    def cancel_it() -> None:
+        session = db_session.get(TrainingSession, session_id)
+        assert session is not None
+        cancel_session(None, session, "講師急病")
+    return cancel_it
+
+
+def body(message) -> str:  # type: ignore[no-untyped-def]
+    return message.get_body(("plain",)).get_content()
+
+
+def test_a_session_moved_mid_sweep_no_message_with_the_old_date_leaves_after_the_move(outbox: Outbox) -> None:
+    """The batch's facts are read once; the session moves after the 10th message. Every later
+    message carries the new date (confirmations are rendered anew), or is not sent (a reminder of
+    the old date: the move queued reminders for the new one)."""
+    mail = session_with_mail(outbox, outbox.employee_ids[:30])
+    at = office_time()
+    with outbox.app.app_context():
+        old_start = db_session.get(TrainingSession, mail.session_id).starts_at  # type: ignore[union-attr]
+    new_start = old_start + timedelta(days=1, hours=2)
+    old, new = _when(old_start, "ja"), _when(new_start, "ja")
+    sink = MailSink().start()
+    try:
+        transport = ChangingTransport(outbox.app, sink, 10, move_by(mail.session_id, timedelta(days=1, hours=2)))
+        with outbox.app.app_context():
+            report = deliver_due(at, transport, worker="sweep")
+        with sink.lock:
+            messages = list(sink.messages)
+    finally:
+        sink.stop()
+    assert transport.arrived_before_change == 10
+    before, after = messages[:10], messages[10:]
+    assert all(old in body(m) for m in before)
+    stale = [str(m["Message-ID"]) for m in after if old in body(m)]
+    assert stale == [], f"{len(stale)} messages with the old date after the move committed"
+    assert len(after) == 20 and all(new in body(m) and m["X-Manabi-Kind"] == "enrolment_confirmed" for m in after)
+    ics = [part.get_content() for m in after for part in m.iter_attachments()]
+    assert len(ics) == 20 and all(f"DTSTART;TZID=Asia/Tokyo:{new_start.astimezone(TOKYO):%Y%m%dT%H%M%S}" in c for c in ics)
+    assert report.sent == 30 and report.skipped == 30 and report.rerendered >= 1, report
+    with outbox.app.app_context():
+        assert set(statuses(mail.confirmations).values()) == {DeliveryStatus.SENT}
+        assert set(db_session.execute(select(Notification.status, Notification.last_error).where(
+            Notification.id.in_(mail.reminders)))) == {(DeliveryStatus.SKIPPED, "session moved since")}
+        replacements = db_session.scalars(select(Notification.due_at).where(
+            Notification.kind == "session_reminder", Notification.status == DeliveryStatus.PENDING,
+            Notification.enrolment_id.in_(select(Enrolment.id).where(Enrolment.session_id == mail.session_id)))).all()
+    assert len(replacements) >= 30 and all(due > at for due in replacements)  # the new date's reminders wait
+    # The move's own notices, sent next, tell everyone the new date.
+    sink = MailSink().start()
+    try:
+        with outbox.app.app_context():
+            deliver_due(at + timedelta(minutes=1), SmtpTransport("127.0.0.1", sink.port, timeout=5), worker="sweep")
+        with sink.lock:
+            moved = [m for m in sink.messages if m["X-Manabi-Kind"] == "session_moved"]
+    finally:
+        sink.stop()
+    assert len(moved) == 30 and all(new in body(m) and old not in body(m) for m in moved)
+
+
+def test_a_session_cancelled_mid_sweep_no_reminder_goes_after_the_cancellation(outbox: Outbox) -> None:
+    mail = session_with_mail(outbox, outbox.employee_ids[:30])
+    at = office_time()
+    sink = MailSink().start()
+    try:
+        transport = ChangingTransport(outbox.app, sink, 35, cancelled(mail.session_id))  # 30 confirmations, 5 reminders
+        with outbox.app.app_context():
+            report = deliver_due(at, transport, worker="sweep")
+        with sink.lock:
+            messages = list(sink.messages)
+    finally:
+        sink.stop()
+    assert transport.arrived_before_change == 35 and len(messages) == 35
+    assert Counter(m["X-Manabi-Kind"] for m in messages) == {"enrolment_confirmed": 30, "session_reminder": 5}
+    assert report.sent == 35 and report.skipped == 25, report
+    with outbox.app.app_context():
+        left = db_session.execute(select(Notification.status).where(Notification.id.in_(mail.reminders[5:]))).scalars()
+        assert set(left) == {DeliveryStatus.SKIPPED}
 
 
 # --- in-process runs of the job inside the test transaction ------------------------------------
@@ -506,3 +667,68 @@ def test_stale_reminders_are_skipped_and_never_sent(ctx: Flask, people, mail_sin
     assert reminder_mail == Counter({message_id(ctx, ids[kept_person.id]): 1})
     # The people concerned are told what happened, urgently, instead of being reminded.
     assert len(mail_sink.by_kind("session_cancelled")) == 1 and len(mail_sink.by_kind("enrolment_cancelled")) == 1
+
+
+def test_claims_live_as_long_as_their_senders_heartbeat(ctx: Flask, people, mail_sink: MailSink) -> None:  # type: ignore[no-untyped-def]
+    """A sender that keeps beating keeps its claims however long it sends; once it stops, its
+    claims go back one lease TTL after its last heartbeat, and another sender sends them."""
+    _session, _enrolments, ids = enrol_all(people["staff"])
+    at = office_time()
+    ttl = lease_ttl()
+    assert {letter.id for letter in claim_due(at, "busy-sender", 200)} == set(ids)
+    half_an_hour = at + timedelta(minutes=30)
+    renew_heartbeat("busy-sender", half_an_hour + ttl)  # still at work half an hour later
+    for moment in (half_an_hour, half_an_hour + ttl - timedelta(seconds=1)):
+        report = deliver_due(moment, smtp(mail_sink.port), worker="other")
+        assert (report.reclaimed, report.claimed) == (0, 0), (moment, report)
+    assert set(statuses(ids).values()) == {DeliveryStatus.SENDING} and arrivals(mail_sink) == Counter()
+
+    report = deliver_due(half_an_hour + ttl + timedelta(seconds=1), smtp(mail_sink.port), worker="other")
+    assert (report.reclaimed, report.claimed, report.sent) == (len(ids), len(ids), len(ids)), report
+    assert arrivals(mail_sink) == Counter({message_id(ctx, i): 1 for i in ids})
+    assert set(statuses(ids).values()) == {DeliveryStatus.SENT}
+    assert db_session.scalars(select(SenderHeartbeat.worker)).all() == []  # the dead one forgotten, "other" signed off
+
+
+def test_a_stopped_senders_claims_go_back_at_once(ctx: Flask, people) -> None:  # type: ignore[no-untyped-def]
+    """What an extra sender process found dead still held: sent rows are finished, the rest wait
+    for the next claim at once, not for the heartbeat to expire."""
+    _session, _enrolments, ids = enrol_all(people["staff"][:2])
+    at = office_time()
+    claim_due(at, "main/1", 200)
+    sent_before_death, never_sent = ids
+    db_session.execute(update(Notification).where(Notification.id == sent_before_death).values(sent_at=at))
+    db_session.commit()
+    assert release_claims("main/1") == 1
+    assert statuses(ids) == {sent_before_death: DeliveryStatus.SENT, never_sent: DeliveryStatus.PENDING}
+    assert db_session.scalar(select(SenderHeartbeat.worker).where(SenderHeartbeat.worker == "main/1")) is None
+    assert [letter.id for letter in claim_due(at, "next", 200)] == [never_sent]
+
+
+def test_a_sender_whose_heartbeat_lapsed_leaves_taken_back_messages_to_their_new_owner(
+        ctx: Flask, people, mail_sink: MailSink) -> None:  # type: ignore[no-untyped-def]
+    """A sender stalls past its TTL in the middle of its second message (a hung mail server), and
+    another sweep takes its claims back meanwhile. Before each further message the stalled sender
+    finds the claim is no longer its own and leaves it to the new owner: nothing is sent twice."""
+    _session, _enrolments, ids = enrol_all(people["staff"][:3])
+    first, second, third = sorted(ids)
+    at = office_time()
+    rescued: dict[str, object] = {}
+
+    class StallingTransport(SmtpTransport):
+        def send(self, mail):  # type: ignore[no-untyped-def]
+            super().send(mail)
+            if mail.message_id == message_id(ctx, second):
+                later = at + lease_ttl() + timedelta(seconds=1)
+                rescued["reclaimed"] = recover_stale(later)  # the first was marked sent: finished, not taken
+                rescued["claimed"] = sorted(letter.id for letter in claim_due(later, "rescuer", 200))
+
+    report = deliver_due(at, StallingTransport("127.0.0.1", mail_sink.port, timeout=5), worker="stalled")
+    assert rescued == {"reclaimed": 2, "claimed": [second, third]}
+    assert (report.sent, report.claims_lost) == (2, 1), report  # the third was left to the rescuer
+    assert arrivals(mail_sink) == Counter({message_id(ctx, first): 1, message_id(ctx, second): 1})
+    # The second went out while it was being taken back: its mark says so, and nobody sends it again.
+    assert statuses(ids) == {first: DeliveryStatus.SENT, second: DeliveryStatus.SENT, third: DeliveryStatus.SENDING}
+    assert release_claims("rescuer") == 1  # (or its own sweep sends it: it is the rescuer's now)
+    assert deliver_due(at + timedelta(minutes=5), smtp(mail_sink.port), worker="w").sent == 1
+    assert arrivals(mail_sink) == Counter({message_id(ctx, i): 1 for i in ids})
