@@ -208,6 +208,15 @@ def can_decide(actor: Employee, enrolment: Enrolment) -> bool:
     return False
 
 
+def _not_yours_to_decide(actor: Employee, enrolment: Enrolment, refusal: str) -> str:
+    """A manager whose stage another manager (or a double click) has just completed is told so,
+    not that they lack the right."""
+    if (enrolment.approval_stage == ApprovalStage.HR and actor.id != enrolment.employee_id
+            and can_manage_employee(actor, enrolment.employee)):
+        return _("This request has already been approved by a manager and now waits for the training staff.")
+    return refusal
+
+
 def _lock_and_reread(enrolment: Enrolment) -> Enrolment:
     lock_session(enrolment.session_id)
     return reread(enrolment)
@@ -219,7 +228,7 @@ def approve(actor: Employee, enrolment: Enrolment) -> None:
     if enrolment.state != EnrolmentState.PENDING:
         raise EnrolmentError(ended_message(enrolment, deciding=True))
     if not can_decide(actor, enrolment):
-        raise EnrolmentError(_("You cannot approve this request."))
+        raise EnrolmentError(_not_yours_to_decide(actor, enrolment, _("You cannot approve this request.")))
     policy = enrolment.training_session.approval_policy
     before = enrolment.approval_stage.value
     try:
@@ -243,7 +252,7 @@ def decline(actor: Employee, enrolment: Enrolment, reason: str, policy: Waitlist
     if enrolment.state != EnrolmentState.PENDING:
         raise EnrolmentError(ended_message(enrolment, deciding=True))
     if not can_decide(actor, enrolment):
-        raise EnrolmentError(_("You cannot decline this request."))
+        raise EnrolmentError(_not_yours_to_decide(actor, enrolment, _("You cannot decline this request.")))
     before = enrolment.approval_stage.value
     had_seat = enrolment.holds_seat
     try:

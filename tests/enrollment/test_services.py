@@ -238,6 +238,18 @@ def test_manager_then_hr(team):
     assert request.state == EnrolmentState.CONFIRMED
 
 
+def test_a_second_manager_click_after_forwarding_is_told_it_was_done_not_refused(team):
+    staff = team["staff"][0]
+    request = enrol(staff, staff, factories.training_session(factories.course(), policy="manager_then_hr")).enrolment
+    approve(team["manager"], request)
+    for second in (team["manager"], team["dept_head"]):  # the same click again, or the other manager
+        with pytest.raises(EnrolmentError, match="already been approved by a manager|所属長の承認が済み"):
+            approve(second, request)
+        with pytest.raises(EnrolmentError, match="already been approved by a manager|所属長の承認が済み"):
+            decline(second, request, "理由")
+    assert request.approval_stage == ApprovalStage.HR and request.state == EnrolmentState.PENDING
+
+
 def test_hr_never_decides_its_own_request_at_the_hr_stage(team):
     """Issue 14 finding 7: an HR officer's own request, forwarded by their manager, waits for a
     colleague; they neither see it in their approvals nor can approve or decline it."""
