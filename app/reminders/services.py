@@ -82,19 +82,28 @@ def mark_read(recipient_id: int, notification_ids: list[int] | None = None) -> i
     return db_session.execute(stmt.values(read_at=now()).execution_options(synchronize_session=False)).rowcount or 0
 
 
-def resend(actor: Employee, notification: Notification) -> None:
-    """HR sends a failed (or sent) message again: same row, same Message-ID, fresh attempts."""
+RESENDABLE = (DeliveryStatus.FAILED, DeliveryStatus.SENT, DeliveryStatus.SKIPPED)
+
+
+def resend(actor: Employee, notification: Notification) -> bool:
+    """HR sends a failed (or sent) message again: same row, same Message-ID, fresh attempts. One
+    guarded UPDATE from a finished state: a message being sent right now, or already queued
+    again by a second click, is left alone (False)."""
     from app.audit.services import record_event
 
     before = notification.status.value
-    notification.status = DeliveryStatus.PENDING
-    notification.attempts = 0
-    notification.next_attempt_at = now()
-    notification.claimed_by = None
-    notification.sent_at = None  # a row with sent_at is never sent again (app/reminders/delivery.py)
-    notification.last_error = ""
+    moved = db_session.execute(
+        update(Notification).where(Notification.id == notification.id, Notification.status.in_(RESENDABLE))
+        .values(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now(), claimed_by=None,
+                sent_at=None,  # a row with sent_at is never sent again (app/reminders/delivery.py)
+                last_error="")
+        .execution_options(synchronize_session=False)).rowcount
+    db_session.refresh(notification)
+    if not moved:
+        return False
     record_event(actor, "reminders.resend", "notification", notification.id, before={"status": before},
                  after={"status": "pending"})
+    return True
 
 
 def set_kind_enabled(kind: str, enabled: bool, offsets: list[int] | None = None) -> None:

@@ -6,6 +6,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.db import db_session
+from app.ids import parse_int
 from app.pagination import paginate
 from app.permissions import Permission, require, signed_in
 from app.reminders import queries
@@ -86,9 +87,12 @@ def resend_view(notification_id: int):  # type: ignore[no-untyped-def]
     notification = db_session.get(Notification, notification_id)
     if notification is None:
         abort(404)
-    resend(current_user, notification)
-    db_session.commit()
-    flash(_("The message will be sent again shortly."), "success")
+    if resend(current_user, notification):
+        db_session.commit()
+        flash(_("The message will be sent again shortly."), "success")
+    else:
+        db_session.rollback()
+        flash(_("This message is already waiting to be sent or is being sent now."), "info")
     return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
                     else url_for("reminders.outbox"))
 
@@ -101,13 +105,14 @@ def settings():  # type: ignore[no-untyped-def]
         form.offsets.data = ", ".join(str(o) for o in session_reminder_offsets())
     if form.validate_on_submit():
         parts = [p for p in form.offsets.data.replace("、", ",").replace(" ", ",").split(",") if p]
-        if not all(p.isdigit() and 0 <= int(p) <= 30 for p in parts):
+        offsets = [parse_int(p, maximum=30) for p in parts]
+        if None in offsets:
             form.offsets.errors = [_("Write whole numbers of business days from 0 to 30, separated by commas.")]
         else:
             enabled = set(request.form.getlist("enabled"))
             for code in KINDS:
                 set_kind_enabled(code, code in enabled,
-                                 [int(p) for p in parts] if code == "session_reminder" else None)
+                                 [o for o in offsets if o is not None] if code == "session_reminder" else None)
             db_session.commit()
             flash(_("Notification settings saved."), "success")
             return redirect(url_for("reminders.settings"))

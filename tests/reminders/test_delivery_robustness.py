@@ -557,7 +557,8 @@ def test_after_the_last_retry_a_message_fails_and_hr_resend_delivers_it(ctx: Fla
     try:
         later = tries[-1] + timedelta(hours=3)
         assert deliver_due(later, smtp(port), worker="w").claimed == 0  # failed stays failed
-        resend(people["hr"], row)
+        assert resend(people["hr"], row) is True
+        assert resend(people["hr"], row) is False  # a double click queues it once
         db_session.commit()
         assert (row.status, row.attempts) == (DeliveryStatus.PENDING, 0)
         sent = deliver_due(later, smtp(port), worker="w")
@@ -568,6 +569,19 @@ def test_after_the_last_retry_a_message_fails_and_hr_resend_delivers_it(ctx: Fla
     assert sent.sent == 1 and received == Counter({message_id(ctx, notification_id): 1})
     db_session.refresh(row)
     assert (row.status, row.attempts, row.last_error) == (DeliveryStatus.SENT, 1, "")
+
+
+def test_resend_leaves_a_message_that_is_being_sent_alone(ctx: Flask, people) -> None:  # type: ignore[no-untyped-def]
+    """HR's resend is a guarded move from a finished state: clicking it while a sender holds
+    the message must not reset the claim (the message would go twice)."""
+    _session, _enrolments, ids = enrol_all(people["staff"][:1])
+    [notification_id] = ids
+    db_session.execute(update(Notification).where(Notification.id == notification_id)
+                       .values(status=DeliveryStatus.SENDING, claimed_by="sender-1", claimed_at=office_time()))
+    row = db_session.get(Notification, notification_id)
+    db_session.refresh(row)
+    assert resend(people["hr"], row) is False
+    assert (row.status, row.claimed_by) == (DeliveryStatus.SENDING, "sender-1")
 
 
 def friday_evening() -> datetime:
