@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from app.catalog.models import CourseKind, DeliveryFormat, Theme, Track
+from app.text_safety import find_unsafe
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 QUESTION_TYPES = ("single", "multiple", "true_false", "short")
@@ -124,7 +125,7 @@ def parse_course_text(text: str, filename: str, grade_codes: set[str]) -> tuple[
         return meta[key]
 
     code = required("code")
-    if code is not None and (not isinstance(code, str) or not CODE_PATTERN.match(code)):
+    if code is not None and (not isinstance(code, str) or not CODE_PATTERN.fullmatch(code)):
         bad("code", "use 1–40 letters, digits, '-', '_' or '.'")
     kind = meta.get("kind", "course")
     if kind not in {k.value for k in CourseKind}:
@@ -138,6 +139,9 @@ def parse_course_text(text: str, filename: str, grade_codes: set[str]) -> tuple[
             title_ja, title_en = str(title["ja"]).strip(), str(title["en"]).strip()
             if len(title_ja) > 200 or len(title_en) > 200:
                 bad("title", "is longer than 200 characters")
+            for language, value in (("ja", title_ja), ("en", title_en)):
+                if (problem := find_unsafe(value)) is not None:
+                    bad(f"title.{language}", problem.describe())
 
     def choice(key: str, enum_class: type[Any]) -> str:
         value = required(key)
@@ -224,6 +228,8 @@ def parse_course_text(text: str, filename: str, grade_codes: set[str]) -> tuple[
     quiz = meta.get("quiz")
     if quiz is not None:
         issues.extend(FileIssue(filename, f, m) for f, m in validate_quiz(quiz))
+    if (problem := find_unsafe(body, multiline=True)) is not None:
+        bad("body", problem.describe())
 
     if issues:
         return None, issues
@@ -241,7 +247,7 @@ def validate_quiz(quiz: Any) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if not isinstance(quiz, dict):
         return [("quiz", "must be a mapping")]
-    for key in ("shuffle", "show_answers", "opens_after_session"):
+    for key in ("shuffle", "show_answers", "show_answers_between_attempts", "opens_after_session"):
         if key in quiz and not isinstance(quiz[key], bool):
             problems.append((f"quiz.{key}", "must be true or false"))
     for key in ("pass_mark", "attempts_allowed", "time_limit_minutes"):

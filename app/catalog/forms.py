@@ -19,6 +19,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from app.catalog.course_files import CODE_PATTERN, CourseSpec
 from app.catalog.labels import FORMAT_LABELS, KIND_LABELS, THEME_LABELS, TRACK_LABELS
 from app.org.models import Grade
+from app.text_safety import MultiLineText, SingleLineText
 
 
 def _choices(labels: dict) -> list[SelectChoice]:  # type: ignore[type-arg]
@@ -31,13 +32,13 @@ def _codes(text: str | None) -> list[str]:
 
 class CourseForm(FlaskForm):
     code = StringField(_l("Code"), validators=[
-        DataRequired(message=_l("Enter a code.")),
+        DataRequired(message=_l("Enter a code.")), SingleLineText(),
         Regexp(CODE_PATTERN, message=_l("Use 1–40 letters, digits, '-', '_' or '.'."))])
     kind = SelectField(_l("Kind"), choices=[])
     title_ja = StringField(_l("Title (Japanese)"), validators=[
-        DataRequired(message=_l("Enter the Japanese title.")), Length(max=200)])
+        DataRequired(message=_l("Enter the Japanese title.")), Length(max=200), SingleLineText()])
     title_en = StringField(_l("Title (English)"), validators=[
-        DataRequired(message=_l("Enter the English title.")), Length(max=200)])
+        DataRequired(message=_l("Enter the English title.")), Length(max=200), SingleLineText()])
     track = SelectField(_l("Track"), choices=[])
     theme = SelectField(_l("Theme"), choices=[])
     delivery_format = SelectField(_l("Format"), choices=[])
@@ -49,18 +50,22 @@ class CourseForm(FlaskForm):
         NumberRange(min=2000, max=2100, message=_l("Enter a year such as 2020."))])
     target_grades = SelectMultipleField(_l("Target grades"), choices=[], option_widget=CheckboxInput(),
                                         widget=ListWidget(prefix_label=False))
-    prerequisites = StringField(_l("Prerequisites (course codes)"), validators=[Optional(), Length(max=400)])
+    prerequisites = StringField(_l("Prerequisites (course codes)"), validators=[Optional(), Length(max=400),
+                                                                                   SingleLineText()])
     min_attendance = IntegerField(_l("Minimum attendance (%)"), default=100, validators=[
         NumberRange(min=0, max=100, message=_l("Enter a percentage from 0 to 100."))])
     quiz_pass_mark = IntegerField(_l("Quiz pass mark (%)"), validators=[
         Optional(), NumberRange(min=0, max=100, message=_l("Enter a percentage from 0 to 100."))])
     survey_required = BooleanField(_l("Survey required for completion"))
-    required_courses = TextAreaField(_l("Required courses (codes)"), validators=[Optional(), Length(max=2000)])
-    elective_courses = TextAreaField(_l("Elective courses (codes)"), validators=[Optional(), Length(max=2000)])
+    required_courses = TextAreaField(_l("Required courses (codes)"), validators=[Optional(), Length(max=2000),
+                                                                               MultiLineText()])
+    elective_courses = TextAreaField(_l("Elective courses (codes)"), validators=[Optional(), Length(max=2000),
+                                                                               MultiLineText()])
     electives_required = IntegerField(_l("Electives to complete"), default=0, validators=[
         Optional(), NumberRange(min=0, max=50, message=_l("Enter a number from 0 to 50."))])
-    body_md = TextAreaField(_l("Description (Markdown)"), validators=[Length(max=50000)])
-    change_note = StringField(_l("What changed (for the history)"), validators=[Optional(), Length(max=300)])
+    body_md = TextAreaField(_l("Description (Markdown)"), validators=[Length(max=50000), MultiLineText()])
+    change_note = StringField(_l("What changed (for the history)"), validators=[Optional(), Length(max=300),
+                                                                                SingleLineText()])
 
     def __init__(self, grades: list[Grade], *args, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

@@ -2,6 +2,11 @@
 
 The HR system and Excel in Japanese write Shift_JIS (CP932); newer exports are UTF-8, often with
 a BOM. Headers may be the English keys or the Japanese labels HR staff see.
+
+Every value is one line of text under the rule of app/text_safety.py: a line break inside a quoted
+field, NUL or another control character, or a bidirectional control (U+202A–U+202E,
+U+2066–U+2069, U+200E, U+200F, U+061C) refuses the whole file, each naming its line and column,
+so nothing is applied (a name like "Sato\\r\\nBcc: evil@example.com" once became a mail header).
 """
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import io
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
+
+from app.text_safety import find_unsafe
 
 # For each key, its accepted headers, most specific first: when a file has two headers for the
 # same key (職級 and 職級コード, 所属コード and 所属), the earlier alias in this tuple wins.
@@ -101,6 +108,7 @@ def read_file(raw: bytes) -> StaffFile:
         raise StaffFileError([FileProblem(reader.line_num or 1, "file", str(error))]) from None
     index, labels = _map_header(header, reader.line_num)
     rows = []
+    unsafe: list[FileProblem] = []
     start = reader.line_num + 1
     try:
         for record in reader:
@@ -108,8 +116,14 @@ def read_file(raw: bytes) -> StaffFile:
                 values = {
                     key: (record[pos].strip() if pos < len(record) else "") for key, pos in index.items()
                 }
+                for key, value in values.items():
+                    problem = find_unsafe(value)
+                    if problem is not None:
+                        unsafe.append(FileProblem(start, key, problem.describe()))
                 rows.append(StaffRow(line=start, values=values))  # where the record starts
             start = reader.line_num + 1
     except csv.Error as error:
         raise StaffFileError([FileProblem(start, "file", str(error))]) from None
+    if unsafe:
+        raise StaffFileError(unsafe)
     return StaffFile(rows, encoding, labels)

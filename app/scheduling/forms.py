@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, URL,
 
 from app.clock import TOKYO
 from app.scheduling.models import ApprovalPolicy
+from app.text_safety import MultiLineText, SingleLineText
 
 MEETING_LINE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2}):(\d{2})\s*[-–~〜]\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -54,12 +55,13 @@ def format_meetings(pairs: list[tuple[datetime, datetime]]) -> str:
 
 
 class SessionForm(FlaskForm):
-    label = StringField(_l("Name of this session"), validators=[Optional(), Length(max=120)])
+    label = StringField(_l("Name of this session"), validators=[Optional(), Length(max=120), SingleLineText()])
     meetings = TextAreaField(_l("Meetings (one per line, Japan time)"),
-                             validators=[DataRequired(message=_l("Add at least one meeting."))])
-    location = StringField(_l("Room"), validators=[Optional(), Length(max=200)])
+                             validators=[DataRequired(message=_l("Add at least one meeting.")), MultiLineText()])
+    location = StringField(_l("Room"), validators=[Optional(), Length(max=200), SingleLineText()])
     online_url = StringField(_l("Web meeting link"), validators=[
-        Optional(), Length(max=500), URL(require_tld=False, message=_l("Enter a link starting with https://."))])
+        Optional(), Length(max=500), SingleLineText(),
+        URL(require_tld=False, message=_l("Enter a link starting with https://."))])
     capacity = IntegerField(_l("Capacity"), validators=[
         DataRequired(message=_l("Enter the capacity.")),
         NumberRange(min=1, max=10000, message=_l("Enter a number from 1 to 10000."))])
@@ -70,8 +72,9 @@ class SessionForm(FlaskForm):
     cancellation_deadline_at = DateTimeLocalField(_l("Cancellation deadline"), format="%Y-%m-%dT%H:%M",
                                                   validators=[DataRequired(message=_l("Enter a date and time."))])
     approval_policy = SelectField(_l("Approval"), choices=[])
-    instructors = StringField(_l("Instructors (employee numbers)"), validators=[Optional(), Length(max=400)])
-    notes = TextAreaField(_l("Notes for participants"), validators=[Optional(), Length(max=5000)])
+    instructors = StringField(_l("Instructors (employee numbers)"), validators=[Optional(), Length(max=400),
+                                                                                SingleLineText()])
+    notes = TextAreaField(_l("Notes for participants"), validators=[Optional(), Length(max=5000), MultiLineText()])
 
     def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
@@ -91,4 +94,5 @@ class SessionForm(FlaskForm):
 
 class CancelSessionForm(FlaskForm):
     reason = StringField(_l("Reason (sent to everyone enrolled)"),
-                         validators=[DataRequired(message=_l("Give a reason.")), Length(max=200)])
+                         validators=[DataRequired(message=_l("Give a reason.")), Length(max=200),
+                                     SingleLineText()])

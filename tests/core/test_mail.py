@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 
-from app.mail import Attachment, compose
+import pytest
+
+from app.mail import Attachment, compose, header_value
+from app.text_safety import UnsafeText
 
 
 def parsed(**overrides):  # type: ignore[no-untyped-def]
@@ -39,9 +42,57 @@ def test_english_names_with_commas_are_quoted_and_long_subjects_folded() -> None
     assert max(len(line) for line in mail.data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")) <= 78
 
 
-def test_a_header_value_cannot_smuggle_a_line_break() -> None:
-    _, message = parsed(subject="件名\r\nBcc: victim@example.com")
-    assert message["Bcc"] is None and "Bcc" in str(message["Subject"])
+ATTACK = "Sato\r\nBcc: evil@example.com"
+
+
+@pytest.mark.parametrize("where", ["recipient name", "sender name", "subject", "extra header", "recipient address",
+                                   "message id"])
+def test_the_staff_csv_bcc_attack_is_refused_wherever_it_is_put(where: str) -> None:
+    """Finding 6 of issue 14: the name was written out as a real Bcc header. Now no header value
+    may hold a line break: the message is refused (the sweep records the failure) and nothing is written."""
+    overrides = {
+        "recipient name": {"recipient": (ATTACK, "sato@pref.example.jp")},
+        "sender name": {"sender": (ATTACK, "manabi@pref.example.jp")},
+        "subject": {"subject": "【まなび】" + ATTACK},
+        "extra header": {"extra_headers": (("X-Manabi-Kind", ATTACK),)},
+        "recipient address": {"recipient": ("佐藤", "sato@pref.example.jp\r\nBcc: evil@example.com")},
+        "message id": {"message_id": "<n-1@pref.example.jp>\r\nBcc: evil@example.com"},
+    }[where]
+    with pytest.raises(UnsafeText) as refused:
+        parsed(**overrides)
+    assert refused.value.code == "U+000D" and "\r" not in str(refused.value)
+
+
+@pytest.mark.parametrize("value", ["a\nb", "a\rb", "a\x00b", "a\tb", "a\x85b", "a\u2028b", "a\u202eb", "a\u2066b",
+                                   "a\u200fb", "a\x1bb", "a\x7fb"])
+def test_header_value_refuses_every_control_and_bidi_character(value: str) -> None:
+    with pytest.raises(UnsafeText):
+        header_value(value)
+    with pytest.raises(UnsafeText):
+        parsed(recipient=(value, "yamada@pref.example.jp"))
+
+
+@pytest.mark.parametrize("bad", [
+    {"extra_headers": (("Bcc", "evil@example.com"),)},  # an extra header cannot add a recipient
+    {"extra_headers": (("X-Kind: x\r\nBcc", "x"),)},
+    {"recipient": ("佐藤", "sato@pref.example.jp>, <evil@example.com")},
+    {"recipient": ("佐藤", "evil@example.com, sato@pref.example.jp")},
+    {"message_id": "notification-7@pref.example.jp"},
+    {"attachments": [Attachment('x".ics', b"", "text/calendar")]},
+    {"attachments": [Attachment("x.ics", b"", "text/calendar; x=1")]},
+    {"attachments": [Attachment("x.ics", b"", "text/calendar", (("method", 'PUBLISH"; x="1'),))]},
+])
+def test_structured_values_are_checked_not_trusted(bad: dict) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ValueError):
+        parsed(**bad)
+
+
+def test_a_name_that_looks_like_an_encoded_word_or_needs_quoting_reads_back_as_written() -> None:
+    for name in ["=?utf-8?b?5bGx?=", 'Alex "the" O\'Brien, Jr. (HR)', "back\\slash", " spaced ", "=?"]:
+        _, message = parsed(recipient=(name, "alex@pref.example.jp"), subject=name)
+        assert message["To"].addresses[0].display_name == name
+        assert str(message["Subject"]) == name
+        assert message["To"].defects == () and message["Subject"].defects == ()
 
 
 def test_body_and_calendar_attachment_round_trip() -> None:

@@ -506,10 +506,12 @@ def test_line_numbers_count_blank_lines_and_quoted_newlines(org):
         "10001,山田 花子,yamada@pref.example.lg.jp,KACHO,D110\r\n"
         "\r\n"
         '10002,"佐藤\n一郎",sato@pref.example.lg.jp,SHUJI,D110\r\n'
-        "10003,鈴木 次郎,suzuki@pref.example.lg.jp,SHUNIN,NOPE\r\n"
+        "10003,鈴木 次郎,suzuki@pref.example.lg.jp,SHUNIN,D1\u202e10\r\n"
     ).encode()
     report = run(raw)
-    assert [(i.line, i.field) for i in report.issues] == [(6, "unit")]
+    # A line break inside a value refuses the file (issue 14), on the line where its record starts;
+    # the record after it is still counted from its own physical line.
+    assert [(i.line, i.field) for i in report.issues] == [(4, "name"), (6, "unit")]
 
 
 def test_short_rows_are_read_as_empty_fields(org):
