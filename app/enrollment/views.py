@@ -23,6 +23,8 @@ from app.enrollment.services import (
     promote_by_hand,
     reset_calendar_feed,
 )
+from app.external_urls import base_url
+from app.ids import parse_id, parse_ids
 from app.org.models import Employee, RoleName, Unit
 from app.org.queries import all_grades, units_in_tree_order
 from app.permissions import (
@@ -124,7 +126,10 @@ def cancel_view(enrolment_id: int):  # type: ignore[no-untyped-def]
     enrolment = _enrolment_or_404(enrolment_id)
     form = CancelEnrolmentForm()
     if not form.validate_on_submit():
-        abort(400)
+        if not form.errors.get("reason"):
+            abort(400)  # the CSRF error handler answers before this; anything else is not a person's input
+        flash(f"{form.reason.label.text}: {' '.join(form.errors['reason'])}", "error")
+        return redirect(url_for("enrollment.detail", enrolment_id=enrolment.id))
     try:
         cancel(current_user, enrolment, form.reason.data or "", current_policy())
     except EnrolmentError as error:
@@ -160,8 +165,11 @@ def approvals():  # type: ignore[no-untyped-def]
     form = DecisionForm()
     if request.method == "POST":
         if not form.validate_on_submit():
-            abort(400)
-        ids = {int(i) for i in request.form.getlist("enrolment_id") if i.isdigit()}
+            if not form.errors.get("reason"):
+                abort(400)
+            flash(f"{form.reason.label.text}: {' '.join(form.errors['reason'])}", "error")
+            return redirect(url_for("enrollment.approvals"))
+        ids = parse_ids(request.form.getlist("enrolment_id"))
         if not ids:
             flash(_("Tick at least one request."), "error")
             return redirect(url_for("enrollment.approvals"))
@@ -229,10 +237,10 @@ def enrol_many_view(session_id: int):  # type: ignore[no-untyped-def]
         order = {n: i for i, n in enumerate(numbers)}
         employees.sort(key=lambda e: order[e.employee_number])
     elif form.grade.data or form.unit.data:
-        if form.grade.data.isdigit():
-            stmt = stmt.where(Employee.grade_id == int(form.grade.data))
-        if form.unit.data.isdigit():
-            unit = db_session.get(Unit, int(form.unit.data))
+        if (grade_id := parse_id(form.grade.data)) is not None:
+            stmt = stmt.where(Employee.grade_id == grade_id)
+        if (unit_id := parse_id(form.unit.data)) is not None:
+            unit = db_session.get(Unit, unit_id)
             if unit is not None:
                 stmt = stmt.join(Unit, Employee.unit_id == Unit.id).where(Unit.path.startswith(unit.path))
         employees = list(db_session.scalars(stmt.order_by(Employee.employee_number)))
@@ -262,7 +270,7 @@ def my_learning():  # type: ignore[no-untyped-def]
 @signed_in
 def enrolment_ics(enrolment_id: int):  # type: ignore[no-untyped-def]
     enrolment = _enrolment_or_404(enrolment_id)
-    body = build_calendar([enrolment], domain=_domain(), name=enrolment.course.title_ja, base_url=request.url_root.rstrip("/"))
+    body = build_calendar([enrolment], domain=_domain(), name=enrolment.course.title_ja, base_url=base_url())
     return Response(body, mimetype="text/calendar; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="manabi-{enrolment.id}.ics"'})
 
@@ -275,7 +283,7 @@ def feed(token: str):  # type: ignore[no-untyped-def]
     if found is None:
         abort(404)
     enrolments = queries.feed_enrolments(found.employee_id)
-    body = build_calendar(enrolments, domain=_domain(), name=_("Manabi training"), base_url=request.url_root.rstrip("/"))
+    body = build_calendar(enrolments, domain=_domain(), name=_("Manabi training"), base_url=base_url())
     return Response(body, mimetype="text/calendar; charset=utf-8", headers={"Cache-Control": "private, max-age=300"})
 
 

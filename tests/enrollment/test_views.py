@@ -5,6 +5,8 @@ import re
 
 import pytest
 
+from app.db import db_session
+from app.enrollment.models import Enrolment
 from app.org.models import RoleName
 from tests import factories
 from tests.querycount import count_statements
@@ -102,8 +104,6 @@ def test_my_learning_and_approvals_statement_counts_do_not_grow(app, client, set
         manager = factories.employee(factories.unit("大きな課"), "KACHO")
         division = manager.unit
         division.head_id = manager.id
-        from app.db import db_session
-
         db_session.commit()
         people = [factories.employee(division, "SHUNIN") for _ in range(8)]
         sessions = [factories.training_session(factories.course(), policy="manager", capacity=1) for _ in range(6)]
@@ -124,3 +124,16 @@ def test_my_learning_and_approvals_statement_counts_do_not_grow(app, client, set
     with count_statements(app) as counter:
         heavy.get("/my-learning")
     assert counter.count <= 11, counter.statements  # fixed: independent of how many enrolments
+
+
+def test_a_cancel_reason_with_a_control_character_is_refused_with_a_message(app, client):  # type: ignore[no-untyped-def]
+    with app.app_context():
+        person = factories.employee(factories.unit("理由検証課"))
+        place_id = factories.enrolment(person, factories.training_session(factories.course())).id
+    factories.login_as(client, person)
+    response = factories.post(client, f"/enrolments/{place_id}/cancel", {"reason": "都合\u202eにより"})
+    assert response.status_code == 302
+    page = client.get(f"/enrolments/{place_id}").get_data(as_text=True)
+    assert "U+202E" in page
+    with app.app_context():
+        assert db_session.get(Enrolment, place_id).is_active
