@@ -11,8 +11,8 @@ process (web, scheduler, CLI) makes every page cached before it unreachable at o
   holds the write lock by then.
 - The new token is a fresh uuid4, never a counter: a rolled-back transaction cannot make an
   old token current again.
-- Writes that no cached page shows (sign-in throttling, the scheduler's lease, the audit log)
-  do not count, so a sign-in or a lease renewal does not empty every cache.
+- Writes that no cached page shows (sign-in throttling, session rows, the scheduler's lease, the
+  audit log) do not count, so a sign-in or a lease renewal does not empty every cache.
 - Writes that bypass both (a Core statement on `db_session.connection()`, another connection,
   migrations, the benchmark loader) are not seen: call `bump()` in the same db_session
   transaction if pages show what they write.
@@ -23,7 +23,7 @@ import uuid
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import String, TextClause, event, select, update
+from sqlalchemy import ColumnElement, String, TextClause, event, select, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 
 from app.db import AppBoundSession, Base, db_session
@@ -33,7 +33,10 @@ _WROTE = "manabi.wrote"  # this session has written at some point (never cleared
 _PENDING = "manabi.generation_pending"  # this transaction wrote: replace the token before commit
 
 # Tables whose rows no cached page shows; writes to them leave the generation alone.
-UNSHOWN_TABLES = frozenset({"cache_generations", "login_throttles", "scheduler_leases", "audit_events"})
+# Session rows: the page cache checks the browser's row with the generation (app/page_cache.py),
+# so signing in or out, and a session's activity stamp, change no cached page.
+UNSHOWN_TABLES = frozenset({"cache_generations", "login_throttles", "scheduler_leases", "audit_events",
+                            "user_sessions", "login_unlocks", "background_jobs"})
 
 
 class CacheGeneration(Base):
@@ -51,12 +54,15 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def current_token() -> str | None:
+def current_token(condition: ColumnElement[bool] | None = None) -> str | None:
     """The token as this request's transaction sees it (None if the row is missing: no caching).
 
-    Read it before anything the page shows, so the page is never older than its key.
+    Read it before anything the page shows, so the page is never older than its key. `condition`
+    is checked in the same statement (None when it does not hold): the page cache asks whether the
+    browser's session is still active without a statement of its own.
     """
-    return db_session.connection().execute(_read_token).scalar()
+    statement = _read_token if condition is None else _read_token.where(condition)
+    return db_session.connection().execute(statement).scalar()
 
 
 def session_wrote() -> bool:

@@ -6,7 +6,9 @@ Correctness first:
   database data), today's date in Tokyo and the data generation (app.cache_generation), read
   first thing in the request. Any committed write anywhere gives a new generation; the time the
   pages depend on is covered by the date and a short TTL ("upcoming" moves on).
-- A page is per user and only ever served to the same user id. Everything else it shows of the
+- A page is per user and only ever served to the same user id, and only to a browser whose
+  server-side session is active: the generation is read in one statement with that check
+  (app/auth/sessions.py), so a cookie copied before sign-out never reaches a cached page. Everything else it shows of the
   user (active or not, roles, headed units, grade, unread count, locale setting) is database data:
   a request that finds a page under the current generation would load the same user, pass the
   same access check and render the same page, so a hit skips all that (it is most of the cost).
@@ -36,6 +38,7 @@ from flask_wtf.csrf import generate_csrf
 
 from app import cache_generation
 from app.auth.login import MUST_CHANGE_KEY
+from app.auth.sessions import SESSION_TOKEN_KEY, active_session_clause
 from app.clock import now, today
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -147,6 +150,9 @@ def _request_key() -> PageKey | None:
     user_id = session.get("_user_id")
     if not user_id or "_flashes" in session or session.get(MUST_CHANGE_KEY) or cache_generation.session_wrote():
         return None
+    token = session.get(SESSION_TOKEN_KEY)
+    if not isinstance(user_id, str) or not user_id.isdigit() or len(user_id) > 18 or not isinstance(token, str):
+        return None
     # Flask-Login's "basic" session protection only marks a session from another address or
     # browser as not fresh (nothing here asks for a fresh sign-in); "strong" signs it out: let it.
     login_manager = current_app.login_manager  # type: ignore[attr-defined]
@@ -154,7 +160,9 @@ def _request_key() -> PageKey | None:
     if mode == "strong" and not session.permanent \
             and session.get("_id") != login_manager._session_identifier_generator():
         return None
-    generation = cache_generation.current_token()  # before the user or anything the page shows
+    # Before the user or anything the page shows; and only while this browser's session row is
+    # active (revoked, expired or missing: no row, the full path, where sign-in is checked).
+    generation = cache_generation.current_token(active_session_clause(int(user_id), token))
     if generation is None:
         return None
     return PageKey(request.endpoint, request.path, request.query_string, user_id, session.get("locale"),

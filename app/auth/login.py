@@ -1,12 +1,13 @@
 """Flask-Login wiring and the forced password change after a temporary password."""
 from __future__ import annotations
 
-from flask import Flask, redirect, request, session, url_for
+from flask import Flask, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
-from sqlalchemy.orm import joinedload
 
-from app.db import db_session
+from app.auth.models import UserSession
+from app.auth.sessions import SESSION_TOKEN_KEY, load_signed_in, touch
+from app.db import SAFE_METHODS
 from app.org.models import Employee
 
 login_manager = LoginManager()
@@ -19,15 +20,31 @@ MUST_CHANGE_KEY = "must_change_password"
 _ALLOWED_WHILE_CHANGING = {"auth.change_password", "auth.logout", "static", "core.healthz", "auth.set_locale_view"}
 
 
+_SESSION_ROW = "_manabi_user_session"  # on g: this request's UserSession row
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> Employee | None:
-    if not user_id.isdigit():
+    """The person, only while their server-side session row is active (app/auth/sessions.py):
+    a cookie copied before sign-out, a password change, deactivation or "sign out everywhere"
+    opens nothing. Person, roles and session row come in one statement (every signed-in request)."""
+    if not user_id.isdigit() or len(user_id) > 18:
         return None
-    # Roles in the same statement: this runs on every signed-in request.
-    employee = db_session.get(Employee, int(user_id), options=[joinedload(Employee.role_grants)])
-    if employee is None or not employee.is_active:
+    found = load_signed_in(int(user_id), session.get(SESSION_TOKEN_KEY))
+    if found is None:
         return None
+    employee, row = found
+    g.setdefault(_SESSION_ROW, row)
+    if request.method not in SAFE_METHODS:
+        touch(row)  # a writing request notes activity (at most once a minute); a GET never writes
     return employee
+
+
+def current_session() -> UserSession | None:
+    """This request's session row (after the user was loaded), e.g. to keep it on a password change."""
+    if not current_user.is_authenticated:
+        return None
+    return g.get(_SESSION_ROW)
 
 
 def init_app(app: Flask) -> None:

@@ -2,29 +2,29 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
 from app.audit.services import record_event
-from app.auth.models import Credential, LoginThrottle
+from app.auth import sessions, throttling
+from app.auth.events import SignInDelayed
+from app.auth.models import Credential
 from app.auth.passwords import hash_password, verify_password
+from app.auth.throttling import Device, ThrottlePolicy
 from app.clock import now
 from app.db import db_session
+from app.events import emit, subscribe
+from app.org.events import EmployeesDeactivated
 from app.org.models import Employee
+from app.permissions import PermissionDenied, can_reset_password, can_show_temporary_password
 
 
 class AuthError(Exception):
     """A sign-in or password problem with a message fit to show the user."""
-
-
-@dataclass(frozen=True)
-class ThrottlePolicy:
-    max_per_account: int
-    max_per_address: int
-    window: timedelta
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class SignInResult:
 
 
 def find_by_login(login: str) -> Employee | None:
-    login = login.strip()
+    login = unicodedata.normalize("NFKC", login).strip()  # full-width digits from an IME count
     if not login:
         return None
     return db_session.scalar(
@@ -44,65 +44,119 @@ def find_by_login(login: str) -> Employee | None:
     )
 
 
-def _throttle_row(key: str) -> LoginThrottle | None:
-    return db_session.get(LoginThrottle, key)
-
-
-def _remaining_lock(key: str, limit: int, policy: ThrottlePolicy) -> timedelta | None:
-    row = _throttle_row(key)
-    if row is None or row.failures < limit:
-        return None
-    remaining = row.window_started_at + policy.window - now()
-    return remaining if remaining > timedelta(0) else None
-
-
-def _count_failure(key: str, policy: ThrottlePolicy) -> None:
-    row = _throttle_row(key)
-    current = now()
-    if row is None:
-        db_session.add(LoginThrottle(key=key, failures=1, window_started_at=current))
-    elif row.window_started_at + policy.window <= current:
-        row.failures = 1
-        row.window_started_at = current
-    else:
-        row.failures += 1
-    db_session.flush()
+def _wait_message(wait: timedelta, *, account: bool) -> str:
+    if not account:
+        return _("Too many failed sign-in attempts. Please wait %(minutes)s minutes and try again.",
+                 minutes=_minutes(wait))
+    # The same words whether or not the login exists, so the answer reveals nothing.
+    if wait < timedelta(seconds=60):
+        return _("Too many failed sign-in attempts for this account: please wait %(seconds)s seconds and try "
+                 "again. The account's owner can sign in at once with the link sent to their e-mail.",
+                 seconds=max(1, int(wait.total_seconds() + 0.999)))
+    return _("Too many failed sign-in attempts for this account: please wait %(minutes)s minutes and try "
+             "again. The account's owner can sign in at once with the link sent to their e-mail.",
+             minutes=_minutes(wait))
 
 
 def _minutes(delta: timedelta) -> int:
     return max(1, int((delta.total_seconds() + 59) // 60))
 
 
-def sign_in(login: str, password: str, address: str, policy: ThrottlePolicy) -> SignInResult:
+def sign_in(login: str, password: str, address: str, policy: ThrottlePolicy,
+            device: Device | None = None) -> SignInResult:
     """Check a login (employee number or e-mail) and password; raise AuthError with the reason.
 
-    Failures are counted per account and per client address, in the database so that every
-    worker process sees the same counts. A locked account stays locked even for the right password.
+    Throttled as app/auth/throttling.py describes: per person (however the login was typed), per
+    browser the owner signed in from (`device`, from its signed cookie), and per client address.
+    An attempt that must still wait is refused without checking the password, and not counted.
     """
-    account_key = f"account:{login.strip().lower()}"
-    address_key = f"address:{address}"
-    for key, limit in ((account_key, policy.max_per_account), (address_key, policy.max_per_address)):
-        remaining = _remaining_lock(key, limit, policy)
-        if remaining is not None:
-            raise AuthError(
-                _(
-                    "Too many failed sign-in attempts. Please wait %(minutes)s minutes and try again.",
-                    minutes=_minutes(remaining),
-                )
-            )
-
+    at = now()
     employee = find_by_login(login)
-    credential = db_session.get(Credential, employee.id) if employee is not None else None
+    credential = None
+    if employee is not None:
+        # Attempts on one account take turns across workers (PostgreSQL row lock until commit;
+        # SQLite's writer lock already does it), so a burst cannot slip guesses past the count.
+        # NO KEY UPDATE: rows referring to the person can still be inserted meanwhile.
+        credential = db_session.get(Credential, employee.id, with_for_update={"key_share": True},
+                                    populate_existing=True)
+    owners_browser = False
+    if device is not None and employee is not None and device.employee_id == employee.id:
+        owners_browser = True
+        key = throttling.device_key(device.nonce)
+    elif employee is not None:
+        key = throttling.account_key(employee.id)
+    else:
+        key = throttling.unknown_login_key(login)
+    address_key = throttling.address_key(address)
+    changed_at = credential.changed_at if credential is not None else None
+
+    if not owners_browser:
+        wait = throttling.address_wait(address_key, policy, at)
+        if wait is not None:
+            raise AuthError(_wait_message(wait, account=False))
+    wait = throttling.account_wait(key, policy, at, password_changed_at=changed_at)
+    if wait is not None:
+        raise AuthError(_wait_message(wait, account=True))
+
     ok = verify_password(credential.password_hash if credential else None, password)
     if not ok or employee is None or not employee.is_active:
-        _count_failure(account_key, policy)
-        _count_failure(address_key, policy)
+        failures = throttling.count_account_failure(key, policy, at, password_changed_at=changed_at)
+        if not owners_browser:
+            throttling.count_address_failure(address_key, policy, at)
+            if employee is not None and employee.is_active and credential is not None \
+                    and failures == policy.max_per_account:
+                _offer_unlock(employee, policy, at)
         raise AuthError(_("The employee number / e-mail or the password is incorrect."))
 
-    row = _throttle_row(account_key)
-    if row is not None:
-        db_session.delete(row)
+    throttling.forget(key)
     return SignInResult(employee=employee, must_change_password=bool(credential and credential.must_change))
+
+
+def _offer_unlock(employee: Employee, policy: ThrottlePolicy, at: datetime) -> None:
+    issued = throttling.issue_unlock(employee.id, policy, at)
+    if issued is not None:
+        unlock_id, token = issued
+        emit(SignInDelayed(employee.id, unlock_id, throttling.UNLOCK_PATH.format(token=token)))
+
+
+def start_session(employee: Employee, *, user_agent: str | None, address: str | None) -> sessions.StartedSession:
+    """After a successful sign-in: the server-side session row the browser will hold a token to."""
+    return sessions.start_session(employee, user_agent=user_agent, address=address)
+
+
+def sign_out(token: str | None) -> None:
+    sessions.revoke_token(token, sessions.SIGNED_OUT)
+
+
+def end_own_session(employee: Employee, session_id: int) -> bool:
+    """The owner ends one of their sessions from the sessions page (the view checked ownership)."""
+    return sessions.revoke_session(session_id, sessions.ENDED_BY_OWNER, employee_id=employee.id)
+
+
+def end_other_sessions(employee: Employee, current_session_id: int | None) -> int:
+    return sessions.revoke_all(employee.id, sessions.ENDED_BY_OWNER, keep_session_id=current_session_id)
+
+
+def end_all_sessions(actor: Employee, employee: Employee) -> int:
+    """An administrator's "sign out everywhere" for someone (the view checked the permission)."""
+    count = sessions.revoke_all(employee.id, sessions.ENDED_BY_ADMINISTRATOR)
+    record_event(actor, "auth.sessions_ended", "employee", employee.id, summary=employee.employee_number,
+                 after={"sessions": count})
+    return count
+
+
+def on_employees_deactivated(event: EmployeesDeactivated) -> None:
+    """People deactivated (a staff import left them out) lose every session at once."""
+    sessions.revoke_all_of(list(event.employee_ids), sessions.DEACTIVATED)
+
+
+def register_subscribers() -> None:
+    subscribe(EmployeesDeactivated, on_employees_deactivated)
+
+
+def use_unlock_link(token: str) -> int | None:
+    """Spend an unlock link; returns the person's id (their account's delay is cleared)."""
+    return throttling.use_unlock(token, now())
 
 
 def validate_new_password(password: str, min_length: int, employee: Employee) -> list[str]:
@@ -117,7 +171,10 @@ def validate_new_password(password: str, min_length: int, employee: Employee) ->
     return problems
 
 
-def change_own_password(employee: Employee, current_password: str, new_password: str, min_length: int) -> None:
+def change_own_password(employee: Employee, current_password: str, new_password: str, min_length: int,
+                        current_session_id: int | None = None) -> None:
+    """Change one's own password; every other session of the person ends (the one where the
+    change was made, `current_session_id`, stays signed in)."""
     credential = db_session.get(Credential, employee.id)
     if credential is None or not verify_password(credential.password_hash, current_password):
         raise AuthError(_("The current password is incorrect."))
@@ -129,12 +186,14 @@ def change_own_password(employee: Employee, current_password: str, new_password:
     credential.password_hash = hash_password(new_password)
     credential.must_change = False
     credential.changed_at = now()
+    sessions.revoke_all(employee.id, sessions.PASSWORD_CHANGED, keep_session_id=current_session_id)
     record_event(employee, "auth.password_changed", "employee", employee.id)
 
 
 def set_password(employee: Employee, password: str, *, temporary: bool,
                  precomputed_hash: str | None = None) -> None:
-    """Store a password directly (demo data, the first administrator).
+    """Store a password directly, with no permission check: for the system only (demo data, the
+    first administrator). People act through `issue_temporary_password` or `change_own_password`.
 
     `precomputed_hash` lets bulk loaders hash one shared demo password once instead of per row.
     """
@@ -148,16 +207,21 @@ def set_password(employee: Employee, password: str, *, temporary: bool,
 
 
 def issue_temporary_password(actor: Employee, employee: Employee) -> str:
-    """HR sets a temporary password; the person must change it at their next sign-in."""
+    """Set a temporary password that the person must change at their next sign-in, and return it
+    to be shown once to `actor`. Allowed only for an account of strictly lower privilege than the
+    actor's (app/permissions.py): whoever sees it can sign in as its owner, so an account as
+    privileged as the actor's (another administrator) would need delivery by mail instead."""
+    if not can_reset_password(actor, employee):
+        raise PermissionDenied(_("You can issue a temporary password only for an account with fewer privileges "
+                                 "than yours; an administrator's only by another administrator."))
+    if not can_show_temporary_password(actor, employee):
+        raise PermissionDenied(_("A temporary password for an account as privileged as yours is never shown on "
+                                 "screen; it can only be delivered to the person by mail."))
     temporary = "-".join(secrets.token_urlsafe(6) for _ in range(2))
     set_password(employee, temporary, temporary=True)
-    # Clear a lock so the person can sign in with the new password at once.
-    row = _throttle_row(f"account:{employee.employee_number.lower()}")
-    if row is not None:
-        db_session.delete(row)
-    row = _throttle_row(f"account:{employee.email.lower()}")
-    if row is not None:
-        db_session.delete(row)
+    # The person starts afresh: no sign-in delay, and no browser stays signed in with the old one.
+    throttling.forget(throttling.account_key(employee.id))
+    sessions.revoke_all(employee.id, sessions.PASSWORD_CHANGED)
     record_event(actor, "auth.temporary_password_issued", "employee", employee.id,
                  summary=employee.employee_number)
     db_session.flush()

@@ -2,15 +2,31 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.auth.forms import ChangePasswordForm, LocaleForm, LoginForm
-from app.auth.login import MUST_CHANGE_KEY
-from app.auth.services import AuthError, ThrottlePolicy, change_own_password, set_locale, sign_in
+from app.auth.login import MUST_CHANGE_KEY, current_session
+from app.auth.models import UserSession
+from app.auth.services import (
+    AuthError,
+    change_own_password,
+    end_all_sessions,
+    end_other_sessions,
+    end_own_session,
+    set_locale,
+    sign_in,
+    sign_out,
+    start_session,
+    use_unlock_link,
+)
+from app.auth.sessions import SESSION_TOKEN_KEY, active_sessions
+from app.auth.throttling import ThrottlePolicy, new_device_cookie, read_device_cookie, unlock_is_valid
+from app.clock import now
 from app.db import db_session
-from app.permissions import public, signed_in
+from app.org.models import Employee
+from app.permissions import Permission, can_end_session, public, require, signed_in
 from app.safe_redirect import is_safe_local_path, safe_next
 
 bp = Blueprint("auth", __name__)
@@ -22,13 +38,24 @@ def redirect_to_login():  # type: ignore[no-untyped-def]
     return redirect(url_for("auth.login", next=target))
 
 
-def _policy() -> ThrottlePolicy:
+def _device_max_age() -> timedelta:
+    return timedelta(days=current_app.config["LOGIN_DEVICE_COOKIE_DAYS"])
+
+
+def _remember_device(response: Response, employee_id: int) -> Response:
+    """Mark this browser as one the person signed in from (app/auth/throttling.py): an attacker
+    elsewhere then never delays their sign-ins here."""
     cfg = current_app.config
-    return ThrottlePolicy(
-        max_per_account=cfg["LOGIN_MAX_FAILURES_PER_ACCOUNT"],
-        max_per_address=cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
-        window=timedelta(seconds=cfg["LOGIN_THROTTLE_WINDOW_SECONDS"]),
-    )
+    response.set_cookie(cfg["LOGIN_DEVICE_COOKIE_NAME"], new_device_cookie(employee_id, cfg["SECRET_KEY"]),
+                        max_age=int(_device_max_age().total_seconds()), path=url_for("auth.login"),
+                        secure=cfg["SESSION_COOKIE_SECURE"], httponly=True, samesite="Strict")
+    return response
+
+
+def _device():  # type: ignore[no-untyped-def]
+    cfg = current_app.config
+    return read_device_cookie(request.cookies.get(cfg["LOGIN_DEVICE_COOKIE_NAME"]), cfg["SECRET_KEY"],
+                              _device_max_age())
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -42,22 +69,26 @@ def login():  # type: ignore[no-untyped-def]
     status = 200
     if form.validate_on_submit():
         try:
-            result = sign_in(form.login.data, form.password.data, request.remote_addr or "-", _policy())
+            result = sign_in(form.login.data, form.password.data, request.remote_addr or "-",
+                             ThrottlePolicy.from_config(current_app.config), _device())
         except AuthError as error:
             db_session.commit()  # keep the failure count
             flash(str(error), "error")
             status = 401
         else:
+            started = start_session(result.employee, user_agent=request.headers.get("User-Agent"),
+                                    address=request.remote_addr)
             db_session.commit()
-            session.clear()
+            session.clear()  # nothing of the signed-out visit carries over (no fixation)
             login_user(result.employee)
+            session[SESSION_TOKEN_KEY] = started.token
             session[MUST_CHANGE_KEY] = result.must_change_password
             if result.employee.locale in current_app.config["LANGUAGES"]:
                 session["locale"] = result.employee.locale  # error pages read it without the database
             if result.must_change_password:
                 flash(_("You signed in with a temporary password. Please choose your own password."), "info")
-                return redirect(url_for("auth.change_password"))
-            return redirect(safe_next(form.next.data))
+                return _remember_device(redirect(url_for("auth.change_password")), result.employee.id)
+            return _remember_device(redirect(safe_next(form.next.data)), result.employee.id)
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form), status
@@ -67,6 +98,8 @@ def login():  # type: ignore[no-untyped-def]
 @public
 def logout():  # type: ignore[no-untyped-def]
     locale = session.get("locale")
+    sign_out(session.get(SESSION_TOKEN_KEY))  # the session row ends: a copy of the cookie opens nothing
+    db_session.commit()
     logout_user()
     session.clear()
     if locale:
@@ -81,9 +114,10 @@ def change_password():  # type: ignore[no-untyped-def]
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
+            kept = current_session()
             change_own_password(
                 current_user, form.current_password.data, form.new_password.data,
-                current_app.config["PASSWORD_MIN_LENGTH"],
+                current_app.config["PASSWORD_MIN_LENGTH"], current_session_id=kept.id if kept else None,
             )
         except AuthError as error:
             db_session.rollback()
@@ -91,7 +125,7 @@ def change_password():  # type: ignore[no-untyped-def]
         else:
             db_session.commit()
             session[MUST_CHANGE_KEY] = False
-            flash(_("Your password has been changed."), "success")
+            flash(_("Your password has been changed. You were signed out everywhere else."), "success")
             return redirect(url_for("core.home"))
     status = 400 if request.method == "POST" else 200  # a successful POST has redirected above
     return render_template("auth/change_password.html", form=form,
@@ -109,3 +143,99 @@ def set_locale_view():  # type: ignore[no-untyped-def]
             set_locale(current_user, form.locale.data)
             db_session.commit()
     return redirect(target)
+
+
+# --- one's own sessions ------------------------------------------------------------------------
+
+
+@bp.route("/account/sessions")
+@signed_in
+def sessions():  # type: ignore[no-untyped-def]
+    current = current_session()
+    return render_template("auth/sessions.html", sessions=active_sessions(current_user.id),
+                           current_id=current.id if current else None)
+
+
+def _end_this_browser():  # type: ignore[no-untyped-def]
+    locale = session.get("locale")
+    logout_user()
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/sessions/<int:session_id>/end", methods=["POST"])
+@signed_in
+def end_session(session_id: int):  # type: ignore[no-untyped-def]
+    row = db_session.get(UserSession, session_id)
+    if row is None or not can_end_session(current_user, row.employee_id):
+        abort(404)  # someone else's session is not even named
+    current = current_session()
+    end_own_session(current_user, row.id)
+    db_session.commit()
+    if current is not None and current.id == row.id:
+        return _end_this_browser()
+    flash(_("The session has been ended."), "success")
+    return redirect(url_for("auth.sessions"))
+
+
+@bp.route("/account/sessions/end-others", methods=["POST"])
+@signed_in
+def end_other_sessions_view():  # type: ignore[no-untyped-def]
+    current = current_session()
+    count = end_other_sessions(current_user, current.id if current else None)
+    db_session.commit()
+    flash(_("Signed out of %(count)s other sessions.", count=count), "success")
+    return redirect(url_for("auth.sessions"))
+
+
+# --- an administrator's "sign out everywhere" ---------------------------------------------------------
+
+
+def _employee_or_404(employee_id: int) -> Employee:
+    employee = db_session.get(Employee, employee_id)
+    if employee is None:
+        abort(404)
+    return employee
+
+
+@bp.route("/admin/staff/<int:employee_id>/sessions")
+@require(Permission.AUTH_SESSION_REVOKE)
+def staff_sessions(employee_id: int):  # type: ignore[no-untyped-def]
+    employee = _employee_or_404(employee_id)
+    return render_template("auth/staff_sessions.html", employee=employee, sessions=active_sessions(employee.id))
+
+
+@bp.route("/admin/staff/<int:employee_id>/sessions/end", methods=["POST"])
+@require(Permission.AUTH_SESSION_REVOKE)
+def end_staff_sessions(employee_id: int):  # type: ignore[no-untyped-def]
+    employee = _employee_or_404(employee_id)
+    count = end_all_sessions(current_user, employee)
+    db_session.commit()
+    if employee.id == current_user.id:
+        return _end_this_browser()
+    flash(_("%(name)s has been signed out everywhere (%(count)s sessions).", name=employee.name, count=count),
+          "success")
+    return redirect(url_for("auth.staff_sessions", employee_id=employee.id))
+
+
+# --- the unlock link mailed to the owner of a delayed account ------------------------------------------
+
+
+@bp.route("/account/unlock/<token>", methods=["GET", "POST"])
+@public
+def unlock(token: str):  # type: ignore[no-untyped-def]
+    """GET shows a button and writes nothing (mail scanners open links); POST spends the link."""
+    if len(token) > 100:
+        abort(404)
+    if request.method != "POST":  # GET and HEAD
+        valid = unlock_is_valid(token, now())
+        return render_template("auth/unlock.html", valid=valid), 200 if valid else 404
+    employee_id = use_unlock_link(token)
+    db_session.commit()
+    if employee_id is None:
+        return render_template("auth/unlock.html", valid=False), 404
+    flash(_("The wait has been lifted for this browser. Please sign in."), "success")
+    return _remember_device(redirect(url_for("auth.login")), employee_id)

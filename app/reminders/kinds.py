@@ -161,6 +161,20 @@ KINDS: dict[str, Kind] = {k.code: k for k in [
          "[Manabi] Your team this week ({pending} to approve, {overdue} overdue)",
          "Dear {name},\n\nYour team's training this week.\n\nRequests awaiting approval: {pending}\n"
          "Overdue assigned training: {overdue}\nSessions in the next two weeks: {upcoming}\n\n{url}" + SIGNATURE_EN),
+    # From app/auth (SignInDelayed): {url} is the single-use unlock link, valid for an hour.
+    Kind("sign_in_unlock", _l("Sign-ins delayed after wrong passwords (unlock link)"), True, True, COMMON,
+         "【まなび】ログインの待ち時間を解除できます",
+         "{name} 様\n\nあなたのアカウントで、誤ったパスワードによるログインが続いたため、ログインに待ち時間を設けています。\n"
+         "ご自身の操作であれば、次のリンクを開いて「解除する」を押すと、そのブラウザーからすぐにログインできます"
+         "（1時間有効・1回限り）。\n\n{url}\n\n"
+         "心当たりがない場合は、ほかの誰かがパスワードを試しています。パスワードが合わない限りログインされることはありません。"
+         "念のためパスワードを変更してください。" + SIGNATURE_JA,
+         "[Manabi] Lift the wait on your sign-ins",
+         "Dear {name},\n\nSeveral sign-ins to your account failed with a wrong password, so sign-ins to it now wait "
+         "between attempts.\nIf that was you, open the link below and press \"Lift the wait\" to sign in at once "
+         "from that browser (valid for one hour, once).\n\n{url}\n\n"
+         "If it was not you, someone else is trying passwords. Nobody can sign in without the right password; "
+         "to be safe, change yours." + SIGNATURE_EN),
 ]}
 
 DEFAULT_SESSION_REMINDER_OFFSETS = [3, 1]  # business days before the first meeting

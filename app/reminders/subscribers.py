@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.auth.events import SignInDelayed
 from app.db import db_session
 from app.enrollment.events import EnrolmentTransitioned
 from app.enrollment.models import ACTIVE_STATES, Enrolment, EnrolmentState
 from app.events import subscribe
+from app.external_urls import base_url
 from app.reminders.services import queue, schedule_session_reminders, void_pending
 from app.scheduling.events import SessionMoved
 
@@ -103,6 +105,12 @@ def on_submission_reviewed(event) -> None:  # type: ignore[no-untyped-def]
               {"submission_id": submission.id})
 
 
+def on_sign_in_delayed(event: SignInDelayed) -> None:
+    """The owner of a delayed account gets the unlock link (urgent: any hour, at once)."""
+    url = base_url() + event.unlock_path
+    queue(event.employee_id, "sign_in_unlock", f"sign-in-unlock:{event.unlock_id}", {"url": url})
+
+
 def register() -> None:
     from app.cohorts.events import ApplicationDecided, EndorsementRequested, SubmissionReviewed
 
@@ -111,3 +119,4 @@ def register() -> None:
     subscribe(EndorsementRequested, on_endorsement_requested)
     subscribe(ApplicationDecided, on_application_decided)
     subscribe(SubmissionReviewed, on_submission_reviewed)
+    subscribe(SignInDelayed, on_sign_in_delayed)
