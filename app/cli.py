@@ -9,12 +9,13 @@ from flask import Flask, current_app
 def init_app(app: Flask) -> None:
     from app.backup.cli import backup_group
     from app.catalog.cli import catalog_group
+    from app.jobs.cli import jobs_group
     from app.migrate_cli import db_group
     from app.org.cli import demo_group, org_group
     from app.reminders.cli import reminders_group, scheduler_group
 
     for group in (db_group, org_group, demo_group, catalog_group, reminders_group, scheduler_group,
-                  backup_group):
+                  backup_group, jobs_group):
         app.cli.add_command(group)
     app.cli.add_command(serve_cmd)
 

@@ -1,7 +1,7 @@
 """Every domain's models, imported once so Alembic and the mappers see the whole registry."""
 from app.audit.models import AuditEvent  # noqa: F401
 from app.cache_generation import CacheGeneration  # noqa: F401
-from app.auth.models import Credential, LoginThrottle  # noqa: F401
+from app.auth.models import Credential, LoginThrottle, LoginUnlock, UserSession  # noqa: F401
 from app.org.models import Employee, Grade, Placement, RoleGrant, Unit  # noqa: F401
 from app.catalog.models import (  # noqa: F401
     Assignment,
@@ -15,6 +15,7 @@ from app.scheduling.models import Meeting, TrainingSession  # noqa: F401
 from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut, SchedulerLease  # noqa: F401
 from app.assessment.models import (  # noqa: F401
     Answer,
+    PendingSurveyResponse,
     Question,
     Quiz,
     QuizAttempt,
@@ -37,3 +38,4 @@ from app.cohorts.models import (  # noqa: F401
     TeamMember,
 )
 from app.reports.models import CoursePlan, HalfYearReport  # noqa: F401
+from app.jobs.models import BackgroundJob  # noqa: F401

@@ -4,6 +4,11 @@
 - `ROLE_PERMISSIONS`: which role grants which permissions. "employee" is everyone signed in;
   "manager" is whoever heads a unit (derived, never granted by hand).
 - Object predicates (`can_view_employee`, ...) for decisions about one row.
+- `PRIVILEGE`: the order of roles (admin > HR > manager = instructor > mentor = employee) that
+  decides who may act on whose account: roles are granted and removed by administrators only,
+  never on their own account; a temporary password is issued only for an account of strictly
+  lower privilege (an administrator's by another administrator) and shown on the issuer's page
+  only below the issuer's privilege. Services raise `PermissionDenied` for these rules too.
 - Query scopes (`visible_employee_filter`) for lists and dashboards.
 - `require`, `signed_in` and `public` decorate every view; a test fails for a view with none.
 """
@@ -19,6 +24,7 @@ from flask_login import current_user
 from sqlalchemy import ColumnElement, false, or_, select, true
 
 from app.db import db_session
+from app.jobs.models import BackgroundJob
 from app.org.models import Employee, RoleName, Unit
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,6 +35,7 @@ class Permission(enum.StrEnum):
     ORG_STAFF_IMPORT = "org:staff:import"
     AUTH_PASSWORD_RESET = "auth:password:reset"
     AUTH_ROLE_ASSIGN = "auth:role:assign"
+    AUTH_SESSION_REVOKE = "auth:session:revoke"  # "sign out everywhere" for someone else
     AUDIT_EVENT_READ = "audit:event:read"
     REPORTS_TEAM_READ = "reports:team:read"
     CATALOG_COURSE_EDIT = "catalog:course:edit"
@@ -44,6 +51,7 @@ class Permission(enum.StrEnum):
     COHORT_MANAGE = "cohorts:cohort:manage"
     COHORT_ENDORSE = "cohorts:application:endorse"
     REPORTS_ORG_READ = "reports:organisation:read"
+    JOBS_JOB_READ = "jobs:job:read"  # any background job's page (one's own is always visible)
 
 
 EMPLOYEE = "employee"
@@ -71,6 +79,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.COMPLETION_RECORD,
             Permission.COHORT_MANAGE,
             Permission.REPORTS_ORG_READ,
+            Permission.JOBS_JOB_READ,
         }
     ),
     RoleName.ADMIN: frozenset(
@@ -78,6 +87,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.ORG_EMPLOYEE_READ,
             Permission.AUTH_PASSWORD_RESET,
             Permission.AUTH_ROLE_ASSIGN,
+            Permission.AUTH_SESSION_REVOKE,
             Permission.AUDIT_EVENT_READ,
         }
     ),
@@ -138,6 +148,109 @@ def can_manage_employee(user: Employee, employee: Employee) -> bool:
     if has_role(user, RoleName.HR):
         return True
     return user.id != employee.id and unit_in_subtree(employee.unit, headed_units(user))
+
+
+def can_end_session(user: Employee, session_owner_id: int) -> bool:
+    """End one signed-in session from the sessions page: one's own only (an administrator ends
+    someone else's all at once, with Permission.AUTH_SESSION_REVOKE)."""
+    return user.id == session_owner_id
+
+
+def can_see_survey_answered(user: Employee, respondent_id: int, survey_is_anonymous: bool) -> bool:
+    """Whether someone answered a course's survey, shown per person: to the person alone for an
+    anonymous survey (HR and managers see no "answered" mark); to whoever may view them for a
+    named one (the caller has checked that they may see the enrolment)."""
+    return user.id == respondent_id or not survey_is_anonymous
+
+
+class PermissionDenied(Exception):
+    """A service refused an action for this actor; the message (translated) says why."""
+
+
+# --- accounts and roles ----------------------------------------------------------------------
+
+# Who may act on whose account. A person's privilege is that of their highest role.
+PRIVILEGE: dict[str, int] = {
+    EMPLOYEE: 0,
+    RoleName.MENTOR: 0,
+    MANAGER: 1,
+    RoleName.INSTRUCTOR: 1,
+    RoleName.HR: 2,
+    RoleName.ADMIN: 3,
+}
+_NO_PRIVILEGE = -1
+
+
+def held_privilege(person: Employee) -> int:
+    """The privilege an account carries, active or not (a deactivated administrator's account is
+    still an administrator's account: it comes back with its roles when reactivated)."""
+    roles: set[str] = {EMPLOYEE, *person.roles}
+    if is_manager(person):
+        roles.add(MANAGER)
+    return max(PRIVILEGE[role] for role in roles)
+
+
+def acting_privilege(user: Employee | None) -> int:
+    """The privilege someone acts with now (none when signed out or deactivated)."""
+    return max((PRIVILEGE[role] for role in effective_roles(user)), default=_NO_PRIVILEGE)
+
+
+def _is_administrator_account(person: Employee) -> bool:
+    return RoleName.ADMIN in person.roles
+
+
+def can_change_roles(actor: Employee, target: Employee) -> bool:
+    """Administrators change roles, never their own (nobody decides their own request; and the
+    acting administrator stays one, so there is always an administrator left)."""
+    return (has_permission(actor, Permission.AUTH_ROLE_ASSIGN) and actor.id != target.id
+            and held_privilege(target) <= acting_privilege(actor))
+
+
+def can_grant_role(actor: Employee, target: Employee, role: RoleName) -> bool:
+    return can_change_roles(actor, target) and PRIVILEGE[role] <= acting_privilege(actor)
+
+
+def can_revoke_role(actor: Employee, target: Employee, role: RoleName) -> bool:
+    return can_change_roles(actor, target) and PRIVILEGE[role] <= acting_privilege(actor)
+
+
+def can_reset_password(actor: Employee, target: Employee) -> bool:
+    """Issue a temporary password (however it is delivered): for accounts of strictly lower
+    privilege, and an administrator's only by another administrator. Never one's own (one's own
+    password is changed knowing the current one)."""
+    if not has_permission(actor, Permission.AUTH_PASSWORD_RESET) or actor.id == target.id:
+        return False
+    if _is_administrator_account(target):
+        return has_role(actor, RoleName.ADMIN)
+    return held_privilege(target) < acting_privilege(actor)
+
+
+def can_show_temporary_password(actor: Employee, target: Employee) -> bool:
+    """Show a temporary password once on the issuer's page: only for accounts strictly below the
+    issuer's privilege (whoever sees it can sign in as its owner). Equal or higher privilege needs
+    delivery to the owner (by mail), never the screen."""
+    return can_reset_password(actor, target) and held_privilege(target) < acting_privilege(actor)
+
+
+def can_view_job(user: Employee, job: BackgroundJob) -> bool:
+    """A background job's page (progress, result): whoever started it, and HR."""
+    return job.created_by_id == user.id or has_permission(user, Permission.JOBS_JOB_READ)
+
+
+# --- deciding requests: nobody decides their own, at any stage --------------------------------
+
+
+def can_endorse_application(manager: Employee, applicant: Employee) -> bool:
+    """A manager endorses (or declines to endorse) a cohort application from their own subtree,
+    never their own application."""
+    return (manager.id != applicant.id and has_permission(manager, Permission.COHORT_ENDORSE)
+            and unit_in_subtree(applicant.unit, headed_units(manager)))
+
+
+def can_decide_application(actor: Employee, applicant: Employee) -> bool:
+    """HR selects, reserves, declines, promotes or withdraws a cohort applicant, never themselves
+    (their own application is decided by a colleague)."""
+    return actor.id != applicant.id and has_permission(actor, Permission.COHORT_MANAGE)
 
 
 # --- query scopes ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.clock import now
 from app.db import db_session
+from app.jobs.runner import run_due
 from app.reminders.models import SchedulerLease
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def run_job(app: Flask, name: str, holder: str) -> None:
             elif name == "digest":
                 queue_manager_digests(at)
                 db_session.commit()
+            elif name == "jobs":  # background jobs (app/jobs): a staff import, one at a time
+                run_due(holder, at=at)
         except Exception:  # noqa: BLE001 - a failed run is logged; the next tick tries again
             db_session.rollback()
             log.exception("scheduler job %s failed", name)
@@ -96,4 +99,5 @@ def build_scheduler(app: Flask, *, blocking: bool):  # type: ignore[no-untyped-d
                       id="deliver", next_run_time=datetime.now().astimezone())
     scheduler.add_job(run_job, "interval", hours=1, args=[app, "scan", holder], id="scan")
     scheduler.add_job(run_job, "cron", day_of_week="mon", hour=8, minute=0, args=[app, "digest", holder], id="digest")
+    scheduler.add_job(run_job, "interval", seconds=app.config["JOBS_POLL_SECONDS"], args=[app, "jobs", holder], id="jobs")
     return scheduler, holder

@@ -20,9 +20,15 @@ class StaffImportForm(FlaskForm):
 
 
 class StaffImportApplyForm(FlaskForm):
+    """Apply a previewed file. Its fields are prefixed ("apply-as_of"): the upload form with its own
+    date is on the same page. An empty date means today in Japan, like the upload form's."""
+
     token = HiddenField(validators=[DataRequired()])
-    digest = HiddenField(validators=[DataRequired()])
-    as_of = HiddenField(validators=[DataRequired()])
+    as_of = DateField(_l("Transfers take effect on"), validators=[Optional()])
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("prefix", "apply")
+        super().__init__(*args, **kwargs)
 
 
 class TemporaryPasswordForm(FlaskForm):

@@ -1,31 +1,34 @@
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import date
-from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.clock import today
 from app.db import db_session
-from app.hooks import after_staff_import
+from app.ids import arg_id
 from app.org import queries
 from app.org.forms import RolesForm, StaffImportApplyForm, StaffImportForm, TemporaryPasswordForm, role_label
+from app.org.jobs import discard_staged, find_staged, is_stale, job_for_preview, preview_staff_import, queue_staff_import
 from app.org.models import Employee, RoleName
-from app.org.reference import ensure_grades
-from app.org.services import grant_role, import_staff, revoke_role
+from app.org.services import grant_role, revoke_role
 from app.pagination import paginate
-from app.permissions import Permission, can_view_employee, has_permission, require, signed_in, visible_employee_filter
+from app.permissions import (
+    Permission,
+    PermissionDenied,
+    can_change_roles,
+    can_reset_password,
+    can_show_temporary_password,
+    can_view_employee,
+    require,
+    signed_in,
+    visible_employee_filter,
+)
 
 bp = Blueprint("org", __name__, url_prefix="/org")
-
-
-def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() else None
 
 
 @bp.route("/staff")
@@ -33,7 +36,7 @@ def _int_arg(name: str) -> int | None:
 def staff():  # type: ignore[no-untyped-def]
     q = request.args.get("q", "")[:100]
     stmt = queries.staff_directory(
-        visible_employee_filter(current_user), q=q, unit_id=_int_arg("unit"), grade_id=_int_arg("grade"),
+        visible_employee_filter(current_user), q=q, unit_id=arg_id("unit"), grade_id=arg_id("grade"),
         include_inactive=request.args.get("inactive") == "1",
     )
     page = paginate(stmt, per_page=50)
@@ -59,6 +62,9 @@ def employee_detail(employee_id: int):  # type: ignore[no-untyped-def]
         "org/employee.html", employee=employee, history=queries.placement_history(employee.id),
         manager=queries.manager_of(employee), roles_form=roles_form,
         password_form=TemporaryPasswordForm(), role_label=role_label,
+        may_change_roles=can_change_roles(current_user, employee),
+        may_reset_password=can_reset_password(current_user, employee),
+        may_show_temporary_password=can_show_temporary_password(current_user, employee),
     )
 
 
@@ -68,11 +74,17 @@ def temporary_password(employee_id: int):  # type: ignore[no-untyped-def]
     from app.auth.services import issue_temporary_password
 
     employee = _load_employee(employee_id)
+    if not can_show_temporary_password(current_user, employee):
+        abort(403)
     form = TemporaryPasswordForm()
     if not form.validate_on_submit():
         flash(_("Tick the confirmation to issue a temporary password."), "error")
         return redirect(url_for("org.employee_detail", employee_id=employee.id))
-    password = issue_temporary_password(current_user, employee)
+    try:
+        password = issue_temporary_password(current_user, employee)
+    except PermissionDenied:  # the roles changed since the check above
+        db_session.rollback()
+        abort(403)
     db_session.commit()
     # Shown once, on this response only; never stored in the session or a flash message.
     return render_template("org/temporary_password.html", employee=employee, password=password)
@@ -82,19 +94,22 @@ def temporary_password(employee_id: int):  # type: ignore[no-untyped-def]
 @require(Permission.AUTH_ROLE_ASSIGN)
 def update_roles(employee_id: int):  # type: ignore[no-untyped-def]
     employee = _load_employee(employee_id)
+    if not can_change_roles(current_user, employee):
+        abort(403)
     form = RolesForm()
     if not form.validate_on_submit():
         flash(_("Choose roles from the list."), "error")
         return redirect(url_for("org.employee_detail", employee_id=employee.id))
     wanted = {RoleName(value) for value in form.roles.data or []}
-    if employee.id == current_user.id and RoleName.ADMIN not in wanted:
-        flash(_("You cannot remove your own administrator role."), "error")
-        return redirect(url_for("org.employee_detail", employee_id=employee.id))
-    for role in RoleName:
-        if role in wanted:
-            grant_role(current_user, employee, role)
-        else:
-            revoke_role(current_user, employee, role)
+    try:
+        for role in RoleName:
+            if role in wanted:
+                grant_role(current_user, employee, role)
+            else:
+                revoke_role(current_user, employee, role)
+    except PermissionDenied:
+        db_session.rollback()
+        abort(403)
     db_session.commit()
     flash(_("Roles updated."), "success")
     return redirect(url_for("org.employee_detail", employee_id=employee.id))
@@ -109,66 +124,46 @@ def units():  # type: ignore[no-untyped-def]
 # --- staff list import ----------------------------------------------------------------------
 
 
-def _import_dir() -> Path:
-    path = Path(current_app.config["UPLOAD_DIR"]) / "staff-imports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @bp.route("/import", methods=["GET", "POST"])
 @require(Permission.ORG_STAFF_IMPORT)
 def staff_import():  # type: ignore[no-untyped-def]
-    """Upload → preview (a dry run) → apply. The uploaded file waits under a random token."""
+    """Upload → preview (a dry run) → apply (a background job, app/org/jobs.py). The previewed
+    file waits under a random token with the fingerprint of the data it was previewed against."""
     form = StaffImportForm()
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD
         form.as_of.data = today()
         return render_template("org/import.html", form=form, report=None)
     if not form.validate_on_submit():
         return render_template("org/import.html", form=form, report=None), 400
-    raw = form.file.data.read()
-    as_of: date = form.as_of.data or today()
-    ensure_grades()
-    report = import_staff(raw, current_user, as_of=as_of, dry_run=True)
+    as_of: date = form.as_of.data or today()  # left empty: today in Japan
+    filename = form.file.data.filename or ""
+    report, staged = preview_staff_import(form.file.data.read(), current_user, filename=filename, as_of=as_of)
     db_session.rollback()
-    apply_form = None
-    if report.ok:
-        token = secrets.token_hex(16)
-        (_import_dir() / f"{token}.csv").write_bytes(raw)
-        apply_form = StaffImportApplyForm(data={"token": token, "digest": hashlib.sha256(raw).hexdigest(),
-                                                "as_of": as_of.isoformat()})
-    status = 200 if report.ok else 422
+    apply_form = StaffImportApplyForm(data={"token": staged.token, "as_of": as_of}) if staged else None
     return render_template("org/import.html", form=form, report=report, apply_form=apply_form,
-                           filename=form.file.data.filename), status
+                           filename=filename), 200 if report.ok else 422
 
 
 @bp.route("/import/apply", methods=["POST"])
 @require(Permission.ORG_STAFF_IMPORT)
 def staff_import_apply():  # type: ignore[no-untyped-def]
+    """Queue the import of a previewed file and follow it on its job page (returns at once)."""
     form = StaffImportApplyForm()
     token = form.token.data or ""
-    if not form.validate_on_submit() or not (len(token) == 32 and all(c in "0123456789abcdef" for c in token)):
-        abort(400)
-    path = _import_dir() / f"{token}.csv"
-    if not path.exists():
-        flash(_("The uploaded file has expired. Please upload it again."), "error")
+    queued = job_for_preview(token)
+    if queued is not None:  # applied already (a second click): follow the same job
+        return redirect(url_for("jobs.show", job_id=queued.id))
+    staged = find_staged(token)
+    if staged is None:
+        flash(_("This preview is no longer available. Upload the file again."), "error")
         return redirect(url_for("org.staff_import"))
-    raw = path.read_bytes()
-    if hashlib.sha256(raw).hexdigest() != form.digest.data:
-        abort(400)
-    try:
-        as_of = date.fromisoformat(form.as_of.data)
-    except ValueError:
-        abort(400)
-    ensure_grades()  # the preview's were rolled back with it
-    report = import_staff(raw, current_user, as_of=as_of, dry_run=False)
-    if not report.ok:  # the organisation changed since the preview
-        db_session.rollback()
-        return render_template("org/import.html", form=StaffImportForm(), report=report,
-                               apply_form=None, filename=""), 422
-    after_staff_import(as_of)
+    if not form.validate_on_submit():  # the date is not a date
+        return render_template("org/import.html", form=StaffImportForm(), report=None, apply_form=form,
+                               filename=staged.filename), 422
+    if is_stale(staged):
+        discard_staged(staged.token)
+        return render_template("org/import.html", form=StaffImportForm(), report=None, apply_form=None,
+                               filename=staged.filename, stale=True), 409
+    job = queue_staff_import(current_user, staged, as_of=form.as_of.data or today(), locale=str(get_locale()))
     db_session.commit()
-    path.unlink(missing_ok=True)
-    counts = report.counts()
-    flash(_("Staff list imported: %(added)s added, %(transferred)s transferred, %(updated)s updated, "
-            "%(deactivated)s deactivated, %(reactivated)s reactivated.", **counts), "success")
-    return redirect(url_for("org.staff"))
+    return redirect(url_for("jobs.show", job_id=job.id))
