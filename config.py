@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -47,10 +48,33 @@ class Config:
     BABEL_DEFAULT_TIMEZONE = "Asia/Tokyo"
     LANGUAGES = ("ja", "en")
 
-    # Login throttling: failures allowed per window, per account and per client address
+    # Reverse proxies in front of the app whose X-Forwarded-For / X-Forwarded-Proto are believed
+    # (werkzeug's ProxyFix). 0 = none: the client address is the TCP peer. Set it to the number of
+    # proxies that append to those headers (1 for one nginx), never more: a client could otherwise
+    # choose its own address. See README "Security".
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", 0))
+
+    # Server-side sessions (app/auth/sessions.py): a signed-in browser holds a token to a row that
+    # sign-out, a password change, deactivation and "sign out everywhere" revoke. A row is good
+    # for this long after sign-in, whatever the browser does with its cookie.
+    SESSION_MAX_AGE_SECONDS = int(os.environ.get("SESSION_MAX_AGE_SECONDS", 12 * 3600))
+
+    # Login throttling (app/auth/throttling.py), counted in the database (shared by every worker).
+    # Per account (the person, however the login was typed): this many failures are free, then
+    # each further attempt waits LOGIN_DELAY_BASE_SECONDS doubled per failure, up to
+    # LOGIN_DELAY_MAX_SECONDS; failures are forgotten after LOGIN_ACCOUNT_MEMORY_SECONDS without one.
     LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5))
-    LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", 20))
+    LOGIN_DELAY_BASE_SECONDS = int(os.environ.get("LOGIN_DELAY_BASE_SECONDS", 30))
+    LOGIN_DELAY_MAX_SECONDS = int(os.environ.get("LOGIN_DELAY_MAX_SECONDS", 15 * 60))
+    LOGIN_ACCOUNT_MEMORY_SECONDS = int(os.environ.get("LOGIN_ACCOUNT_MEMORY_SECONDS", 24 * 3600))
+    # Per client address: a ceiling high enough for a whole office behind one NAT address.
+    LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", 300))
     LOGIN_THROTTLE_WINDOW_SECONDS = int(os.environ.get("LOGIN_THROTTLE_WINDOW_SECONDS", 15 * 60))
+    # The owner of a delayed account gets a single-use link by mail, good for this long; using it
+    # (or having signed in from this browser before) exempts their browser from the account's delay.
+    LOGIN_UNLOCK_LINK_SECONDS = int(os.environ.get("LOGIN_UNLOCK_LINK_SECONDS", 3600))
+    LOGIN_DEVICE_COOKIE_NAME = "manabi_device"
+    LOGIN_DEVICE_COOKIE_DAYS = int(os.environ.get("LOGIN_DEVICE_COOKIE_DAYS", 90))
 
     # Mail
     MAIL_HOST = os.environ.get("MAIL_HOST", "127.0.0.1")
@@ -64,12 +88,24 @@ class Config:
     # Non-urgent mail goes out on business days within these hours (Japan time)
     OFFICE_HOURS_START = os.environ.get("OFFICE_HOURS_START", "08:30")
     OFFICE_HOURS_END = os.environ.get("OFFICE_HOURS_END", "17:15")
-    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+    # The site's address as people reach it (scheme, host, any path prefix): every absolute link in
+    # mail, .ics files, the check-in QR code, certificates and the public report is built from it,
+    # never from the request's Host header (app/external_urls.py). Required in production.
+    BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
+    # Host names a request may carry (werkzeug checks the Host header; a request for another is
+    # refused with 400). None accepts any: development and tests. Production accepts the host of
+    # BASE_URL and those listed in TRUSTED_HOSTS (comma-separated; ".example.jp" for every
+    # subdomain), e.g. the name a load balancer's health check uses.
+    TRUSTED_HOSTS: list[str] | None = None
     CALENDAR_UID_DOMAIN = os.environ.get("CALENDAR_UID_DOMAIN", "manabi.pref.example.lg.jp")
     SCHEDULER_LEASE_SECONDS = int(os.environ.get("SCHEDULER_LEASE_SECONDS", 90))
     SCHEDULER_DELIVERY_SECONDS = int(os.environ.get("SCHEDULER_DELIVERY_SECONDS", 30))
     # Processes that send a backlog of more than two batches together (app/reminders/senders.py)
     REMINDER_SENDERS = int(os.environ.get("REMINDER_SENDERS", 2))
+    # Background jobs (app/jobs): how often the scheduler looks for queued ones, and how long a
+    # running job may go without reporting before it counts as stopped (failed, nothing applied)
+    JOBS_POLL_SECONDS = int(os.environ.get("JOBS_POLL_SECONDS", 3))
+    JOBS_STALE_SECONDS = int(os.environ.get("JOBS_STALE_SECONDS", 15 * 60))
 
     # Files uploaded by users (fieldwork submissions)
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
@@ -82,6 +118,10 @@ class Config:
     # No automatic waitlist promotion closer than this to a session's start (HR promotes by hand)
     WAITLIST_AUTO_PROMOTE_CUTOFF_HOURS = int(os.environ.get("WAITLIST_AUTO_PROMOTE_CUTOFF_HOURS", 24))
     TESTING = False
+
+    # Anonymous surveys (app/assessment/surveys.py): answers are released, and results shown, only
+    # in groups of at least this many respondents of one session (values below 2 count as 2).
+    SURVEY_MIN_RESPONDENTS = int(os.environ.get("SURVEY_MIN_RESPONDENTS", 5))
 
 
 class DevelopmentConfig(Config):
@@ -96,6 +136,7 @@ class DevelopmentConfig(Config):
 class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret"
+    BASE_URL = "https://manabi.test.example.jp"  # not the test client's "localhost": links must come from here
     PAGE_CACHE_ENABLED = True  # whatever the shell says: the suite exercises the cache
     DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     PASSWORD_MIN_LENGTH = 10
@@ -109,13 +150,21 @@ class ProductionConfig(Config):
     REMEMBER_COOKIE_SECURE = True
 
     def __init__(self) -> None:
-        missing = [name for name in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(name)]
+        missing = [name for name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL") if not os.environ.get(name)]
         if missing:
             raise RuntimeError(
                 "ProductionConfig needs these environment variables: " + ", ".join(missing)
             )
         self.SECRET_KEY = os.environ["SECRET_KEY"]
         self.DATABASE_URL = os.environ["DATABASE_URL"]
+        self.BASE_URL = os.environ["BASE_URL"]
+        self.TRUSTED_HOSTS = trusted_hosts(os.environ.get("TRUSTED_HOSTS"), self.BASE_URL)
+
+
+def trusted_hosts(listed: str | None, base_url: str) -> list[str]:
+    """The host of BASE_URL, and the names listed (comma-separated) in the TRUSTED_HOSTS setting."""
+    names = [urlsplit(base_url).hostname or ""] + [name.strip().lower() for name in (listed or "").split(",")]
+    return list(dict.fromkeys(name for name in names if name))
 
 
 CONFIGS = {

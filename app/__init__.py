@@ -20,7 +20,7 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     if not app.config.get("SECRET_KEY") or not app.config.get("DATABASE_URL"):
         raise RuntimeError("SECRET_KEY and DATABASE_URL must be configured")
 
-    from app import cache_generation, db, errors, http_headers, i18n, page_cache, permissions
+    from app import cache_generation, db, errors, http_headers, i18n, page_cache, permissions, trusted_proxies
     from app.auth import login, passwords
 
     passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"])
@@ -33,15 +33,22 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     permissions.init_app(app)
     errors.init_app(app)
     http_headers.init_app(app)
+    trusted_proxies.init_app(app)
+    from app import external_urls, ids
+
+    ids.init_app(app)  # before the blueprints: every <int:...> rule takes the bounded id converter
+    external_urls.init_app(app)
 
     from app import models  # noqa: F401  (register every mapper before the first query)
     from app.audit.views import bp as audit_bp
+    from app.auth.services import register_subscribers as auth_subscribers
     from app.auth.views import bp as auth_bp
     from app.catalog import labels as catalog_labels
     from app.catalog.views import bp as catalog_bp
     from app.core.views import bp as core_bp
     from app.enrollment.services import register_subscribers as enrollment_subscribers
     from app.enrollment.views import bp as enrollment_bp
+    from app.jobs.views import bp as jobs_bp
     from app.assessment.views import bp as assessment_bp
     from app.attendance import labels as attendance_labels
     from app.attendance.views import bp as attendance_bp
@@ -53,13 +60,16 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     from app.reminders import views as reminder_views
     from app.reports.views import bp as reports_bp
     from app.scheduling.views import bp as scheduling_bp
+    from app.org.jobs import register_jobs as org_jobs
     from app.org.views import bp as org_bp
 
     for blueprint in (core_bp, auth_bp, org_bp, audit_bp, catalog_bp, scheduling_bp, enrollment_bp, reminder_views.bp,
-                      attendance_bp, assessment_bp, completion_bp, cohorts_bp, reports_bp):
+                      attendance_bp, assessment_bp, completion_bp, cohorts_bp, reports_bp, jobs_bp):
         app.register_blueprint(blueprint)
 
     catalog_labels.register(app)
+    org_jobs()
+    auth_subscribers()
     enrollment_subscribers()
     completion_subscribers()
     cohort_subscribers()

@@ -60,5 +60,7 @@ def xlsx_response_rows(filename: str, sheet: str, header: list[str], rows: Itera
             while chunk := handle.read(64 * 1024):
                 yield chunk
 
-    return Response(chunks(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    response = Response(chunks(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    response.call_on_close(handle.close)  # a HEAD request never reads the body, so never enters chunks()
+    return response

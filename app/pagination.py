@@ -8,6 +8,7 @@ from flask import request
 from sqlalchemy import Select, func, select
 
 from app.db import db_session
+from app.ids import parse_int
 
 T = TypeVar("T")
 
@@ -38,8 +39,7 @@ class Page(Generic[T]):
 
 
 def page_number() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100000 else 1
+    return parse_int(request.args.get("page"), minimum=1, maximum=99999) or 1
 
 
 def paginate(statement: Select[Any], *, per_page: int = 50, scalars: bool = True) -> Page[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import unicodedata
 from datetime import datetime
 
 PERIOD_SECONDS = 60
@@ -22,5 +23,7 @@ def current_code(secret: str, meeting_id: int, at: datetime) -> tuple[str, int]:
 
 def code_is_valid(secret: str, meeting_id: int, code: str, at: datetime) -> bool:
     step = int(at.timestamp()) // PERIOD_SECONDS
-    cleaned = "".join(ch for ch in code if ch.isdigit())
+    # Full-width digits (a Japanese input method) count; other non-ASCII digits, which isdigit()
+    # would keep and compare_digest refuses (TypeError), do not.
+    cleaned = "".join(ch for ch in unicodedata.normalize("NFKC", code) if ch in "0123456789")
     return any(hmac.compare_digest(cleaned, _code(secret, meeting_id, s)) for s in (step, step - 1))

@@ -11,6 +11,8 @@ from app.attendance.forms import CheckInForm, ParticipantsApplyForm, Participant
 from app.attendance.models import AttendanceStatus
 from app.clock import now
 from app.db import db_session
+from app.external_urls import external_url
+from app.ids import parse_ids
 from app.permissions import Permission, has_permission, signed_in
 from app.scheduling.models import Meeting
 
@@ -95,7 +97,7 @@ def checkin_screen(meeting_id: int):  # type: ignore[no-untyped-def]
     if not _may_take_attendance(meeting):
         abort(403)
     code, seconds = current_code(_secret(), meeting.id, now())
-    link = url_for("attendance.check_in", meeting_id=meeting.id, _external=True)
+    link = external_url("attendance.check_in", meeting_id=meeting.id)
     return render_template("attendance/checkin_screen.html", meeting=meeting, code=code, seconds=seconds,
                            link=link, present=services.present_count(meeting.id))
 
@@ -123,7 +125,7 @@ def checkin_qr(meeting_id: int):  # type: ignore[no-untyped-def]
     if not _may_take_attendance(meeting):
         abort(403)
     buffer = io.BytesIO()
-    segno.make(url_for("attendance.check_in", meeting_id=meeting.id, _external=True), error="m").save(
+    segno.make(external_url("attendance.check_in", meeting_id=meeting.id), error="m").save(
         buffer, kind="svg", scale=8, border=2, title="QR")
     return Response(buffer.getvalue(), mimetype="image/svg+xml")
 
@@ -180,7 +182,7 @@ def apply_participants(meeting_id: int):  # type: ignore[no-untyped-def]
     form = ParticipantsApplyForm()
     if not form.validate_on_submit():
         abort(400)
-    ids = [int(i) for i in form.enrolment_ids.data.split(",") if i.isdigit()]
+    ids = parse_ids(form.enrolment_ids.data.split(","))
     count = services.apply_participants(current_user, meeting, ids)
     db_session.commit()
     flash(_("%(n)s people marked present from the participant list.", n=count), "success")

@@ -22,6 +22,7 @@ from app.catalog.services import (
     spec_from_course,
 )
 from app.db import db_session
+from app.ids import arg_id, parse_fiscal_year
 from app.markdown_render import render_markdown
 from app.org.models import Grade, Unit, UnitKind
 from app.org.queries import all_grades
@@ -30,11 +31,6 @@ from app.pagination import paginate
 from app.permissions import Permission, has_permission, require, signed_in
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
-
-
-def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() and len(raw) < 9 else None
 
 
 def _filters(include_unpublished: bool = False) -> queries.CatalogFilters:
@@ -46,8 +42,9 @@ def _filters(include_unpublished: bool = False) -> queries.CatalogFilters:
 
     return queries.CatalogFilters(
         q=args.get("q", "")[:100], track=pick("track", TRACK_LABELS), theme=pick("theme", THEME_LABELS),
-        grade_id=_int_arg("grade"), delivery_format=pick("format", FORMAT_LABELS),
-        fiscal_year=_int_arg("fy"), open_seats=args.get("open") == "1", include_unpublished=include_unpublished,
+        grade_id=arg_id("grade"), delivery_format=pick("format", FORMAT_LABELS),
+        fiscal_year=parse_fiscal_year(args.get("fy")), open_seats=args.get("open") == "1",
+        include_unpublished=include_unpublished,
     )
 
 

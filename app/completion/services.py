@@ -49,7 +49,7 @@ class RuleCheck:
 
 def check_rule(enrolment: Enrolment) -> RuleCheck:
     from app.assessment.quizzes import quiz_for_course, quiz_passed
-    from app.assessment.surveys import ensure_survey, has_answered
+    from app.assessment.surveys import has_answered_course
     from app.attendance.services import rate_of
 
     course = enrolment.course
@@ -61,7 +61,7 @@ def check_rule(enrolment: Enrolment) -> RuleCheck:
     quiz_ok = quiz is None or quiz_passed(enrolment.id, quiz.id)
     survey_ok = True
     if course.survey_required:
-        survey_ok = has_answered(ensure_survey(course).id, enrolment.id)
+        survey_ok = has_answered_course(course.id, enrolment.id)  # reads only: enrolment pages call this
     return RuleCheck(attendance_ok, rate.percent, quiz_ok, quiz is not None, survey_ok, course.survey_required)
 
 

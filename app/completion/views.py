@@ -14,6 +14,7 @@ from app.completion.certificates import is_well_formed, normalise, render_pdf
 from app.completion.models import Completion
 from app.completion.services import record_manual_completion
 from app.db import db_session
+from app.external_urls import external_url
 from app.org.models import Employee
 from app.permissions import Permission, can_view_employee, public, require, signed_in
 
@@ -78,7 +79,7 @@ def _certificate_or_404(code: str) -> Completion:
 def certificate(code: str):  # type: ignore[no-untyped-def]
     completion = _certificate_or_404(code)
     return render_template("completion/certificate.html", completion=completion,
-                           verify_url=url_for("completion.verify", code=completion.certificate_code, _external=True))
+                           verify_url=external_url("completion.verify", code=completion.certificate_code))
 
 
 @bp.route("/certificates/<code>.pdf")
@@ -90,7 +91,7 @@ def certificate_pdf(code: str):  # type: ignore[no-untyped-def]
     pdf = render_pdf(name=completion.employee.name, course_title=completion.course.title_ja,
                      course_title_en=completion.course.title_en, hours=f"{completion.hours.normalize():f}",
                      completed_on=completion.completed_on, code=completion.certificate_code,
-                     verify_url=url_for("completion.verify", code=completion.certificate_code, _external=True),
+                     verify_url=external_url("completion.verify", code=completion.certificate_code),
                      issuer=current_app.config.get("CERTIFICATE_ISSUER", "人事課長"))
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="certificate-{completion.certificate_code}.pdf"'})

@@ -25,6 +25,7 @@ from app.catalog.models import Course
 from app.db import db_session, rows_among
 from app.enrollment.calendar import CalendarEntry, calendar_bytes
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
+from app.external_urls import base_url
 from app.org.models import Employee
 from app.reminders.kinds import KINDS, built_in_wording
 from app.reminders.models import KindSetting, MessageTemplate, OptOut
@@ -136,7 +137,7 @@ class Facts:
         from app import hooks
 
         config = current_app.config
-        self.base_url: str = config["PUBLIC_BASE_URL"].rstrip("/")
+        self.base_url: str = base_url()  # BASE_URL: links never follow a request's Host header
         self.calendar_domain: str = config["CALENDAR_UID_DOMAIN"]
         self.mail_sender: str = config["MAIL_SENDER"]
         recipients = {letter.recipient_id for letter in letters}

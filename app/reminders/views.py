@@ -26,18 +26,23 @@ def inbox():  # type: ignore[no-untyped-def]
     return render_template("reminders/inbox.html", page=page, kinds=KINDS)
 
 
-@bp.route("/notifications/<int:notification_id>")
+@bp.route("/notifications/<int:notification_id>", methods=["GET", "POST"])
 @signed_in
 def show(notification_id: int):  # type: ignore[no-untyped-def]
+    """GET shows the message and writes nothing (a link opened by a mail scanner or prefetched by
+    a browser marks nothing read); POST, which the inbox sends when an unread message is opened,
+    marks it read and shows it."""
     from app.reminders.facts import Facts
     from app.reminders.rendering import render
 
     notification = db_session.get(Notification, notification_id)
     if notification is None or notification.recipient_id != current_user.id:
         abort(404)
-    mark_read(current_user.id, [notification.id])
+    if request.method == "POST":
+        mark_read(current_user.id, [notification.id])
+        db_session.commit()
+        return redirect(url_for("reminders.show", notification_id=notification.id))
     rendered = render(notification, Facts([notification]))
-    db_session.commit()
     return render_template("reminders/show.html", notification=notification, rendered=rendered, kinds=KINDS)
 
 

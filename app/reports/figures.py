@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, select
 
-from app.assessment.models import QuizAttempt, Survey, SurveyQuestion, SurveyQuestionKind, SurveyResponse
+from app.assessment.models import QuizAttempt
+from app.assessment.surveys import satisfaction_by_course
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus
 from app.catalog.models import Course
 from app.clock import TOKYO
@@ -174,22 +175,9 @@ def quiz_figures(period: Period) -> dict[int, dict[str, Any]]:
 
 
 def satisfaction_figures(period: Period) -> dict[int, tuple[float, int]]:
-    """Average of the first rating question (overall satisfaction) per course, 1–5."""
-    first_scale = {}
-    for survey_id, question_id in db_session.execute(
-            select(SurveyQuestion.survey_id, func.min(SurveyQuestion.id))
-            .where(SurveyQuestion.kind == SurveyQuestionKind.SCALE).group_by(SurveyQuestion.survey_id)):
-        first_scale[survey_id] = str(question_id)
-    course_of = dict(db_session.execute(select(Survey.id, Survey.course_id)).all())
-    sums: dict[int, list[int]] = {}
-    for survey_id, answers in db_session.execute(select(SurveyResponse.survey_id, SurveyResponse.answers).where(
-            SurveyResponse.answered_on >= period.starts_on, SurveyResponse.answered_on <= period.ends_on)):
-        value = answers.get(first_scale.get(survey_id, ""))
-        if isinstance(value, int):
-            bucket = sums.setdefault(course_of[survey_id], [0, 0])
-            bucket[0] += value
-            bucket[1] += 1
-    return {course_id: (round(total / count, 2), count) for course_id, (total, count) in sums.items() if count}
+    """Average of the first rating question (overall satisfaction) per course, 1–5, from survey
+    answers released in the period, in whole groups of at least SURVEY_MIN_RESPONDENTS only."""
+    return satisfaction_by_course(period.starts_on, period.ends_on)
 
 
 def cohort_figures(period: Period, locale: str) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from app.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.exports import csv_response_rows, xlsx_response_rows
 from app.fiscal import fiscal_half_of, fiscal_year_of
+from app.ids import arg_id, parse_fiscal_year, parse_int
 from app.org.models import Employee, Unit
 from app.org.queries import all_grades
 from app.page_cache import cached_page
@@ -28,11 +29,6 @@ from app.scheduling.models import TrainingSession
 bp = Blueprint("reports", __name__)
 
 
-def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() and len(raw) < 9 else None
-
-
 def _status_labels() -> dict[str, str]:
     return {"overdue": _("Overdue"), "not_enrolled": _("Not enrolled"), "enrolled": _("Enrolled"),
             "completed": _("Completed")}
@@ -43,11 +39,11 @@ def _status_labels() -> dict[str, str]:
 
 def _overview():  # type: ignore[no-untyped-def]
     roots = headed_units(current_user)
-    unit_id = _int_arg("unit")
+    unit_id = arg_id("unit")
     if unit_id is not None and unit_id not in {u.id for u in _subtree(roots)}:
         abort(403)  # another unit's id in the URL: not theirs to see
     status = request.args.get("status", "")
-    return team_overview(current_user, roots, unit_id=unit_id, grade_id=_int_arg("grade"),
+    return team_overview(current_user, roots, unit_id=unit_id, grade_id=arg_id("grade"),
                          status=status if status in STATUSES else "")
 
 
@@ -102,7 +98,7 @@ def team_xlsx():  # type: ignore[no-untyped-def]
 
 def _period() -> fig.Period:
     current = fiscal_year_of(today())
-    year = _int_arg("fy") or current.year
+    year = parse_fiscal_year(request.args.get("fy")) or current.year
     half = request.args.get("half", "")
     return fig.Period(year, int(half) if half in ("1", "2") else None)
 
@@ -189,11 +185,12 @@ def plans():  # type: ignore[no-untyped-def]
             raw = request.form.get(f"plan-{course.id}", "").strip()
             if not raw:
                 continue
-            if not raw.isdigit():
+            planned = parse_int(raw)
+            if planned is None:
                 errors.append(course.code)
                 continue
             plan = existing.get(course.id) or CoursePlan(course_id=course.id, fiscal_year=period.fiscal_year, planned=0)
-            plan.planned = int(raw)
+            plan.planned = planned
             db_session.add(plan)
         if errors:
             db_session.rollback()
@@ -299,8 +296,10 @@ def _figures_workbook(figures: dict, filename: str):  # type: ignore[no-untyped-
             while chunk := handle.read(65536):
                 yield chunk
 
-    return Response(chunks(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    response = Response(chunks(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    response.call_on_close(handle.close)  # a HEAD request never reads the body, so never enters chunks()
+    return response
 
 
 @bp.route("/public/reports/<slug>")

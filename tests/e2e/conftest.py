@@ -67,7 +67,9 @@ def live_server(make_database_url: Callable[[], str],
     logins = {entry.role.split(" (")[0]: entry.login for entry in demo}
 
     with serve_in_thread(application, "e2e-live-server") as (port, _errors):
-        yield LiveServer(url=f"http://127.0.0.1:{port}", app=application, logins=logins)
+        url = f"http://127.0.0.1:{port}"
+        application.config["BASE_URL"] = url  # links the pages print (check-in, verify) lead back here
+        yield LiveServer(url=url, app=application, logins=logins)
 
 
 @pytest.fixture(scope="session")

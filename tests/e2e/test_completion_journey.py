@@ -188,6 +188,9 @@ def test_instructor_shows_the_code_employee_checks_in_passes_quiz_answers_survey
     panel.get_by_role("link", name=whole("理解度テストを受ける", "Take the quiz")).click()
     expect(page).to_have_url(f"{base}/enrolments/{journey.enrolment_id}/quiz")
     expect(page.get_by_role("heading", level=1)).to_have_text(whole("理解度テスト", "Understanding quiz"))
+    expect(page.get_by_role("radio")).to_have_count(0)  # following the link starts nothing: a button does
+    page.locator("main").get_by_role("button", name=whole("テストを開始する", "Start the quiz")).click()
+    expect(page).to_have_url(f"{base}/enrolments/{journey.enrolment_id}/quiz")
     expect(page.locator("#quiz-timer")).to_have_count(0)  # no time limit
     for text, choices, answer in QUESTIONS:
         question = page.get_by_role("group", name=re.compile(re.escape(text)))

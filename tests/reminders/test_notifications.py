@@ -234,6 +234,31 @@ def test_notifications_show_in_the_app_with_an_unread_count(app, client, mail_si
     del enrolment
 
 
+def test_opening_a_notification_marks_it_read_only_through_the_inbox_post(app, client):
+    """A GET of the message (a prefetch, a mail scanner, a reload) marks nothing read (issue 14);
+    the inbox opens an unread message with a POST that marks it read, then shows it."""
+    from app.reminders.services import queue
+
+    with app.app_context():
+        person = factories.employee()
+        first = queue(person.id, "followup_todo", "read-test:1", {"course": "既読の研修", "todo": "アンケート"})
+        second = queue(person.id, "followup_todo", "read-test:2", {"course": "未読の研修", "todo": "アンケート"})
+        first.status = second.status = DeliveryStatus.SENT  # the inbox lists what went out
+        db_session.commit()
+        first_id, second_id = first.id, second.id
+    factories.login_as(client, person)
+    assert client.get(f"/notifications/{second_id}").status_code == 200
+    inbox = client.get("/notifications").get_data(as_text=True)
+    assert f'<form method="post" action="/notifications/{first_id}"' in inbox
+    opened = factories.post(client, f"/notifications/{first_id}")
+    assert opened.status_code == 302 and opened.headers["Location"] == f"/notifications/{first_id}"
+    with app.app_context():
+        assert db_session.get(Notification, first_id).read_at is not None
+        assert db_session.get(Notification, second_id).read_at is None
+    inbox = client.get("/notifications").get_data(as_text=True)
+    assert f'<a href="/notifications/{first_id}">' in inbox
+
+
 def test_hr_edits_wording_with_preview_and_placeholder_check(app, client, mail_sink):
     with app.app_context():
         hr = factories.employee(roles=(RoleName.HR,))
