@@ -4,7 +4,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, enum_column
@@ -30,7 +30,9 @@ class Quiz(Base):
     attempts_allowed: Mapped[int] = mapped_column(Integer, default=2)
     time_limit_minutes: Mapped[int | None] = mapped_column(Integer)
     shuffle: Mapped[bool] = mapped_column(Boolean, default=False)
-    show_answers: Mapped[bool] = mapped_column(Boolean, default=True)
+    show_answers: Mapped[bool] = mapped_column(Boolean, default=True)  # once no attempt remains
+    # The course may show them after every attempt, while attempts remain (never while one is open).
+    show_answers_between_attempts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     opens_after_session: Mapped[bool] = mapped_column(Boolean, default=True)
     spec_hash: Mapped[str] = mapped_column(String(64), default="")  # of the course file's quiz section
     updated_at: Mapped[datetime]
@@ -126,18 +128,35 @@ class SurveyQuestion(Base):
 
 
 class SurveyResponse(Base):
-    """The answers. For an anonymous survey this row carries nothing that identifies the person:
-    a random id (so insertion order cannot be matched to receipts), the session and the date only."""
+    """Released answers (app/assessment/surveys.py explains the anonymity). Rows arrive in batches
+    of at least SURVEY_MIN_RESPONDENTS answers of one session, inserted in a random order with
+    random ids and the batch's release day, so neither the order, the ids nor the date maps to a
+    receipt. For an anonymous survey nothing here identifies the person."""
 
     __tablename__ = "survey_responses"
     __table_args__ = (Index("ix_survey_responses_survey_session", "survey_id", "session_id"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
     session_id: Mapped[int] = mapped_column(ForeignKey("training_sessions.id", ondelete="CASCADE"))
     employee_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))  # named only
-    answered_on: Mapped[date]
+    released_on: Mapped[date]  # the day the batch was released, the same for the whole batch
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)  # question id -> 1..5 or text
+
+
+class PendingSurveyResponse(Base):
+    """Answers waiting until enough of their session can be released together. The pool of a
+    survey's session is written anew, in a random order with new random ids, on every arrival;
+    no date, no sequence. Never read by any page."""
+
+    __tablename__ = "survey_pending_responses"
+    __table_args__ = (Index("ix_survey_pending_responses_survey_session", "survey_id", "session_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    session_id: Mapped[int] = mapped_column(ForeignKey("training_sessions.id", ondelete="CASCADE"))
+    employee_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))  # named only
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class SurveyReceipt(Base):

@@ -23,6 +23,7 @@ from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from app.assessment.models import Question, QuestionType
+from app.ids import parse_int
 
 
 class QuizEditorForm(FlaskForm):
@@ -35,7 +36,9 @@ class QuizEditorForm(FlaskForm):
     time_limit_minutes = IntegerField(_l("Time limit (minutes, empty for none)"), validators=[
         Optional(), NumberRange(min=1, max=600, message=_l("Enter minutes from 1 to 600."))])
     shuffle = BooleanField(_l("Shuffle the order of questions"))
-    show_answers = BooleanField(_l("Show the correct answers after submitting"))
+    show_answers = BooleanField(_l("Show the correct answers once no attempt remains"))
+    show_answers_between_attempts = BooleanField(
+        _l("Also show them after each attempt while attempts remain (a practice quiz)"))
     opens_after_session = BooleanField(_l("Open only from the start of the last meeting"))
     questions = TextAreaField(_l("Questions"), validators=[DataRequired(message=_l("Write at least one question."))])
 
@@ -94,10 +97,11 @@ def questions_from_text(text: str) -> tuple[list[dict[str, Any]], list[str]]:
             current["model"] = line[1:].strip()
         elif line.lower().startswith("points:"):
             value = line.split(":", 1)[1].strip()
-            if not value.isdigit():
+            points = parse_int(value, maximum=1000)
+            if points is None:
                 problems.append(_("Line %(n)s: points must be a whole number.", n=number))
             else:
-                current["points"] = int(value)
+                current["points"] = points
         else:
             current["text"] += "\n" + line
     close()

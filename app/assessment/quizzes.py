@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from app.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee, RoleName
 from app.permissions import has_role
+from app.ids import parse_int
 
 GRACE = timedelta(seconds=30)  # network and clock slack when a page submits at the last second
 
@@ -50,6 +52,7 @@ def materialize_quiz(course: Course) -> Quiz | None:
     quiz.time_limit_minutes = spec.get("time_limit_minutes")
     quiz.shuffle = bool(spec.get("shuffle", False))
     quiz.show_answers = bool(spec.get("show_answers", True))
+    quiz.show_answers_between_attempts = bool(spec.get("show_answers_between_attempts", False))
     quiz.opens_after_session = bool(spec.get("opens_after_session", True))
     quiz.spec_hash, quiz.updated_at = digest, now()
     db_session.flush()
@@ -92,35 +95,90 @@ def attempts_of(enrolment_id: int, quiz_id: int) -> list[QuizAttempt]:
         QuizAttempt.enrolment_id == enrolment_id, QuizAttempt.quiz_id == quiz_id).order_by(QuizAttempt.attempt_no)))
 
 
-def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: datetime | None = None, *,
-                    resume_only: bool = False) -> QuizAttempt:
-    """The open attempt, or a new one. With `resume_only` (answers being sent) never a new one: a
-    late or repeated submission must not start, and so use up, another attempt."""
-    at = at or now()
+def _closed_to(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: datetime) -> str | None:
+    """Why this person cannot take the quiz at all now (not theirs, not open yet), or None."""
     if enrolment.employee_id != employee.id or enrolment.state != EnrolmentState.CONFIRMED:
-        raise QuizError(_("Only confirmed participants can take this quiz."))
+        return _("Only confirmed participants can take this quiz.")
     if at < quiz_opens_at(enrolment, quiz):
         from app.i18n import format_datetime
 
-        raise QuizError(_("The quiz opens on %(when)s.", when=format_datetime(quiz_opens_at(enrolment, quiz))))
+        return _("The quiz opens on %(when)s.", when=format_datetime(quiz_opens_at(enrolment, quiz)))
+    return None
+
+
+def no_new_attempt(quiz: Quiz, attempts: list[QuizAttempt]) -> str | None:
+    """Why no further attempt may start (passed, or every attempt used), or None."""
+    if any(a.passed for a in attempts):
+        return _("You have already passed this quiz.")
+    if len(attempts) >= quiz.attempts_allowed:
+        return _("You have used all %(n)s attempts.", n=quiz.attempts_allowed)
+    return None
+
+
+def _expired(attempt: QuizAttempt, at: datetime) -> bool:
+    return attempt.submitted_at is None and attempt.deadline_at is not None and at > attempt.deadline_at + GRACE
+
+
+@dataclass
+class QuizStatus:
+    """Where a person stands with a quiz, read without writing anything (for GET pages)."""
+
+    attempts: list[QuizAttempt]
+    open_attempt: QuizAttempt | None  # open and within its time: the quiz page shows it
+    expired_attempt: QuizAttempt | None  # open past its deadline: the next POST closes and marks it
+    closed_because: str | None  # why the quiz cannot be taken now at all
+    next_attempt_no: int | None  # the attempt a start would begin (if the expired one does not pass)
+
+    @property
+    def can_start(self) -> bool:
+        return self.closed_because is None and self.open_attempt is None and self.next_attempt_no is not None
+
+
+def status_of(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: datetime | None = None) -> QuizStatus:
+    at = at or now()
     attempts = attempts_of(enrolment.id, quiz.id)
+    open_attempt = next((a for a in attempts if a.submitted_at is None and not _expired(a, at)), None)
+    expired = next((a for a in attempts if _expired(a, at)), None)
+    next_no = None if no_new_attempt(quiz, attempts) else len(attempts) + 1
+    return QuizStatus(attempts, open_attempt, expired, _closed_to(employee, enrolment, quiz, at), next_no)
+
+
+def answers_visible(quiz: Quiz, attempts: list[QuizAttempt]) -> bool:
+    """The correct answers (and the per-question marking that gives them away) are shown once no
+    attempt remains, or after each attempt when the course says so; never while one is open."""
+    if not quiz.show_answers or not attempts or any(a.submitted_at is None for a in attempts):
+        return False
+    return quiz.show_answers_between_attempts or no_new_attempt(quiz, attempts) is not None
+
+
+def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: datetime | None = None, *,
+                    resume_only: bool = False) -> QuizAttempt:
+    """The open attempt, or a new one (a POST: a page that is only looked at never starts one). An
+    attempt past its deadline is closed and marked first. With `resume_only` (answers being sent)
+    never a new one: a late or repeated submission must not start, and so use up, another attempt."""
+    at = at or now()
+    closed = _closed_to(employee, enrolment, quiz, at)
+    if closed is not None:
+        raise QuizError(closed)
+    attempts = attempts_of(enrolment.id, quiz.id)
+    timed_out = False
     for attempt in attempts:
         if attempt.submitted_at is None:
-            if attempt.deadline_at is not None and at > attempt.deadline_at + GRACE:
+            if _expired(attempt, at):
                 try:
                     finish(attempt, at, timed_out=True)
                 except Stale:
                     pass  # closed by another request at the same moment
+                timed_out = True
                 if resume_only:
                     raise QuizError(_("Time is up. Your answers saved before the time limit were marked."))
             else:
                 return attempt  # a reload resumes the same attempt, same order, same deadline
     if resume_only:
         raise Stale(_("This attempt has already been submitted."))
-    if any(a.passed for a in attempts):
-        raise QuizError(_("You have already passed this quiz."))
-    if len(attempts) >= quiz.attempts_allowed:
-        raise QuizError(_("You have used all %(n)s attempts.", n=quiz.attempts_allowed))
+    refused = no_new_attempt(quiz, attempts)
+    if refused is not None:
+        raise QuizError(_("Time is up. Your answers saved before the time limit were marked.") if timed_out else refused)
     order = [q.id for q in quiz.questions]
     if quiz.shuffle:
         random.SystemRandom().shuffle(order)
@@ -138,10 +196,11 @@ def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: da
 
 def _clean(question: Question, raw: Any) -> Any:
     if question.type == QuestionType.SINGLE:
-        return int(raw) if isinstance(raw, str) and raw.isdigit() and int(raw) < len(question.choices) else None
+        choice = parse_int(raw, maximum=len(question.choices) - 1)
+        return choice
     if question.type == QuestionType.MULTIPLE:
         values = raw if isinstance(raw, list) else [raw]
-        return sorted({int(v) for v in values if isinstance(v, str) and v.isdigit() and int(v) < len(question.choices)})
+        return sorted({c for c in (parse_int(v, maximum=len(question.choices) - 1) for v in values) if c is not None})
     if question.type == QuestionType.TRUE_FALSE:
         return {"true": True, "false": False}.get(raw) if isinstance(raw, str) else None
     return raw.strip()[:2000] if isinstance(raw, str) else ""

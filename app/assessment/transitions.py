@@ -4,7 +4,7 @@ graders at once take effect once and the loser is told what happened (never a 50
 
 Quiz attempt (one row per attempt; `attempt_no` unique per enrolment)::
 
-    start ──► OPEN ──submit (or the deadline, closed on the next visit)──► SUBMITTED
+    start (a POST) ──► OPEN ──submit (or the deadline, closed by the next POST)──► SUBMITTED
                │  (answers may be saved)                                    │
                │                                   every answer scored ─────┤
                │                                                            ▼
@@ -26,21 +26,34 @@ Short answer::
 
 Survey (per enrolment)::
 
-    unanswered ──answer──► answered   (a receipt, unique per survey and enrolment; the anonymous
-                                       response is inserted with it or not at all)
+    unanswered ──answer──► answered   (a receipt, unique per survey and enrolment; the response
+                                       joins its session's pool with it or not at all)
+
+Survey response (per survey and session; why, in app/assessment/surveys.py)::
+
+    answer ──► PENDING (the session's pool, rewritten in a random order on every arrival)
+                  │
+                  └──k pending──► RELEASED (one batch: random order, random ids, one day)
+
+    Under the survey row's lock (`SELECT … FOR UPDATE`; SQLite's writer lock), so two answers of
+    one survey at once neither lose nor duplicate a pooled response: the second waits, then reads
+    the pool as the first left it. Batches never hold fewer than k; a remainder stays pending.
 """
 from __future__ import annotations
 
-from datetime import datetime
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import attributes
 
 from app.assessment.events import QuizGraded, SurveyAnswered
-from app.assessment.models import Answer, QuizAttempt, SurveyReceipt, SurveyResponse
+from app.assessment.models import Answer, PendingSurveyResponse, QuizAttempt, Survey, SurveyReceipt, SurveyResponse
 from app.audit.services import record_event
 from app.db import db_session
 from app.events import emit
@@ -163,14 +176,41 @@ def grade(answer: Answer, grader: Employee, points: int, comment: str, shown: in
 # --- surveys ---------------------------------------------------------------------------------
 
 
-def record_survey_answer(receipt: SurveyReceipt, response: SurveyResponse) -> None:
-    """Unanswered → answered, once: the receipt's unique (survey, enrolment) decides, and the
-    anonymous response is stored with it or not at all."""
+@dataclass(frozen=True)
+class NewSurveyResponse:
+    session_id: int
+    employee_id: int | None  # named surveys only
+    answers: dict[str, Any]
+
+
+def shuffle(rows: list[dict[str, Any]]) -> None:
+    """The order in which pooled and released responses are written (tests replace it)."""
+    random.SystemRandom().shuffle(rows)
+
+
+def record_survey_answer(receipt: SurveyReceipt, response: NewSurveyResponse, *, batch_size: int,
+                         released_on: date) -> None:
+    """Unanswered → answered, once: the receipt's unique (survey, enrolment) decides. The response
+    joins its session's pool, which is written anew in a random order with fresh ids, or released
+    with it as one batch once it holds `batch_size`."""
+    survey_id = receipt.survey_id
+    db_session.execute(select(Survey.id).where(Survey.id == survey_id).with_for_update())
     try:
         with db_session.begin_nested():
             db_session.add(receipt)
-            db_session.add(response)
             db_session.flush()
     except IntegrityError:
         raise SurveyAlreadyAnswered(_("You have already answered this survey. Thank you.")) from None
+    in_pool = (PendingSurveyResponse.survey_id == survey_id, PendingSurveyResponse.session_id == response.session_id)
+    rows = [{"survey_id": survey_id, "session_id": response.session_id, "employee_id": employee_id, "answers": answers}
+            for employee_id, answers in db_session.execute(
+                select(PendingSurveyResponse.employee_id, PendingSurveyResponse.answers).where(*in_pool))]
+    rows.append({"survey_id": survey_id, "session_id": response.session_id, "employee_id": response.employee_id,
+                 "answers": response.answers})
+    db_session.execute(delete(PendingSurveyResponse).where(*in_pool).execution_options(synchronize_session=False))
+    shuffle(rows)
+    release = len(rows) >= batch_size
+    for row in rows:  # one statement each, in the shuffled order: that order is the stored one
+        values = {**row, "id": secrets.token_hex(16), **({"released_on": released_on} if release else {})}
+        db_session.execute(insert(SurveyResponse if release else PendingSurveyResponse).values(**values))
     emit(SurveyAnswered(receipt.enrolment_id))

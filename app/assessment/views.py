@@ -6,13 +6,15 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.assessment import quizzes, surveys
-from app.assessment.models import Question, QuestionType, Quiz, QuizAttempt, Survey
+from app.assessment.models import Question, QuestionType, Quiz, QuizAttempt
 from app.catalog.queries import course_by_code
 from app.clock import now
-from app.db import begin_write_transaction, db_session
+from app.db import db_session
 from app.enrollment.models import Enrolment
-from app.permissions import Permission, has_permission, require, signed_in
+from app.permissions import Permission, can_see_survey_answered, require, signed_in
 from app.charts import bar_chart_svg
+from app.scheduling.queries import sessions_of_course
+from app.ids import parse_int
 
 bp = Blueprint("assessment", __name__)
 
@@ -38,20 +40,31 @@ def _responses(quiz_questions: list[Question]) -> dict[int, object]:
 @bp.route("/enrolments/<int:enrolment_id>/quiz", methods=["GET", "POST"])
 @signed_in
 def take_quiz(enrolment_id: int):  # type: ignore[no-untyped-def]
-    if request.method == "GET":  # opening the page may start an attempt: a write, so take SQLite's
-        db_session.commit()  # writer lock first (after the sign-in's read), as every POST does
-        begin_write_transaction()
+    """GET shows the open attempt, or a page whose button starts one (`start_quiz`): looking, or
+    following a link from anywhere, never starts or closes an attempt. POST saves or submits."""
     enrolment = _own_enrolment(enrolment_id)
     quiz = quizzes.quiz_for_course(enrolment.course_id)
     if quiz is None:
         abort(404)
-    try:
-        attempt = quizzes.start_or_resume(current_user, enrolment, quiz, resume_only=request.method == "POST")
-    except quizzes.QuizError as error:
-        db_session.commit()  # a timed-out attempt may have been closed
-        flash(str(error), "info")
-        return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
-    db_session.commit()
+    if request.method != "POST":  # GET and HEAD only look
+        status = quizzes.status_of(current_user, enrolment, quiz)
+        if status.open_attempt is None:
+            refused = status.closed_because  # not open yet, or not theirs to take
+            if refused is None and status.expired_attempt is None and not status.can_start:
+                refused = quizzes.no_new_attempt(quiz, status.attempts)  # passed, or every attempt used
+            if refused:
+                flash(refused, "info")
+                return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
+            return render_template("assessment/start_quiz.html", enrolment=enrolment, quiz=quiz, status=status)
+        attempt = status.open_attempt
+    else:
+        try:
+            attempt = quizzes.start_or_resume(current_user, enrolment, quiz, resume_only=True)
+        except quizzes.QuizError as error:
+            db_session.commit()  # a timed-out attempt may have been closed
+            flash(str(error), "info")
+            return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
+        db_session.commit()
     questions = {q.id: q for q in db_session.scalars(select(Question).where(Question.id.in_(attempt.question_order)))}
     ordered = [questions[i] for i in attempt.question_order if i in questions]
     if request.method == "POST":
@@ -74,6 +87,25 @@ def take_quiz(enrolment_id: int):  # type: ignore[no-untyped-def]
                            questions=ordered, saved=saved, remaining=remaining)
 
 
+@bp.route("/enrolments/<int:enrolment_id>/quiz/start", methods=["POST"])
+@signed_in
+def start_quiz(enrolment_id: int):  # type: ignore[no-untyped-def]
+    """The button that starts an attempt (or resumes the open one: a double click starts one).
+    An attempt past its time limit is closed and marked first."""
+    enrolment = _own_enrolment(enrolment_id)
+    quiz = quizzes.quiz_for_course(enrolment.course_id)
+    if quiz is None:
+        abort(404)
+    try:
+        quizzes.start_or_resume(current_user, enrolment, quiz)
+    except quizzes.QuizError as error:
+        db_session.commit()  # a timed-out attempt may have been closed
+        flash(str(error), "info")
+        return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
+    db_session.commit()
+    return redirect(url_for("assessment.take_quiz", enrolment_id=enrolment.id))
+
+
 @bp.route("/enrolments/<int:enrolment_id>/quiz/result")
 @signed_in
 def quiz_result(enrolment_id: int):  # type: ignore[no-untyped-def]
@@ -81,14 +113,15 @@ def quiz_result(enrolment_id: int):  # type: ignore[no-untyped-def]
     quiz = quizzes.quiz_for_course(enrolment.course_id)
     if quiz is None:
         abort(404)
-    attempts = quizzes.attempts_of(enrolment.id, quiz.id)
+    status = quizzes.status_of(current_user, enrolment, quiz)
+    attempts = status.attempts
     last = next((a for a in reversed(attempts) if a.submitted_at is not None), None)
     questions = {}
     if last is not None:
         questions = {q.id: q for q in db_session.scalars(select(Question).where(Question.id.in_(last.question_order)))}
     return render_template("assessment/quiz_result.html", enrolment=enrolment, quiz=quiz, attempts=attempts,
-                           last=last, questions=questions, can_retry=(
-                               not any(a.passed for a in attempts) and len(attempts) < quiz.attempts_allowed))
+                           last=last, questions=questions, status=status,
+                           show_answers=quizzes.answers_visible(quiz, attempts))
 
 
 @bp.route("/grading")
@@ -115,12 +148,12 @@ def grade_attempt(attempt_id: int):  # type: ignore[no-untyped-def]
             raw = request.form.get(f"points-{answer.id}")
             if raw is None or answer.question.type != QuestionType.SHORT:
                 continue
-            if not raw.isdigit():
+            points = parse_int(raw, maximum=1000)
+            if points is None:
                 flash(_("Points must be a whole number."), "error")
                 return redirect(url_for("assessment.grade_attempt", attempt_id=attempt.id))
-            shown = request.form.get(f"was-{answer.id}", "")  # the points the page showed
-            grades[answer.id] = (int(raw), request.form.get(f"comment-{answer.id}", ""),
-                                 int(shown) if shown.isdigit() else None)
+            shown = parse_int(request.form.get(f"was-{answer.id}", ""), maximum=1000)  # the points the page showed
+            grades[answer.id] = (points, request.form.get(f"comment-{answer.id}", ""), shown)
         try:
             quizzes.grade_attempt(current_user, attempt, grades)
         except quizzes.Stale as error:  # another grader saved first
@@ -141,17 +174,14 @@ def grade_attempt(attempt_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/enrolments/<int:enrolment_id>/survey", methods=["GET", "POST"])
 @signed_in
 def answer_survey(enrolment_id: int):  # type: ignore[no-untyped-def]
-    if request.method == "GET":  # the course's survey is made on first use: a write, so take SQLite's
-        db_session.commit()  # writer lock first (after the sign-in's read), as every POST does
-        begin_write_transaction()
     enrolment = _own_enrolment(enrolment_id)
-    survey = surveys.ensure_survey(enrolment.course)
-    db_session.commit()
-    if surveys.has_answered(survey.id, enrolment.id):
+    survey = surveys.survey_to_show(enrolment.course)  # GET reads only: the survey is made by the first answer
+    if survey.id is not None and surveys.has_answered(survey.id, enrolment.id):
         flash(_("You have already answered this survey. Thank you."), "info")
         return redirect(url_for("enrollment.detail", enrolment_id=enrolment.id))
     if request.method == "POST":
         try:
+            survey = surveys.ensure_survey(enrolment.course)
             surveys.answer(current_user, enrolment, survey, request.form.to_dict())
         except surveys.SurveyAlreadyAnswered as error:  # a second click, or another tab
             db_session.rollback()
@@ -160,30 +190,32 @@ def answer_survey(enrolment_id: int):  # type: ignore[no-untyped-def]
         except surveys.SurveyError as error:
             db_session.rollback()
             flash(str(error), "error")
-            return render_template("assessment/survey.html", enrolment=enrolment, survey=survey,
-                                   values=request.form), 400
+            return render_template("assessment/survey.html", enrolment=enrolment,
+                                   survey=surveys.survey_to_show(enrolment.course), values=request.form,
+                                   min_respondents=surveys.min_respondents()), 400
         db_session.commit()
         flash(_("Thank you for answering the survey."), "success")
         return redirect(url_for("enrollment.detail", enrolment_id=enrolment.id))
-    return render_template("assessment/survey.html", enrolment=enrolment, survey=survey, values={})
+    return render_template("assessment/survey.html", enrolment=enrolment, survey=survey, values={},
+                           min_respondents=surveys.min_respondents())
 
 
 @bp.route("/catalog/design/<code>/survey-results")
 @require(Permission.ASSESSMENT_RESULTS_READ)
 def survey_results(code: str):  # type: ignore[no-untyped-def]
+    """Results in whole groups of at least SURVEY_MIN_RESPONDENTS (app/assessment/surveys.py)."""
     course = course_by_code(code)
     if course is None:
         abort(404)
-    survey = surveys.ensure_survey(course)
-    db_session.commit()
+    survey = surveys.survey_of_course(course.id)
     session_id = request.args.get("session", "")
-    result = surveys.results(survey, int(session_id) if session_id.isdigit() else None)
-    from app.scheduling.queries import sessions_of_course
-
-    charts = {q.question.id: bar_chart_svg([str(i) for i in range(1, 6)], q.counts,
-                                           title=q.question.text_ja) for q in result.questions if q.total}
+    sessions = sessions_of_course(course.id)
+    chosen = next((s.id for s in sessions if str(s.id) == session_id), None)
+    result = surveys.results(course, chosen)
+    charts = {q.question.position: bar_chart_svg([str(i) for i in range(1, 6)], q.counts, title=q.question.text_ja)
+              for q in result.questions if q.total}
     return render_template("assessment/survey_results.html", course=course, survey=survey, result=result,
-                           charts=charts, sessions=sessions_of_course(course.id), session_id=session_id)
+                           charts=charts, sessions=sessions, session_id=str(chosen) if chosen else "")
 
 
 @bp.route("/catalog/design/<code>/quiz", methods=["GET", "POST"])
@@ -197,11 +229,12 @@ def edit_quiz(code: str):  # type: ignore[no-untyped-def]
         abort(404)
     quiz = quizzes.quiz_for_course(course.id)
     form = QuizEditorForm()
-    if request.method == "GET":
+    if request.method != "POST":
         if quiz is not None:
             form.pass_mark.data, form.attempts_allowed.data = quiz.pass_mark, quiz.attempts_allowed
             form.time_limit_minutes.data, form.shuffle.data = quiz.time_limit_minutes, quiz.shuffle
             form.show_answers.data, form.opens_after_session.data = quiz.show_answers, quiz.opens_after_session
+            form.show_answers_between_attempts.data = quiz.show_answers_between_attempts
             form.questions.data = questions_to_text(quiz.questions)
         else:
             form.pass_mark.data = course.quiz_pass_mark or 70
@@ -217,6 +250,7 @@ def edit_quiz(code: str):  # type: ignore[no-untyped-def]
             quiz.pass_mark, quiz.attempts_allowed = form.pass_mark.data, form.attempts_allowed.data
             quiz.time_limit_minutes = form.time_limit_minutes.data or None
             quiz.shuffle, quiz.show_answers = bool(form.shuffle.data), bool(form.show_answers.data)
+            quiz.show_answers_between_attempts = bool(form.show_answers_between_attempts.data)
             quiz.opens_after_session, quiz.updated_at = bool(form.opens_after_session.data), now()
             quiz.spec_hash = "web"
             db_session.flush()
@@ -233,12 +267,15 @@ def edit_quiz(code: str):  # type: ignore[no-untyped-def]
 
 
 def employee_quiz_summary(enrolment: Enrolment) -> dict:  # type: ignore[type-arg]
-    """For the enrolment page: what there is to do after the session."""
+    """For the enrolment page: what there is to do after the session. Whether an anonymous survey
+    was answered is shown to the person alone (`survey_answered` None for anyone else)."""
     quiz = quizzes.quiz_for_course(enrolment.course_id)
-    survey = db_session.scalar(select(Survey).where(Survey.course_id == enrolment.course_id))
+    survey = surveys.survey_of_course(enrolment.course_id)
+    is_anonymous = survey.is_anonymous if survey is not None else True
+    answered = bool(survey and surveys.has_answered(survey.id, enrolment.id))
     return {
         "quiz": quiz,
         "quiz_passed": bool(quiz and quizzes.quiz_passed(enrolment.id, quiz.id)),
-        "survey_answered": bool(survey and surveys.has_answered(survey.id, enrolment.id)),
+        "survey_answered": answered if can_see_survey_answered(current_user, enrolment.employee_id, is_anonymous)
+        else None,
     }
-

@@ -39,7 +39,8 @@ from app.cohorts.uploads import CheckedFile
 from app.db import db_session
 from app.events import emit
 from app.org.models import Employee, Grade, RoleName, Unit
-from app.permissions import has_role, headed_units, unit_in_subtree
+from app.permissions import can_decide_application, can_endorse_application, has_role
+from app.text_safety import find_unsafe
 
 THEMES = (Theme.SMART_GOVERNMENT.value, Theme.SMART_WORKSTYLE.value, Theme.SMART_SOLUTIONS.value)
 
@@ -68,8 +69,19 @@ class CohortSettings:
     final_score_bar: int = 60
 
 
+def _safe_text(label: str, *values: str, multiline: bool = False) -> None:
+    """People's text here reaches mail (names, themes, comments in notices) and exports: refuse
+    control characters, NUL and bidi overrides at the edge (app/text_safety.py), naming the field."""
+    for value in values:
+        problem = find_unsafe(value, multiline=multiline)
+        if problem is not None:
+            raise CohortError(f"{label}: {problem.describe()}")
+
+
 def open_cohort(actor: Employee, programme: Course, settings: CohortSettings, grades: Iterable[Grade],
                 caps: dict[Unit, int]) -> Cohort:
+    _safe_text(_("Name"), settings.name)
+    _safe_text(_("Questions"), *settings.questions)
     if settings.applications_close_at <= settings.applications_open_at:
         raise CohortError(_("Applications must close after they open."))
     cohort = Cohort(programme_id=programme.id, selected_count=0, created_at=now(), **settings.__dict__)
@@ -126,6 +138,7 @@ def apply(employee: Employee, cohort: Cohort, statement: str, theme: str, answer
         raise CohortError(_("Choose one of the three themes."))
     if not statement.strip():
         raise CohortError(_("Write your statement of motivation."))
+    _safe_text(_("Statement"), statement, *answers, multiline=True)
     department = department_of(employee)
     application = Application(
         cohort_id=cohort.id, employee_id=employee.id, department_id=department.id if department else None,
@@ -148,6 +161,7 @@ def edit_application(employee: Employee, application: Application, statement: st
         raise CohortError(_("Applications are closed; the application can no longer be changed."))
     if theme not in THEMES:
         raise CohortError(_("Choose one of the three themes."))
+    _safe_text(_("Statement"), statement, *answers, multiline=True)
     transitions.edit(application, employee, {"statement": statement.strip()[:4000], "theme": theme,
                                              "answers": [a.strip()[:2000] for a in answers]})
 
@@ -163,13 +177,18 @@ def withdraw_application(employee: Employee, application: Application) -> None:
 
 
 def may_endorse(manager: Employee, application: Application) -> bool:
-    return application.employee_id != manager.id and unit_in_subtree(application.employee.unit,
-                                                                     headed_units(manager))
+    return can_endorse_application(manager, application.employee)
+
+
+def _not_own_application(actor: Employee, application: Application) -> None:
+    if not can_decide_application(actor, application.employee):
+        raise CohortError(_("You cannot decide your own application; a colleague in HR decides it."))
 
 
 def endorse(manager: Employee, application: Application, endorsed: bool, comment: str) -> None:
     if not may_endorse(manager, application):
         raise CohortError(_("Only the applicant's manager can endorse this application."))
+    _safe_text(_("Comment"), comment, multiline=True)
     transitions.endorse(application, manager, endorsed, comment)
 
 
@@ -180,6 +199,7 @@ def decide(actor: Employee, application: Application, decision: Decision, *,
            expected: Decision | None = None) -> None:
     """Select, reserve (ranked), decline, or reset an application. `expected`: the decision the
     actor saw on the page (a change made meanwhile by someone else is not overwritten)."""
+    _not_own_application(actor, application)
     transitions.decide(application, actor, decision, expected=expected)
 
 
@@ -199,6 +219,8 @@ def publish_results(actor: Employee, cohort: Cohort) -> int:
 
 def withdraw_participant(actor: Employee, application: Application, reason: str) -> Application | None:
     """HR records that a selected participant withdraws; returns the first reserve to offer the place to."""
+    _not_own_application(actor, application)
+    _safe_text(_("Reason"), reason)
     transitions.withdraw_participant(application, actor, reason)
     db_session.flush()
     return first_reserve(application.cohort)
@@ -212,6 +234,7 @@ def first_reserve(cohort: Cohort) -> Application | None:
 
 def promote_reserve(actor: Employee, application: Application) -> None:
     """On HR's confirmation, the reserve takes the freed place (quota and caps still apply)."""
+    _not_own_application(actor, application)
     if not application.is_withdrawn and application.decision not in (Decision.RESERVE, Decision.SELECTED):
         raise CohortError(_("Only a reserve can be promoted."))  # (withdrawn or selected meanwhile: Stale)
     transitions.decide(application, actor, Decision.SELECTED, expected=Decision.RESERVE)
@@ -231,6 +254,8 @@ def is_participant(employee_id: int, cohort_id: int) -> bool:
 
 def form_team(actor: Employee, cohort: Cohort, name: str, host_unit: Unit, theme: str, problem: str,
               members: list[Employee], mentors: list[Employee]) -> FieldworkTeam:
+    _safe_text(_("Team name"), name)
+    _safe_text(_("Problem"), problem, multiline=True)
     if theme not in THEMES:
         raise CohortError(_("Choose one of the three themes."))
     if not members:
@@ -276,6 +301,7 @@ def latest_submission(milestone: Milestone, team_id: int | None, employee_id: in
 
 def submit_work(actor: Employee, milestone: Milestone, team: FieldworkTeam | None, text: str,
                 files: list[CheckedFile], upload_dir: Path) -> Submission:
+    _safe_text(_("Text"), text, multiline=True)
     if milestone.per_team:
         if team is None or not any(m.employee_id == actor.id for m in team.members):
             raise CohortError(_("Only members of the team can submit its work."))
@@ -328,6 +354,7 @@ def rubric_points(rubric: list[dict], scores: dict[str, int]) -> tuple[int, int]
 
 
 def review(mentor: Employee, submission: Submission, accepted: bool, scores: dict[str, int], comment: str) -> Review:
+    _safe_text(_("Comment"), comment, multiline=True)
     milestone = submission.milestone
     team = db_session.get(FieldworkTeam, submission.team_id) if submission.team_id else None
     if not (has_role(mentor, RoleName.HR) or (team is not None and is_mentor(mentor.id, team)) or (

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -14,11 +15,21 @@ from app.cohorts import queries, services
 from app.cohorts.models import Application, Cohort, Decision, Endorsement, FieldworkTeam, Milestone, Submission, SubmissionFile
 from app.cohorts.uploads import UploadError, check_upload
 from app.db import db_session
+from app.ids import parse_id, parse_ids, parse_int
 from app.markdown_render import render_markdown
 from app.org.models import Employee, Grade, Unit, UnitKind
 from app.permissions import Permission, has_permission, headed_units, require, signed_in, unit_in_subtree
 
 bp = Blueprint("cohorts", __name__, url_prefix="/cohorts")
+
+T = TypeVar("T")
+QUOTA_MAX = 100_000  # places in a cohort (or a department's cap): far more than any prefecture has staff
+
+
+def _get_by_form_id(model: type[T], field: str) -> T | None:
+    """The row whose id the form field holds, or None (missing, not an id, or no such row)."""
+    row_id = parse_id(request.form.get(field))
+    return None if row_id is None else db_session.get(model, row_id)
 
 
 def _cohort_or_404(cohort_id: int) -> Cohort:
@@ -99,7 +110,7 @@ def endorsements():  # type: ignore[no-untyped-def]
         Application.endorsement == Endorsement.PENDING, Application.is_withdrawn.is_(False)))
         if a.employee_id != current_user.id and unit_in_subtree(a.employee.unit, roots)]
     if request.method == "POST":
-        application = db_session.get(Application, int(request.form.get("application_id", "0") or 0))
+        application = _get_by_form_id(Application, "application_id")
         if application is None:
             abort(404)
         if not services.may_endorse(current_user, application):
@@ -137,9 +148,9 @@ def manage():  # type: ignore[no-untyped-def]
     grades = list(db_session.scalars(select(Grade).order_by(Grade.rank)))
     errors: dict[str, str] = {}
     if request.method == "POST":
-        programme = db_session.get(Course, int(request.form.get("programme", "0") or 0))
+        programme = _get_by_form_id(Course, "programme")
         opens, closes = _local("opens"), _local("closes")
-        quota = request.form.get("quota", "")
+        quota = parse_int(request.form.get("quota", ""), minimum=1, maximum=QUOTA_MAX)
         if programme is None or programme not in programmes:
             errors["programme"] = _("Choose a cohort programme.")
         if not request.form.get("name", "").strip():
@@ -148,20 +159,21 @@ def manage():  # type: ignore[no-untyped-def]
             errors["opens"] = _("Enter a date and time.")
         if closes is None:
             errors["closes"] = _("Enter a date and time.")
-        if not quota.isdigit() or int(quota) < 1:
-            errors["quota"] = _("Enter a quota of at least 1.")
+        if quota is None:
+            errors["quota"] = _("Enter a quota from 1 to %(max)s.", max=QUOTA_MAX)
         caps: dict[Unit, int] = {}
         for department in departments:
             raw = request.form.get(f"cap-{department.id}", "").strip()
             if raw:
-                if not raw.isdigit():
+                cap = parse_int(raw, maximum=QUOTA_MAX)
+                if cap is None:
                     errors[f"cap-{department.id}"] = _("Enter a whole number or leave it empty.")
                 else:
-                    caps[department] = int(raw)
-        if not errors:
+                    caps[department] = cap
+        if not errors and quota is not None:
             settings = services.CohortSettings(
                 name=request.form["name"].strip(), fiscal_year=(opens.year if opens.month >= 4 else opens.year - 1),
-                applications_open_at=opens, applications_close_at=closes, quota=int(quota),
+                applications_open_at=opens, applications_close_at=closes, quota=quota,
                 requires_endorsement=request.form.get("requires_endorsement") == "y",
                 questions=[q.strip() for q in request.form.get("questions", "").splitlines() if q.strip()])
             chosen = [g for g in grades if str(g.id) in request.form.getlist("grades")]
@@ -190,7 +202,7 @@ def selection(cohort_id: int):  # type: ignore[no-untyped-def]
                 count = services.publish_results(current_user, cohort)
                 message = _("Results published; %(n)s applicants are told.", n=count)
             else:
-                application = db_session.get(Application, int(request.form.get("application_id", "0") or 0))
+                application = _get_by_form_id(Application, "application_id")
                 if application is None or application.cohort_id != cohort.id:
                     abort(404)
                 if action == "withdraw":
@@ -230,7 +242,7 @@ def teams(cohort_id: int):  # type: ignore[no-untyped-def]
     cohort = _cohort_or_404(cohort_id)
     participants = [a for a in queries.applications(cohort.id) if a.decision == Decision.SELECTED and not a.is_withdrawn]
     if request.method == "POST":
-        members = [db_session.get(Employee, int(i)) for i in request.form.getlist("members") if i.isdigit()]
+        members = [db_session.get(Employee, i) for i in parse_ids(request.form.getlist("members"))]
         numbers = [n for n in request.form.get("mentors", "").replace(",", " ").split() if n]
         mentors = list(db_session.scalars(select(Employee).where(Employee.employee_number.in_(numbers))))
         host = db_session.scalar(select(Unit).where(Unit.code == request.form.get("host_unit", "").strip()))
@@ -256,7 +268,7 @@ def teams(cohort_id: int):  # type: ignore[no-untyped-def]
 @require(Permission.COHORT_MANAGE)
 def set_milestone(cohort_id: int):  # type: ignore[no-untyped-def]
     cohort = _cohort_or_404(cohort_id)
-    milestone = db_session.get(Milestone, int(request.form.get("milestone_id", "0") or 0))
+    milestone = _get_by_form_id(Milestone, "milestone_id")
     due = _local("due_at")
     if milestone is None or milestone.cohort_id != cohort.id or due is None:
         flash(_("Enter a date and time."), "error")
@@ -345,8 +357,8 @@ def submission(submission_id: int):  # type: ignore[no-untyped-def]
     if not _may_see_submission(item):
         abort(403)
     if request.method == "POST":
-        scores = {key.split("-", 1)[1]: int(value) for key, value in request.form.items()
-                  if key.startswith("criterion-") and value.isdigit()}
+        scores = {key.split("-", 1)[1]: score for key, value in request.form.items()
+                  if key.startswith("criterion-") and (score := parse_int(value)) is not None}
         try:
             services.review(current_user, item, request.form.get("decision") == "accept", scores,
                             request.form.get("comment", ""))

@@ -19,6 +19,7 @@ from app.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import RoleName
 from tests import factories
+from tests.db_snapshot import changed_tables, snapshot
 
 COURSES_DIR = Path(__file__).resolve().parents[2] / "courses"
 
@@ -318,6 +319,14 @@ def attempts_in_db(app, enrolment_id: int) -> list[QuizAttempt]:  # type: ignore
         return attempts
 
 
+def start(client, url: str) -> str:  # type: ignore[no-untyped-def]
+    """Press the quiz page's start button (a POST with the page's CSRF token); returns the token."""
+    token = factories.csrf_token(client, url)
+    response = client.post(f"{url}/start", data={"csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"] == url, response.headers.get("Location")
+    return token
+
+
 def test_the_quiz_page_is_closed_before_the_last_meeting(app, client, quiz_setup):
     factories.login_as(client, quiz_setup["person"])
     url = f"/enrolments/{quiz_setup['enrolment']}/quiz"
@@ -332,6 +341,7 @@ def test_an_attempt_survives_a_reload(app, client, quiz_setup):
     q = quiz_setup["questions"]
     with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=30), tick=False) as traveller:
         factories.login_as(client, quiz_setup["person"])
+        token = start(client, url)
         first = client.get(url).get_data(as_text=True)
         traveller.shift(timedelta(seconds=90))
         second = client.get(url).get_data(as_text=True)
@@ -341,7 +351,6 @@ def test_an_attempt_survives_a_reload(app, client, quiz_setup):
         attempts = attempts_in_db(app, quiz_setup["enrolment"])
         assert len(attempts) == 1 and attempts[0].question_order == question_ids(first)
 
-        token = factories.csrf_token(client, url)
         response = client.post(url, data={"csrf_token": token, "action": "save", f"q{q[QuestionType.SINGLE]}": "1",
                                           f"q{q[QuestionType.MULTIPLE]}": ["0", "2"],
                                           f"q{q[QuestionType.TRUE_FALSE]}": "false",
@@ -367,7 +376,7 @@ def test_submitting_through_the_page_shows_the_score(app, client, quiz_setup):
     q = quiz_setup["questions"]
     with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=5), tick=False):
         factories.login_as(client, quiz_setup["person"])
-        token = factories.csrf_token(client, url)
+        token = start(client, url)
         response = client.post(url, data={"csrf_token": token, "action": "submit", f"q{q[QuestionType.SINGLE]}": "1",
                                           f"q{q[QuestionType.MULTIPLE]}": ["2", "0"],
                                           f"q{q[QuestionType.TRUE_FALSE]}": "true", f"q{q[QuestionType.SHORT]}": ""})
@@ -384,7 +393,7 @@ def test_a_double_submit_does_not_use_up_an_attempt(app, client, quiz_setup):
     q = quiz_setup["questions"]
     with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=5), tick=False):
         factories.login_as(client, quiz_setup["person"])
-        token = factories.csrf_token(client, url)
+        token = start(client, url)
         data = {"csrf_token": token, "action": "submit", f"q{q[QuestionType.SINGLE]}": "0"}
         assert client.post(url, data=data).status_code == 302
         assert client.post(url, data=data).status_code == 302  # the second click of a double click
@@ -397,7 +406,7 @@ def test_a_late_submission_closes_the_attempt_and_ignores_the_late_answers(app, 
     q = quiz_setup["questions"]
     with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=5), tick=False) as traveller:
         factories.login_as(client, quiz_setup["person"])
-        token = factories.csrf_token(client, url)  # starts the attempt: ten minutes from now
+        token = start(client, url)  # starts the attempt: ten minutes from now
         traveller.shift(timedelta(minutes=4))
         client.post(url, data={"csrf_token": token, "action": "save", f"q{q[QuestionType.SINGLE]}": "1"})
         traveller.shift(timedelta(minutes=6, seconds=31))  # deadline + 31 s
@@ -423,6 +432,173 @@ def test_someone_elses_quiz_is_not_found(app, client, quiz_setup):
     assert client.get(f"/enrolments/{quiz_setup['enrolment']}/quiz/result").status_code == 404
 
 
+# --- state changes only on POST (issue 14, finding 5) -----------------------------------------
+
+
+def test_opening_the_quiz_page_starts_nothing_and_writes_nothing(app, client, quiz_setup):
+    url = f"/enrolments/{quiz_setup['enrolment']}/quiz"
+    with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=5), tick=False):
+        factories.login_as(client, quiz_setup["person"])
+        with app.app_context():
+            before = snapshot()
+        page = client.get(url)
+        assert client.head(url).status_code == 200  # HEAD is a look too
+        result = client.get(f"{url}/result")
+        panel = client.get(f"/enrolments/{quiz_setup['enrolment']}")
+        with app.app_context():
+            assert changed_tables(before, snapshot()) == []
+    assert page.status_code == 200 and result.status_code == 200 and panel.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'action="{url}/start"' in html and 'method="post"' in html and 'name="csrf_token"' in html
+    assert "テストを開始する" in html and "10 分以内" in html and 'name="q' not in html  # no questions before the start
+    assert attempts_in_db(app, quiz_setup["enrolment"]) == []
+
+
+def test_starting_needs_a_post_with_the_csrf_token(app, client, quiz_setup):
+    url = f"/enrolments/{quiz_setup['enrolment']}/quiz"
+    with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=5), tick=False):
+        factories.login_as(client, quiz_setup["person"])
+        assert client.get(f"{url}/start").status_code == 405  # a link cannot start it
+        assert client.post(f"{url}/start").status_code == 400  # nor a form from another site (no token)
+        assert client.post(f"{url}/start", data={"csrf_token": "forged"}).status_code == 400
+        assert attempts_in_db(app, quiz_setup["enrolment"]) == []
+        token = start(client, url)
+        again = client.post(f"{url}/start", data={"csrf_token": token})  # a double click resumes the same one
+        assert again.status_code == 302 and again.headers["Location"] == url
+        assert question_ids(client.get(url).get_data(as_text=True))
+    (attempt,) = attempts_in_db(app, quiz_setup["enrolment"])
+    assert attempt.attempt_no == 1 and attempt.submitted_at is None
+
+
+def test_a_link_does_not_use_up_the_last_attempt_while_the_first_awaits_grading(app, client, quiz_setup):
+    url = f"/enrolments/{quiz_setup['enrolment']}/quiz"
+    with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=5), tick=False):
+        submitted_short_answer(app, quiz_setup)  # attempt 1 of 2 waits for the instructor
+        factories.login_as(client, quiz_setup["person"])
+        with app.app_context():
+            before = snapshot()
+        for path in (url, f"{url}/result", f"/enrolments/{quiz_setup['enrolment']}"):  # following links
+            assert client.get(path).status_code == 200
+        with app.app_context():
+            assert changed_tables(before, snapshot()) == []
+    assert [a.attempt_no for a in attempts_in_db(app, quiz_setup["enrolment"])] == [1]
+
+
+def test_an_attempt_past_its_time_is_closed_by_the_next_post_not_by_a_look(app, client, quiz_setup):
+    url = f"/enrolments/{quiz_setup['enrolment']}/quiz"
+    q = quiz_setup["questions"]
+    with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=5), tick=False) as traveller:
+        factories.login_as(client, quiz_setup["person"])
+        token = start(client, url)
+        client.post(url, data={"csrf_token": token, "action": "save", f"q{q[QuestionType.SINGLE]}": "1"})
+        traveller.shift(timedelta(hours=2))  # the tab was closed; the person comes back later
+        with app.app_context():
+            before = snapshot()
+        page = client.get(url).get_data(as_text=True)
+        with app.app_context():
+            assert changed_tables(before, snapshot()) == []
+        assert "制限時間を過ぎました" in page and "テストを開始する" in page
+        (attempt,) = attempts_in_db(app, quiz_setup["enrolment"])
+        assert attempt.submitted_at is None  # still open in the database: only a POST closes it
+        start(client, url)  # closes and marks attempt 1, starts attempt 2
+    first, second = attempts_in_db(app, quiz_setup["enrolment"])
+    assert first.timed_out is True and first.submitted_at == first.deadline_at + GRACE and first.score == 1
+    assert second.attempt_no == 2 and second.submitted_at is None
+
+
+def test_the_last_attempt_past_its_time_is_marked_by_the_button(app, client, quiz_setup):
+    url = f"/enrolments/{quiz_setup['enrolment']}/quiz"
+    with app.app_context():
+        db_session.get(Quiz, quiz_setup["quiz"]).attempts_allowed = 1
+        db_session.commit()
+    with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=5), tick=False) as traveller:
+        factories.login_as(client, quiz_setup["person"])
+        token = start(client, url)
+        traveller.shift(timedelta(hours=2))
+        page = client.get(url).get_data(as_text=True)
+        assert "解答を採点する" in page and "テストを開始する" not in page
+        response = client.post(f"{url}/start", data={"csrf_token": token})
+        assert response.status_code == 302 and response.headers["Location"].endswith("/quiz/result")
+        assert "時間切れ" in client.get(response.headers["Location"]).get_data(as_text=True)
+    (attempt,) = attempts_in_db(app, quiz_setup["enrolment"])
+    assert attempt.timed_out is True and attempt.passed is False
+
+
+# --- correct answers only when no attempt remains (issue 14, finding 10) ------------------------
+
+
+def submit_page(client, url: str, token: str, questions: dict, *, right: bool) -> str:  # type: ignore[no-untyped-def,type-arg]
+    """Submit the open attempt (all right, or all wrong) and return the result page."""
+    q = questions
+    data = {"csrf_token": token, "action": "submit", f"q{q[QuestionType.SHORT]}": ""}
+    if right:
+        data.update({f"q{q[QuestionType.SINGLE]}": "1", f"q{q[QuestionType.MULTIPLE]}": ["0", "2"],
+                     f"q{q[QuestionType.TRUE_FALSE]}": "false"})
+    else:
+        data.update({f"q{q[QuestionType.SINGLE]}": "0", f"q{q[QuestionType.TRUE_FALSE]}": "true"})
+    response = client.post(url, data=data)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/quiz/result")
+    return client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def shows_answers(page: str) -> bool:
+    return "正答" in page or "あなたの回答" in page
+
+
+@pytest.mark.parametrize("between_attempts", [False, True])
+def test_correct_answers_are_hidden_while_an_attempt_remains(app, client, quiz_setup, between_attempts):
+    url = f"/enrolments/{quiz_setup['enrolment']}/quiz"
+    with app.app_context():
+        quiz = db_session.get(Quiz, quiz_setup["quiz"])
+        assert quiz.show_answers is True and quiz.attempts_allowed == 2
+        quiz.show_answers_between_attempts = between_attempts
+        db_session.commit()
+    with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=5), tick=False):
+        factories.login_as(client, quiz_setup["person"])
+        token = start(client, url)
+        first = submit_page(client, url, token, quiz_setup["questions"], right=False)
+        assert "不合格" in first
+        assert shows_answers(first) is between_attempts  # one attempt left: only if the course says so
+        assert "もう一度受ける" in first and f'action="{url}/start"' in first  # a button, not a link
+        start(client, url)  # attempt 2 is open: never while an attempt is open
+        during = client.get(f"{url}/result").get_data(as_text=True)
+        assert not shows_answers(during) and "乙" not in during
+        last = submit_page(client, url, token, quiz_setup["questions"], right=False)
+    assert shows_answers(last) and "乙" in last  # no attempt remains: the correct answers are shown
+    assert f'action="{url}/start"' not in last
+
+
+def test_correct_answers_are_shown_after_a_pass(app, client, quiz_setup):
+    url = f"/enrolments/{quiz_setup['enrolment']}/quiz"
+    with app.app_context():
+        db_session.get(Quiz, quiz_setup["quiz"]).pass_mark = 60  # 4 of 6 points without the short answer
+        db_session.commit()
+    with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=5), tick=False):
+        factories.login_as(client, quiz_setup["person"])
+        token = start(client, url)
+        page = submit_page(client, url, token, quiz_setup["questions"], right=True)
+    assert "不合格" not in page and "合格" in page and shows_answers(page)  # an attempt is left, but unneeded
+
+
+def test_answers_visible_rule(ctx):
+    course, quiz = quiz_course()
+    person, enrolment = learner_of(course)
+    at = after_last_meeting_start(enrolment)
+    assert quizzes.answers_visible(quiz, []) is False
+    attempt = start_or_resume(person, enrolment, quiz, at)
+    assert quizzes.answers_visible(quiz, [attempt]) is False  # open
+    submit(attempt, {}, at)
+    assert quizzes.answers_visible(quiz, [attempt]) is False  # failed, one attempt left
+    quiz.show_answers_between_attempts = True
+    assert quizzes.answers_visible(quiz, [attempt]) is True
+    quiz.show_answers_between_attempts = False
+    second = start_or_resume(person, enrolment, quiz, at)
+    submit(second, {}, at)
+    assert quizzes.answers_visible(quiz, [attempt, second]) is True  # none left
+    quiz.show_answers = False
+    assert quizzes.answers_visible(quiz, [attempt, second]) is False  # the course never shows them
+
+
 # --- hand grading through the pages ----------------------------------------------------------
 
 
@@ -432,7 +608,7 @@ def submitted_short_answer(app, setup) -> tuple[int, int]:  # type: ignore[no-un
     url = f"/enrolments/{setup['enrolment']}/quiz"
     q = setup["questions"]
     factories.login_as(learner, setup["person"])
-    token = factories.csrf_token(learner, url)
+    token = start(learner, url)
     learner.post(url, data={"csrf_token": token, "action": "submit", f"q{q[QuestionType.SINGLE]}": "1",
                             f"q{q[QuestionType.MULTIPLE]}": ["0", "2"], f"q{q[QuestionType.TRUE_FALSE]}": "false",
                             f"q{q[QuestionType.SHORT]}": "帳票をCSVで受け取り集計を自動化する"})
@@ -676,3 +852,16 @@ def test_a_course_without_a_quiz_section_gets_no_quiz(ctx):
     course = factories.course()
     assert materialize_quiz(course) is None
     assert db_session.scalar(select(Quiz).where(Quiz.course_id == course.id)) is None
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "99999999999999999999", "-1", "", "abc"])
+def test_odd_numbers_in_answers_and_points_are_refused_not_a_500(raw):  # type: ignore[no-untyped-def]
+    """Issue 14 finding 8: str.isdigit() let "²" and "٣" through to int(), which crashed."""
+    from app.assessment.quiz_editor import questions_from_text
+
+    single = Question(type=QuestionType.SINGLE, choices=["はい", "いいえ"])
+    multiple = Question(type=QuestionType.MULTIPLE, choices=["A", "B", "C"])
+    assert quizzes._clean(single, raw) is None
+    assert quizzes._clean(multiple, [raw, "1"]) == [1]
+    _questions, problems = questions_from_text(f"? 問い\n~ 模範解答\npoints: {raw}\n")
+    assert problems

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from app.cohorts import services
 from app.cohorts.models import Application, Cohort, Decision, DepartmentCap, Endorsement
 from app.db import db_session
-from app.org.models import Unit
+from app.org.models import RoleName, Unit
 from app.reminders.models import Notification
 from tests import factories
 from tests.cohorts.conftest import THEME, application, apply_for, person, selected_count, signed_in
@@ -331,3 +331,21 @@ def test_only_hr_opens_the_selection(app, org):
     assert signed_in(app, org.staff_a[0]).get(f"/cohorts/{cohort_id}/selection").status_code == 403
     assert signed_in(app, org.manager_a).get(f"/cohorts/{cohort_id}/selection").status_code == 403
     assert signed_in(app, org.hr).get(f"/cohorts/{cohort_id}/selection").status_code == 200
+
+
+def test_hr_never_decides_its_own_application(ctx, org):
+    """Issue 14: nobody decides their own request at any stage. An HR officer who applies is
+    selected, promoted or withdrawn by a colleague, never by themselves."""
+    cohort = factories.cohort(quota=2, grades=("SHUSA",), requires_endorsement=False)
+    me = person(org.hr.id)
+    colleague = factories.employee(me.unit, "SHUSA", roles=(RoleName.HR,))
+    mine = apply_for(cohort.id, me.id)
+    for attempt in (lambda a: services.decide(me, a, Decision.SELECTED),
+                    lambda a: services.promote_reserve(me, a),
+                    lambda a: services.withdraw_participant(me, a, "辞退")):
+        with pytest.raises(services.CohortError, match="ご自身の応募|your own application"):
+            attempt(db_session.get(Application, mine))
+        db_session.rollback()
+    services.decide(colleague, db_session.get(Application, mine), Decision.SELECTED)
+    db_session.commit()
+    assert application(mine).decision == Decision.SELECTED
