@@ -19,6 +19,12 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "auth.logout": ("POST", "/logout", frozenset(ROLES)),
     "auth.change_password": ("GET", "/account/password", ALL_SIGNED_IN),
     "auth.set_locale_view": ("POST", "/locale", frozenset(ROLES)),
+    "auth.sessions": ("GET", "/account/sessions", ALL_SIGNED_IN),
+    "auth.end_session": ("POST", "/account/sessions/999999/end", frozenset()),  # own sessions only: SESSION_RULES
+    "auth.end_other_sessions_view": ("POST", "/account/sessions/end-others", ALL_SIGNED_IN),
+    "auth.staff_sessions": ("GET", "/admin/staff/{other}/sessions", frozenset({"admin"})),
+    "auth.end_staff_sessions": ("POST", "/admin/staff/{other}/sessions/end", frozenset({"admin"})),
+    "auth.unlock": ("GET", "/account/unlock/not-a-real-unlock-token", frozenset(ROLES)),  # unknown: 404
     "org.staff": ("GET", "/org/staff", frozenset({"hr", "admin"})),
     "org.units": ("GET", "/org/units", frozenset({"hr", "admin"})),
     "org.employee_detail": ("GET", "/org/staff/{other}", frozenset({"manager", "hr", "admin"})),
@@ -73,6 +79,7 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "attendance.apply_participants": ("POST", "/attendance/meetings/{meeting}/participants/apply",
                                       frozenset({"hr"})),
     "assessment.take_quiz": ("GET", "/enrolments/{enrolment}/quiz", frozenset()),  # only the participant
+    "assessment.start_quiz": ("POST", "/enrolments/{enrolment}/quiz/start", frozenset()),  # only the participant
     "assessment.quiz_result": ("GET", "/enrolments/{enrolment}/quiz/result", frozenset()),
     "assessment.answer_survey": ("GET", "/enrolments/{enrolment}/survey", frozenset()),
     "assessment.grading": ("GET", "/grading", frozenset({"instructor", "hr"})),
@@ -110,6 +117,8 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "reports.public_report": ("GET", "/public/reports/no-such-report", frozenset(ROLES)),  # 404, never a login
     "reports.export_enrolments": ("GET", "/reports/export/enrolments.csv", frozenset({"hr"})),
     "reports.export_enrolments_xlsx": ("GET", "/reports/export/enrolments.xlsx", frozenset({"hr"})),
+    # A background job's page: whoever started it (here "employee"), and HR for any job.
+    "jobs.show": ("GET", "/jobs/{job}", frozenset({"employee", "hr"})),
 }
 
 
@@ -158,6 +167,10 @@ def people(app):
 
         ids["notification"] = (db_session.scalar(select(Notification.id).where(
             Notification.recipient_id == people["other"].id)), "")
+        from app.jobs.services import enqueue
+
+        ids["job"] = (enqueue("test.matrix", {}, created_by=people["employee"]).id, "")
+        db_session.commit()
         return ids
 
 
@@ -184,3 +197,210 @@ def test_access(app, people, endpoint, role):
         assert status == 302 and response.headers["Location"].startswith("/login"), endpoint
     else:
         assert status in (403, 404), f"{role} must not reach {endpoint} (got {status})"
+
+
+# --- object-level rules: roles and accounts ---------------------------------------------------
+# (rule, actor, target, allowed). "self" is the actor's own account. A rule is checked on its
+# predicate in app/permissions.py and, where a page performs it, through that page.
+# Privilege: admin > hr > manager = instructor > mentor = employee.
+ACCOUNT_RULES: list[tuple[str, str, str, bool]] = [
+    # Issuing a temporary password at all (shown or mailed): strictly lower privilege, or an
+    # administrator for another administrator; never oneself.
+    ("reset_password", "hr", "employee", True),
+    ("reset_password", "hr", "mentor", True),
+    ("reset_password", "hr", "manager", True),
+    ("reset_password", "hr", "instructor", True),
+    ("reset_password", "hr", "hr2", False),
+    ("reset_password", "hr", "admin", False),
+    ("reset_password", "hr", "self", False),
+    ("reset_password", "admin", "hr", True),
+    ("reset_password", "admin", "admin2", True),
+    ("reset_password", "admin", "self", False),
+    ("reset_password", "manager", "employee", False),
+    ("reset_password", "instructor", "employee", False),
+    ("reset_password", "employee", "mentor", False),
+    # Showing it once on the issuer's page: strictly lower privilege only.
+    ("show_temporary_password", "hr", "employee", True),
+    ("show_temporary_password", "hr", "manager", True),
+    ("show_temporary_password", "hr", "instructor", True),
+    ("show_temporary_password", "hr", "hr2", False),
+    ("show_temporary_password", "hr", "admin", False),
+    ("show_temporary_password", "hr", "self", False),
+    ("show_temporary_password", "admin", "hr", True),
+    ("show_temporary_password", "admin", "instructor", True),
+    ("show_temporary_password", "admin", "admin2", False),
+    ("show_temporary_password", "admin", "self", False),
+    ("show_temporary_password", "manager", "employee", False),
+    # Granting and removing roles: administrators only, never on their own account.
+    ("grant:admin", "hr", "self", False),
+    ("grant:hr", "hr", "employee", False),
+    ("grant:instructor", "hr", "employee", False),
+    ("grant:instructor", "manager", "employee", False),
+    ("grant:admin", "employee", "self", False),
+    ("grant:hr", "admin", "employee", True),
+    ("grant:admin", "admin", "hr", True),
+    ("grant:instructor", "admin", "manager", True),
+    ("grant:hr", "admin", "self", False),
+    ("revoke:hr", "admin", "hr", True),
+    ("revoke:admin", "admin", "admin2", True),
+    ("revoke:admin", "admin", "self", False),
+    ("revoke:instructor", "hr", "instructor", False),
+    ("revoke:hr", "hr", "self", False),
+    # Nobody decides their own request: cohort endorsement (the manager heads the division every
+    # account here belongs to, their own included) and HR's selection.
+    ("endorse_application", "manager", "employee", True),
+    ("endorse_application", "manager", "hr", True),
+    ("endorse_application", "manager", "self", False),
+    ("endorse_application", "hr", "employee", False),
+    ("decide_application", "hr", "employee", True),
+    ("decide_application", "hr", "hr2", True),
+    ("decide_application", "hr", "self", False),
+    ("decide_application", "manager", "employee", False),
+    ("decide_application", "admin", "employee", False),
+]
+
+
+@pytest.fixture
+def accounts(app):  # type: ignore[no-untyped-def]
+    with app.app_context():
+        division = factories.unit("役割課")
+        return {
+            "employee": factories.employee(division),
+            "mentor": factories.employee(division, roles=(RoleName.MENTOR,)),
+            "manager": factories.employee(division, heads=division),
+            "instructor": factories.employee(division, roles=(RoleName.INSTRUCTOR,)),
+            "hr": factories.employee(division, roles=(RoleName.HR,)),
+            "hr2": factories.employee(division, roles=(RoleName.HR,)),
+            "admin": factories.employee(division, roles=(RoleName.ADMIN,)),
+            "admin2": factories.employee(division, roles=(RoleName.ADMIN,)),
+        }
+
+
+def _predicate_allows(rule: str, actor, target) -> bool:  # type: ignore[no-untyped-def]
+    from app import permissions
+
+    if rule == "reset_password":
+        return permissions.can_reset_password(actor, target)
+    if rule == "show_temporary_password":
+        return permissions.can_show_temporary_password(actor, target)
+    if rule == "endorse_application":
+        return permissions.can_endorse_application(actor, target)
+    if rule == "decide_application":
+        return permissions.can_decide_application(actor, target)
+    verb, role = rule.split(":")
+    predicate = permissions.can_grant_role if verb == "grant" else permissions.can_revoke_role
+    return predicate(actor, target, RoleName(role))
+
+
+@pytest.mark.parametrize(("rule", "actor_name", "target_name", "allowed"), ACCOUNT_RULES,
+                         ids=[f"{r}-{a}-{t}" for r, a, t, _ in ACCOUNT_RULES])
+def test_account_rules(app, accounts, rule, actor_name, target_name, allowed):
+    from app.auth.models import Credential
+    from app.auth.passwords import verify_password
+    from app.db import db_session
+    from app.org.models import Employee
+
+    actor_ref = accounts[actor_name]
+    target_ref = actor_ref if target_name == "self" else accounts[target_name]
+    with app.app_context():
+        actor, target = db_session.get(Employee, actor_ref.id), db_session.get(Employee, target_ref.id)
+        assert _predicate_allows(rule, actor, target) is allowed
+        roles_before = {r.value for r in target.roles}
+    if rule in ("reset_password", "endorse_application", "decide_application"):
+        return  # predicate only: no page issues a password it cannot show; cohorts call theirs
+    client = app.test_client()
+    factories.login_as(client, actor_ref)
+    if rule == "show_temporary_password":
+        response = factories.post(client, f"/org/staff/{target_ref.id}/temporary-password", {"confirm": "y"})
+        assert response.status_code == (200 if allowed else 403) or (not allowed and response.status_code == 404)
+        with app.app_context():
+            credential = db_session.get(Credential, target_ref.id)
+            assert verify_password(credential.password_hash, factories.PASSWORD) is not allowed
+        return
+    verb, role = rule.split(":")
+    wanted = roles_before | {role} if verb == "grant" else roles_before - {role}
+    response = factories.post(client, f"/org/staff/{target_ref.id}/roles", {"roles": sorted(wanted)})
+    assert response.status_code == (302 if allowed else 403) or (not allowed and response.status_code == 404)
+    with app.app_context():
+        target = db_session.get(Employee, target_ref.id)
+        db_session.refresh(target)
+        assert {r.value for r in target.roles} == (wanted if allowed else roles_before)
+
+
+# --- object-level rules: signed-in sessions ----------------------------------------------------
+# (actor, whose session, allowed): one ends one's own sessions one by one; nobody ends another
+# person's single session (an administrator signs someone out everywhere instead).
+SESSION_RULES: list[tuple[str, str, bool]] = [
+    ("employee", "self", True),
+    ("employee", "other", False),
+    ("hr", "other", False),
+    ("admin", "other", False),
+]
+
+
+@pytest.mark.parametrize(("actor_name", "owner_name", "allowed"), SESSION_RULES,
+                         ids=[f"{a}-{o}" for a, o, _ in SESSION_RULES])
+def test_session_rules(app, people, actor_name, owner_name, allowed):
+    from sqlalchemy import select
+
+    from app import permissions
+    from app.auth.models import UserSession
+    from app.db import db_session
+    from app.org.models import Employee
+
+    owner_client = app.test_client()
+    owner_ref = people[actor_name if owner_name == "self" else owner_name]
+    factories.login(owner_client, owner_ref[1])
+    client = owner_client if owner_name == "self" else app.test_client()
+    if owner_name != "self":
+        factories.login(client, people[actor_name][1])
+    with app.app_context():
+        row = db_session.scalars(select(UserSession).where(UserSession.employee_id == owner_ref[0])).one()
+        actor = db_session.get(Employee, people[actor_name][0])
+        assert permissions.can_end_session(actor, row.employee_id) is allowed
+        row_id = row.id
+    response = factories.post(client, f"/account/sessions/{row_id}/end")
+    assert response.status_code == (302 if allowed else 404)
+    with app.app_context():
+        assert (db_session.get(UserSession, row_id).revoked_at is not None) is allowed
+
+
+# --- object-level rules: whether someone answered the course survey ---------------------------
+# (viewer, anonymous survey, mark shown) on "other"'s enrolment page: for an anonymous survey the
+# person alone sees whether they answered; for a named one, whoever may see the enrolment.
+SURVEY_ANSWERED_RULES: list[tuple[str, bool, bool]] = [
+    ("other", True, True),
+    ("hr", True, False),
+    ("manager", True, False),
+    ("admin", True, False),
+    ("other", False, True),
+    ("hr", False, True),
+    ("manager", False, True),
+]
+
+
+@pytest.mark.parametrize(("viewer_name", "anonymous", "shown"), SURVEY_ANSWERED_RULES,
+                         ids=[f"{v}-{'anonymous' if a else 'named'}" for v, a, _ in SURVEY_ANSWERED_RULES])
+def test_survey_answered_rules(app, people, viewer_name, anonymous, shown):
+    from app import permissions
+    from app.assessment.models import SurveyReceipt
+    from app.assessment.surveys import ensure_survey
+    from app.clock import today
+    from app.db import db_session
+    from app.enrollment.models import Enrolment
+    from app.org.models import Employee
+
+    with app.app_context():
+        enrolment = db_session.get(Enrolment, people["enrolment"][0])
+        enrolment.course.survey_required = True
+        survey = ensure_survey(enrolment.course)
+        survey.is_anonymous = anonymous
+        db_session.add(SurveyReceipt(survey_id=survey.id, enrolment_id=enrolment.id, answered_on=today()))
+        db_session.commit()
+        viewer = db_session.get(Employee, people[viewer_name][0])
+        assert permissions.can_see_survey_answered(viewer, enrolment.employee_id, anonymous) is shown
+    client = app.test_client()
+    factories.login(client, people[viewer_name][1])
+    page = client.get(f"/enrolments/{people['enrolment'][0]}")
+    assert page.status_code == 200
+    assert ("回答済み" in page.get_data(as_text=True)) is shown
