@@ -97,15 +97,9 @@ def login():  # type: ignore[no-untyped-def]
 @bp.route("/logout", methods=["POST"])
 @public
 def logout():  # type: ignore[no-untyped-def]
-    locale = session.get("locale")
     sign_out(session.get(SESSION_TOKEN_KEY))  # the session row ends: a copy of the cookie opens nothing
     db_session.commit()
-    logout_user()
-    session.clear()
-    if locale:
-        session["locale"] = locale
-    flash(_("You have signed out."), "info")
-    return redirect(url_for("auth.login"))
+    return _end_this_browser()
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
