@@ -35,7 +35,7 @@ class Config:
     # Request size limit (uploads of staff lists and fieldwork files stay below this)
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 20 * 1024 * 1024))
 
-    # Whole catalog/team pages kept per worker, keyed by the data generation (app/page_cache.py)
+    # Whole catalog/team pages kept per worker, keyed by the data generation (app/auth/page_cache.py)
     PAGE_CACHE_ENABLED = _bool("PAGE_CACHE_ENABLED", True)
     PAGE_CACHE_TTL_SECONDS = int(os.environ.get("PAGE_CACHE_TTL_SECONDS", 60))  # "upcoming" moves with the clock
     PAGE_CACHE_MAX_ENTRIES = int(os.environ.get("PAGE_CACHE_MAX_ENTRIES", 2000))
@@ -90,7 +90,7 @@ class Config:
     OFFICE_HOURS_END = os.environ.get("OFFICE_HOURS_END", "17:15")
     # The site's address as people reach it (scheme, host, any path prefix): every absolute link in
     # mail, .ics files, the check-in QR code, certificates and the public report is built from it,
-    # never from the request's Host header (app/external_urls.py). Required in production.
+    # never from the request's Host header (app/web/external_urls.py). Required in production.
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
     # Host names a request may carry (werkzeug checks the Host header; a request for another is
     # refused with 400). None accepts any: development and tests. Production accepts the host of

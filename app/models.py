@@ -1,6 +1,6 @@
 """Every domain's models, imported once so Alembic and the mappers see the whole registry."""
 from app.audit.models import AuditEvent  # noqa: F401
-from app.cache_generation import CacheGeneration  # noqa: F401
+from app.core.cache_generation import CacheGeneration  # noqa: F401
 from app.auth.models import Credential, LoginThrottle, LoginUnlock, UserSession  # noqa: F401
 from app.org.models import Employee, Grade, Placement, RoleGrant, Unit  # noqa: F401
 from app.catalog.models import (  # noqa: F401
@@ -12,7 +12,8 @@ from app.catalog.models import (  # noqa: F401
 )
 from app.enrollment.models import CalendarFeed, Enrolment, EnrolmentEvent  # noqa: F401
 from app.scheduling.models import Meeting, TrainingSession  # noqa: F401
-from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut, SchedulerLease  # noqa: F401
+from app.core.models import SchedulerLease  # noqa: F401
+from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut  # noqa: F401
 from app.assessment.models import (  # noqa: F401
     Answer,
     PendingSurveyResponse,

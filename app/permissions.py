@@ -19,13 +19,17 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, g
+from flask import abort, flash, g, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import ColumnElement, false, or_, select, true
 
-from app.db import db_session
+from app.catalog.models import ProgrammeItem
+from app.cohorts.models import Application, Cohort, Decision
+from app.core.db import db_session
 from app.jobs.models import BackgroundJob
 from app.org.models import Employee, RoleName, Unit
+from app.scheduling.models import TrainingSession
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -256,6 +260,16 @@ def can_decide_application(actor: Employee, applicant: Employee) -> bool:
 # --- query scopes ----------------------------------------------------------------------------
 
 
+def can_join_cohort_session(employee: Employee, training_session: TrainingSession) -> bool:
+    """Cohort modules are open only to the selected participants of a cohort whose programme
+    contains the session's course."""
+    return db_session.scalar(
+        select(Application.id).join(Cohort, Application.cohort_id == Cohort.id)
+        .join(ProgrammeItem, ProgrammeItem.programme_id == Cohort.programme_id)
+        .where(ProgrammeItem.course_id == training_session.course_id, Application.employee_id == employee.id,
+               Application.decision == Decision.SELECTED, Application.is_withdrawn.is_(False)).limit(1)) is not None
+
+
 def visible_employee_filter(user: Employee) -> ColumnElement[bool]:
     """A WHERE clause limiting Employee rows to those `user` may see in lists and dashboards."""
     if has_permission(user, Permission.ORG_EMPLOYEE_READ):
@@ -287,6 +301,13 @@ def _mark(view: F, access: str) -> F:
     return view
 
 
+def redirect_to_login() -> Any:
+    """Not signed in: to the sign-in page, coming back here afterwards."""
+    flash(_("Please sign in to open this page."), "info")
+    target = request.full_path if request.query_string else request.path
+    return redirect(url_for("auth.login", next=target))
+
+
 def public(view: F) -> F:
     """Anyone, signed in or not (sign-in page, health check, certificate verification)."""
     return _mark(view, "public")
@@ -298,8 +319,6 @@ def signed_in(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not current_user.is_authenticated:
-            from app.auth.views import redirect_to_login
-
             return redirect_to_login()
         return view(*args, **kwargs)
 
@@ -313,8 +332,6 @@ def require(*permissions: Permission) -> Callable[[F], F]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
-                from app.auth.views import redirect_to_login
-
                 return redirect_to_login()
             if not all(has_permission(current_user, p) for p in permissions):
                 abort(403)

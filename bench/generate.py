@@ -64,9 +64,9 @@ def generate(size: str, database_url: str, first_fiscal_year: int) -> dict[str, 
     from app.auth.passwords import hash_password
     from app.catalog.models import Assignment, AssignmentRule, Course, course_target_grades
     from app.completion.models import Completion
-    from app.db import db_session
+    from app.core.db import db_session
     from app.enrollment.models import Enrolment
-    from app.migrate_cli import upgrade_database
+    from app.core.migrate_cli import upgrade_database
     from app.org.models import Employee, RoleGrant, Unit
     from app.org.reference import ensure_grades
     from app.scheduling.models import Meeting, TrainingSession

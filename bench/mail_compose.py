@@ -2,7 +2,7 @@
 
 A realistic reminder (Japanese subject, recipient display name and body, a session's .ics
 attached) composed to bytes by:
-  - app.mail.compose, the composer the sweep uses (every header through `header_value`);
+  - app.core.mail.compose, the composer the sweep uses (every header through `header_value`);
   - the standard library alone: EmailMessage with policy SMTP, built from scratch each time;
   - the standard library reusing what a batch shares (the From header, the Subject of a course,
     the .ics part), as issue 16 suggests.
@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.mail import Attachment, compose  # noqa: E402
+from app.core.mail import Attachment, compose  # noqa: E402
 
 SUBJECT = "【まなび】受講が確定しました：ＤＸ推進のためのデータ利活用と業務改革（課長級）"
 BODY = ("{name} 様\n\n次の研修の受講が確定しました。\n\n研修：ＤＸ推進のためのデータ利活用と業務改革（課長級）\n"
@@ -114,7 +114,7 @@ def with_stdlib_reuse(n: int) -> bytes:
     return message.as_bytes()
 
 
-COMPOSERS = (("app.mail.compose", with_app_mail), ("stdlib EmailMessage (SMTP policy)", with_stdlib),
+COMPOSERS = (("app.core.mail.compose", with_app_mail), ("stdlib EmailMessage (SMTP policy)", with_stdlib),
              ("stdlib, batch parts reused", with_stdlib_reuse))
 
 

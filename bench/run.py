@@ -119,7 +119,7 @@ def wrk(url: str, cookie: str | None, seconds: int, connections: int) -> dict[st
 
 def raw_dashboard_sql_ms(database_url: str, fiscal_year: int) -> float:
     from app import create_app
-    from app.db import db_session
+    from app.core.db import db_session
     from app.reports.figures import Period, attendance_rows, participation_rows
     from config import DevelopmentConfig
 
@@ -142,7 +142,7 @@ def reminder_sweep(database_url: str, rows: int, processes: int = 1) -> dict[str
     from sqlalchemy import delete, insert, select
 
     from app import create_app
-    from app.db import db_session
+    from app.core.db import db_session
     from app.enrollment.models import Enrolment, EnrolmentState
     from app.reminders.models import Notification
     from app.reminders.senders import deliver_with_senders
@@ -277,7 +277,7 @@ def write_results(all_results: dict[str, dict], size: str, seconds: int) -> str:
              f"Each throughput figure is wrk for {seconds} s, 2 threads; pages signed in; gunicorn with 2 sync "
              "workers on the same 2 cores as wrk (so every figure is lower than a separate load machine would "
              "give; the ratios are what to read). The catalog and team figures are the same signed-in "
-             "person reloading the page, answered from the page cache (app/page_cache.py) as long as nothing "
+             "person reloading the page, answered from the page cache (app/auth/page_cache.py) as long as nothing "
              "was written; the row under each is the same page rendered every time (cache off), which is "
              "what a first visit or the first view after any change costs.", ""]
     for backend, r in all_results.items():

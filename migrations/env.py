@@ -5,7 +5,7 @@ from alembic import context
 from sqlalchemy import pool
 
 import app.models  # noqa: F401  (registers every table)
-from app.db import Base, make_engine
+from app.core.db import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata

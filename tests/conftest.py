@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.db import db_session
+from app.core.db import db_session
 from config import TestConfig
 
 BACKEND = os.environ.get("MANABI_TEST_BACKEND", "sqlite")
@@ -55,7 +55,7 @@ def build_app(database_url: str, upload_dir: Path, **overrides: object) -> Flask
 
 
 def migrate(app: Flask) -> None:
-    from app.migrate_cli import upgrade_database
+    from app.core.migrate_cli import upgrade_database
 
     with app.app_context():
         upgrade_database()
@@ -99,7 +99,7 @@ def _empty_page_cache(request: pytest.FixtureRequest) -> None:
     """Each test starts with no cached pages: the rolled-back transaction of the test before may
     have left pages keyed by a generation this test sees again."""
     if "app" in request.fixturenames:
-        from app.page_cache import get_cache
+        from app.auth.page_cache import get_cache
 
         get_cache(request.getfixturevalue("app")).clear()
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.db import Base, db_session
+from app.core.db import Base, db_session
 
 IGNORED: frozenset[str] = frozenset()  # nothing: a GET writes no table
 

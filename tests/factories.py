@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from app.auth.models import Credential
 from argon2 import PasswordHasher
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.org.models import Employee, Grade, Placement, RoleGrant, RoleName, Unit, UnitKind
 from app.org.services import create_unit
 

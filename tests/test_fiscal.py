@@ -4,7 +4,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from app.fiscal import FiscalHalf, FiscalYear, fiscal_half_of, fiscal_year_of
+from app.core.fiscal import FiscalHalf, FiscalYear, fiscal_half_of, fiscal_year_of
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_half_bounds():
 
 
 def test_labels_in_both_languages(app):
-    from app.i18n import fiscal_half_label, fiscal_year_label
+    from app.web.locale import fiscal_half_label, fiscal_year_label
 
     with app.test_request_context(headers={"Accept-Language": "ja"}):
         assert fiscal_year_label(2020) == "令和2年度（2020年度）"

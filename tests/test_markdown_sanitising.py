@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from app.markdown_render import render_markdown
+from app.web.markdown import render_markdown
 
 CORPUS = [
     "<script>alert(1)</script>",

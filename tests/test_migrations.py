@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from app.db import Base, make_engine
+from app.core.db import Base, make_engine
 from tests.conftest import build_app, migrate
 
 

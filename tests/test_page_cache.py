@@ -1,4 +1,4 @@
-"""The cached catalog and team pages (app/page_cache.py, app/cache_generation.py): what a person
+"""The cached catalog and team pages (app/auth/page_cache.py, app/core/cache_generation.py): what a person
 sees is fresh after every committed write, never another person's page, and the cache is bounded.
 
 A page served from the cache costs one statement (reading the data generation); `fetch` returns
@@ -17,12 +17,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app.cache_generation import CacheGeneration
+from app.core.cache_generation import CacheGeneration
 from app.catalog.models import Course
-from app.clock import now, today
-from app.db import db_session
+from app.core.clock import now, today
+from app.core.db import db_session
 from app.org.models import Employee, RoleName, Unit
-from app.page_cache import PageCache, PageKey, get_cache
+from app.auth.page_cache import PageCache, PageKey, get_cache
 from app.scheduling.models import TrainingSession
 from tests import factories
 from tests.querycount import count_statements

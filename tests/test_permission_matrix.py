@@ -12,9 +12,9 @@ ALL_SIGNED_IN = frozenset(ROLES) - {"anonymous"}
 
 # endpoint -> (method, path template, roles allowed). "{other}" is a member of the manager's team.
 ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
-    "core.home": ("GET", "/", ALL_SIGNED_IN),
-    "core.healthz": ("GET", "/healthz", frozenset(ROLES)),
-    "core.ping": ("GET", "/ping", frozenset(ROLES)),
+    "home.home": ("GET", "/", ALL_SIGNED_IN),
+    "home.healthz": ("GET", "/healthz", frozenset(ROLES)),
+    "home.ping": ("GET", "/ping", frozenset(ROLES)),
     "auth.login": ("GET", "/login", frozenset(ROLES)),
     "auth.logout": ("POST", "/logout", frozenset(ROLES)),
     "auth.change_password": ("GET", "/account/password", ALL_SIGNED_IN),
@@ -162,7 +162,7 @@ def people(app):
         ids["enrolment"] = (factories.enrolment(people["other"], session).id, "")
         from sqlalchemy import select
 
-        from app.db import db_session
+        from app.core.db import db_session
         from app.reminders.models import Notification
 
         ids["notification"] = (db_session.scalar(select(Notification.id).where(
@@ -297,7 +297,7 @@ def _predicate_allows(rule: str, actor, target) -> bool:  # type: ignore[no-unty
 def test_account_rules(app, accounts, rule, actor_name, target_name, allowed):
     from app.auth.models import Credential
     from app.auth.passwords import verify_password
-    from app.db import db_session
+    from app.core.db import db_session
     from app.org.models import Employee
 
     actor_ref = accounts[actor_name]
@@ -345,7 +345,7 @@ def test_session_rules(app, people, actor_name, owner_name, allowed):
 
     from app import permissions
     from app.auth.models import UserSession
-    from app.db import db_session
+    from app.core.db import db_session
     from app.org.models import Employee
 
     owner_client = app.test_client()
@@ -385,8 +385,8 @@ def test_survey_answered_rules(app, people, viewer_name, anonymous, shown):
     from app import permissions
     from app.assessment.models import SurveyReceipt
     from app.assessment.surveys import ensure_survey
-    from app.clock import today
-    from app.db import db_session
+    from app.core.clock import today
+    from app.core.db import db_session
     from app.enrollment.models import Enrolment
     from app.org.models import Employee
 

@@ -1,4 +1,4 @@
-"""The one text rule (app/text_safety.py), and the forms that apply it at the edge: issue 14,
+"""The one text rule (app/core/text_safety.py), and the forms that apply it at the edge: issue 14,
 finding 12 (NUL and right-to-left overrides were accepted in names and titles) and the edge half of
 finding 6 (a subject or name with a line break reached a mail header).
 
@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from app.clock import TOKYO, now
-from app.db import db_session
+from app.core.clock import TOKYO, now
+from app.core.db import db_session
 from app.org.models import RoleName
 from app.reminders.models import MessageTemplate
 from app.scheduling.models import TrainingSession
-from app.text_safety import BIDI_CONTROLS, UnsafeText, check_multi_line, check_single_line, find_unsafe
+from app.core.text_safety import BIDI_CONTROLS, UnsafeText, check_multi_line, check_single_line, find_unsafe
 from tests import factories
 
 CONTROLS = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]]

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, enum_column
+from app.core.db import Base, enum_column
 
 
 class QuestionType(enum.StrEnum):

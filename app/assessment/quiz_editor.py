@@ -23,7 +23,7 @@ from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from app.assessment.models import Question, QuestionType
-from app.ids import parse_int
+from app.web.ids import parse_int
 
 
 class QuizEditorForm(FlaskForm):

@@ -17,13 +17,17 @@ from sqlalchemy import func, select
 from app.assessment import transitions
 from app.assessment.models import Answer, Question, QuestionType, Quiz, QuizAttempt
 from app.assessment.transitions import QuizError, Stale
+from app.catalog.events import CatalogSynced
 from app.catalog.models import Course
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
+from app.core.events import subscribe
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee, RoleName
 from app.permissions import has_role
-from app.ids import parse_int
+from app.web.ids import parse_int
+from app.scheduling.models import session_instructors
+from app.web.locale import format_datetime
 
 GRACE = timedelta(seconds=30)  # network and clock slack when a page submits at the last second
 
@@ -33,6 +37,16 @@ AS_READ: Any = object()  # grade_answer: guard on the points as read now (no pag
 
 def _hash(spec: dict[str, Any] | None) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode()).hexdigest() if spec else ""
+
+
+def register_subscribers() -> None:
+    subscribe(CatalogSynced, lambda event: materialize_file_quizzes())
+
+
+def materialize_file_quizzes() -> None:
+    """Quizzes written in course files become quiz rows (idempotent: unchanged sections stay)."""
+    for course in db_session.scalars(select(Course).where(Course.quiz_spec.is_not(None))):
+        materialize_quiz(course)
 
 
 def materialize_quiz(course: Course) -> Quiz | None:
@@ -100,8 +114,6 @@ def _closed_to(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: datetim
     if enrolment.employee_id != employee.id or enrolment.state != EnrolmentState.CONFIRMED:
         return _("Only confirmed participants can take this quiz.")
     if at < quiz_opens_at(enrolment, quiz):
-        from app.i18n import format_datetime
-
         return _("The quiz opens on %(when)s.", when=format_datetime(quiz_opens_at(enrolment, quiz)))
     return None
 
@@ -279,8 +291,6 @@ def _score(attempt: QuizAttempt) -> None:
 
 def may_grade(grader: Employee, attempt: QuizAttempt) -> bool:
     """HR grades any attempt; an instructor the attempts of the sessions they teach."""
-    from app.scheduling.models import session_instructors
-
     if has_role(grader, RoleName.HR):
         return True
     return db_session.scalar(select(session_instructors.c.employee_id).join(
@@ -328,8 +338,6 @@ def quiz_passed(enrolment_id: int, quiz_id: int) -> bool:
 
 def attempts_to_grade(grader: Employee) -> list[QuizAttempt]:
     """Attempts with short answers waiting, for sessions this person teaches (all, for HR)."""
-    from app.scheduling.models import session_instructors
-
     stmt = select(QuizAttempt).where(QuizAttempt.needs_grading.is_(True), QuizAttempt.submitted_at.is_not(None))
     if not has_role(grader, RoleName.HR):
         stmt = stmt.join(Enrolment, QuizAttempt.enrolment_id == Enrolment.id).join(

@@ -64,8 +64,8 @@ from app.assessment.models import (
 )
 from app.assessment.transitions import SurveyAlreadyAnswered, SurveyError
 from app.catalog.models import Course
-from app.clock import now, today
-from app.db import db_session
+from app.core.clock import now, today
+from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee
 

@@ -55,8 +55,8 @@ from sqlalchemy.orm import attributes
 from app.assessment.events import QuizGraded, SurveyAnswered
 from app.assessment.models import Answer, PendingSurveyResponse, QuizAttempt, Survey, SurveyReceipt, SurveyResponse
 from app.audit.services import record_event
-from app.db import db_session
-from app.events import emit
+from app.core.db import db_session
+from app.core.events import emit
 from app.org.models import Employee
 
 

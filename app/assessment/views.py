@@ -8,13 +8,15 @@ from sqlalchemy import select
 from app.assessment import quizzes, surveys
 from app.assessment.models import Question, QuestionType, Quiz, QuizAttempt
 from app.catalog.queries import course_by_code
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.enrollment.models import Enrolment
-from app.permissions import Permission, can_see_survey_answered, require, signed_in
-from app.charts import bar_chart_svg
+from app.permissions import Permission, require, signed_in
+from app.web.charts import bar_chart_svg
 from app.scheduling.queries import sessions_of_course
-from app.ids import parse_int
+from app.web.ids import parse_int
+from app.assessment.quiz_editor import QuizEditorForm, questions_from_text, questions_to_text
+from app.audit.services import record_event
 
 bp = Blueprint("assessment", __name__)
 
@@ -222,8 +224,6 @@ def survey_results(code: str):  # type: ignore[no-untyped-def]
 @require(Permission.CATALOG_COURSE_EDIT)
 def edit_quiz(code: str):  # type: ignore[no-untyped-def]
     """HR authors the quiz in the browser (the same structure as a course file's quiz section)."""
-    from app.assessment.quiz_editor import QuizEditorForm, questions_from_text, questions_to_text
-
     course = course_by_code(code)
     if course is None:
         abort(404)
@@ -257,8 +257,6 @@ def edit_quiz(code: str):  # type: ignore[no-untyped-def]
             quizzes.replace_questions(quiz, parsed)
             if course.quiz_pass_mark is None:
                 course.quiz_pass_mark = quiz.pass_mark
-            from app.audit.services import record_event
-
             record_event(current_user, "assessment.quiz_saved", "course", course.id, summary=course.code)
             db_session.commit()
             flash(_("Quiz saved (%(n)s questions).", n=len(parsed)), "success")
@@ -266,16 +264,3 @@ def edit_quiz(code: str):  # type: ignore[no-untyped-def]
     return render_template("assessment/edit_quiz.html", course=course, form=form), 400 if form.errors else 200
 
 
-def employee_quiz_summary(enrolment: Enrolment) -> dict:  # type: ignore[type-arg]
-    """For the enrolment page: what there is to do after the session. Whether an anonymous survey
-    was answered is shown to the person alone (`survey_answered` None for anyone else)."""
-    quiz = quizzes.quiz_for_course(enrolment.course_id)
-    survey = surveys.survey_of_course(enrolment.course_id)
-    is_anonymous = survey.is_anonymous if survey is not None else True
-    answered = bool(survey and surveys.has_answered(survey.id, enrolment.id))
-    return {
-        "quiz": quiz,
-        "quiz_passed": bool(quiz and quizzes.quiz_passed(enrolment.id, quiz.id)),
-        "survey_answered": answered if can_see_survey_answered(current_user, enrolment.employee_id, is_anonymous)
-        else None,
-    }

@@ -19,13 +19,14 @@ from app.attendance import transitions
 from app.attendance.checkin_codes import code_is_valid
 from app.attendance.events import AttendanceChanged
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus, MarkSource
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
-from app.events import emit
+from app.core.events import emit
 from app.org.models import Employee
 from app.scheduling.models import Meeting
-from app.throttling import count_failure, remaining_lock
+from app.auth.attempt_counter import count_failure, remaining_lock
+from app.org.staff_csv import StaffFileError, decode
 
 CHECK_IN_OPENS_BEFORE = timedelta(minutes=30)
 CHECK_IN_GUESSES = 5
@@ -202,8 +203,6 @@ def preview_participants(meeting: Meeting, raw: bytes) -> ParticipantPreview:
     Reads UTF-8 (with or without BOM), CP932 and UTF-16 (Teams), commas or tabs, and reports made
     of sections (a summary, then the participants): each header row sets the e-mail column for
     the rows under it."""
-    from app.org.staff_csv import StaffFileError, decode
-
     preview = ParticipantPreview()
     try:
         text = raw.decode("utf-16") if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else decode(raw)[0]

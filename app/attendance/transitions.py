@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.attendance.models import AttendanceMark, AttendanceStatus, MarkSource
 from app.audit.services import record_event
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import Employee
 from app.scheduling.models import Meeting

@@ -9,12 +9,15 @@ from app.attendance import services
 from app.attendance.checkin_codes import current_code
 from app.attendance.forms import CheckInForm, ParticipantsApplyForm, ParticipantsUploadForm
 from app.attendance.models import AttendanceStatus
-from app.clock import now
-from app.db import db_session
-from app.external_urls import external_url
-from app.ids import parse_ids
+from app.core.clock import now
+from app.core.db import db_session
+from app.web.external_urls import external_url
+from app.web.ids import parse_ids
 from app.permissions import Permission, has_permission, signed_in
 from app.scheduling.models import Meeting
+from app.attendance.events import AttendanceChanged
+from app.core.events import emit
+from app.scheduling.models import SessionStatus, TrainingSession, session_instructors
 
 bp = Blueprint("attendance", __name__, url_prefix="/attendance")
 
@@ -70,9 +73,6 @@ def roster(meeting_id: int):  # type: ignore[no-untyped-def]
             except services.Stale:
                 conflicts += 1
         if changed:
-            from app.attendance.events import AttendanceChanged
-            from app.events import emit
-
             emit(AttendanceChanged(tuple(changed)))
         db_session.commit()
         flash(_("Attendance saved (%(n)s changed).", n=len(changed)), "success")
@@ -196,8 +196,6 @@ def teaching():  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
     from sqlalchemy.orm import joinedload
-
-    from app.scheduling.models import SessionStatus, TrainingSession, session_instructors
 
     stmt = (select(Meeting).join(TrainingSession, Meeting.session_id == TrainingSession.id)
             .where(TrainingSession.status == SessionStatus.SCHEDULED, Meeting.ends_at > now() - timedelta(days=60))

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base
-from app.org.models import Employee
+from app.core.db import Base
+
+if TYPE_CHECKING:  # org comes after this package; the mapper finds Employee by name
+    from app.org.models import Employee
 
 
 class AuditEvent(Base):

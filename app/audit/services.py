@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from app.audit.models import AuditEvent
-from app.clock import now
-from app.db import db_session
-from app.org.models import Employee
+from app.core.clock import now
+from app.core.db import db_session
+
+if TYPE_CHECKING:  # org comes after this package; the mapper finds Employee by name
+    from app.org.models import Employee
 
 
 def record_event(

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.audit.models import AuditEvent
-from app.pagination import paginate
+from app.web.pagination import paginate
 from app.permissions import Permission, require
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")

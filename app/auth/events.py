@@ -1,4 +1,4 @@
-"""What sign-in announces to later domains (app/events.py)."""
+"""What sign-in announces to later domains (app/core/events.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

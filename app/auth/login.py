@@ -7,7 +7,7 @@ from flask_login import LoginManager, current_user
 
 from app.auth.models import UserSession
 from app.auth.sessions import SESSION_TOKEN_KEY, load_signed_in, touch
-from app.db import SAFE_METHODS
+from app.core.db import SAFE_METHODS
 from app.org.models import Employee
 
 login_manager = LoginManager()
@@ -17,7 +17,7 @@ login_manager.login_message_category = "info"
 login_manager.session_protection = "basic"
 
 MUST_CHANGE_KEY = "must_change_password"
-_ALLOWED_WHILE_CHANGING = {"auth.change_password", "auth.logout", "static", "core.healthz", "auth.set_locale_view"}
+_ALLOWED_WHILE_CHANGING = {"auth.change_password", "auth.logout", "static", "home.healthz", "auth.set_locale_view"}
 
 
 _SESSION_ROW = "_manabi_user_session"  # on g: this request's UserSession row

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.core.db import Base
 
 
 class Credential(Base):
@@ -26,7 +26,7 @@ class LoginThrottle(Base):
     worker sees the same count. Sign-in keys (app/auth/throttling.py): "employee:<id>" (the
     person, however the login was typed), "login:<typed login>" (no such person), "device:<nonce>"
     (a browser the owner signed in from) and "address:<client address>". Check-in codes use
-    their own keys (app/throttling.py).
+    their own keys (app/auth/attempt_counter.py).
     """
 
     __tablename__ = "login_throttles"

@@ -15,9 +15,9 @@ from app.auth.events import SignInDelayed
 from app.auth.models import Credential
 from app.auth.passwords import hash_password, verify_password
 from app.auth.throttling import Device, ThrottlePolicy
-from app.clock import now
-from app.db import db_session
-from app.events import emit, subscribe
+from app.core.clock import now
+from app.core.db import db_session
+from app.core.events import emit, subscribe
 from app.org.events import EmployeesDeactivated
 from app.org.models import Employee
 from app.permissions import PermissionDenied, can_reset_password, can_show_temporary_password

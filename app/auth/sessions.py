@@ -11,7 +11,7 @@ its SHA-256. Every signed-in request loads the person and the row in one stateme
 Revoking is one UPDATE ... WHERE revoked_at IS NULL, so revoking twice has one effect. The page
 cache serves a page only to a browser whose row is active (`active_session_clause`, read in one
 statement with the data generation), so sign-in, revoking and the once-a-minute `last_seen_at`
-touch leave the cached pages alone (the table is unshown in app/cache_generation.py).
+touch leave the cached pages alone (the table is unshown in app/core/cache_generation.py).
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from app.auth.models import UserSession
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.org.models import Employee
 
 SESSION_TOKEN_KEY = "_session_token"  # in the Flask session, beside Flask-Login's "_user_id"

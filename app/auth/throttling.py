@@ -38,7 +38,7 @@ from sqlalchemy import case, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import LoginThrottle, LoginUnlock
-from app.db import db_session
+from app.core.db import db_session
 
 UNLOCK_PATH = "/account/unlock/{token}"  # the route in app/auth/views.py; mailed as BASE_URL + this
 _DEVICE_SALT = "manabi-sign-in-device"

@@ -23,19 +23,13 @@ from app.auth.services import (
 )
 from app.auth.sessions import SESSION_TOKEN_KEY, active_sessions
 from app.auth.throttling import ThrottlePolicy, new_device_cookie, read_device_cookie, unlock_is_valid
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.org.models import Employee
 from app.permissions import Permission, can_end_session, public, require, signed_in
-from app.safe_redirect import is_safe_local_path, safe_next
+from app.web.redirects import is_safe_local_path, safe_next
 
 bp = Blueprint("auth", __name__)
-
-
-def redirect_to_login():  # type: ignore[no-untyped-def]
-    flash(_("Please sign in to open this page."), "info")
-    target = request.full_path if request.query_string else request.path
-    return redirect(url_for("auth.login", next=target))
 
 
 def _device_max_age() -> timedelta:
@@ -120,7 +114,7 @@ def change_password():  # type: ignore[no-untyped-def]
             db_session.commit()
             session[MUST_CHANGE_KEY] = False
             flash(_("Your password has been changed. You were signed out everywhere else."), "success")
-            return redirect(url_for("core.home"))
+            return redirect(url_for("home.home"))
     status = 400 if request.method == "POST" else 200  # a successful POST has redirected above
     return render_template("auth/change_password.html", form=form,
                            forced=bool(session.get(MUST_CHANGE_KEY))), status
@@ -130,7 +124,7 @@ def change_password():  # type: ignore[no-untyped-def]
 @public
 def set_locale_view():  # type: ignore[no-untyped-def]
     form = LocaleForm()
-    target = form.next.data if is_safe_local_path(form.next.data) else url_for("core.home")
+    target = form.next.data if is_safe_local_path(form.next.data) else url_for("home.home")
     if form.validate_on_submit():
         session["locale"] = form.locale.data
         if current_user.is_authenticated:

@@ -48,8 +48,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from app.clock import now
-from app.migrate_cli import MIGRATIONS_DIR
+from app.core.clock import now
+from app.core.migrate_cli import MIGRATIONS_DIR
 
 FORMAT = "manabi-backup"
 FORMAT_VERSION = 1

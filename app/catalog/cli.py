@@ -7,7 +7,7 @@ from flask.cli import with_appcontext
 
 from app.catalog.queries import course_by_code
 from app.catalog.services import SyncReport, export_course_file, sync_catalog
-from app.db import db_session
+from app.core.db import db_session
 from app.org.reference import ensure_grades
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "courses"
@@ -45,9 +45,6 @@ def sync_cmd(directory: Path | None, dry_run: bool) -> None:
     if dry_run:
         db_session.rollback()
     else:
-        from app.hooks import after_catalog_sync
-
-        after_catalog_sync()
         db_session.commit()
 
 

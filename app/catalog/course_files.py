@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from app.catalog.models import CourseKind, DeliveryFormat, Theme, Track
-from app.text_safety import find_unsafe
+from app.core.text_safety import find_unsafe
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 QUESTION_TYPES = ("single", "multiple", "true_false", "short")

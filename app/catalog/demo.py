@@ -8,9 +8,9 @@ from sqlalchemy import select
 from app.catalog.cli import DEFAULT_DIR
 from app.catalog.models import AssignmentRule, Course
 from app.catalog.services import create_assignment_rule, sync_catalog
-from app.clock import today
-from app.db import db_session
-from app.fiscal import fiscal_year_of
+from app.core.clock import today
+from app.core.db import db_session
+from app.core.fiscal import fiscal_year_of
 from app.org.models import Grade
 
 # (course code, grade code): chief-level and section-chief-level staff must take their digital training.

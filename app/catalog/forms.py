@@ -19,7 +19,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from app.catalog.course_files import CODE_PATTERN, CourseSpec
 from app.catalog.labels import FORMAT_LABELS, KIND_LABELS, THEME_LABELS, TRACK_LABELS
 from app.org.models import Grade
-from app.text_safety import MultiLineText, SingleLineText
+from app.core.text_safety import MultiLineText, SingleLineText
 
 
 def _choices(labels: dict) -> list[SelectChoice]:  # type: ignore[type-arg]

@@ -16,9 +16,8 @@ from app.catalog.models import (
     ProgrammeItem,
     course_target_grades,
 )
-from app.db import db_session
-from app.org.models import Employee
-from app.text_search import normalize_for_search
+from app.core.db import db_session
+from app.core.text_search import normalize_for_search
 
 
 @dataclass
@@ -70,6 +69,12 @@ def active_assignments_for(employee_id: int, course_ids: list[int]) -> dict[int,
     return {a.course_id: a for a in rows}
 
 
+def assignment_course_ids(employee_id: int) -> list[tuple[int, int]]:
+    """(assignment id, course id) of every assignment the person has."""
+    rows = db_session.execute(select(Assignment.id, Assignment.course_id).where(Assignment.employee_id == employee_id))
+    return [(assignment_id, course_id) for assignment_id, course_id in rows]
+
+
 def course_by_code(code: str) -> Course | None:
     return db_session.scalar(
         select(Course).where(Course.code == code).options(
@@ -104,8 +109,3 @@ def assignment_counts() -> dict[int, int]:
         Assignment.status == AssignmentStatus.ACTIVE).group_by(Assignment.rule_id))
     return {rule_id: count for rule_id, count in rows}
 
-
-def assignments_of(employee: Employee) -> list[Assignment]:
-    return list(db_session.scalars(
-        select(Assignment).where(Assignment.employee_id == employee.id)
-        .options(selectinload(Assignment.course)).order_by(Assignment.due_on)))

@@ -25,10 +25,13 @@ from app.catalog.models import (
     Theme,
     Track,
 )
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.catalog.events import CatalogSynced
+from app.org.events import StaffImported
+from app.core.events import emit, subscribe
+from app.core.db import db_session
 from app.org.models import Employee, Grade, Unit
-from app.text_search import normalize_for_search
+from app.core.text_search import normalize_for_search
 
 
 class CatalogError(Exception):
@@ -214,6 +217,7 @@ def sync_catalog(directory: Path, actor: Employee | None = None, *, dry_run: boo
         record_event(actor, f"catalog.course_{action}", "course", course.id,
                      summary=f"{spec.code} v{course.version} (sync)")
     db_session.flush()
+    emit(CatalogSynced())
     return report
 
 
@@ -345,6 +349,10 @@ def evaluate_rule(rule: AssignmentRule) -> AssignmentChanges:
             changes.withdrawn += 1
     db_session.flush()
     return changes
+
+
+def register_subscribers() -> None:
+    subscribe(StaffImported, lambda event: evaluate_all_rules())
 
 
 def evaluate_all_rules() -> AssignmentChanges:

@@ -6,7 +6,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from app import hooks
 from app.catalog import queries
 from app.catalog.forms import AssignmentRuleForm, CourseForm
 from app.catalog.labels import FORMAT_LABELS, THEME_LABELS, TRACK_LABELS
@@ -21,13 +20,15 @@ from app.catalog.services import (
     save_course,
     spec_from_course,
 )
-from app.db import db_session
-from app.ids import arg_id, parse_fiscal_year
-from app.markdown_render import render_markdown
+from app.core.db import db_session
+from app.enrollment.queries import positions_for, viewer_enrolments
+from app.scheduling.queries import open_seat_course_ids, upcoming_sessions_by_course
+from app.web.ids import arg_id, parse_fiscal_year
+from app.web.markdown import render_markdown
 from app.org.models import Grade, Unit, UnitKind
 from app.org.queries import all_grades
-from app.page_cache import cached_page
-from app.pagination import paginate
+from app.auth.page_cache import cached_page
+from app.web.pagination import paginate
 from app.permissions import Permission, has_permission, require, signed_in
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
@@ -53,14 +54,14 @@ def _filters(include_unpublished: bool = False) -> queries.CatalogFilters:
 @cached_page
 def index():  # type: ignore[no-untyped-def]
     filters = _filters()
-    page = paginate(queries.catalog_statement(filters, hooks.open_seat_course_ids() if filters.open_seats else None),
+    page = paginate(queries.catalog_statement(filters, open_seat_course_ids() if filters.open_seats else None),
                     per_page=20)
     course_ids = [c.id for c in page.items]
     return render_template(
         "catalog/index.html", page=page, filters=filters, grades=all_grades(),
         years=queries.fiscal_years(),
         assignments=queries.active_assignments_for(current_user.id, course_ids),
-        sessions=hooks.upcoming_sessions(course_ids),
+        sessions=upcoming_sessions_by_course(course_ids, per_course=3),
     )
 
 
@@ -78,11 +79,14 @@ def _load_course(code: str) -> Course:
 def course(code: str):  # type: ignore[no-untyped-def]
     course = _load_course(code)
     assignment = queries.active_assignments_for(current_user.id, [course.id]).get(course.id)
+    # The sessions panel shows the scheduling and enrollment domains' reads (composed here).
+    mine = viewer_enrolments(current_user.id, course.id)
     return render_template(
         "catalog/course.html", course=course, body=render_markdown(course.body_md), assignment=assignment,
         programmes=queries.programmes_containing(course.id),
         for_my_grade=current_user.grade_id in {g.id for g in course.target_grades},
-        course_panel=hooks.course_page_panel(course, current_user),
+        sessions=upcoming_sessions_by_course([course.id], per_course=30).get(course.id, []), mine=mine,
+        live={e.session_id: e for e in mine if e.is_active}, positions=positions_for(mine),
     )
 
 

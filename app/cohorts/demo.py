@@ -6,11 +6,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.catalog.models import Course
-from app.clock import now
+from app.core.clock import now
 from app.cohorts.models import Cohort
 from app.cohorts.services import CohortSettings, open_cohort
-from app.db import db_session
-from app.fiscal import fiscal_year_of
+from app.core.db import db_session
+from app.core.fiscal import fiscal_year_of
 from app.org.models import Grade, Unit
 
 

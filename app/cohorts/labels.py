@@ -4,7 +4,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 
-from app.clock import TOKYO
+from app.core.clock import TOKYO
 
 MILESTONE_LABELS = {
     "plan": _l("Fieldwork plan"),

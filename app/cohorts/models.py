@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Course
-from app.db import Base, enum_column
+from app.core.db import Base, enum_column
 from app.org.models import Employee, Grade, Unit
 
 cohort_eligible_grades = Table(

@@ -8,7 +8,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus
 from app.catalog.models import ProgrammeItem
-from app.clock import now
+from app.core.clock import now
 from app.cohorts.models import (
     Application,
     Cohort,
@@ -20,9 +20,9 @@ from app.cohorts.models import (
     SubmissionStatus,
     TeamMember,
 )
-from app.db import db_session
+from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
-from app.scheduling.models import Meeting, TrainingSession
+from app.scheduling.models import TrainingSession
 
 
 def applications(cohort_id: int) -> list[Application]:
@@ -127,8 +127,3 @@ def completion_met(cohort: Cohort, row: ParticipantProgress) -> bool:
             and bool(row.milestone_status)
             and row.presentation_percent is not None and row.presentation_percent >= cohort.final_score_bar)
 
-
-def meetings_count(session_ids: list[int]) -> int:
-    from sqlalchemy import func
-
-    return db_session.scalar(select(func.count()).select_from(Meeting).where(Meeting.session_id.in_(session_ids))) or 0

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.audit.services import record_event
 from app.catalog.models import Course, Theme
-from app.clock import now
+from app.core.clock import now
 from app.cohorts.events import ApplicationDecided, EndorsementRequested, SubmissionReviewed
 from app.cohorts.models import (
     Application,
@@ -36,11 +36,18 @@ from app.cohorts.models import (
 from app.cohorts import transitions
 from app.cohorts.transitions import CohortError, Stale
 from app.cohorts.uploads import CheckedFile
-from app.db import db_session
-from app.events import emit
+from app.core.db import db_session
+from app.core.events import emit
 from app.org.models import Employee, Grade, RoleName, Unit
 from app.permissions import can_decide_application, can_endorse_application, has_role
-from app.text_safety import find_unsafe
+from app.core.text_safety import find_unsafe
+from app.attendance.events import AttendanceChanged
+from app.catalog.models import ProgrammeItem
+from app.cohorts.queries import completion_met, progress_board
+from app.completion.services import sync_programme_completion
+from app.core.events import subscribe
+from app.enrollment.models import Enrolment
+from app.scheduling.models import TrainingSession
 
 THEMES = (Theme.SMART_GOVERNMENT.value, Theme.SMART_WORKSTYLE.value, Theme.SMART_SOLUTIONS.value)
 
@@ -71,7 +78,7 @@ class CohortSettings:
 
 def _safe_text(label: str, *values: str, multiline: bool = False) -> None:
     """People's text here reaches mail (names, themes, comments in notices) and exports: refuse
-    control characters, NUL and bidi overrides at the edge (app/text_safety.py), naming the field."""
+    control characters, NUL and bidi overrides at the edge (app/core/text_safety.py), naming the field."""
     for value in values:
         problem = find_unsafe(value, multiline=multiline)
         if problem is not None:
@@ -386,9 +393,6 @@ def _mentors_individual(mentor_id: int, submission: Submission) -> bool:
 
 def evaluate_completions(cohort: Cohort) -> int:
     """Apply the cohort's completion rule to every participant; returns how many have completed."""
-    from app.cohorts.queries import completion_met, progress_board
-    from app.completion.services import sync_programme_completion
-
     board, _stones = progress_board(cohort)
     completed = 0
     for row in board:
@@ -405,16 +409,11 @@ def _on_reviewed(event: SubmissionReviewed) -> None:
 
 
 def _on_attendance(event) -> None:  # type: ignore[no-untyped-def]
-    from app.enrollment.models import Enrolment
-    from app.scheduling.models import TrainingSession
-
     rows = db_session.execute(select(Enrolment.employee_id, Enrolment.course_id).join(
         TrainingSession, Enrolment.session_id == TrainingSession.id).where(
         Enrolment.id.in_(list(event.enrolment_ids)), TrainingSession.cohort_only.is_(True))).all()
     if not rows:
         return
-    from app.catalog.models import ProgrammeItem
-
     cohorts = db_session.scalars(select(Cohort).join(ProgrammeItem, ProgrammeItem.programme_id == Cohort.programme_id)
                                  .where(ProgrammeItem.course_id.in_({r.course_id for r in rows}))).unique().all()
     for cohort in cohorts:
@@ -422,8 +421,5 @@ def _on_attendance(event) -> None:  # type: ignore[no-untyped-def]
 
 
 def register_subscribers() -> None:
-    from app.attendance.events import AttendanceChanged
-    from app.events import subscribe
-
     subscribe(SubmissionReviewed, _on_reviewed)
     subscribe(AttendanceChanged, _on_attendance)

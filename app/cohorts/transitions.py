@@ -54,7 +54,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, attributes
 
 from app.audit.services import record_event
-from app.clock import now
+from app.core.clock import now
 from app.cohorts.events import SubmissionReviewed
 from app.cohorts.models import (
     Application,
@@ -66,8 +66,8 @@ from app.cohorts.models import (
     Submission,
     SubmissionStatus,
 )
-from app.db import db_session
-from app.events import emit
+from app.core.db import db_session
+from app.core.events import emit
 from app.org.models import Employee
 
 

@@ -10,15 +10,16 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.catalog.models import Course, CourseKind, Track
-from app.clock import TOKYO, now
+from app.core.clock import TOKYO, now
 from app.cohorts import queries, services
 from app.cohorts.models import Application, Cohort, Decision, Endorsement, FieldworkTeam, Milestone, Submission, SubmissionFile
 from app.cohorts.uploads import UploadError, check_upload
-from app.db import db_session
-from app.ids import parse_id, parse_ids, parse_int
-from app.markdown_render import render_markdown
+from app.core.db import db_session
+from app.web.ids import parse_id, parse_ids, parse_int
+from app.web.markdown import render_markdown
 from app.org.models import Employee, Grade, Unit, UnitKind
 from app.permissions import Permission, has_permission, headed_units, require, signed_in, unit_in_subtree
+from app.cohorts.models import team_mentors
 
 bp = Blueprint("cohorts", __name__, url_prefix="/cohorts")
 
@@ -49,8 +50,6 @@ def index():  # type: ignore[no-untyped-def]
     cohorts = list(db_session.scalars(select(Cohort).order_by(Cohort.applications_open_at.desc())))
     mine = {a.cohort_id: a for a in db_session.scalars(select(Application).where(
         Application.employee_id == current_user.id))}
-    from app.cohorts.models import team_mentors
-
     mentoring = list(db_session.scalars(select(FieldworkTeam).join(
         team_mentors, team_mentors.c.team_id == FieldworkTeam.id).where(team_mentors.c.employee_id == current_user.id)))
     return render_template("cohorts/index.html", cohorts=cohorts, mine=mine, now=now(), mentoring=mentoring)

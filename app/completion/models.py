@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Course
-from app.db import Base, enum_column
+from app.core.db import Base, enum_column
 from app.org.models import Employee
 
 

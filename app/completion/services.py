@@ -13,12 +13,18 @@ from sqlalchemy import select
 
 from app.audit.services import record_event
 from app.catalog.models import Course, CourseKind, CourseStatus, ProgrammeItem
-from app.clock import now, today
+from app.core.clock import now, today
 from app.completion.certificates import new_code
 from app.completion.models import Completion, CompletionSource
-from app.db import db_session
+from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee
+from app.assessment.events import QuizGraded, SurveyAnswered
+from app.assessment.quizzes import quiz_for_course, quiz_passed
+from app.assessment.surveys import has_answered_course
+from app.attendance.events import AttendanceChanged
+from app.attendance.services import rate_of
+from app.core.events import subscribe
 
 
 @dataclass
@@ -48,10 +54,6 @@ class RuleCheck:
 
 
 def check_rule(enrolment: Enrolment) -> RuleCheck:
-    from app.assessment.quizzes import quiz_for_course, quiz_passed
-    from app.assessment.surveys import has_answered_course
-    from app.attendance.services import rate_of
-
     course = enrolment.course
     rate = rate_of(enrolment)
     session_over = enrolment.training_session.ends_at <= now()
@@ -184,10 +186,6 @@ def _on_single(event) -> None:  # type: ignore[no-untyped-def]
 
 
 def register_subscribers() -> None:
-    from app.assessment.events import QuizGraded, SurveyAnswered
-    from app.attendance.events import AttendanceChanged
-    from app.events import subscribe
-
     subscribe(AttendanceChanged, _on_attendance)
     subscribe(QuizGraded, _on_single)
     subscribe(SurveyAnswered, _on_single)

@@ -13,10 +13,11 @@ from app.catalog.models import Course
 from app.completion.certificates import is_well_formed, normalise, render_pdf
 from app.completion.models import Completion
 from app.completion.services import record_manual_completion
-from app.db import db_session
-from app.external_urls import external_url
+from app.core.db import db_session
+from app.web.external_urls import external_url
 from app.org.models import Employee
 from app.permissions import Permission, can_view_employee, public, require, signed_in
+from app.web.spreadsheets import csv_response_rows
 
 bp = Blueprint("completion", __name__)
 
@@ -54,8 +55,6 @@ def transcript(employee_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/staff/<int:employee_id>/transcript.csv")
 @signed_in
 def transcript_csv(employee_id: int):  # type: ignore[no-untyped-def]
-    from app.exports import csv_response_rows
-
     employee = _employee_or_404(employee_id)
     header = [_("Completed on"), _("Course code"), _("Course"), _("Hours"), _("How"), _("Certificate code"),
               _("Status")]

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from app.clock import TOKYO, now
+from app.core.clock import TOKYO, now
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.scheduling.models import SessionStatus
 

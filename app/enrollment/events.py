@@ -1,4 +1,4 @@
-"""What the enrolment domain announces (see app/events.py)."""
+"""What the enrolment domain announces (see app/core/events.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from app.text_safety import MultiLineText, SingleLineText
+from app.core.text_safety import MultiLineText, SingleLineText
 
 
 class EnrolForm(FlaskForm):

@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Course
-from app.db import Base, enum_column
+from app.core.db import Base, enum_column
 from app.org.models import Employee
 from app.scheduling.models import TrainingSession
 

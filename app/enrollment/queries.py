@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from app.catalog.models import Assignment, AssignmentStatus
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.enrollment.models import ACTIVE_STATES, ApprovalStage, CalendarFeed, Enrolment, EnrolmentEvent, EnrolmentState
 from app.org.models import Employee, RoleName, Unit
 from app.permissions import has_role, managed_unit_filter

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.services import record_event
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.enrollment.models import (
     ACTIVE_STATES,
     ApprovalStage,
@@ -29,6 +29,10 @@ from app.org.models import Employee, RoleName
 from app.org.queries import manager_of
 from app.permissions import can_manage_employee, has_role
 from app.scheduling.models import ApprovalPolicy, Meeting, SessionStatus, TrainingSession
+from app.core.events import subscribe
+from app.enrollment.models import CalendarFeed
+from app.scheduling.events import SessionCancelled, SessionCapacityIncreased
+from app.web.locale import format_datetime
 
 
 class EnrolmentError(Exception):
@@ -173,8 +177,6 @@ def _is_second_live_enrolment(error: IntegrityError) -> bool:
 
 
 def _local(instant: datetime) -> str:
-    from app.i18n import format_datetime
-
     return format_datetime(instant)
 
 
@@ -395,11 +397,6 @@ def enrol_many(actor: Employee, employees: Iterable[Employee], session: Training
     return outcome
 
 
-def has_live_enrolment(employee_id: int, course_id: int) -> bool:
-    return bool(db_session.scalar(select(exists().where(
-        Enrolment.employee_id == employee_id, Enrolment.course_id == course_id, Enrolment.state.in_(ACTIVE_STATES)))))
-
-
 # --- event subscribers -----------------------------------------------------------------------
 
 
@@ -424,9 +421,6 @@ def _on_session_cancelled(event) -> None:  # type: ignore[no-untyped-def]
 
 def register_subscribers() -> None:
     """Follow scheduling's announcements: capacity up → promote; session cancelled → end places."""
-    from app.events import subscribe
-    from app.scheduling.events import SessionCancelled, SessionCapacityIncreased
-
     subscribe(SessionCapacityIncreased, _on_capacity_increased)
     subscribe(SessionCancelled, _on_session_cancelled)
 
@@ -437,8 +431,6 @@ def register_subscribers() -> None:
 def reset_calendar_feed(employee: Employee) -> str:
     """Issue a new secret feed token (the old URL stops working)."""
     import secrets
-
-    from app.enrollment.models import CalendarFeed
 
     feed = db_session.get(CalendarFeed, employee.id)
     token = secrets.token_urlsafe(32)

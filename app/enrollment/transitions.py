@@ -29,11 +29,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import attributes
 
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.enrollment.events import EnrolmentTransitioned
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentEvent, EnrolmentState
-from app.events import emit
+from app.core.events import emit
 from app.org.models import Employee
 from app.scheduling.models import SessionStatus, TrainingSession
 

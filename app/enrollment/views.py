@@ -5,8 +5,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from app import hooks
-from app.db import db_session
+from app.assessment.queries import quiz_summary
+from app.attendance.services import rate_of
+from app.catalog.queries import assignment_course_ids
+from app.completion.services import check_rule, completed_course_ids_many, valid_completion
+from app.core.db import db_session
 from app.enrollment import queries
 from app.enrollment.calendar import build_calendar
 from app.enrollment.forms import BulkEnrolForm, CancelEnrolmentForm, DecisionForm, EnrolForm
@@ -23,12 +26,13 @@ from app.enrollment.services import (
     promote_by_hand,
     reset_calendar_feed,
 )
-from app.external_urls import base_url
-from app.ids import parse_id, parse_ids
+from app.web.external_urls import base_url
+from app.web.ids import parse_id, parse_ids
 from app.org.models import Employee, RoleName, Unit
 from app.org.queries import all_grades, units_in_tree_order
 from app.permissions import (
     Permission,
+    can_join_cohort_session,
     can_manage_employee,
     can_view_employee,
     has_permission,
@@ -37,7 +41,7 @@ from app.permissions import (
     require,
     signed_in,
 )
-from app.safe_redirect import safe_next
+from app.web.redirects import safe_next
 from app.scheduling.models import TrainingSession
 from app.scheduling.queries import load_session
 
@@ -79,11 +83,11 @@ def enrol_view(session_id: int):  # type: ignore[no-untyped-def]
             abort(403)
         employee = found
     override = bool(form.override_rules.data) and has_role(current_user, RoleName.HR)
-    if session.cohort_only and not override and not hooks.may_join_cohort_session(employee, session):
+    if session.cohort_only and not override and not can_join_cohort_session(employee, session):
         flash(_("This session is only for the participants of its cohort."), "error")
         return redirect(back)
     try:
-        result = enrol(current_user, employee, session, completed_course_ids=hooks.completed_course_ids(employee.id),
+        result = enrol(current_user, employee, session, completed_course_ids=completed_course_ids_many([employee.id]).get(employee.id, set()),
                        override_rules=override)
     except EnrolmentError as error:
         db_session.rollback()
@@ -113,11 +117,17 @@ def _status_message(enrolment: Enrolment) -> str:
 @signed_in
 def detail(enrolment_id: int):  # type: ignore[no-untyped-def]
     enrolment = _enrolment_or_404(enrolment_id)
+    # After the session: attendance, quiz, survey and completion, read from those domains here.
+    after: dict[str, object] = {}
+    if enrolment.state.value == "confirmed":
+        after = {"rate": rate_of(enrolment), "check": check_rule(enrolment),
+                 "completion": valid_completion(enrolment.employee_id, enrolment.course_id),
+                 **quiz_summary(enrolment, current_user)}
     return render_template("enrollment/detail.html", enrolment=enrolment, events=queries.events_of(enrolment.id),
                            position=queries.positions_for([enrolment]).get(enrolment.id),
                            can_cancel=can_cancel(current_user, enrolment), cancel_form=CancelEnrolmentForm(),
                            can_decide=can_decide(current_user, enrolment), decision_form=DecisionForm(),
-                           panel=hooks.enrolment_panel(enrolment))
+                           show_after_session=bool(after), **after)
 
 
 @bp.route("/enrolments/<int:enrolment_id>/cancel", methods=["POST"])
@@ -247,7 +257,7 @@ def enrol_many_view(session_id: int):  # type: ignore[no-untyped-def]
     else:
         flash(_("Choose a grade or a unit, or paste employee numbers."), "error")
         return redirect(url_for("enrollment.roster", session_id=session.id))
-    completed = hooks.completed_course_ids_many([e.id for e in employees])
+    completed = completed_course_ids_many([e.id for e in employees])
     outcome = enrol_many(current_user, employees, session, completed,
                          override_rules=bool(form.override_rules.data), unknown=unknown)
     db_session.commit()
@@ -263,7 +273,14 @@ def enrol_many_view(session_id: int):  # type: ignore[no-untyped-def]
 def my_learning():  # type: ignore[no-untyped-def]
     feed = queries.calendar_feed(current_user.id)
     return render_template("enrollment/my_learning.html", data=queries.my_learning(current_user), feed=feed,
-                           progress=hooks.assignment_progress(current_user.id))
+                           progress=_assignment_progress(current_user.id))
+
+
+def _assignment_progress(employee_id: int) -> dict[int, str]:
+    """"completed" for each of the person's assignments whose course they have completed."""
+    done = completed_course_ids_many([employee_id]).get(employee_id, set())
+    return {assignment_id: "completed" for assignment_id, course_id in assignment_course_ids(employee_id)
+            if course_id in done}
 
 
 @bp.route("/enrolments/<int:enrolment_id>/calendar.ics")

@@ -5,9 +5,9 @@ from datetime import datetime
 import click
 from flask.cli import with_appcontext
 
-from app.clock import TOKYO, now
+from app.core.clock import TOKYO, now
 from app.jobs.runner import run_due
-from app.scheduler import worker_name
+from app.core.scheduler import worker_name
 
 
 @click.group("jobs", help="Background jobs: a one-shot run of the scheduler's job runner.")

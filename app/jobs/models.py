@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, enum_column
-from app.org.models import Employee
+from app.core.db import Base, enum_column
+
+if TYPE_CHECKING:  # org comes after this package; the mapper finds Employee by name
+    from app.org.models import Employee
 
 
 class JobState(enum.StrEnum):

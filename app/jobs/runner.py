@@ -1,6 +1,6 @@
 """The job runner: takes queued jobs one at a time and runs the handler registered for their kind.
 
-It runs as a job of the scheduler process (app/scheduler.py, every JOBS_POLL_SECONDS, behind the
+It runs as a job of the scheduler process (app/core/scheduler.py, every JOBS_POLL_SECONDS, behind the
 scheduler's lease) and as the one-shot `flask jobs run-due`. A handler does its work in the
 runner's `db_session` and returns the result; the runner marks the job succeeded in the same
 transaction and commits, so the work and "succeeded" land together or not at all. A handler
@@ -28,8 +28,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.jobs import services
 from app.jobs.models import BackgroundJob
 
@@ -92,7 +92,7 @@ def register(kind: str, job_kind: JobKind) -> None:
 
 def begin_read_transaction() -> None:
     """Start the current transaction as a reader (BEGIN DEFERRED on SQLite; outside requests the
-    default is to take the write lock first, app/db.py), so progress reports from the runner's
+    default is to take the write lock first, app/core/db.py), so progress reports from the runner's
     second connection can commit meanwhile (WAL lets one writer beside readers). The transaction
     must only read: commit it before writing, and write in a new one."""
     bind = db_session.get_bind()

@@ -17,16 +17,18 @@ Services flush or execute; the caller (the runner, a view) commits.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.jobs.models import BackgroundJob, JobState
-from app.org.models import Employee
+
+if TYPE_CHECKING:  # org comes after this package; the mapper finds Employee by name
+    from app.org.models import Employee
 
 
 def enqueue(kind: str, payload: dict[str, Any], *, created_by: Employee | None,

@@ -7,8 +7,8 @@ from datetime import timedelta
 from flask import Blueprint, abort, render_template
 from flask_login import current_user
 
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.jobs.models import BackgroundJob, JobState
 from app.jobs.runner import KINDS
 from app.permissions import can_view_job, signed_in
@@ -20,7 +20,7 @@ SLOW_START = timedelta(minutes=1)  # the runner looks every few seconds: longer 
 @bp.route("/<int:job_id>")
 @signed_in
 def show(job_id: int):  # type: ignore[no-untyped-def]
-    job = db_session.get(BackgroundJob, job_id)  # <int:> takes ids 1 .. 2**31 - 1 only (app/ids.py)
+    job = db_session.get(BackgroundJob, job_id)  # <int:> takes ids 1 .. 2**31 - 1 only (app/web/ids.py)
     if job is None:
         abort(404)
     if not can_view_job(current_user, job):

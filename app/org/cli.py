@@ -8,9 +8,8 @@ import click
 from flask.cli import with_appcontext
 from flask_babel import force_locale
 
-from app.clock import today
-from app.db import db_session
-from app.org.demo import DEMO_PASSWORD, load_demo_organisation
+from app.core.clock import today
+from app.core.db import db_session
 from app.org.reference import ensure_grades
 from app.org.services import ImportReport, import_staff
 
@@ -75,28 +74,5 @@ def import_cmd(file: Path, dry_run: bool, as_of: object) -> None:
     if dry_run:
         db_session.rollback()
     else:
-        from app.hooks import after_staff_import
-
-        after_staff_import(effective)
         db_session.commit()
     print_report(report, dry_run=dry_run, filename=file.name)
-
-
-@click.group("demo", help="Demo data for trying Manabi out.")
-def demo_group() -> None:
-    pass
-
-
-@demo_group.command("load")
-@with_appcontext
-def demo_load_cmd() -> None:
-    """Load the fictional prefecture (idempotent) and print one login per role."""
-    logins = load_demo_organisation()
-    from app.hooks import after_demo_load
-
-    after_demo_load()
-    db_session.commit()
-    click.echo("")
-    click.echo("Demo logins (password for all: %s)" % DEMO_PASSWORD)
-    for login in logins:
-        click.echo(f"  {login.role:<26} {login.login:<10} {login.name}  {login.note}")

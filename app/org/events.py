@@ -1,7 +1,15 @@
-"""What the organisation domain announces to later domains (app/events.py)."""
+"""What the organisation domain announces to later domains (app/core/events.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True)
+class StaffImported:
+    """A staff list was applied: what people owe is evaluated again (assignment rules, app/catalog)."""
+
+    as_of: date
 
 
 @dataclass(frozen=True)

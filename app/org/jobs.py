@@ -24,8 +24,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.db import begin_write_transaction, db_session
-from app.hooks import after_staff_import
+from app.core.db import begin_write_transaction, db_session
 from app.jobs.models import BackgroundJob
 from app.jobs.runner import JobFailed, JobKind, Progress, begin_read_transaction, register
 from app.jobs.services import enqueue
@@ -158,7 +157,6 @@ def run_staff_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
     if is_stale(staged):
         raise stale
     report = apply_staff_import(plan, actor)
-    after_staff_import(as_of)
     return {"reason": "applied", "filename": filename, "as_of": as_of.isoformat(), "encoding": report.encoding,
             "counts": report.counts()}
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, enum_column
+from app.core.db import Base, enum_column
 
 
 class UnitKind(enum.StrEnum):

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import Employee, Grade, Placement, Unit
-from app.text_search import normalize_for_search
+from app.core.text_search import normalize_for_search
 
 
 def staff_directory(visible: Any, *, q: str = "", unit_id: int | None = None, grade_id: int | None = None,
@@ -32,10 +32,6 @@ def staff_directory(visible: Any, *, q: str = "", unit_id: int | None = None, gr
     if not include_inactive:
         stmt = stmt.where(Employee.is_active.is_(True))
     return stmt.order_by(Employee.employee_number)
-
-
-def all_units() -> list[Unit]:
-    return list(db_session.scalars(select(Unit).order_by(Unit.path)))
 
 
 def units_in_tree_order() -> list[Unit]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import Grade
 
 # (code, Japanese name, English name), from the top down.

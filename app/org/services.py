@@ -10,10 +10,10 @@ from flask_babel import gettext as _
 from sqlalchemy import insert, select, update
 
 from app.audit.services import record_event
-from app.clock import now
-from app.db import db_session
-from app.events import emit
-from app.org.events import EmployeesDeactivated
+from app.core.clock import now
+from app.core.db import db_session
+from app.core.events import emit
+from app.org.events import EmployeesDeactivated, StaffImported
 from app.org.models import Employee, Grade, Placement, RoleGrant, RoleName, Unit, UnitKind
 from app.org.staff_csv import StaffFileError, StaffRow, read_file
 from app.permissions import PermissionDenied, can_grant_role, can_revoke_role
@@ -321,7 +321,7 @@ def apply_staff_import(plan: StaffImportPlan, actor: Employee | None) -> ImportR
     Transfers and promotions close the old placement and open a new one dated `as_of` (a second
     move on the same day edits the new placement in place); reactivated people get a new one too.
     Flushes; the caller commits. Objects of this session that the import changed are expired,
-    so the follow-up hooks read the new units, grades and heads.
+    so what follows the StaffImported event reads the new units, grades and heads.
     """
     report, as_of = plan.report, plan.as_of
     if report.issues:
@@ -404,6 +404,7 @@ def apply_staff_import(plan: StaffImportPlan, actor: Employee | None) -> ImportR
         emit(EmployeesDeactivated(tuple(sorted(p.id for p in plan.leaving))))  # their sessions end (app/auth)
     record_event(actor, "org.staff_imported", "staff_list", None,
                  after=report.counts(), summary=f"as of {as_of.isoformat()}")
+    emit(StaffImported(as_of))  # what people owe follows the new organisation (app/catalog)
     db_session.flush()
     report.applied = True
     return report

@@ -3,7 +3,7 @@
 The HR system and Excel in Japanese write Shift_JIS (CP932); newer exports are UTF-8, often with
 a BOM. Headers may be the English keys or the Japanese labels HR staff see.
 
-Every value is one line of text under the rule of app/text_safety.py: a line break inside a quoted
+Every value is one line of text under the rule of app/core/text_safety.py: a line break inside a quoted
 field, NUL or another control character, or a bidirectional control (U+202A–U+202E,
 U+2066–U+2069, U+200E, U+200F, U+061C) refuses the whole file, each naming its line and column,
 so nothing is applied (a name like "Sato\\r\\nBcc: evil@example.com" once became a mail header).
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
-from app.text_safety import find_unsafe
+from app.core.text_safety import find_unsafe
 
 # For each key, its accepted headers, most specific first: when a file has two headers for the
 # same key (職級 and 職級コード, 所属コード and 所属), the earlier alias in this tuple wins.

@@ -7,15 +7,15 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.clock import today
-from app.db import db_session
-from app.ids import arg_id
+from app.core.clock import today
+from app.core.db import db_session
+from app.web.ids import arg_id
 from app.org import queries
 from app.org.forms import RolesForm, StaffImportApplyForm, StaffImportForm, TemporaryPasswordForm, role_label
 from app.org.jobs import discard_staged, find_staged, is_stale, job_for_preview, preview_staff_import, queue_staff_import
 from app.org.models import Employee, RoleName
 from app.org.services import grant_role, revoke_role
-from app.pagination import paginate
+from app.web.pagination import paginate
 from app.permissions import (
     Permission,
     PermissionDenied,
@@ -27,6 +27,7 @@ from app.permissions import (
     signed_in,
     visible_employee_filter,
 )
+from app.auth.services import issue_temporary_password
 
 bp = Blueprint("org", __name__, url_prefix="/org")
 
@@ -71,8 +72,6 @@ def employee_detail(employee_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/staff/<int:employee_id>/temporary-password", methods=["POST"])
 @require(Permission.AUTH_PASSWORD_RESET)
 def temporary_password(employee_id: int):  # type: ignore[no-untyped-def]
-    from app.auth.services import issue_temporary_password
-
     employee = _load_employee(employee_id)
     if not can_show_temporary_password(current_user, employee):
         abort(403)

@@ -6,8 +6,11 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.clock import now
-from app.db import db_session
+from app.core.clock import TOKYO, now
+from app.core.db import db_session
+from app.core.scheduler import worker_name
+from app.reminders.scans import queue_manager_digests, scan_assignments, scan_milestones, sweep_ended_sessions
+from app.reminders.senders import deliver_with_senders
 
 
 def _parse_now(value: str | None) -> datetime:
@@ -15,8 +18,6 @@ def _parse_now(value: str | None) -> datetime:
         return now()
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
-        from app.clock import TOKYO
-
         parsed = parsed.replace(tzinfo=TOKYO)
     return parsed
 
@@ -33,9 +34,6 @@ def reminders_group() -> None:
 @with_appcontext
 def deliver_due_cmd(at: str | None, senders: int | None) -> None:
     """Send every notification due now."""
-    from app.reminders.senders import deliver_with_senders
-    from app.scheduler import worker_name
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     report = deliver_with_senders(app, _parse_now(at), worker=worker_name(),
                                   senders=senders or app.config["REMINDER_SENDERS"])
@@ -49,8 +47,6 @@ def deliver_due_cmd(at: str | None, senders: int | None) -> None:
 @with_appcontext
 def scan_cmd(at: str | None) -> None:
     """Evaluate completions of sessions just ended; queue follow-ups and assignment reminders."""
-    from app.reminders.scans import scan_assignments, scan_milestones, sweep_ended_sessions
-
     when = _parse_now(at)
     count = sweep_ended_sessions(when) + scan_assignments(when) + scan_milestones(when)
     db_session.commit()
@@ -62,30 +58,6 @@ def scan_cmd(at: str | None) -> None:
 @with_appcontext
 def digest_cmd(at: str | None) -> None:
     """Queue the managers' weekly digest."""
-    from app.reminders.scans import queue_manager_digests
-
     count = queue_manager_digests(_parse_now(at))
     db_session.commit()
     click.echo(f"queued {count}")
-
-
-@click.group("scheduler", help="The scheduler process.")
-def scheduler_group() -> None:
-    pass
-
-
-@scheduler_group.command("run")
-def scheduler_run_cmd() -> None:
-    """Run the scheduler in the foreground (one per installation; a second copy stands by)."""
-    from app.scheduler import build_scheduler, release_lease
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    scheduler, holder = build_scheduler(app, blocking=True)
-    click.echo(f"scheduler {holder} started (Ctrl+C to stop)")
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        with app.app_context():
-            release_lease(holder)

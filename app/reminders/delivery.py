@@ -49,11 +49,11 @@ from sqlalchemy import Connection, Update, bindparam, delete, exists, func, sele
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.business_days import within_office_hours
-from app.clock import now
-from app.db import among, begin_write_transaction, db_session
+from app.core.business_days import within_office_hours
+from app.core.clock import now
+from app.core.db import among, begin_write_transaction, db_session
 from app.enrollment.models import Enrolment
-from app.mail import Transport
+from app.core.mail import Transport
 from app.reminders.facts import CalendarCache, ClaimedLetter, Facts, Standing
 from app.reminders.models import DeliveryStatus, Notification, SenderHeartbeat
 from app.reminders.rendering import build_mail, render, skip_reason
@@ -381,7 +381,7 @@ class _SentMarks:
                            f"WITH mark AS (UPDATE {table.name} SET sent_at = $1, subject = $2 WHERE id = $3) "
                            + _standing_sql(("$5", "$4")))
             self._libpq = self._raw.driver_connection.pgconn
-        else:  # SQLite connections already run in autocommit (isolation_level None, see app/db.py)
+        else:  # SQLite connections already run in autocommit (isolation_level None, see app/core/db.py)
             self._to_db = table.c.sent_at.type.bind_processor(bind.dialect) or (lambda value: value)
             self._sql = f"UPDATE {table.name} SET sent_at = ?, subject = ? WHERE id = ?"
             self._standing_sql = _standing_sql(("?", "?"))

@@ -19,14 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from flask import current_app
 from sqlalchemy import select
 
 from app.catalog.models import Course
-from app.db import db_session, rows_among
+from app.core.db import db_session, rows_among
 from app.enrollment.calendar import CalendarEntry, calendar_bytes
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
-from app.external_urls import base_url
+from app.enrollment.queries import positions
+from app.web.external_urls import base_url
 from app.org.models import Employee
+from app.reminders.assignment_facts import assignment_facts_many
 from app.reminders.kinds import KINDS, built_in_wording
 from app.reminders.models import KindSetting, MessageTemplate, OptOut
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
@@ -132,10 +135,6 @@ class CalendarCache:
 
 class Facts:
     def __init__(self, letters: Sequence[Letter], calendars: CalendarCache | None = None) -> None:
-        from flask import current_app
-
-        from app import hooks
-
         config = current_app.config
         self.base_url: str = base_url()  # BASE_URL: links never follow a request's Host header
         self.calendar_domain: str = config["CALENDAR_UID_DOMAIN"]
@@ -151,7 +150,7 @@ class Facts:
         with_calendar = {self.places[int(letter.context["enrolment_id"])].session_id for letter in letters
                          if KINDS[letter.kind].attach_ics and int(letter.context.get("enrolment_id") or 0) in self.places}
         self.meetings = _meetings(with_calendar)
-        self.assignments = hooks.assignment_facts_many(
+        self.assignments = assignment_facts_many(
             {int(i) for letter in letters if (i := letter.context.get("assignment_id"))})
         self._positions: dict[int, dict[int, int]] = {}
         self._calendars = calendars or CalendarCache()
@@ -192,8 +191,6 @@ class Facts:
 
     def waitlist_position(self, place: Place) -> int | str:
         if place.session_id not in self._positions:
-            from app.enrollment.queries import positions
-
             self._positions[place.session_id] = positions(place.session_id)
         return self._positions[place.session_id].get(place.id, "-")
 

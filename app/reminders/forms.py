@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from app.text_safety import MultiLineText, SingleLineText
+from app.core.text_safety import MultiLineText, SingleLineText
 
 
 class TemplateForm(FlaskForm):

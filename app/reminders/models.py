@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, enum_column
+from app.core.db import Base, enum_column
 from app.org.models import Employee
 
 
@@ -85,16 +85,6 @@ class OptOut(Base):
 
     employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
-
-
-class SchedulerLease(Base):
-    """Only the holder of an unexpired lease runs the scheduled jobs; others stand by."""
-
-    __tablename__ = "scheduler_leases"
-
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(80))
-    expires_at: Mapped[datetime]
 
 
 class SenderHeartbeat(Base):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
-from app.db import db_session
+from app.core.db import db_session
 from app.reminders.models import DeliveryStatus, Notification, OptOut
 
 

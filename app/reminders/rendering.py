@@ -11,14 +11,16 @@ from functools import lru_cache
 from string import Formatter
 from typing import Any
 
-from app.clock import TOKYO
-from app.db import db_session
+from app.core.clock import TOKYO
+from app.core.db import db_session
 from app.enrollment.models import ApprovalStage, EnrolmentState
-from app.mail import Attachment, OutgoingMail, compose
+from app.core.mail import Attachment, OutgoingMail, compose
 from app.reminders.facts import Facts, Letter
 from app.reminders.kinds import KINDS, built_in_wording
 from app.reminders.models import MessageTemplate
 from app.scheduling.models import SessionStatus
+from app.cohorts.labels import MILESTONE_LABELS
+from app.cohorts.models import Application, Milestone, Submission
 
 SENDER_NAME = "まなび 研修担当"
 
@@ -143,9 +145,6 @@ _COHORT_KEYS = frozenset({"application_id", "submission_id", "milestone_id"})
 
 
 def _cohort_values(letter: Letter, locale: str, base: str) -> dict[str, Any]:
-    from app.cohorts.labels import MILESTONE_LABELS
-    from app.cohorts.models import Application, Milestone, Submission
-
     values: dict[str, Any] = {}
     context = letter.context
     if "application_id" in context:

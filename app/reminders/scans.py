@@ -9,15 +9,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from app import hooks
 from app.catalog.models import Assignment, AssignmentStatus
-from app.clock import TOKYO
-from app.db import db_session
+from app.completion.services import completed_course_ids_many
+from app.core.clock import TOKYO
+from app.core.db import db_session
 from app.enrollment.models import ACTIVE_STATES, ApprovalStage, Enrolment, EnrolmentState
 from app.org.models import Employee, Unit
 from app.org.queries import manager_of
 from app.reminders.services import queue
 from app.scheduling.models import SessionStatus, TrainingSession
+from app.cohorts.models import Application, Decision, Milestone, Submission, TeamMember
+from app.completion.services import check_rule, evaluate_enrolment
 
 NOT_ENROLLED_WINDOW = timedelta(days=30)
 DUE_SOON_WINDOW = timedelta(days=7)
@@ -39,7 +41,7 @@ def scan_assignments(at: datetime) -> int:
     if not rows:
         return 0
     employee_ids = list({r.employee_id for r in rows})
-    completed = hooks.completed_course_ids_many(employee_ids)
+    completed = completed_course_ids_many(employee_ids)
     live = set(db_session.execute(select(Enrolment.employee_id, Enrolment.course_id).where(
         Enrolment.employee_id.in_(employee_ids), Enrolment.state.in_(ACTIVE_STATES))).all())
     managers: dict[int, int | None] = {}
@@ -101,8 +103,6 @@ def queue_manager_digests(at: datetime) -> int:
 def sweep_ended_sessions(at: datetime, lookback: timedelta = timedelta(days=3)) -> int:
     """After a session ends: evaluate completions (attendance may now be complete) and remind
     those with a quiz or survey still to do. Returns the number of reminders queued."""
-    from app.completion.services import check_rule, evaluate_enrolment
-
     queued = 0
     enrolments = db_session.scalars(
         select(Enrolment).join(TrainingSession, Enrolment.session_id == TrainingSession.id).where(
@@ -121,8 +121,6 @@ def sweep_ended_sessions(at: datetime, lookback: timedelta = timedelta(days=3)) 
 
 def scan_milestones(at: datetime) -> int:
     """Milestones due within a week, or overdue, that a team (or person) has not submitted yet."""
-    from app.cohorts.models import Application, Decision, Milestone, Submission, TeamMember
-
     queued = 0
     stones = db_session.scalars(select(Milestone).where(Milestone.due_at <= at + timedelta(days=7),
                                                         Milestone.due_at > at - timedelta(days=28))).all()

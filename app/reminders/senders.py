@@ -26,8 +26,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import func, select
 
-from app.db import db_session
-from app.mail import Transport, transport_from_config
+from app.core.db import db_session
+from app.core.mail import Transport, transport_from_config
 from app.reminders.delivery import DeliveryReport, deliver_due, due_conditions, release_claims
 from app.reminders.models import Notification
 
@@ -97,7 +97,7 @@ def portable_config(app: Flask) -> dict[str, Any]:
 
 def _sender_main(config: dict[str, Any], at: datetime, worker: str, batch: int, max_batches: int,
                  results: Any) -> None:
-    from app import create_app
+    from app import create_app  # cycle: a sender process builds the whole app, whose factory imports this module
 
     app = create_app(SimpleNamespace(**config))  # type: ignore[arg-type]
     try:

@@ -3,18 +3,19 @@ so a retried or repeated cause never doubles a message; reminders are recomputed
 their session moves or their enrolment ends."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.business_days import business_days_before
-from app.clock import TOKYO, now
-from app.db import db_session
+from app.core.business_days import business_days_before
+from app.core.clock import TOKYO, now
+from app.core.db import db_session
 from app.org.models import Employee
 from app.reminders.kinds import DEFAULT_SESSION_REMINDER_OFFSETS, KINDS
 from app.reminders.models import DeliveryStatus, KindSetting, Notification
+from app.audit.services import record_event
 
 REMINDER_TIME = time(9, 0)  # reminders go out at 9:00 Japan time on their business day
 
@@ -89,8 +90,6 @@ def resend(actor: Employee, notification: Notification) -> bool:
     """HR sends a failed (or sent) message again: same row, same Message-ID, fresh attempts. One
     guarded UPDATE from a finished state: a message being sent right now, or already queued
     again by a second click, is left alone (False)."""
-    from app.audit.services import record_event
-
     before = notification.status.value
     moved = db_session.execute(
         update(Notification).where(Notification.id == notification.id, Notification.status.in_(RESENDABLE))

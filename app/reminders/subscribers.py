@@ -4,13 +4,20 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.auth.events import SignInDelayed
-from app.db import db_session
+from app.core.db import db_session
 from app.enrollment.events import EnrolmentTransitioned
 from app.enrollment.models import ACTIVE_STATES, Enrolment, EnrolmentState
-from app.events import subscribe
-from app.external_urls import base_url
+from app.core.events import subscribe
+from app.web.external_urls import base_url
 from app.reminders.services import queue, schedule_session_reminders, void_pending
 from app.scheduling.events import SessionMoved
+from app.cohorts.events import ApplicationDecided, EndorsementRequested, SubmissionReviewed
+from app.cohorts.models import Application
+from app.cohorts.models import FieldworkTeam, Submission
+from app.enrollment.models import ApprovalStage
+from app.org.models import Employee, RoleGrant, RoleName
+from app.org.queries import manager_of
+from app.scheduling.models import TrainingSession
 
 # enrolment transition kind -> notification kind for the employee
 _TO_EMPLOYEE = {
@@ -46,9 +53,6 @@ def on_enrolment_transitioned(event: EnrolmentTransitioned) -> None:
 
 
 def _approvers(enrolment: Enrolment, kind: str) -> list[int]:
-    from app.enrollment.models import ApprovalStage
-    from app.org.models import Employee, RoleGrant, RoleName
-
     if enrolment.approval_stage == ApprovalStage.MANAGER and enrolment.approver_id:
         return [enrolment.approver_id]
     if enrolment.approval_stage == ApprovalStage.HR:
@@ -58,8 +62,6 @@ def _approvers(enrolment: Enrolment, kind: str) -> list[int]:
 
 
 def on_session_moved(event: SessionMoved) -> None:
-    from app.scheduling.models import TrainingSession
-
     session = db_session.get(TrainingSession, event.session_id)
     if session is None:
         return
@@ -73,9 +75,6 @@ def on_session_moved(event: SessionMoved) -> None:
 
 
 def on_endorsement_requested(event) -> None:  # type: ignore[no-untyped-def]
-    from app.cohorts.models import Application
-    from app.org.queries import manager_of
-
     application = db_session.get(Application, event.application_id)
     manager = manager_of(application.employee) if application else None
     if manager is not None:
@@ -84,8 +83,6 @@ def on_endorsement_requested(event) -> None:  # type: ignore[no-untyped-def]
 
 
 def on_application_decided(event) -> None:  # type: ignore[no-untyped-def]
-    from app.cohorts.models import Application
-
     application = db_session.get(Application, event.application_id)
     if application is not None:
         queue(application.employee_id, "cohort_result",
@@ -93,8 +90,6 @@ def on_application_decided(event) -> None:  # type: ignore[no-untyped-def]
 
 
 def on_submission_reviewed(event) -> None:  # type: ignore[no-untyped-def]
-    from app.cohorts.models import FieldworkTeam, Submission
-
     submission = db_session.get(Submission, event.submission_id)
     if submission is None:
         return
@@ -112,8 +107,6 @@ def on_sign_in_delayed(event: SignInDelayed) -> None:
 
 
 def register() -> None:
-    from app.cohorts.events import ApplicationDecided, EndorsementRequested, SubmissionReviewed
-
     subscribe(EnrolmentTransitioned, on_enrolment_transitioned)
     subscribe(SessionMoved, on_session_moved)
     subscribe(EndorsementRequested, on_endorsement_requested)

@@ -5,9 +5,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.db import db_session
-from app.ids import parse_int
-from app.pagination import paginate
+from app.core.db import db_session
+from app.web.ids import parse_int
+from app.web.pagination import paginate
 from app.permissions import Permission, require, signed_in
 from app.reminders import queries
 from app.reminders.forms import OffsetsForm, TemplateForm
@@ -15,6 +15,10 @@ from app.reminders.kinds import KINDS
 from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut
 from app.reminders.rendering import fill, placeholders_in, template_for
 from app.reminders.services import mark_read, resend, session_reminder_offsets, set_kind_enabled
+from app.audit.services import record_event
+from app.core.clock import now
+from app.reminders.facts import Facts
+from app.reminders.rendering import render
 
 bp = Blueprint("reminders", __name__)
 
@@ -32,9 +36,6 @@ def show(notification_id: int):  # type: ignore[no-untyped-def]
     """GET shows the message and writes nothing (a link opened by a mail scanner or prefetched by
     a browser marks nothing read); POST, which the inbox sends when an unread message is opened,
     marks it read and shows it."""
-    from app.reminders.facts import Facts
-    from app.reminders.rendering import render
-
     notification = db_session.get(Notification, notification_id)
     if notification is None or notification.recipient_id != current_user.id:
         abort(404)
@@ -166,9 +167,6 @@ def edit_template(kind: str, locale: str):  # type: ignore[no-untyped-def]
             flash(_("Back to the built-in wording."), "success")
             return redirect(url_for("reminders.edit_template", kind=kind, locale=locale))
         else:
-            from app.audit.services import record_event
-            from app.clock import now
-
             existing = db_session.scalar(select(MessageTemplate).where(MessageTemplate.kind == kind,
                                                                        MessageTemplate.locale == locale))
             if existing is None:

@@ -8,8 +8,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.catalog.models import Course
-from app.clock import TOKYO
-from app.db import db_session
+from app.core.clock import TOKYO
+from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import Employee, Grade, Unit
 from app.reports.figures import Period

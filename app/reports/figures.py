@@ -15,14 +15,15 @@ from app.assessment.models import QuizAttempt
 from app.assessment.surveys import satisfaction_by_course
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus
 from app.catalog.models import Course
-from app.clock import TOKYO
+from app.core.clock import TOKYO
 from app.completion.models import Completion
-from app.db import db_session
+from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
-from app.fiscal import FiscalHalf, FiscalYear
+from app.core.fiscal import FiscalHalf, FiscalYear
 from app.org.models import Employee, Grade, Unit
 from app.reports.models import CoursePlan
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
+from app.cohorts.models import Application, Cohort, Decision, FieldworkTeam, Milestone, Submission, SubmissionStatus
 
 
 @dataclass(frozen=True)
@@ -183,8 +184,6 @@ def satisfaction_figures(period: Period) -> dict[int, tuple[float, int]]:
 def cohort_figures(period: Period, locale: str) -> list[dict[str, Any]]:
     """One row per cohort of the fiscal year, from a fixed number of grouped queries (not per cohort)."""
     from sqlalchemy.orm import joinedload
-
-    from app.cohorts.models import Application, Cohort, Decision, FieldworkTeam, Milestone, Submission, SubmissionStatus
 
     cohorts = list(db_session.scalars(select(Cohort).where(Cohort.fiscal_year == period.fiscal_year)
                                       .options(joinedload(Cohort.programme)).order_by(Cohort.id)))

@@ -11,9 +11,9 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.catalog.models import Assignment, AssignmentStatus, Course
-from app.clock import now, today
+from app.core.clock import now, today
 from app.completion.models import Completion
-from app.db import db_session
+from app.core.db import db_session
 from app.enrollment.models import ACTIVE_STATES, Enrolment, EnrolmentState
 from app.org.models import Employee, Unit
 from app.scheduling.models import SessionStatus, TrainingSession

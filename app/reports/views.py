@@ -10,21 +10,29 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.audit.services import record_event
-from app.charts import bar_chart_svg
-from app.clock import now, today
-from app.db import db_session
+from app.web.charts import bar_chart_svg
+from app.core.clock import now, today
+from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
-from app.exports import csv_response_rows, xlsx_response_rows
-from app.fiscal import fiscal_half_of, fiscal_year_of
-from app.ids import arg_id, parse_fiscal_year, parse_int
+from app.web.spreadsheets import csv_response_rows, xlsx_response_rows
+from app.core.fiscal import fiscal_half_of, fiscal_year_of
+from app.web.ids import arg_id, parse_fiscal_year, parse_int
 from app.org.models import Employee, Unit
 from app.org.queries import all_grades
-from app.page_cache import cached_page
+from app.auth.page_cache import cached_page
 from app.permissions import Permission, headed_units, public, require
 from app.reports import figures as fig
 from app.reports.models import CoursePlan, HalfYearReport
 from app.reports.team import STATUSES, team_overview
 from app.scheduling.models import TrainingSession
+from app.catalog.models import Course
+from app.catalog.models import CourseStatus
+from app.completion.services import completed_course_ids_many
+from app.org.models import Grade
+from app.reports.exports import enrolment_header, enrolment_rows
+from app.reports.team import subtree_units
+from app.web.pagination import Page, page_number
+from app.web.spreadsheets import neutralise
 
 bp = Blueprint("reports", __name__)
 
@@ -48,8 +56,6 @@ def _overview():  # type: ignore[no-untyped-def]
 
 
 def _subtree(roots):  # type: ignore[no-untyped-def]
-    from app.reports.team import subtree_units
-
     return subtree_units(roots)
 
 
@@ -57,8 +63,6 @@ def _subtree(roots):  # type: ignore[no-untyped-def]
 @require(Permission.REPORTS_TEAM_READ)
 @cached_page
 def team():  # type: ignore[no-untyped-def]
-    from app.pagination import Page, page_number
-
     overview = _overview()
     # A department head may see thousands of rows: show them 100 at a time (exports have them all).
     number, size = page_number(), 100
@@ -154,16 +158,10 @@ def drilldown():  # type: ignore[no-untyped-def]
         stmt = stmt.join(Unit, Employee.unit_id == Unit.id).where(Unit.path.startswith(unit.path))
     grade = request.args.get("grade", "")
     if grade:
-        from app.org.models import Grade
-
         stmt = stmt.join(Grade, Employee.grade_id == Grade.id).where(Grade.code == grade)
     course = request.args.get("course", "")
     if course:
-        from app.catalog.models import Course
-
         stmt = stmt.join(Course, Enrolment.course_id == Course.id).where(Course.code == course)
-    from app.completion.services import completed_course_ids_many
-
     enrolments = list(db_session.scalars(stmt).unique())
     done = completed_course_ids_many(list({e.employee_id for e in enrolments}))
     return render_template("reports/drilldown.html", enrolments=enrolments, done=done, period=period,
@@ -173,8 +171,6 @@ def drilldown():  # type: ignore[no-untyped-def]
 @bp.route("/reports/plans", methods=["GET", "POST"])
 @require(Permission.REPORTS_ORG_READ)
 def plans():  # type: ignore[no-untyped-def]
-    from app.catalog.models import Course, CourseStatus
-
     period = _period()
     courses = list(db_session.scalars(select(Course).where(Course.status == CourseStatus.PUBLISHED).order_by(Course.code)))
     existing = {p.course_id: p for p in db_session.scalars(select(CoursePlan).where(
@@ -265,8 +261,6 @@ def _figures_workbook(figures: dict, filename: str):  # type: ignore[no-untyped-
     from flask import Response
     from openpyxl import Workbook
 
-    from app.exports import neutralise
-
     workbook = Workbook(write_only=True)
     common = [_("Participants"), _("Completed"), _("Completion rate (%)"), _("Attendance rate (%)")]
     for title, key, extra in ((_("Departments"), "by_department", []), (_("Divisions"), "by_division", []),
@@ -324,8 +318,6 @@ def public_report(slug: str):  # type: ignore[no-untyped-def]
 def export_enrolments():  # type: ignore[no-untyped-def]
     """Every enrolment of a fiscal year, streamed (memory stays flat)."""
     period = _period()
-    from app.reports.exports import enrolment_header, enrolment_rows
-
     return csv_response_rows(f"enrolments-{period.fiscal_year}.csv", enrolment_header(), enrolment_rows(period))
 
 
@@ -333,8 +325,6 @@ def export_enrolments():  # type: ignore[no-untyped-def]
 @require(Permission.REPORTS_ORG_READ)
 def export_enrolments_xlsx():  # type: ignore[no-untyped-def]
     period = _period()
-    from app.reports.exports import enrolment_header, enrolment_rows
-
     return xlsx_response_rows(f"enrolments-{period.fiscal_year}.xlsx", _("Enrolments"), enrolment_header(),
                               enrolment_rows(period))
 

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from app.catalog.models import Course, CourseKind, CourseStatus, Track
-from app.clock import today, tokyo_datetime
-from app.db import db_session
+from app.core.clock import today, tokyo_datetime
+from app.core.db import db_session
 from app.org.models import Employee, RoleGrant, RoleName
 from app.scheduling.models import ApprovalPolicy, TrainingSession
 from app.scheduling.services import SessionDetails, schedule_session

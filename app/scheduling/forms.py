@@ -9,9 +9,9 @@ from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, URL, ValidationError
 
-from app.clock import TOKYO
+from app.core.clock import TOKYO
 from app.scheduling.models import ApprovalPolicy
-from app.text_safety import MultiLineText, SingleLineText
+from app.core.text_safety import MultiLineText, SingleLineText
 
 MEETING_LINE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2}):(\d{2})\s*[-–~〜]\s*(\d{1,2}):(\d{2})\s*$")
 

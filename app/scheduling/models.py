@@ -7,7 +7,7 @@ from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Inte
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Course
-from app.db import Base, enum_column
+from app.core.db import Base, enum_column
 from app.org.models import Employee
 
 

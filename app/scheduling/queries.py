@@ -6,8 +6,8 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.scheduling.models import SessionStatus, TrainingSession
 
 

@@ -9,9 +9,9 @@ from sqlalchemy import update
 
 from app.audit.services import record_event
 from app.catalog.models import Course
-from app.clock import now
-from app.db import db_session
-from app.events import emit
+from app.core.clock import now
+from app.core.db import db_session
+from app.core.events import emit
 from app.org.models import Employee
 from app.scheduling.events import SessionCancelled, SessionCapacityIncreased, SessionMoved
 from app.scheduling.models import ApprovalPolicy, Meeting, SessionStatus, TrainingSession

@@ -6,8 +6,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.catalog.queries import course_by_code
-from app.clock import TOKYO
-from app.db import db_session
+from app.core.clock import TOKYO
+from app.core.db import db_session
 from app.org.models import Employee
 from app.permissions import Permission, require
 from app.scheduling import queries

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 
 revision: str = '159db898e397'
@@ -26,16 +26,16 @@ def upgrade() -> None:
     sa.Column('programme_id', sa.Integer(), nullable=False),
     sa.Column('fiscal_year', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
-    sa.Column('applications_open_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('applications_close_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('applications_open_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('applications_close_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('quota', sa.Integer(), nullable=False),
     sa.Column('selected_count', sa.Integer(), nullable=False),
     sa.Column('requires_endorsement', sa.Boolean(), nullable=False),
     sa.Column('questions', sa.JSON(), nullable=False),
     sa.Column('min_attendance_pct', sa.Integer(), nullable=False),
     sa.Column('final_score_bar', sa.Integer(), nullable=False),
-    sa.Column('results_published_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('results_published_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('applications_close_at > applications_open_at', name=op.f('ck_cohorts_window_ordered')),
     sa.CheckConstraint('quota > 0', name=op.f('ck_cohorts_quota_positive')),
     sa.CheckConstraint('selected_count >= 0 AND selected_count <= quota', name=op.f('ck_cohorts_selected_within_quota')),
@@ -58,8 +58,8 @@ def upgrade() -> None:
     sa.Column('decision', sa.Enum('undecided', 'selected', 'reserve', 'declined', name='decision', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('reserve_rank', sa.Integer(), nullable=True),
     sa.Column('decided_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['cohort_id'], ['cohorts.id'], name=op.f('fk_cohort_applications_cohort_id_cohorts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['decided_by_id'], ['employees.id'], name=op.f('fk_cohort_applications_decided_by_id_employees')),
     sa.ForeignKeyConstraint(['department_id'], ['units.id'], name=op.f('fk_cohort_applications_department_id_units')),
@@ -95,7 +95,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('cohort_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.Enum('plan', 'interim', 'final_report', 'presentation', name='milestonekind', native_enum=False, create_constraint=True, length=20), nullable=False),
-    sa.Column('due_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('per_team', sa.Boolean(), nullable=False),
     sa.Column('rubric', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['cohort_id'], ['cohorts.id'], name=op.f('fk_cohort_milestones_cohort_id_cohorts'), ondelete='CASCADE'),
@@ -129,7 +129,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('submitted_by_id', sa.Integer(), nullable=False),
-    sa.Column('submitted_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('is_late', sa.Boolean(), nullable=False),
     sa.Column('status', sa.Enum('submitted', 'returned', 'accepted', name='submissionstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_cohort_submissions_employee_id_employees')),
@@ -172,7 +172,7 @@ def upgrade() -> None:
     sa.Column('points', sa.Integer(), nullable=False),
     sa.Column('max_points', sa.Integer(), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['mentor_id'], ['employees.id'], name=op.f('fk_cohort_reviews_mentor_id_employees')),
     sa.ForeignKeyConstraint(['submission_id'], ['cohort_submissions.id'], name=op.f('fk_cohort_reviews_submission_id_cohort_submissions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cohort_reviews'))

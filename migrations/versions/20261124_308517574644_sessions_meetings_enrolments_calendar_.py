@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 
 revision: str = '308517574644'
@@ -29,19 +29,19 @@ def upgrade() -> None:
     sa.Column('online_url', sa.String(length=500), nullable=True),
     sa.Column('capacity', sa.Integer(), nullable=False),
     sa.Column('seats_taken', sa.Integer(), nullable=False),
-    sa.Column('enrolment_opens_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('enrolment_closes_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('cancellation_deadline_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('enrolment_opens_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('enrolment_closes_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cancellation_deadline_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('approval_policy', sa.Enum('none', 'manager', 'manager_then_hr', name='approvalpolicy', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('status', sa.Enum('scheduled', 'cancelled', name='sessionstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('cohort_only', sa.Boolean(), nullable=False),
-    sa.Column('starts_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('sequence', sa.Integer(), nullable=False),
     sa.Column('notes', sa.Text(), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('cancelled_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cancelled_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('capacity >= 0', name=op.f('ck_training_sessions_capacity_non_negative')),
     sa.CheckConstraint('enrolment_closes_at > enrolment_opens_at', name=op.f('ck_training_sessions_window_ordered')),
     sa.CheckConstraint('seats_taken >= 0 AND seats_taken <= capacity', name=op.f('ck_training_sessions_seats_within_capacity')),
@@ -54,7 +54,7 @@ def upgrade() -> None:
     op.create_table('calendar_feeds',
     sa.Column('employee_id', sa.Integer(), nullable=False),
     sa.Column('token', sa.String(length=64), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_calendar_feeds_employee_id_employees'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('employee_id', name=op.f('pk_calendar_feeds')),
     sa.UniqueConstraint('token', name=op.f('uq_calendar_feeds_token'))
@@ -70,9 +70,9 @@ def upgrade() -> None:
     sa.Column('approval_stage', sa.Enum('not_required', 'manager', 'hr', 'approved', 'declined', name='approvalstage', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('approver_id', sa.Integer(), nullable=True),
     sa.Column('requested_by_id', sa.Integer(), nullable=True),
-    sa.Column('requested_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('confirmed_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('ended_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('requested_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('confirmed_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('end_reason', sa.String(length=500), nullable=False),
     sa.CheckConstraint("NOT (holds_seat AND state IN ('waitlisted', 'cancelled', 'declined'))", name=op.f('ck_enrolments_seat_only_when_live')),
     sa.CheckConstraint("state <> 'confirmed' OR holds_seat", name=op.f('ck_enrolments_confirmed_has_seat')),
@@ -92,8 +92,8 @@ def upgrade() -> None:
     op.create_table('meetings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
-    sa.Column('starts_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('ends_at > starts_at', name=op.f('ck_meetings_ends_after_start')),
     sa.ForeignKeyConstraint(['session_id'], ['training_sessions.id'], name=op.f('fk_meetings_session_id_training_sessions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_meetings'))
@@ -111,7 +111,7 @@ def upgrade() -> None:
     op.create_table('enrolment_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('enrolment_id', sa.Integer(), nullable=False),
-    sa.Column('occurred_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('from_state', sa.String(length=20), nullable=True),
     sa.Column('to_state', sa.String(length=20), nullable=False),

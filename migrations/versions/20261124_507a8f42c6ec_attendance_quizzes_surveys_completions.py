@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 
 revision: str = '507a8f42c6ec'
@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.Column('show_answers', sa.Boolean(), nullable=False),
     sa.Column('opens_after_session', sa.Boolean(), nullable=False),
     sa.Column('spec_hash', sa.String(length=64), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('attempts_allowed >= 1', name=op.f('ck_quizzes_attempts_positive')),
     sa.CheckConstraint('pass_mark BETWEEN 0 AND 100', name=op.f('ck_quizzes_pass_mark_range')),
     sa.ForeignKeyConstraint(['course_id'], ['courses.id'], name=op.f('fk_quizzes_course_id_courses'), ondelete='CASCADE'),
@@ -98,7 +98,7 @@ def upgrade() -> None:
     sa.Column('status', sa.Enum('present', 'late', 'left_early', 'absent', 'excused', name='attendancestatus', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('remark', sa.String(length=300), nullable=False),
     sa.Column('source', sa.Enum('roster', 'check_in', 'import', name='marksource', native_enum=False, create_constraint=True, length=20), nullable=False),
-    sa.Column('marked_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('marked_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('marked_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['enrolment_id'], ['enrolments.id'], name=op.f('fk_attendance_marks_enrolment_id_enrolments'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['marked_by_id'], ['employees.id'], name=op.f('fk_attendance_marks_marked_by_id_employees'), ondelete='SET NULL'),
@@ -119,9 +119,9 @@ def upgrade() -> None:
     sa.Column('hours', sa.Numeric(precision=6, scale=2), nullable=False),
     sa.Column('certificate_code', sa.String(length=40), nullable=False),
     sa.Column('evidence_note', sa.Text(), nullable=False),
-    sa.Column('recorded_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('recorded_by_id', sa.Integer(), nullable=True),
-    sa.Column('revoked_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revoked_reason', sa.String(length=300), nullable=False),
     sa.ForeignKeyConstraint(['course_id'], ['courses.id'], name=op.f('fk_completions_course_id_courses')),
     sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_completions_employee_id_employees'), ondelete='CASCADE'),
@@ -142,9 +142,9 @@ def upgrade() -> None:
     sa.Column('employee_id', sa.Integer(), nullable=False),
     sa.Column('attempt_no', sa.Integer(), nullable=False),
     sa.Column('question_order', sa.JSON(), nullable=False),
-    sa.Column('started_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deadline_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('submitted_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deadline_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('submitted_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('timed_out', sa.Boolean(), nullable=False),
     sa.Column('score', sa.Integer(), nullable=True),
     sa.Column('max_score', sa.Integer(), nullable=True),

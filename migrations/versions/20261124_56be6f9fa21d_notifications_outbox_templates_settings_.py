@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 
 revision: str = '56be6f9fa21d'
@@ -30,7 +30,7 @@ def upgrade() -> None:
     op.create_table('scheduler_leases',
     sa.Column('name', sa.String(length=40), nullable=False),
     sa.Column('holder', sa.String(length=80), nullable=False),
-    sa.Column('expires_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_scheduler_leases'))
     )
     op.create_table('message_templates',
@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.Column('locale', sa.String(length=8), nullable=False),
     sa.Column('subject', sa.String(length=300), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['updated_by_id'], ['employees.id'], name=op.f('fk_message_templates_updated_by_id_employees'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_message_templates')),
@@ -60,16 +60,16 @@ def upgrade() -> None:
     sa.Column('enrolment_id', sa.Integer(), nullable=True),
     sa.Column('is_urgent', sa.Boolean(), nullable=False),
     sa.Column('status', sa.Enum('pending', 'sending', 'sent', 'failed', 'void', 'skipped', name='deliverystatus', native_enum=False, create_constraint=True, length=20), nullable=False),
-    sa.Column('due_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('next_attempt_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('claimed_by', sa.String(length=80), nullable=True),
-    sa.Column('claimed_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('sent_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.String(length=500), nullable=False),
     sa.Column('subject', sa.String(length=300), nullable=False),
-    sa.Column('read_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('read_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['enrolment_id'], ['enrolments.id'], name=op.f('fk_notifications_enrolment_id_enrolments'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['recipient_id'], ['employees.id'], name=op.f('fk_notifications_recipient_id_employees'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 
 revision: str = '5aac28cbb93a'
@@ -44,9 +44,9 @@ def upgrade() -> None:
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('search_text', sa.Text(), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('retired_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('retired_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('electives_required >= 0', name=op.f('ck_courses_electives_non_negative')),
     sa.CheckConstraint('hours >= 0', name=op.f('ck_courses_hours_non_negative')),
     sa.CheckConstraint('min_attendance_pct BETWEEN 0 AND 100', name=op.f('ck_courses_attendance_pct_range')),
@@ -96,7 +96,7 @@ def upgrade() -> None:
     sa.Column('fiscal_year', sa.Integer(), nullable=False),
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['course_id'], ['courses.id'], name=op.f('fk_assignment_rules_course_id_courses')),
     sa.ForeignKeyConstraint(['created_by_id'], ['employees.id'], name=op.f('fk_assignment_rules_created_by_id_employees'), ondelete='SET NULL'),
@@ -114,7 +114,7 @@ def upgrade() -> None:
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('snapshot', sa.JSON(), nullable=False),
     sa.Column('change_note', sa.String(length=300), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['course_id'], ['courses.id'], name=op.f('fk_course_versions_course_id_courses'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['created_by_id'], ['employees.id'], name=op.f('fk_course_versions_created_by_id_employees'), ondelete='SET NULL'),
@@ -139,8 +139,8 @@ def upgrade() -> None:
     sa.Column('fiscal_year', sa.Integer(), nullable=False),
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('status', sa.Enum('active', 'withdrawn', name='assignmentstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
-    sa.Column('assigned_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('withdrawn_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('assigned_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('withdrawn_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['course_id'], ['courses.id'], name=op.f('fk_assignments_course_id_courses')),
     sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_assignments_employee_id_employees'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['rule_id'], ['assignment_rules.id'], name=op.f('fk_assignments_rule_id_assignment_rules'), ondelete='CASCADE'),

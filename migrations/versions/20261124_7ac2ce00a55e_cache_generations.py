@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('token', sa.String(length=32), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_cache_generations'))
     )
-    # The row every writing transaction replaces (app/cache_generation.py); without it nothing is cached.
+    # The row every writing transaction replaces (app/core/cache_generation.py); without it nothing is cached.
     op.bulk_insert(table, [{'name': 'pages', 'token': uuid.uuid4().hex}])
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 
 revision: str = '7ec636873587'
@@ -37,7 +37,7 @@ def upgrade() -> None:
     sa.Column('half', sa.Integer(), nullable=False),
     sa.Column('narrative', sa.Text(), nullable=False),
     sa.Column('snapshot', sa.JSON(), nullable=True),
-    sa.Column('published_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('published_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('published_by_id', sa.Integer(), nullable=True),
     sa.Column('public_slug', sa.String(length=40), nullable=True),
     sa.CheckConstraint('half IN (1, 2)', name=op.f('ck_half_year_reports_half_valid')),

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 
 revision: str = 'c2d9f902d4e4'
@@ -35,7 +35,7 @@ def upgrade() -> None:
     op.create_table('login_throttles',
     sa.Column('key', sa.String(length=300), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
-    sa.Column('window_started_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('window_started_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_login_throttles'))
     )
     op.create_table('units',
@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('is_external', sa.Boolean(), nullable=False),
     sa.Column('locale', sa.String(length=8), nullable=True),
-    sa.Column('deactivated_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deactivated_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['grade_id'], ['grades.id'], name=op.f('fk_employees_grade_id_grades')),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_employees_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_employees')),
@@ -87,7 +87,7 @@ def upgrade() -> None:
 
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('occurred_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('action', sa.String(length=80), nullable=False),
     sa.Column('target_type', sa.String(length=40), nullable=False),
@@ -108,7 +108,7 @@ def upgrade() -> None:
     sa.Column('employee_id', sa.Integer(), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('must_change', sa.Boolean(), nullable=False),
-    sa.Column('changed_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('changed_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_credentials_employee_id_employees'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('employee_id', name=op.f('pk_credentials'))
     )

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 revision: str = '1d7e0a9b3c21'
 down_revision: str | Sequence[str] | None = '964c14a05154'
@@ -32,11 +32,11 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('employee_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('user_agent', sa.String(length=100), nullable=False),
     sa.Column('address', sa.String(length=64), nullable=False),
-    sa.Column('revoked_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revoked_reason', sa.String(length=30), nullable=True),
     sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_user_sessions_employee_id_employees'),
                             ondelete='CASCADE'),
@@ -50,9 +50,9 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('employee_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('used_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_login_unlocks_employee_id_employees'),
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_login_unlocks')),
@@ -62,7 +62,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_login_unlocks_employee_id', ['employee_id'], unique=False)
 
     with op.batch_alter_table('login_throttles', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('last_failure_at', app.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('last_failure_at', app.core.db.UTCDateTime(timezone=True), nullable=True))
     # Counts kept under the old keys ("account:<typed login>") mean nothing now.
     op.execute("""DELETE FROM login_throttles WHERE "key" LIKE 'account:%'""")
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 revision: str = '2e8f1b0c4d32'
 down_revision: str | Sequence[str] | None = '1d7e0a9b3c21'
@@ -31,9 +31,9 @@ def upgrade() -> None:
                                create_constraint=True, length=20), nullable=False),
     sa.Column('dedupe_key', sa.String(length=200), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('started_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('phase', sa.String(length=40), nullable=False),
     sa.Column('progress_done', sa.Integer(), nullable=False),
     sa.Column('progress_total', sa.Integer(), nullable=False),
@@ -41,8 +41,8 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('result', sa.JSON(), nullable=True),
     sa.Column('claimed_by', sa.String(length=80), nullable=True),
-    sa.Column('claimed_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('heartbeat_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['employees.id'], name=op.f('fk_background_jobs_created_by_id_employees'),
                             ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_background_jobs')),

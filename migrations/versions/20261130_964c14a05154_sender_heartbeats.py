@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 revision: str = '964c14a05154'
 down_revision: str | Sequence[str] | None = 'a7c3e91f5b20'
@@ -26,7 +26,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table('sender_heartbeats',
     sa.Column('worker', sa.String(length=80), nullable=False),
-    sa.Column('expires_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('worker', name=op.f('pk_sender_heartbeats'))
     )
 

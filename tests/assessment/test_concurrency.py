@@ -29,9 +29,9 @@ from app.assessment.models import (
 from app.assessment.quizzes import materialize_quiz
 from app.assessment.surveys import ensure_survey
 from app.audit.models import AuditEvent
-from app.clock import now
+from app.core.clock import now
 from app.completion.models import Completion
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import RoleName
 from app.scheduling.models import Meeting, TrainingSession
 from tests import factories

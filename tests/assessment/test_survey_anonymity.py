@@ -30,8 +30,8 @@ from sqlalchemy import select, text
 from app.assessment import surveys, transitions
 from app.assessment.models import Survey
 from app.catalog.models import Course
-from app.db import db_session
-from app.fiscal import fiscal_half_of, fiscal_year_of
+from app.core.db import db_session
+from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.org.models import RoleName
 from app.reports.figures import Period, satisfaction_figures
 from tests import factories

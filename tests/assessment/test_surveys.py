@@ -14,8 +14,8 @@ from sqlalchemy import Date, DateTime, func, inspect, select
 from app.assessment import surveys
 from app.assessment.models import PendingSurveyResponse, Survey, SurveyQuestionKind, SurveyReceipt, SurveyResponse
 from app.assessment.surveys import SurveyError, ensure_survey
-from app.clock import today
-from app.db import db_session
+from app.core.clock import today
+from app.core.db import db_session
 from app.org.models import RoleName
 from tests import factories
 from tests.db_snapshot import changed_tables, snapshot

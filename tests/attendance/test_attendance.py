@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.attendance.models import AttendanceMark, AttendanceStatus, MarkSource
 from app.attendance.services import apply_participants, preview_participants, rate_of
 from app.audit.models import AuditEvent
-from app.db import db_session
+from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import RoleName
 from app.scheduling.models import Meeting

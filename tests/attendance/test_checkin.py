@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.attendance.checkin_codes import current_code
 from app.attendance.models import AttendanceMark, AttendanceStatus, MarkSource
 from app.attendance.services import AttendanceError, check_in
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import RoleName
 from tests import factories
 

@@ -22,8 +22,8 @@ from app.attendance.checkin_codes import current_code
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus, MarkSource
 from app.attendance.services import set_mark
 from app.audit.models import AuditEvent
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import Employee, RoleName
 from app.scheduling.models import Meeting, TrainingSession

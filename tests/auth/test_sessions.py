@@ -15,8 +15,8 @@ from sqlalchemy import select
 from app.audit.models import AuditEvent
 from app.auth.models import UserSession
 from app.auth.sessions import summarise_user_agent
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.org.models import Employee, RoleName
 from tests import factories
 

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from app.auth.models import LoginThrottle, LoginUnlock, UserSession
 from app.auth.throttling import ThrottlePolicy, delay_after
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.org.models import Employee
 from app.reminders.models import Notification
 from config import Config, TestConfig

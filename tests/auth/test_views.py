@@ -6,7 +6,7 @@ from sqlalchemy import select
 from app.audit.models import AuditEvent
 from app.auth.models import Credential
 from app.auth.passwords import verify_password
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import RoleName
 from tests import factories
 
@@ -74,7 +74,7 @@ def test_throttle_window_expires(app, client, person):
     import time_machine
     from datetime import timedelta
 
-    from app.clock import now
+    from app.core.clock import now
 
     limit = app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
     for _ in range(limit):

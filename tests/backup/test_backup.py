@@ -24,8 +24,8 @@ from sqlalchemy.pool import NullPool
 
 from app.backup import services
 from app.backup.services import BackupError, read_archive, restore_backup
-from app.db import db_session
-from app.migrate_cli import MIGRATIONS_DIR, upgrade_database
+from app.core.db import db_session
+from app.core.migrate_cli import MIGRATIONS_DIR, upgrade_database
 from app.org.models import Unit
 from app.org.reference import ensure_grades
 from bench.generate import SIZES, generate

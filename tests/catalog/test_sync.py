@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.catalog.models import Course, CourseStatus, CourseVersion
 from app.catalog.services import export_course_file, sync_catalog
-from app.db import db_session
+from app.core.db import db_session
 
 COURSE = """---
 code: {code}

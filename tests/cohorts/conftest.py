@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.cohorts import services
 from app.cohorts.models import Application, Cohort, Decision, Endorsement
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import Employee, RoleName
 from tests import factories
 

@@ -25,7 +25,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 
 from app.audit.models import AuditEvent
-from app.clock import now
+from app.core.clock import now
 from app.cohorts import queries, services
 from app.cohorts.models import (
     Application,
@@ -37,7 +37,7 @@ from app.cohorts.models import (
     Submission,
     SubmissionStatus,
 )
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import Employee, RoleName, Unit
 from app.reminders.models import Notification
 from tests import factories

@@ -36,7 +36,7 @@ from app.cohorts.models import (
     TeamMember,
 )
 from app.completion.models import Completion, CompletionSource
-from app.db import db_session
+from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import Employee, RoleName, Unit
 from app.scheduling.models import Meeting

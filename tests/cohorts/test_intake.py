@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.cohorts import services
 from app.cohorts.models import Application, Cohort, Decision, DepartmentCap, Endorsement
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import RoleName, Unit
 from app.reminders.models import Notification
 from tests import factories

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from app.clock import now
+from app.core.clock import now
 from app.cohorts import queries, services
 from app.cohorts.models import (
     Application,
@@ -25,7 +25,7 @@ from app.cohorts.models import (
     SubmissionStatus,
     TeamMember,
 )
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import Unit
 from tests import factories
 from tests.cohorts.conftest import apply_for, person, selected_count
@@ -142,7 +142,7 @@ def test_one_row_per_version_and_one_review_per_version(ctx, org) -> None:  # ty
 
 def test_the_migration_sets_right_what_the_old_races_left(  # type: ignore[no-untyped-def]
         make_database_url, tmp_path) -> None:
-    from app.migrate_cli import upgrade_database
+    from app.core.migrate_cli import upgrade_database
     from app.org.reference import ensure_grades
 
     app = build_app(make_database_url(), tmp_path)

@@ -1,4 +1,4 @@
-"""Error pages never need the database (app/errors.py).
+"""Error pages never need the database (app/web/errors.py).
 
 While the database is down, every page that needs it answers 503 "temporarily unavailable" in
 the user's language (from the session and Accept-Language alone) with Retry-After, pages that do
@@ -24,8 +24,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
-from app.db import db_session
-from app.errors import RETRY_AFTER_SECONDS, is_database_unavailable, render_error
+from app.core.db import db_session
+from app.web.errors import RETRY_AFTER_SECONDS, is_database_unavailable, render_error
 from tests import factories
 from tests.conftest import BACKEND, build_app, migrate
 from tests.http_client import HttpClient, Response, serve_in_thread

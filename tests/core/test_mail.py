@@ -7,8 +7,8 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from app.mail import Attachment, compose, header_value
-from app.text_safety import UnsafeText
+from app.core.mail import Attachment, compose, header_value
+from app.core.text_safety import UnsafeText
 
 
 def parsed(**overrides):  # type: ignore[no-untyped-def]

@@ -21,8 +21,8 @@ from email.utils import getaddresses
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from app.mail import Attachment, compose
-from app.text_safety import UnsafeText, find_unsafe
+from app.core.mail import Attachment, compose
+from app.core.text_safety import UnsafeText, find_unsafe
 
 EXTRA = ("X-Manabi-Kind", "Auto-Submitted")
 INTENDED = ["From", "To", "Subject", "Date", "Message-ID", "MIME-Version", *EXTRA]

@@ -1,5 +1,5 @@
 """On SQLite every unit of work that may write takes the write lock with its first statement
-(app/db.py, one place for views, CLI commands and jobs): a writer that started as a reader cannot
+(app/core/db.py, one place for views, CLI commands and jobs): a writer that started as a reader cannot
 wait for the lock and got "database is locked" (issue 13: three of five people cancelling at
 once got a 500). These tests run on an SQLite file whatever backend the suite is testing, since
 the behaviour is SQLite's own."""
@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event
 
-from app.db import get_engine
+from app.core.db import get_engine
 from tests.conftest import build_app, migrate
 
 

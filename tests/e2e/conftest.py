@@ -24,7 +24,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page
 
-from app.db import db_session
+from app.core.db import db_session
 from tests.conftest import build_app, migrate
 from tests.http_client import serve_in_thread
 
@@ -54,14 +54,12 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(make_database_url: Callable[[], str],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    from app.hooks import after_demo_load
-    from app.org.demo import load_demo_organisation
+    from app.demo.cli import load_demo
 
     application = build_app(make_database_url(), tmp_path_factory.mktemp("e2e-uploads"))
     migrate(application)
     with application.app_context():
-        demo = load_demo_organisation()
-        after_demo_load()  # the catalog from courses/, its assignment rules and the demo sessions
+        demo = load_demo()  # the organisation, the catalog from courses/, its rules, sessions and cohort
         db_session.commit()
     # "employee (主任級)" -> "employee": the first word of each demo role names it.
     logins = {entry.role.split(" (")[0]: entry.login for entry in demo}

@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import Locator, Page, expect
 
-from app.org.demo import DEMO_PASSWORD
+from app.demo.organisation import DEMO_PASSWORD
 
 
 def either(*texts: str) -> re.Pattern[str]:

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.org.demo import DEMO_PASSWORD
+from app.demo.organisation import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
 

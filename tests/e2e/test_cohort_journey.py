@@ -27,8 +27,8 @@ from pypdf import PdfWriter
 from sqlalchemy import select
 
 from app.catalog.models import Course
-from app.clock import TOKYO, now
-from app.db import db_session
+from app.core.clock import TOKYO, now
+from app.core.db import db_session
 from app.org.models import Employee
 from tests.e2e.conftest import LiveServer
 from tests.e2e.helpers import either, main_menu, sign_in, whole

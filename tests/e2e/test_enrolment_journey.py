@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from app.catalog.models import Course
-from app.db import db_session
+from app.core.db import db_session
 from app.scheduling.demo import DEMO_SESSIONS
 from app.scheduling.models import TrainingSession
 from tests.e2e.conftest import LiveServer

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.org.demo import DEMO_PASSWORD
+from app.demo.organisation import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from app.db import db_session
+from app.core.db import db_session
 from tests import factories
 from tests.conftest import build_app, migrate
 from tests.http_client import HttpClient, Response, serve_in_thread  # noqa: F401  (Response: for the tests' type hints)

@@ -47,7 +47,7 @@ def test_move_keeps_uid_and_raises_sequence_and_cancel_marks_cancelled(app, clie
     before = events(client.get(f"/enrolments/{enrolment.id}/calendar.ics").data)[0]
 
     with app.app_context():
-        from app.db import db_session
+        from app.core.db import db_session
         from app.scheduling.models import TrainingSession
 
         session = db_session.get(TrainingSession, session_id)
@@ -63,7 +63,7 @@ def test_move_keeps_uid_and_raises_sequence_and_cancel_marks_cancelled(app, clie
     assert after.decoded("dtstart") - before.decoded("dtstart") == timedelta(hours=1)
 
     with app.app_context():
-        from app.db import db_session
+        from app.core.db import db_session
         from app.scheduling.models import TrainingSession
 
         cancel_session(None, db_session.get(TrainingSession, session_id), "講師急病")

@@ -57,8 +57,8 @@ from flask import Flask
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
-from app.clock import TOKYO, now
-from app.db import db_session
+from app.core.clock import TOKYO, now
+from app.core.db import db_session
 from app.enrollment import queries
 from app.enrollment.models import ACTIVE_STATES, ApprovalStage, Enrolment, EnrolmentEvent, EnrolmentState
 from app.org.models import RoleName

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from app.db import db_session
+from app.core.db import db_session
 from app.enrollment import queries
 from app.enrollment.models import ACTIVE_STATES, Enrolment, EnrolmentEvent, EnrolmentState
 from app.org.models import Employee

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from app.db import db_session
+from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentEvent, EnrolmentState
 from app.enrollment.services import EnrolmentError, cancel, decline
 from app.scheduling.models import TrainingSession

@@ -7,8 +7,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.enrollment import queries
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentEvent, EnrolmentState
 from app.enrollment.services import (

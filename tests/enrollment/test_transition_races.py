@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from app.db import db_session
+from app.core.db import db_session
 from app.enrollment import queries
 from app.enrollment.models import ACTIVE_STATES, Enrolment, EnrolmentEvent, EnrolmentState
 from app.org.models import Employee

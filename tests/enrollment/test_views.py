@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from app.db import db_session
+from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import RoleName
 from tests import factories

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.jobs import runner as job_runner
 from app.jobs.models import BackgroundJob, JobState
 from app.jobs.runner import JobFailed, JobKind, Progress, run_due

@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import delete, select, update
 
-from app.db import begin_write_transaction, db_session, get_engine
+from app.core.db import begin_write_transaction, db_session, get_engine
 from app.jobs import runner as job_runner
 from app.jobs.models import BackgroundJob, JobState
 from app.jobs.runner import JobKind, Progress, begin_read_transaction, run_due

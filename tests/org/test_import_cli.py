@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import Placement
 from tests.org.test_import_service import AS_OF, JA_HEADER, Org, by_number, csv_bytes, everyone, snapshot
 

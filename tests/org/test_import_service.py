@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.audit.models import AuditEvent
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 from app.org.models import Employee, Placement, RoleName, Unit
 from app.org.services import import_staff
 from tests import factories

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from app.audit.models import AuditEvent
-from app.clock import today
-from app.db import db_session
+from app.core.clock import today
+from app.core.db import db_session
 from app.jobs.models import BackgroundJob, JobState
 from app.jobs.runner import run_due
 from app.org.models import Employee, Grade, Placement, RoleName, Unit

@@ -12,7 +12,7 @@ from app.audit.models import AuditEvent
 from app.auth.models import Credential
 from app.auth.passwords import verify_password
 from app.auth.services import issue_temporary_password
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import Employee, RoleName
 from app.org.services import grant_role, revoke_role
 from app.permissions import PermissionDenied

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
 
-from app.business_days import business_days_before, is_business_day, within_office_hours
+from app.core.business_days import business_days_before, is_business_day, within_office_hours
 
 
 def test_weekends_holidays_and_year_end_are_not_business_days():

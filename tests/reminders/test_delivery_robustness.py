@@ -30,12 +30,12 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from sqlalchemy import select, update
 
-from app.business_days import is_business_day
-from app.clock import TOKYO, now
-from app.db import db_session
+from app.core.business_days import is_business_day
+from app.core.clock import TOKYO, now
+from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.enrollment.services import cancel, enrol
-from app.mail import SmtpTransport
+from app.core.mail import SmtpTransport
 from app.org.models import Employee, RoleName
 from app.reminders.delivery import (BACKOFF, claim_due, deliver_due, lease_ttl, recover_stale, release_claims,
                                     renew_heartbeat)

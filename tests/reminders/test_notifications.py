@@ -7,11 +7,11 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from app.business_days import is_business_day
-from app.clock import TOKYO, now
-from app.db import db_session
+from app.core.business_days import is_business_day
+from app.core.clock import TOKYO, now
+from app.core.db import db_session
 from app.enrollment.services import approve, cancel, decline, enrol
-from app.mail import SmtpTransport
+from app.core.mail import SmtpTransport
 from app.org.models import RoleName
 from app.reminders.delivery import deliver_due
 from app.reminders.models import DeliveryStatus, Notification

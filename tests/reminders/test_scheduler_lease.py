@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.clock import now
-from app.scheduler import hold_lease, release_lease
+from app.core.clock import now
+from app.core.scheduler import hold_lease, release_lease
 
 
 def test_second_scheduler_stands_by_until_the_lease_expires(ctx):

@@ -15,8 +15,8 @@ from decimal import Decimal
 
 import time_machine
 
-from app.clock import TOKYO, now
-from app.db import db_session
+from app.core.clock import TOKYO, now
+from app.core.db import db_session
 from app.org.models import Employee, RoleName, Unit
 
 FY = 2025

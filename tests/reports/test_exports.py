@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from openpyxl import load_workbook
 
-from app.clock import TOKYO
-from app.exports import DANGEROUS_PREFIXES, csv_lines, neutralise
-from app.fiscal import fiscal_half_of, fiscal_year_of
+from app.core.clock import TOKYO
+from app.web.spreadsheets import DANGEROUS_PREFIXES, csv_lines, neutralise
+from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.org.models import RoleName
 from tests import factories
 

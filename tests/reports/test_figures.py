@@ -99,7 +99,7 @@ def test_revoked_completions_and_later_plans_change_live_figures(app, data):
     from sqlalchemy import select
 
     from app.completion.models import Completion
-    from app.db import db_session
+    from app.core.db import db_session
 
     with app.app_context():
         completion = db_session.scalar(select(Completion).where(Completion.employee_id == data.people["a2"].id))
@@ -165,7 +165,7 @@ def grow(hr, first: int, scale: int) -> None:  # type: ignore[no-untyped-def]
     plan, a first-half session with everyone in it, marks and completions, and a cohort."""
     from app.attendance.models import AttendanceStatus
     from app.cohorts.models import Cohort
-    from app.db import db_session
+    from app.core.db import db_session
     from tests.reports import complete, mark, plan
 
     for n in range(first, first + scale):

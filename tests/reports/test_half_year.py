@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from app.db import db_session
+from app.core.db import db_session
 from app.reports.models import HalfYearReport
 from tests import factories
 from tests.querycount import count_statements

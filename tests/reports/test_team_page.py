@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from openpyxl import load_workbook
 
-from app.clock import today
+from app.core.clock import today
 from tests import factories
 from tests.querycount import count_statements
 
@@ -30,7 +30,7 @@ def org(app):  # type: ignore[no-untyped-def]
     from decimal import Decimal
 
     from app.completion.services import record_manual_completion
-    from app.db import db_session
+    from app.core.db import db_session
 
     with app.app_context():
         soumu = factories.unit("総務部", code="D-SOUMU")
@@ -205,7 +205,7 @@ def test_the_exports_hold_exactly_the_page(app, org):
 
 def test_team_page_runs_a_fixed_number_of_statements(app, org, no_page_cache):
     """Grow the department from 7 to 39 people (pending requests and coming sessions too)."""
-    from app.db import db_session
+    from app.core.db import db_session
     from app.org.models import Unit
 
     client = signed_in(app, org, "soumu")
@@ -264,7 +264,7 @@ def test_long_pending_and_upcoming_lists_show_the_first_ones_and_say_how_many(ap
 
     monkeypatch.setattr(team, "LIST_LIMIT", 1)
     with app.app_context():
-        from app.db import db_session
+        from app.core.db import db_session
         from app.org.models import Employee
 
         later = factories.training_session(factories.course("DOC-2", title_ja="文書研修 応用"),

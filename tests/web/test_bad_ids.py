@@ -12,7 +12,7 @@ import re
 import pytest
 from werkzeug.exceptions import NotFound
 
-from app.ids import ID_MAX, IdConverter, parse_id, parse_ids, parse_int
+from app.web.ids import ID_MAX, IdConverter, parse_id, parse_ids, parse_int
 from app.org.models import RoleName
 from tests import factories
 

@@ -19,9 +19,9 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from app.completion.services import record_manual_completion
-from app.db import db_session
-from app.external_urls import check_base_url, external_url
-from app.mail import SmtpTransport
+from app.core.db import db_session
+from app.web.external_urls import check_base_url, external_url
+from app.core.mail import SmtpTransport
 from app.org.models import RoleName
 from app.reminders.delivery import deliver_due
 from config import ProductionConfig, trusted_hosts

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from flask import Response
 
-from app.http_headers import is_private
+from app.web.headers import is_private
 from app.org.models import RoleName
 from tests import factories
 from tests.test_permission_matrix import ACCESS, people  # noqa: F401  (the fixture the paths need)
@@ -65,7 +65,7 @@ def test_a_certificate_and_its_pdf_have_no_store(app):
     from decimal import Decimal
 
     from app.completion.services import record_manual_completion
-    from app.db import db_session
+    from app.core.db import db_session
 
     with app.app_context():
         member = factories.employee()

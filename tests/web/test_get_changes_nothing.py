@@ -49,16 +49,16 @@ from app.attendance.models import AttendanceStatus
 from app.attendance.services import set_mark
 from app.auth.throttling import ThrottlePolicy, issue_unlock
 from app.catalog.services import save_course, spec_from_course
-from app.clock import now, today
+from app.core.clock import now, today
 from app.cohorts import services as cohorts
 from app.cohorts.models import Decision, Milestone, MilestoneKind, SubmissionFile
 from app.cohorts.uploads import check_upload
 from app.completion.models import Completion
 from app.completion.services import evaluate_enrolment, record_manual_completion
-from app.db import Base, db_session
+from app.core.db import Base, db_session
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.enrollment.services import cancel, decline, enrol, reset_calendar_feed
-from app.fiscal import fiscal_half_of, fiscal_year_of
+from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.jobs import services as jobs
 from app.org.jobs import KIND as STAFF_IMPORT
 from app.org.models import Employee, RoleName

@@ -1,5 +1,8 @@
 """The scheduler: one process (`flask scheduler run`), a few fixed jobs, and a lease row.
 
+The jobs come from the edge that composes the domains (app/cli/scheduled_jobs.py); this module
+knows only how to run them behind the lease.
+
 Whoever holds an unexpired lease runs the jobs; a second copy stands by and takes over when the
 lease runs out. Claims in the delivery job make a brief overlap harmless anyway. `make run`
 starts the same scheduler in a thread of the development server, behind the same lease.
@@ -9,19 +12,32 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.clock import now
-from app.db import db_session
-from app.jobs.runner import run_due
-from app.reminders.models import SchedulerLease
+from app.core.clock import now
+from app.core.db import db_session
+from app.core.models import SchedulerLease
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "main"
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """One fixed job: `run(app, at, holder)` inside an app context, on an APScheduler trigger."""
+
+    name: str
+    run: Callable[[Flask, datetime, str], None]
+    trigger: str  # "interval" or "cron"
+    trigger_args: dict[str, Any] = field(default_factory=dict)
+    start_at_once: bool = False
 
 
 def worker_name() -> str:
@@ -53,41 +69,24 @@ def release_lease(holder: str) -> None:
     db_session.commit()
 
 
-def run_job(app: Flask, name: str, holder: str) -> None:
+def run_job(app: Flask, job: ScheduledJob, holder: str) -> None:
     """Run one job if this process holds the lease (each job run is its own app context)."""
-    from app.reminders.scans import queue_manager_digests, scan_assignments
-    from app.reminders.senders import deliver_with_senders
-
     with app.app_context():
         try:
             ttl = timedelta(seconds=app.config["SCHEDULER_LEASE_SECONDS"])
             if not hold_lease(holder, ttl):
                 return
-            at = now()
-            if name == "deliver":
-                report = deliver_with_senders(app, at, worker=holder, senders=app.config["REMINDER_SENDERS"])
-                if report.claimed:
-                    log.info("delivered: %s", report)
-            elif name == "scan":
-                from app.reminders.scans import scan_milestones, sweep_ended_sessions
-
-                sweep_ended_sessions(at)
-                scan_assignments(at)
-                scan_milestones(at)
-                db_session.commit()
-            elif name == "digest":
-                queue_manager_digests(at)
-                db_session.commit()
-            elif name == "jobs":  # background jobs (app/jobs): a staff import, one at a time
-                run_due(holder, at=at)
+            job.run(app, now(), holder)
         except Exception:  # noqa: BLE001 - a failed run is logged; the next tick tries again
             db_session.rollback()
-            log.exception("scheduler job %s failed", name)
+            log.exception("scheduler job %s failed", job.name)
         finally:
             db_session.remove()
 
 
-def build_scheduler(app: Flask, *, blocking: bool):  # type: ignore[no-untyped-def]
+def build_scheduler(app: Flask, jobs: Sequence[ScheduledJob], *, blocking: bool) -> tuple[Any, str]:
+    """An APScheduler (blocking for `flask scheduler run`, background for `flask serve`) running
+    `jobs` behind the lease, and the name this process holds the lease under."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -95,9 +94,7 @@ def build_scheduler(app: Flask, *, blocking: bool):  # type: ignore[no-untyped-d
     cls = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = cls(timezone="Asia/Tokyo", job_defaults={"coalesce": True, "max_instances": 1,
                                                          "misfire_grace_time": 300})
-    scheduler.add_job(run_job, "interval", seconds=app.config["SCHEDULER_DELIVERY_SECONDS"], args=[app, "deliver", holder],
-                      id="deliver", next_run_time=datetime.now().astimezone())
-    scheduler.add_job(run_job, "interval", hours=1, args=[app, "scan", holder], id="scan")
-    scheduler.add_job(run_job, "cron", day_of_week="mon", hour=8, minute=0, args=[app, "digest", holder], id="digest")
-    scheduler.add_job(run_job, "interval", seconds=app.config["JOBS_POLL_SECONDS"], args=[app, "jobs", holder], id="jobs")
+    for job in jobs:
+        start: dict[str, Any] = {"next_run_time": datetime.now().astimezone()} if job.start_at_once else {}
+        scheduler.add_job(run_job, job.trigger, args=[app, job, holder], id=job.name, **job.trigger_args, **start)
     return scheduler, holder

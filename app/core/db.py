@@ -34,7 +34,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given for a UTC column; use app.clock.now()")
+            raise ValueError("naive datetime given for a UTC column; use app.core.clock.now()")
         value = value.astimezone(timezone.utc)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)

@@ -15,7 +15,7 @@ example and by property (Hypothesis).
 
 Every header value passes through `header_value`, which refuses (raises `UnsafeText`, a
 ValueError) CR, LF, every other control character, bidirectional controls and lone surrogates:
-the single-line rule of app/text_safety.py. Nothing is silently rewritten into a header, so a name
+the single-line rule of app/core/text_safety.py. Nothing is silently rewritten into a header, so a name
 like "Sato\\r\\nBcc: evil@example.com" fails its message instead of adding a recipient.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
 
-from app.text_safety import check_single_line
+from app.core.text_safety import check_single_line
 
 
 @dataclass(frozen=True)

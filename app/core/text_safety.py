@@ -11,7 +11,7 @@ separators U+2028 and U+2029. A multi-line value (a Markdown body, a statement) 
 ends a browser sends (CR, LF) and TAB, and nothing else from the list above.
 
 Forms use `SingleLineText()` / `MultiLineText()`; imports and services call `check_single_line`
-/ `check_multi_line` (or `find_unsafe`); app/mail.py's `header_value` applies the single-line rule
+/ `check_multi_line` (or `find_unsafe`); app/core/mail.py's `header_value` applies the single-line rule
 to every header it writes.
 """
 from __future__ import annotations

@@ -7,8 +7,8 @@ from typing import Any, Generic, TypeVar
 from flask import request
 from sqlalchemy import Select, func, select
 
-from app.db import db_session
-from app.ids import parse_int
+from app.core.db import db_session
+from app.web.ids import parse_int
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@ with a traceback; a genuine bug still gets a friendly 500 and is logged.
 
 Error pages never need the database, so they render while it is down:
 - the language comes from the request alone (the session's choice, Accept-Language; see
-  `app.i18n.select_locale`), never from loading the signed-in user;
+  `app.web.locale.select_locale`), never from loading the signed-in user;
 - the page extends the layout without its navigation, unread count or name (all database data).
 A database that cannot answer (not running, unreachable, pool exhausted, SQLite file gone or
 locked) is not a bug: any request that meets it answers 503 "temporarily unavailable" with
@@ -20,8 +20,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import StaticPool
 from werkzeug.exceptions import HTTPException
 
-from app.db import db_session
-from app.i18n import choose_locale_without_database
+from app.core.db import db_session
+from app.web.locale import choose_locale_without_database
 
 RETRY_AFTER_SECONDS = 30  # what a 503 asks clients (and the load balancer) to wait
 

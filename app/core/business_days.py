@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 
 import jpholiday
 
-from app.clock import TOKYO
+from app.core.clock import TOKYO
 
 
 def is_business_day(day: date) -> bool:
@@ -36,13 +36,3 @@ def within_office_hours(instant: datetime, start: time, end: time) -> bool:
     local = instant.astimezone(TOKYO)
     return is_business_day(local.date()) and start <= local.time() < end
 
-
-def next_office_opening(instant: datetime, start: time) -> datetime:
-    """The next moment office hours begin at or after `instant` (for showing when mail will go)."""
-    local = instant.astimezone(TOKYO)
-    day = local.date()
-    if local.time() >= start:
-        day += timedelta(days=1)
-    while not is_business_day(day):
-        day += timedelta(days=1)
-    return datetime.combine(day, start, tzinfo=TOKYO)

@@ -26,14 +26,14 @@ from flask import Flask
 from sqlalchemy import ColumnElement, String, TextClause, event, select, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 
-from app.db import AppBoundSession, Base, db_session
+from app.core.db import AppBoundSession, Base, db_session
 
 PAGES = "pages"  # what the catalog and team pages are keyed by; one row per name
 _WROTE = "manabi.wrote"  # this session has written at some point (never cleared): do not cache
 _PENDING = "manabi.generation_pending"  # this transaction wrote: replace the token before commit
 
 # Tables whose rows no cached page shows; writes to them leave the generation alone.
-# Session rows: the page cache checks the browser's row with the generation (app/page_cache.py),
+# Session rows: the page cache checks the browser's row with the generation (app/auth/page_cache.py),
 # so signing in or out, and a session's activity stamp, change no cached page.
 UNSHOWN_TABLES = frozenset({"cache_generations", "login_throttles", "scheduler_leases", "audit_events",
                             "user_sessions", "login_unlocks", "background_jobs"})

@@ -4,17 +4,17 @@ from flask import Blueprint, jsonify, render_template
 from flask_login import current_user
 from sqlalchemy import text
 
-from app.db import db_session
-from app.errors import RETRY_AFTER_SECONDS, discard_failed_connection
+from app.core.db import db_session
+from app.web.errors import RETRY_AFTER_SECONDS, discard_failed_connection
 from app.permissions import public, signed_in
 
-bp = Blueprint("core", __name__)
+bp = Blueprint("home", __name__)
 
 
 @bp.route("/")
 @signed_in
 def home():  # type: ignore[no-untyped-def]
-    return render_template("core/home.html", user=current_user)
+    return render_template("home/home.html", user=current_user)
 
 
 @bp.route("/healthz")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.auth.models import LoginThrottle
-from app.clock import now
-from app.db import db_session
+from app.core.clock import now
+from app.core.db import db_session
 
 
 def remaining_lock(key: str, limit: int, window: timedelta) -> timedelta | None:

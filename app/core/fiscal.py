@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from app.clock import TOKYO
+from app.core.clock import TOKYO
 
 REIWA_START_YEAR = 2019  # 令和元年 = 2019
 

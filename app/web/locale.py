@@ -8,8 +8,8 @@ from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
 from sqlalchemy import inspect
 
-from app.clock import to_tokyo
-from app.fiscal import FiscalHalf, FiscalYear
+from app.core.clock import to_tokyo
+from app.core.fiscal import FiscalHalf, FiscalYear
 
 babel = Babel()
 

@@ -17,5 +17,5 @@ def is_safe_local_path(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc
 
 
-def safe_next(target: str | None, default_endpoint: str = "core.home") -> str:
+def safe_next(target: str | None, default_endpoint: str = "home.home") -> str:
     return target if is_safe_local_path(target) else url_for(default_endpoint)  # type: ignore[return-value]

@@ -12,10 +12,11 @@ from sqlalchemy import select
 
 from app.auth.passwords import hash_password
 from app.auth.services import set_password
-from app.db import db_session
+from app.core.db import db_session
 from app.org.models import Employee, Placement, RoleName, Unit, UnitKind
 from app.org.reference import ensure_grades
 from app.org.services import create_unit, grant_role
+from app.org.models import Grade
 
 DEMO_PASSWORD = "manabi-demo-2026"
 DEMO_START = date(2020, 4, 1)
@@ -152,8 +153,6 @@ def _create() -> None:
 
 
 def _staff_of(unit: Unit, grade_codes: tuple[str, ...]) -> list[Employee]:
-    from app.org.models import Grade
-
     return list(db_session.scalars(
         select(Employee).join(Grade, Employee.grade_id == Grade.id)
         .where(Employee.unit_id == unit.id, Grade.code.in_(grade_codes)).order_by(Employee.id)

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 if TYPE_CHECKING:  # Alembic (and Mako, Pygments) load only when a db command runs: ~0.13 s a process
     from alembic.config import Config as AlembicConfig
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def alembic_config(database_url: str | None = None) -> AlembicConfig:

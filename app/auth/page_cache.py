@@ -3,7 +3,7 @@
 Correctness first:
 - Key: the endpoint, path and full query string, the signed-in user's id (from the signed session
   cookie), what picks the locale (session choice, Accept-Language; the user's own setting is
-  database data), today's date in Tokyo and the data generation (app.cache_generation), read
+  database data), today's date in Tokyo and the data generation (app.core.cache_generation), read
   first thing in the request. Any committed write anywhere gives a new generation; the time the
   pages depend on is covered by the date and a short TTL ("upcoming" moves on).
 - A page is per user and only ever served to the same user id, and only to a browser whose
@@ -36,10 +36,10 @@ from flask import Flask, Response, current_app, g, make_response, request, sessi
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from app import cache_generation
+from app.core import cache_generation
 from app.auth.login import MUST_CHANGE_KEY
 from app.auth.sessions import SESSION_TOKEN_KEY, active_session_clause
-from app.clock import now, today
+from app.core.clock import now, today
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,0 +1,52 @@
+"""The scheduler's fixed jobs. They compose several domains, so they are listed here at the edge
+(app/core/scheduler.py runs them behind its lease and knows none of them)."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from flask import Flask
+
+from app.core.db import db_session
+from app.core.scheduler import ScheduledJob
+from app.jobs.runner import run_due
+from app.reminders.scans import queue_manager_digests, scan_assignments, scan_milestones, sweep_ended_sessions
+from app.reminders.senders import deliver_with_senders
+
+log = logging.getLogger(__name__)
+
+
+def deliver(app: Flask, at: datetime, holder: str) -> None:
+    """Send the notifications that are due."""
+    report = deliver_with_senders(app, at, worker=holder, senders=app.config["REMINDER_SENDERS"])
+    if report.claimed:
+        log.info("delivered: %s", report)
+
+
+def scan(app: Flask, at: datetime, holder: str) -> None:
+    """Completions of sessions just ended, assignment reminders, cohort milestones."""
+    sweep_ended_sessions(at)
+    scan_assignments(at)
+    scan_milestones(at)
+    db_session.commit()
+
+
+def digest(app: Flask, at: datetime, holder: str) -> None:
+    """The managers' weekly digest."""
+    queue_manager_digests(at)
+    db_session.commit()
+
+
+def background_jobs(app: Flask, at: datetime, holder: str) -> None:
+    """Background jobs (app/jobs), such as a staff import, one at a time."""
+    run_due(holder, at=at)
+
+
+def scheduled_jobs(app: Flask) -> list[ScheduledJob]:
+    return [
+        ScheduledJob("deliver", deliver, "interval", {"seconds": app.config["SCHEDULER_DELIVERY_SECONDS"]},
+                     start_at_once=True),
+        ScheduledJob("scan", scan, "interval", {"hours": 1}),
+        ScheduledJob("digest", digest, "cron", {"day_of_week": "mon", "hour": 8, "minute": 0}),
+        ScheduledJob("jobs", background_jobs, "interval", {"seconds": app.config["JOBS_POLL_SECONDS"]}),
+    ]

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from app.catalog.demo import load_demo_catalog
+from app.cohorts.demo import load_demo_cohort
+from app.core.db import db_session
+from app.demo.organisation import DEMO_PASSWORD, DemoLogin, load_demo_organisation
+from app.scheduling.demo import load_demo_sessions
+
+
+def load_demo() -> list[DemoLogin]:
+    """The fictional prefecture, its catalog from courses/ (quizzes included), the demo's
+    assignment rules, sessions and cohort (idempotent). Returns one login per role."""
+    logins = load_demo_organisation()
+    load_demo_catalog()
+    load_demo_sessions()
+    load_demo_cohort()
+    return logins
+
+
+@click.group("demo", help="Demo data for trying Manabi out.")
+def demo_group() -> None:
+    pass
+
+
+@demo_group.command("load")
+@with_appcontext
+def demo_load_cmd() -> None:
+    """Load the fictional prefecture (idempotent) and print one login per role."""
+    logins = load_demo()
+    db_session.commit()
+    click.echo("")
+    click.echo("Demo logins (password for all: %s)" % DEMO_PASSWORD)
+    for login in logins:
+        click.echo(f"  {login.role:<26} {login.login:<10} {login.name}  {login.note}")
