@@ -6,7 +6,7 @@ PYTHON ?= python3
 export FLASK_APP := wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres translations extract-messages check-migrations serve-prod clean bench
+.PHONY: run lint test test-sqlite test-postgres translations extract-messages check-migrations serve-prod clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,12 @@ run: translations
 	@echo "Manabi is starting on http://127.0.0.1:5000 (Ctrl+C to stop)"
 	$(BIN)/flask serve --host 127.0.0.1 --port 5000
 
-test: $(VENV)/.dev-installed translations
+# ruff (rules in pyproject.toml, import order included) and mypy (app/, no untyped defs).
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint translations
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	MANABI_TEST_BACKEND=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider -m "not browser"
 

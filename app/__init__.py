@@ -7,8 +7,11 @@ from typing import Any
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from app import cli, permissions
-from app import models  # noqa: F401 - every mapper registered before the first query
+from app import (
+    cli,
+    models,  # noqa: F401 - every mapper registered before the first query
+    permissions,
+)
 from app.assessment import quizzes
 from app.assessment.views import bp as assessment_bp
 from app.attendance import labels as attendance_labels

@@ -1,19 +1,4 @@
 """Every domain's models, imported once so Alembic and the mappers see the whole registry."""
-from app.audit.models import AuditEvent  # noqa: F401
-from app.core.cache_generation import CacheGeneration  # noqa: F401
-from app.auth.models import Credential, LoginThrottle, LoginUnlock, UserSession  # noqa: F401
-from app.org.models import Employee, Grade, Placement, RoleGrant, Unit  # noqa: F401
-from app.catalog.models import (  # noqa: F401
-    Assignment,
-    AssignmentRule,
-    Course,
-    CourseVersion,
-    ProgrammeItem,
-)
-from app.enrollment.models import CalendarFeed, Enrolment, EnrolmentEvent  # noqa: F401
-from app.scheduling.models import Meeting, TrainingSession  # noqa: F401
-from app.core.models import SchedulerLease  # noqa: F401
-from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut  # noqa: F401
 from app.assessment.models import (  # noqa: F401
     Answer,
     PendingSurveyResponse,
@@ -26,7 +11,15 @@ from app.assessment.models import (  # noqa: F401
     SurveyResponse,
 )
 from app.attendance.models import AttendanceMark  # noqa: F401
-from app.completion.models import Completion  # noqa: F401
+from app.audit.models import AuditEvent  # noqa: F401
+from app.auth.models import Credential, LoginThrottle, LoginUnlock, UserSession  # noqa: F401
+from app.catalog.models import (  # noqa: F401
+    Assignment,
+    AssignmentRule,
+    Course,
+    CourseVersion,
+    ProgrammeItem,
+)
 from app.cohorts.models import (  # noqa: F401
     Application,
     Cohort,
@@ -38,5 +31,12 @@ from app.cohorts.models import (  # noqa: F401
     SubmissionFile,
     TeamMember,
 )
-from app.reports.models import CoursePlan, HalfYearReport  # noqa: F401
+from app.completion.models import Completion  # noqa: F401
+from app.core.cache_generation import CacheGeneration  # noqa: F401
+from app.core.models import SchedulerLease  # noqa: F401
+from app.enrollment.models import CalendarFeed, Enrolment, EnrolmentEvent  # noqa: F401
 from app.jobs.models import BackgroundJob  # noqa: F401
+from app.org.models import Employee, Grade, Placement, RoleGrant, Unit  # noqa: F401
+from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut  # noqa: F401
+from app.reports.models import CoursePlan, HalfYearReport  # noqa: F401
+from app.scheduling.models import Meeting, TrainingSession  # noqa: F401

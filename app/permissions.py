@@ -9,7 +9,9 @@
   never on their own account; a temporary password is issued only for an account of strictly
   lower privilege (an administrator's by another administrator) and shown on the issuer's page
   only below the issuer's privilege. Services raise `PermissionDenied` for these rules too.
-- Query scopes (`visible_employee_filter`) for lists and dashboards.
+- Loaders that fetch a row and judge it in one step, 404 if missing and 403 if not allowed
+  (`viewable_employee_or_abort`), as flaskr's `get_post` does.
+- Query scopes (`visible_employee_filter`, `awaiting_decision_filter`, ...) for lists and dashboards.
 - `require`, `signed_in` and `public` decorate every view; a test fails for a view with none.
 """
 from __future__ import annotations
@@ -22,14 +24,18 @@ from typing import Any, TypeVar
 from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 
-from app.catalog.models import ProgrammeItem
+from app.assessment.models import QuizAttempt
+from app.catalog.models import Course, CourseStatus, ProgrammeItem
 from app.cohorts.models import Application, Cohort, Decision
+from app.core.clock import now
 from app.core.db import db_session
+from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
 from app.jobs.models import BackgroundJob
 from app.org.models import Employee, RoleName, Unit
-from app.scheduling.models import TrainingSession
+from app.reminders.models import Notification
+from app.scheduling.models import Meeting, TrainingSession, session_instructors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,6 +56,7 @@ class Permission(enum.StrEnum):
     REMINDERS_MANAGE = "reminders:outbox:manage"
     ATTENDANCE_MANAGE = "attendance:roster:manage"
     ASSESSMENT_GRADE = "assessment:answer:grade"
+    ASSESSMENT_GRADE_ANY = "assessment:answer:grade-any"  # any session's attempts (an instructor: their own)
     ASSESSMENT_RESULTS_READ = "assessment:results:read"
     COMPLETION_RECORD = "completion:record:create"
     COHORT_MANAGE = "cohorts:cohort:manage"
@@ -79,6 +86,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.REMINDERS_MANAGE,
             Permission.ATTENDANCE_MANAGE,
             Permission.ASSESSMENT_GRADE,
+            Permission.ASSESSMENT_GRADE_ANY,
             Permission.ASSESSMENT_RESULTS_READ,
             Permission.COMPLETION_RECORD,
             Permission.COHORT_MANAGE,
@@ -145,6 +153,17 @@ def can_view_employee(user: Employee, employee: Employee) -> bool:
     if user.id == employee.id or has_permission(user, Permission.ORG_EMPLOYEE_READ):
         return True
     return unit_in_subtree(employee.unit, headed_units(user))
+
+
+def viewable_employee_or_abort(user: Employee, employee_id: int) -> Employee:
+    """A person for a page about them (their record, their transcript): 404 when there is no such
+    person, 403 when `user` may not view them."""
+    employee = db_session.get(Employee, employee_id)
+    if employee is None:
+        abort(404)
+    if not can_view_employee(user, employee):
+        abort(403)
+    return employee
 
 
 def can_manage_employee(user: Employee, employee: Employee) -> bool:
@@ -257,6 +276,114 @@ def can_decide_application(actor: Employee, applicant: Employee) -> bool:
     return actor.id != applicant.id and has_permission(actor, Permission.COHORT_MANAGE)
 
 
+# --- enrolments: seeing, enrolling, deciding, cancelling -------------------------------------
+
+
+def can_view_enrolment(user: Employee, enrolment: Enrolment) -> bool:
+    """An enrolment's page and calendar file: whoever may view its person (themselves, their
+    manager chain, HR and administrators)."""
+    return can_view_employee(user, enrolment.employee)
+
+
+def can_override_enrolment_rules(actor: Employee) -> bool:
+    """Enrol past the enrolment window, the target grades and the prerequisites, and into a
+    cohort-only session: HR."""
+    return has_permission(actor, Permission.ENROLLMENT_MANAGE)
+
+
+def can_approve_as_manager(actor: Employee, employee: Employee) -> bool:
+    """Approve `employee`'s request at the manager's stage (enrolling them oneself counts as that
+    approval): their manager chain, or HR; never for oneself."""
+    return actor.id != employee.id and can_manage_employee(actor, employee)
+
+
+def can_approve_as_training_staff(actor: Employee, employee: Employee) -> bool:
+    """Approve `employee`'s request at HR's stage, which also completes the manager's (so HR
+    enrolling someone has approved every stage): HR, never for oneself."""
+    return actor.id != employee.id and has_permission(actor, Permission.ENROLLMENT_MANAGE)
+
+
+def can_decide_enrolment(actor: Employee, enrolment: Enrolment) -> bool:
+    """Approve or decline a pending request at its current stage. Nobody decides their own
+    request, at any stage (an HR officer's own request goes to a colleague)."""
+    if enrolment.state != EnrolmentState.PENDING or actor.id == enrolment.employee_id:
+        return False
+    if enrolment.approval_stage == ApprovalStage.HR:
+        return can_approve_as_training_staff(actor, enrolment.employee)
+    if enrolment.approval_stage == ApprovalStage.MANAGER:
+        return can_approve_as_manager(actor, enrolment.employee)
+    return False
+
+
+def can_cancel_enrolment(actor: Employee, enrolment: Enrolment) -> bool:
+    """Cancel a live place or request: HR at any time; the person, or their manager chain, until
+    the session's cancellation deadline."""
+    if not enrolment.is_active:
+        return False
+    if has_permission(actor, Permission.ENROLLMENT_MANAGE):
+        return True
+    if actor.id == enrolment.employee_id or can_manage_employee(actor, enrolment.employee):
+        return now() < enrolment.training_session.cancellation_deadline_at
+    return False
+
+
+# --- teaching: rosters, attendance, grading --------------------------------------------------
+
+
+def is_session_instructor(user: Employee, training_session: TrainingSession) -> bool:
+    """Whether `user` is one of the session's instructors."""
+    return any(instructor.id == user.id for instructor in training_session.instructors)
+
+
+def can_view_roster(user: Employee, training_session: TrainingSession) -> bool:
+    """A session's enrolments (names, states, waitlist): HR, and the session's instructors."""
+    return has_permission(user, Permission.ENROLLMENT_MANAGE) or is_session_instructor(user, training_session)
+
+
+def can_mark_attendance(user: Employee, meeting: Meeting) -> bool:
+    """Take a meeting's attendance, show its check-in code and QR, import its participant list:
+    HR, and the instructors of its session."""
+    return (has_permission(user, Permission.ATTENDANCE_MANAGE)
+            or is_session_instructor(user, meeting.training_session))
+
+
+def _taught_enrolment_ids(user: Employee) -> Select[int]:
+    """Ids of the enrolments in the sessions `user` instructs."""
+    return (select(Enrolment.id)
+            .join(session_instructors, session_instructors.c.session_id == Enrolment.session_id)
+            .where(session_instructors.c.employee_id == user.id))
+
+
+def can_grade_attempt(user: Employee, attempt: QuizAttempt) -> bool:
+    """Hand-grade a quiz attempt: HR any attempt; an instructor those of the sessions they teach."""
+    if has_permission(user, Permission.ASSESSMENT_GRADE_ANY):
+        return True
+    taught = _taught_enrolment_ids(user).where(Enrolment.id == attempt.enrolment_id).limit(1)
+    return db_session.scalar(taught) is not None
+
+
+# --- one's own things ------------------------------------------------------------------------
+
+
+def can_read_notification(user: Employee, notification: Notification) -> bool:
+    """A message in the inbox: its recipient alone (to anyone else it does not exist)."""
+    return notification.recipient_id == user.id
+
+
+# --- catalog and reports ---------------------------------------------------------------------
+
+
+def can_view_course(user: Employee, course: Course) -> bool:
+    """A course's page: a published course for everyone signed in; drafts and retired courses for
+    the curriculum designers."""
+    return course.status == CourseStatus.PUBLISHED or has_permission(user, Permission.CATALOG_COURSE_EDIT)
+
+
+def can_view_team_unit(user: Employee, unit_id: int) -> bool:
+    """Narrow the team page to one unit: a unit inside a subtree `user` heads."""
+    return unit_in_subtree(db_session.get(Unit, unit_id), headed_units(user))
+
+
 # --- query scopes ----------------------------------------------------------------------------
 
 
@@ -291,6 +418,36 @@ def managed_unit_filter(user: Employee) -> ColumnElement[bool]:
     if not roots:
         return false()
     return or_(*(Unit.path.startswith(root.path) for root in roots))
+
+
+def awaiting_decision_filter(user: Employee) -> ColumnElement[bool]:
+    """Enrolment rows waiting for `user`'s decision (the approvals page): pending requests of their
+    subtree at the manager's stage, and for HR every request at HR's stage; never their own.
+    (HR may also decide a request still at the manager's stage, `can_decide_enrolment`, but
+    its queue leaves those to the managers.)"""
+    managed_staff = select(Employee.id).join(Unit, Employee.unit_id == Unit.id).where(managed_unit_filter(user))
+    stages: list[ColumnElement[bool]] = [
+        (Enrolment.approval_stage == ApprovalStage.MANAGER) & Enrolment.employee_id.in_(managed_staff)]
+    if has_permission(user, Permission.ENROLLMENT_MANAGE):
+        stages.append(Enrolment.approval_stage == ApprovalStage.HR)
+    return and_(Enrolment.state == EnrolmentState.PENDING, or_(*stages), Enrolment.employee_id != user.id)
+
+
+def attendance_session_filter(user: Employee) -> ColumnElement[bool]:
+    """TrainingSession rows whose attendance `user` takes (the teaching page): every session for
+    HR, else the sessions they instruct."""
+    if has_permission(user, Permission.ATTENDANCE_MANAGE):
+        return true()
+    return TrainingSession.id.in_(select(session_instructors.c.session_id)
+                                  .where(session_instructors.c.employee_id == user.id))
+
+
+def gradable_attempt_filter(user: Employee) -> ColumnElement[bool]:
+    """QuizAttempt rows `user` may grade (the grading queue): every attempt for HR, else those of
+    the sessions they instruct. The same rule as `can_grade_attempt`."""
+    if has_permission(user, Permission.ASSESSMENT_GRADE_ANY):
+        return true()
+    return QuizAttempt.enrolment_id.in_(_taught_enrolment_ids(user))
 
 
 # --- view decorators -------------------------------------------------------------------------
@@ -350,3 +507,94 @@ def can(permission: str) -> bool:
 def init_app(app: Any) -> None:
     app.jinja_env.globals["can"] = can
     app.jinja_env.globals["has_role"] = lambda role: has_role(current_user, role)
+
+
+# --- cohorts ---
+# Who may do what in the cohort programme's fieldwork, and on a participant's own assessment pages.
+# HR manages cohorts and sees and reviews all work; a team's mentors see and review its work; its
+# members see it; a participant sees their own individual work, which the mentors of their team
+# review. (Endorsing and deciding applications: `can_endorse_application`, `can_decide_application`.)
+# Imported here, at the section, so that this section stays in one piece; models only.
+
+from app.cohorts.models import FieldworkTeam, Submission, TeamMember, team_mentors  # noqa: E402
+
+
+def can_manage_cohorts(user: Employee) -> bool:
+    """Open cohorts, select, form teams, set milestones, check completion (HR)."""
+    return has_permission(user, Permission.COHORT_MANAGE)
+
+
+def is_team_mentor(user: Employee, team: FieldworkTeam) -> bool:
+    return any(mentor.id == user.id for mentor in team.mentors)
+
+
+def is_team_member(user: Employee, team: FieldworkTeam) -> bool:
+    return any(member.employee_id == user.id for member in team.members)
+
+
+def _team_of(employee_id: int, cohort_id: int) -> FieldworkTeam | None:
+    return db_session.scalar(select(FieldworkTeam).join(TeamMember, TeamMember.team_id == FieldworkTeam.id).where(
+        TeamMember.cohort_id == cohort_id, TeamMember.employee_id == employee_id))
+
+
+def mentors_in_cohort(user: Employee, cohort: Cohort) -> bool:
+    """Whether this person mentors any team of the cohort."""
+    return db_session.scalar(select(team_mentors.c.team_id).join(
+        FieldworkTeam, FieldworkTeam.id == team_mentors.c.team_id).where(
+        FieldworkTeam.cohort_id == cohort.id, team_mentors.c.employee_id == user.id).limit(1)) is not None
+
+
+def is_cohort_participant(user: Employee, cohort: Cohort) -> bool:
+    """Selected for the cohort and not withdrawn: the fieldwork pages are theirs."""
+    return db_session.scalar(select(Application.id).where(
+        Application.cohort_id == cohort.id, Application.employee_id == user.id,
+        Application.decision == Decision.SELECTED, Application.is_withdrawn.is_(False)).limit(1)) is not None
+
+
+def can_view_progress_board(user: Employee, cohort: Cohort) -> bool:
+    """Every participant's progress: HR and the mentors of the cohort's teams (not the participants)."""
+    return can_manage_cohorts(user) or mentors_in_cohort(user, cohort)
+
+
+def _submission_team(submission: Submission) -> FieldworkTeam | None:
+    return db_session.get(FieldworkTeam, submission.team_id) if submission.team_id is not None else None
+
+
+def _mentors_submitter(user: Employee, submission: Submission) -> bool:
+    """An individual submission: whether `user` mentors the submitter's team in that cohort."""
+    if submission.employee_id is None:
+        return False
+    team = _team_of(submission.employee_id, submission.milestone.cohort_id)
+    return team is not None and is_team_mentor(user, team)
+
+
+def can_see_submission(user: Employee, submission: Submission) -> bool:
+    """A submission and its files: HR; a team's work for its members and mentors; an individual's
+    work for that person and the mentors of their team."""
+    if can_manage_cohorts(user):
+        return True
+    team = _submission_team(submission)
+    if team is not None:
+        return is_team_mentor(user, team) or is_team_member(user, team)
+    return submission.employee_id == user.id or _mentors_submitter(user, submission)
+
+
+def can_review_submission(user: Employee, submission: Submission) -> bool:
+    """Accept or return a submission: HR, the team's mentors, or (individual work) the mentors of
+    the submitter's team."""
+    if can_manage_cohorts(user):
+        return True
+    team = _submission_team(submission)
+    if team is not None:
+        return is_team_mentor(user, team)
+    return _mentors_submitter(user, submission)
+
+
+def is_own_enrolment(user: Employee, enrolment: Enrolment) -> bool:
+    """The participant's own pages of an enrolment (the quiz, its result, the survey): theirs alone."""
+    return enrolment.employee_id == user.id
+
+
+def is_own_application(user: Employee, application: Application) -> bool:
+    """A cohort application is changed or withdrawn by its applicant alone."""
+    return application.employee_id == user.id

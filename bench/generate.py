@@ -11,12 +11,12 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import insert, select
 
 SIZES = {
     "S": {"departments": 8, "divisions": 5, "staff": 600, "enrolments": 6_000, "years": 1, "courses": 20},
@@ -65,8 +65,8 @@ def generate(size: str, database_url: str, first_fiscal_year: int) -> dict[str, 
     from app.catalog.models import Assignment, AssignmentRule, Course, course_target_grades
     from app.completion.models import Completion
     from app.core.db import db_session
-    from app.enrollment.models import Enrolment
     from app.core.migrate_cli import upgrade_database
+    from app.enrollment.models import Enrolment
     from app.org.models import Employee, RoleGrant, Unit
     from app.org.reference import ensure_grades
     from app.scheduling.models import Meeting, TrainingSession
@@ -116,7 +116,7 @@ def generate(size: str, database_url: str, first_fiscal_year: int) -> dict[str, 
                              "name_kana": f"ショクイン {n:05d}", "email": f"bench{n}@pref.example.lg.jp",
                              "grade_id": grade_ids[grade], "unit_id": unit, "is_active": True, "is_external": False})
                 creds.append({"employee_id": n, "password_hash": shared_hash, "must_change": False,
-                              "changed_at": datetime.now(timezone.utc)})
+                              "changed_at": datetime.now(UTC)})
                 people.append((n, grade_ids[grade], unit))
             connection.execute(insert(Employee), rows)
             connection.execute(insert(Credential), creds)
@@ -132,14 +132,16 @@ def generate(size: str, database_url: str, first_fiscal_year: int) -> dict[str, 
         connection.execute(insert(RoleGrant), [{"employee_id": 1, "role": "hr"}])
 
         # Courses: the catalog's shape, synthetic.
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         course_rows = []
         for c in range(1, spec["courses"] + 1):
-            course_rows.append({"id": c, "code": f"BENCH-{c:03d}", "kind": "course", "title_ja": f"ベンチ研修 {c} データ活用",
+            course_rows.append({"id": c, "code": f"BENCH-{c:03d}", "kind": "course",
+                                "title_ja": f"ベンチ研修 {c} データ活用",
                                 "title_en": f"Bench course {c}", "track": ("grade_training", "elective")[c % 2],
                                 "theme": ("smart_government", "smart_workstyle", "smart_solutions", "general")[c % 4],
                                 "delivery_format": ("classroom", "online", "elearning", "blended")[c % 4],
-                                "hours": 3, "fiscal_year": first_fiscal_year, "body_md": "## ねらい\n\nベンチマーク用の研修。",
+                                "hours": 3, "fiscal_year": first_fiscal_year,
+                                "body_md": "## ねらい\n\nベンチマーク用の研修。",
                                 "min_attendance_pct": 100, "quiz_pass_mark": None, "survey_required": False,
                                 "electives_required": 0, "status": "published", "source": "web",
                                 "content_hash": f"{c:064d}", "version": 1,
@@ -158,8 +160,9 @@ def generate(size: str, database_url: str, first_fiscal_year: int) -> dict[str, 
         for s in range(1, sessions_needed + 1):
             year = first_fiscal_year + (s % spec["years"])
             day = date(year, 4, 1) + timedelta(days=(s * 7) % 360)
-            start = datetime(day.year, day.month, day.day, 4, 30, tzinfo=timezone.utc)
-            session_rows.append({"id": s, "course_id": 1 + s % spec["courses"], "label": f"第{s}回", "location": "研修室",
+            start = datetime(day.year, day.month, day.day, 4, 30, tzinfo=UTC)
+            session_rows.append({"id": s, "course_id": 1 + s % spec["courses"], "label": f"第{s}回",
+                                 "location": "研修室",
                                  "online_url": None, "capacity": 30, "seats_taken": 0,  # triggers count the holders
                                  "enrolment_opens_at": start - timedelta(days=60),
                                  "enrolment_closes_at": start - timedelta(days=3),
@@ -188,7 +191,7 @@ def generate(size: str, database_url: str, first_fiscal_year: int) -> dict[str, 
             nonlocal enrolment_id
             for s in range(1, sessions_needed + 1):
                 course_id = 1 + s % spec["courses"]
-                start = datetime(first_fiscal_year, 4, 1, tzinfo=timezone.utc)
+                start = datetime(first_fiscal_year, 4, 1, tzinfo=UTC)
                 filled = 0
                 while filled < 30 and enrolment_id < total_enrolments:
                     person = rng.randrange(1, staff + 1)
@@ -253,7 +256,8 @@ def _move_sequences_past_explicit_ids(connection) -> None:  # type: ignore[no-un
         " WHERE s.relkind = 'S'")).all()
     for sequence, table_name, column_name in owned:
         connection.execute(text(
-            f'SELECT setval(\'"{sequence}"\', coalesce((SELECT max("{column_name}") FROM "{table_name}"), 0) + 1, false)'))
+            f'SELECT setval(\'"{sequence}"\', '
+            f'coalesce((SELECT max("{column_name}") FROM "{table_name}"), 0) + 1, false)'))
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,7 +182,7 @@ def reminder_sweep(database_url: str, rows: int, processes: int = 1) -> dict[str
             "per_second": round(report.sent / seconds, 1) if seconds else 0.0}
 
 
-SWEEP_AT = datetime(2027, 1, 12, 1, 0, tzinfo=timezone.utc)  # a Tuesday, 10:00 in Tokyo
+SWEEP_AT = datetime(2027, 1, 12, 1, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Tokyo
 SWEEP_DUE = SWEEP_AT - timedelta(minutes=5)
 
 
@@ -284,7 +284,8 @@ def write_results(all_results: dict[str, dict], size: str, seconds: int) -> str:
         hello = r["hello"]["rps"]
         lines += [f"## {backend}", "", f"Data: {r['counts']}", "",
                   "| scenario | req/s | p50 ms | p95 ms | ratio | target | holds |", "|---|---|---|---|---|---|---|",
-                  f"| hello (/ping, no DB) | {hello:.0f} | {r['hello']['p50_ms']:.1f} | {r['hello']['p95_ms']:.1f} | 1.00 | ceiling | |"]
+                  f"| hello (/ping, no DB) | {hello:.0f} | {r['hello']['p50_ms']:.1f} "
+                  f"| {r['hello']['p95_ms']:.1f} | 1.00 | ceiling | |"]
         sizes = r["team_sizes"]
         for key, label in (("catalog", "catalog page"),
                            ("team", f"manager team page (division head, {sizes['team']:,} people)"),

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
 
 import app.models  # noqa: F401  (registers every table)
 from app.core.db import Base, make_engine

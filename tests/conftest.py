@@ -11,6 +11,7 @@ import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
@@ -19,6 +20,9 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.core.db import db_session
 from config import TestConfig
+
+if TYPE_CHECKING:
+    from tests.mailsink import MailSink
 
 BACKEND = os.environ.get("MANABI_TEST_BACKEND", "sqlite")
 _names = itertools.count(1)
@@ -128,7 +132,7 @@ def runner(app: Flask):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def mail_sink() -> Iterator["MailSink"]:
+def mail_sink() -> Iterator[MailSink]:
     """A real SMTP server on 127.0.0.1 for the test."""
     from tests.mailsink import MailSink
 

@@ -6,11 +6,11 @@ import itertools
 import re
 from datetime import timedelta
 
+from argon2 import PasswordHasher
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.auth.models import Credential
-from argon2 import PasswordHasher
 from app.core.clock import now
 from app.core.db import db_session
 from app.org.models import Employee, Grade, Placement, RoleGrant, RoleName, Unit, UnitKind

@@ -108,7 +108,7 @@ def release_together(jobs: list[Callable[[http.client.HTTPConnection], Response]
         try:
             barrier.wait(timeout=60)
             results[index] = jobs[index](connections[index])
-        except BaseException as error:  # noqa: BLE001 - reported by the test
+        except BaseException as error:
             results[index] = error
 
     threads = [threading.Thread(target=run, args=(i,), name=f"racer-{i}") for i in range(len(jobs))]

@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 
 
 class _Handler:
-    def __init__(self, sink: "MailSink") -> None:
+    def __init__(self, sink: MailSink) -> None:
         self.sink = sink
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
@@ -39,7 +39,7 @@ class MailSink:
         self.lock = threading.Lock()
         self.controller: Controller | None = None
 
-    def start(self) -> "MailSink":
+    def start(self) -> MailSink:
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
         self.controller.start()
         return self

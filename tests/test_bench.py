@@ -42,6 +42,7 @@ def test_generator_is_deterministic_and_two_sweep_processes_send_every_reminder(
         for table in ("units", "employees", "training_sessions", "enrolments", "courses"):
             highest = connection.execute(text(f"SELECT max(id) FROM {table}")).scalar()
             if connection.dialect.name == "postgresql":
-                following = connection.execute(text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))")).scalar()
+                following = connection.execute(
+                    text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))")).scalar()
                 assert following > highest, (table, following, highest)
     engine.dispose()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -25,8 +25,8 @@ def test_fiscal_year_and_half_of_a_date(day, year, half):
 
 def test_instants_are_read_in_tokyo():
     # 2021-03-31 16:00 UTC is already 1 April in Tokyo: the new fiscal year.
-    assert fiscal_year_of(datetime(2021, 3, 31, 16, 0, tzinfo=timezone.utc)) == FiscalYear(2021)
-    assert fiscal_year_of(datetime(2021, 3, 31, 14, 0, tzinfo=timezone.utc)) == FiscalYear(2020)
+    assert fiscal_year_of(datetime(2021, 3, 31, 16, 0, tzinfo=UTC)) == FiscalYear(2021)
+    assert fiscal_year_of(datetime(2021, 3, 31, 14, 0, tzinfo=UTC)) == FiscalYear(2020)
 
 
 def test_reiwa_labels():

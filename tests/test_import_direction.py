@@ -147,7 +147,7 @@ def test_no_import_cycle_between_modules():
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append([*stack[stack.index(nxt):], nxt])
             elif nxt not in state:
                 walk(nxt)
         stack.pop()
@@ -164,7 +164,7 @@ def test_the_checker_sees_a_wrong_import(tmp_path):
     module = tmp_path / "app" / "catalog" / "bad.py"
     module.parent.mkdir(parents=True)
     module.write_text("def f():\n    from app.enrollment.services import enrol\n    return enrol\n", encoding="utf-8")
-    (item,) = [i for i in imports_of("app.catalog.bad", module, {"app.enrollment.services"})]
+    (item,) = list(imports_of("app.catalog.bad", module, {"app.enrollment.services"}))
     assert item.in_function and not item.names_a_cycle
     assert why_not_allowed(item) == "a later package (catalog comes before enrollment)"
     assert why_not_allowed(Import("app.org.services", "app.reports.figures", 1, False, False))

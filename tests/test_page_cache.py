@@ -17,12 +17,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app.core.cache_generation import CacheGeneration
+from app.auth.page_cache import PageCache, PageKey, get_cache
 from app.catalog.models import Course
+from app.core.cache_generation import CacheGeneration
 from app.core.clock import now, today
 from app.core.db import db_session
 from app.org.models import Employee, RoleName, Unit
-from app.auth.page_cache import PageCache, PageKey, get_cache
 from app.scheduling.models import TrainingSession
 from tests import factories
 from tests.querycount import count_statements
@@ -237,7 +237,7 @@ def test_people_of_different_grades_each_see_their_own_catalog(app, catalog):
 def test_the_same_person_in_two_browsers_gets_each_browsers_own_csrf_token(app, catalog):
     first, second = signed_in(app, catalog["chief"]), signed_in(app, catalog["chief"])
     fetch(app, first, "/catalog/")
-    html, statements = fetch(app, second, "/catalog/")
+    _html, statements = fetch(app, second, "/catalog/")
     assert statements == CACHED  # the same person's page, with this browser's token put in
     first_token, second_token = factories.csrf_token(first, "/catalog/"), factories.csrf_token(second, "/catalog/")
     assert first_token != second_token

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 
 from app.core.clock import TOKYO, now
 from app.core.db import db_session
+from app.core.text_safety import BIDI_CONTROLS, UnsafeText, check_multi_line, check_single_line, find_unsafe
 from app.org.models import RoleName
 from app.reminders.models import MessageTemplate
 from app.scheduling.models import TrainingSession
-from app.core.text_safety import BIDI_CONTROLS, UnsafeText, check_multi_line, check_single_line, find_unsafe
 from tests import factories
 
 CONTROLS = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]]

@@ -1,9 +1,15 @@
-"""Reads of the assessment domain that other pages compose (the enrolment page)."""
+"""Reads of the assessment domain: for its own pages, and what other pages compose (the
+enrolment page)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import select
+
 from app.assessment import quizzes, surveys
+from app.assessment.models import Question
+from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import Employee
 from app.permissions import can_see_survey_answered
@@ -22,3 +28,11 @@ def quiz_summary(enrolment: Enrolment, viewer: Employee) -> dict[str, Any]:
         "survey_answered": answered if can_see_survey_answered(viewer, enrolment.employee_id, is_anonymous)
         else None,
     }
+
+
+def questions_by_id(ids: Iterable[int]) -> dict[int, Question]:
+    """The questions with these ids (an attempt's `question_order`), by id; deleted ones are absent."""
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    return {q.id: q for q in db_session.scalars(select(Question).where(Question.id.in_(wanted)))}

@@ -23,10 +23,9 @@ from app.core.clock import now
 from app.core.db import db_session
 from app.core.events import subscribe
 from app.enrollment.models import Enrolment, EnrolmentState
-from app.org.models import Employee, RoleName
-from app.permissions import has_role
+from app.org.models import Employee
+from app.permissions import gradable_attempt_filter
 from app.web.ids import parse_int
-from app.scheduling.models import session_instructors
 from app.web.locale import format_datetime
 
 GRACE = timedelta(seconds=30)  # network and clock slack when a page submits at the last second
@@ -98,10 +97,10 @@ def quiz_for_course(course_id: int) -> Quiz | None:
 
 
 def quiz_opens_at(enrolment: Enrolment, quiz: Quiz) -> datetime:
-    session = enrolment.training_session
-    if not quiz.opens_after_session or not session.meetings:
+    training_session = enrolment.training_session
+    if not quiz.opens_after_session or not training_session.meetings:
         return enrolment.requested_at
-    return max(m.starts_at for m in session.meetings)  # from the start of the last meeting
+    return max(m.starts_at for m in training_session.meetings)  # from the start of the last meeting
 
 
 def attempts_of(enrolment_id: int, quiz_id: int) -> list[QuizAttempt]:
@@ -190,13 +189,15 @@ def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: da
         raise Stale(_("This attempt has already been submitted."))
     refused = no_new_attempt(quiz, attempts)
     if refused is not None:
-        raise QuizError(_("Time is up. Your answers saved before the time limit were marked.") if timed_out else refused)
+        raise QuizError(_("Time is up. Your answers saved before the time limit were marked.") if timed_out
+                        else refused)
     order = [q.id for q in quiz.questions]
     if quiz.shuffle:
         random.SystemRandom().shuffle(order)
     attempt = QuizAttempt(quiz_id=quiz.id, enrolment_id=enrolment.id, employee_id=employee.id,
                           attempt_no=len(attempts) + 1, question_order=order, started_at=at,
-                          deadline_at=at + timedelta(minutes=quiz.time_limit_minutes) if quiz.time_limit_minutes else None)
+                          deadline_at=at + timedelta(minutes=quiz.time_limit_minutes) if quiz.time_limit_minutes
+                          else None)
     if transitions.record_attempt(attempt):
         return attempt
     # Another tab started this attempt at the same moment: resume that one.
@@ -289,15 +290,6 @@ def _score(attempt: QuizAttempt) -> None:
                              needs_grading=any(a.points_awarded is None for a in attempt.answers))
 
 
-def may_grade(grader: Employee, attempt: QuizAttempt) -> bool:
-    """HR grades any attempt; an instructor the attempts of the sessions they teach."""
-    if has_role(grader, RoleName.HR):
-        return True
-    return db_session.scalar(select(session_instructors.c.employee_id).join(
-        Enrolment, Enrolment.session_id == session_instructors.c.session_id).where(
-        Enrolment.id == attempt.enrolment_id, session_instructors.c.employee_id == grader.id).limit(1)) is not None
-
-
 def grade_attempt(grader: Employee, attempt: QuizAttempt, grades: dict[int, tuple[int, str, Any]]) -> int:
     """Hand-grade short answers: answer id → (points, comment, points as the grader saw them, or
     AS_READ). Under the attempt's lock, each changed answer is one guarded move; the attempt is
@@ -338,9 +330,6 @@ def quiz_passed(enrolment_id: int, quiz_id: int) -> bool:
 
 def attempts_to_grade(grader: Employee) -> list[QuizAttempt]:
     """Attempts with short answers waiting, for sessions this person teaches (all, for HR)."""
-    stmt = select(QuizAttempt).where(QuizAttempt.needs_grading.is_(True), QuizAttempt.submitted_at.is_not(None))
-    if not has_role(grader, RoleName.HR):
-        stmt = stmt.join(Enrolment, QuizAttempt.enrolment_id == Enrolment.id).join(
-            session_instructors, session_instructors.c.session_id == Enrolment.session_id).where(
-            session_instructors.c.employee_id == grader.id)
+    stmt = select(QuizAttempt).where(QuizAttempt.needs_grading.is_(True), QuizAttempt.submitted_at.is_not(None),
+                                     gradable_attempt_filter(grader))
     return list(db_session.scalars(stmt.order_by(QuizAttempt.submitted_at)))

@@ -45,6 +45,7 @@ its logs or memory (they see answers arrive); recovering deleted rows from the d
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -153,7 +154,7 @@ def answer(employee: Employee, enrolment: Enrolment, survey: Survey, raw: dict[s
 # --- reading results: whole cells of at least k responses only -------------------------------
 
 
-def _shown_cells(rows: list[Any], k: int) -> list[Any]:
+def _shown_cells(rows: Sequence[Any], k: int) -> list[Any]:
     """The rows of the (survey, session, release day) cells that hold at least k responses."""
     cells: dict[tuple[int, int, date], list[Any]] = defaultdict(list)
     for row in rows:

@@ -55,7 +55,7 @@ from sqlalchemy.orm import attributes
 from app.assessment.events import QuizGraded, SurveyAnswered
 from app.assessment.models import Answer, PendingSurveyResponse, QuizAttempt, Survey, SurveyReceipt, SurveyResponse
 from app.audit.services import record_event
-from app.core.db import db_session
+from app.core.db import db_session, rows_changed
 from app.core.events import emit
 from app.org.models import Employee
 
@@ -111,9 +111,9 @@ def lock_open(attempt: QuizAttempt) -> None:
 def close(attempt: QuizAttempt, submitted_at: datetime, *, timed_out: bool) -> None:
     """OPEN → SUBMITTED, once."""
     values = {"submitted_at": submitted_at, "timed_out": timed_out}
-    moved = db_session.execute(update(QuizAttempt).where(QuizAttempt.id == attempt.id,
+    moved = rows_changed(db_session.execute(update(QuizAttempt).where(QuizAttempt.id == attempt.id,
                                                          QuizAttempt.submitted_at.is_(None))
-                               .values(**values).execution_options(synchronize_session=False)).rowcount
+                               .values(**values).execution_options(synchronize_session=False)))
     if moved != 1:
         db_session.refresh(attempt)
         raise Stale(_("This attempt has already been submitted."))
@@ -131,9 +131,9 @@ def record_score(attempt: QuizAttempt, score: int, max_score: int, percent: int,
         _set_loaded(attempt, {**values, "passed": None})
         return
     values["passed"] = percent >= pass_mark
-    moved = db_session.execute(update(QuizAttempt).where(
+    moved = rows_changed(db_session.execute(update(QuizAttempt).where(
         QuizAttempt.id == attempt.id, QuizAttempt.submitted_at.is_not(None), QuizAttempt.passed.is_(None))
-        .values(**values).execution_options(synchronize_session=False)).rowcount
+        .values(**values).execution_options(synchronize_session=False)))
     if moved != 1:
         db_session.refresh(attempt)
         raise Stale(_("This attempt has already been graded."))
@@ -162,8 +162,8 @@ def grade(answer: Answer, grader: Employee, points: int, comment: str, shown: in
     """An answer's points as the grader saw them (`shown`) → `points`, or `Stale`."""
     values = {"points_awarded": points, "graded_by_id": grader.id, "grader_comment": comment[:500]}
     guard = Answer.points_awarded.is_(None) if shown is None else Answer.points_awarded == shown
-    moved = db_session.execute(update(Answer).where(Answer.id == answer.id, guard).values(**values)
-                               .execution_options(synchronize_session=False)).rowcount
+    moved = rows_changed(db_session.execute(update(Answer).where(Answer.id == answer.id, guard).values(**values)
+                               .execution_options(synchronize_session=False)))
     if moved != 1:
         db_session.refresh(answer)
         raise Stale(_("Someone else graded this answer meanwhile (now %(points)s points). Check and save again.",

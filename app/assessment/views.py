@@ -1,47 +1,47 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
-from app.assessment import quizzes, surveys
-from app.assessment.models import Question, QuestionType, Quiz, QuizAttempt
+from app.assessment import queries, quizzes, surveys
+from app.assessment.forms import GradingForm, QuizAnswersForm, SurveyForm, grading_form, quiz_answers_form, survey_form
+from app.assessment.models import Question, QuestionType, Quiz, QuizAttempt, Survey
+from app.assessment.quiz_editor import QuizEditorForm, questions_from_text, questions_to_text
+from app.audit.services import record_event
 from app.catalog.queries import course_by_code
 from app.core.clock import now
 from app.core.db import db_session
 from app.enrollment.models import Enrolment
-from app.permissions import Permission, require, signed_in
-from app.web.charts import bar_chart_svg
+from app.permissions import Permission, can_grade_attempt, is_own_enrolment, require, signed_in
 from app.scheduling.queries import sessions_of_course
-from app.web.ids import parse_int
-from app.assessment.quiz_editor import QuizEditorForm, questions_from_text, questions_to_text
-from app.audit.services import record_event
+from app.web.charts import bar_chart_svg
 
 bp = Blueprint("assessment", __name__)
 
 
 def _own_enrolment(enrolment_id: int) -> Enrolment:
+    """The signed-in person's own enrolment, or 404 (someone else's is not found, not forbidden)."""
     enrolment = db_session.get(Enrolment, enrolment_id)
-    if enrolment is None or enrolment.employee_id != current_user.id:
+    if enrolment is None or not is_own_enrolment(current_user, enrolment):
         abort(404)
     return enrolment
 
 
-def _responses(quiz_questions: list[Question]) -> dict[int, object]:
-    responses: dict[int, object] = {}
-    for question in quiz_questions:
-        key = f"q{question.id}"
-        if question.type == QuestionType.MULTIPLE:
-            responses[question.id] = request.form.getlist(key)
-        elif key in request.form:
-            responses[question.id] = request.form.get(key, "")
-    return responses
+def _render_quiz(enrolment: Enrolment, quiz: Quiz, attempt: QuizAttempt, ordered: list[Question],
+                 form: QuizAnswersForm) -> str:
+    saved = {a.question_id: a.response for a in attempt.answers}
+    if form.errors:  # a refused POST: show what was sent
+        saved = form.shown_over(saved)
+    remaining = None if attempt.deadline_at is None else max(0, int((attempt.deadline_at - now()).total_seconds()))
+    return render_template("assessment/take_quiz.html", enrolment=enrolment, quiz=quiz, attempt=attempt,
+                           questions=ordered, saved=saved, remaining=remaining, form=form)
 
 
 @bp.route("/enrolments/<int:enrolment_id>/quiz", methods=["GET", "POST"])
 @signed_in
-def take_quiz(enrolment_id: int):  # type: ignore[no-untyped-def]
+def take_quiz(enrolment_id: int) -> ResponseReturnValue:
     """GET shows the open attempt, or a page whose button starts one (`start_quiz`): looking, or
     following a link from anywhere, never starts or closes an attempt. POST saves or submits."""
     enrolment = _own_enrolment(enrolment_id)
@@ -67,31 +67,31 @@ def take_quiz(enrolment_id: int):  # type: ignore[no-untyped-def]
             flash(str(error), "info")
             return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
         db_session.commit()
-    questions = {q.id: q for q in db_session.scalars(select(Question).where(Question.id.in_(attempt.question_order)))}
+    questions = queries.questions_by_id(attempt.question_order)
     ordered = [questions[i] for i in attempt.question_order if i in questions]
-    if request.method == "POST":
-        try:
-            if request.form.get("action") == "save":
-                quizzes.save_answers(attempt, _responses(ordered))
-                db_session.commit()
-                flash(_("Your answers so far are saved."), "success")
-                return redirect(url_for("assessment.take_quiz", enrolment_id=enrolment.id))
-            quizzes.submit(attempt, _responses(ordered))
-        except quizzes.QuizError as error:
+    form = quiz_answers_form(ordered)
+    if request.method != "POST":
+        return _render_quiz(enrolment, quiz, attempt, ordered, form)
+    if not form.validate():
+        return _render_quiz(enrolment, quiz, attempt, ordered, form), 400
+    try:
+        if form.is_save:
+            quizzes.save_answers(attempt, form.responses())
             db_session.commit()
-            flash(str(error), "error")
-        else:
-            db_session.commit()
-        return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
-    saved = {a.question_id: a.response for a in attempt.answers}
-    remaining = None if attempt.deadline_at is None else max(0, int((attempt.deadline_at - now()).total_seconds()))
-    return render_template("assessment/take_quiz.html", enrolment=enrolment, quiz=quiz, attempt=attempt,
-                           questions=ordered, saved=saved, remaining=remaining)
+            flash(_("Your answers so far are saved."), "success")
+            return redirect(url_for("assessment.take_quiz", enrolment_id=enrolment.id))
+        quizzes.submit(attempt, form.responses())
+    except quizzes.QuizError as error:
+        db_session.commit()
+        flash(str(error), "error")
+    else:
+        db_session.commit()
+    return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
 
 
 @bp.route("/enrolments/<int:enrolment_id>/quiz/start", methods=["POST"])
 @signed_in
-def start_quiz(enrolment_id: int):  # type: ignore[no-untyped-def]
+def start_quiz(enrolment_id: int) -> ResponseReturnValue:
     """The button that starts an attempt (or resumes the open one: a double click starts one).
     An attempt past its time limit is closed and marked first."""
     enrolment = _own_enrolment(enrolment_id)
@@ -110,7 +110,7 @@ def start_quiz(enrolment_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/enrolments/<int:enrolment_id>/quiz/result")
 @signed_in
-def quiz_result(enrolment_id: int):  # type: ignore[no-untyped-def]
+def quiz_result(enrolment_id: int) -> ResponseReturnValue:
     enrolment = _own_enrolment(enrolment_id)
     quiz = quizzes.quiz_for_course(enrolment.course_id)
     if quiz is None:
@@ -118,9 +118,7 @@ def quiz_result(enrolment_id: int):  # type: ignore[no-untyped-def]
     status = quizzes.status_of(current_user, enrolment, quiz)
     attempts = status.attempts
     last = next((a for a in reversed(attempts) if a.submitted_at is not None), None)
-    questions = {}
-    if last is not None:
-        questions = {q.id: q for q in db_session.scalars(select(Question).where(Question.id.in_(last.question_order)))}
+    questions = queries.questions_by_id(last.question_order) if last is not None else {}
     return render_template("assessment/quiz_result.html", enrolment=enrolment, quiz=quiz, attempts=attempts,
                            last=last, questions=questions, status=status,
                            show_answers=quizzes.answers_visible(quiz, attempts))
@@ -128,101 +126,102 @@ def quiz_result(enrolment_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/grading")
 @require(Permission.ASSESSMENT_GRADE)
-def grading():  # type: ignore[no-untyped-def]
+def grading() -> ResponseReturnValue:
     attempts = quizzes.attempts_to_grade(current_user)
     return render_template("assessment/grading.html", attempts=attempts)
 
 
 @bp.route("/grading/attempts/<int:attempt_id>", methods=["GET", "POST"])
 @require(Permission.ASSESSMENT_GRADE)
-def grade_attempt(attempt_id: int):  # type: ignore[no-untyped-def]
+def grade_attempt(attempt_id: int) -> ResponseReturnValue:
     attempt = db_session.get(QuizAttempt, attempt_id)
     if attempt is None:
         abort(404)
-    if not quizzes.may_grade(current_user, attempt):
+    if not can_grade_attempt(current_user, attempt):
         abort(403)  # instructors grade their own sessions' attempts; HR grades any
     if attempt.passed is not None or attempt.submitted_at is None:
         flash(_("This attempt has already been graded."), "error")
         return redirect(url_for("assessment.grading"))
-    if request.method == "POST":
-        grades: dict[int, tuple[int, str, int | None]] = {}
-        for answer in attempt.answers:
-            raw = request.form.get(f"points-{answer.id}")
-            if raw is None or answer.question.type != QuestionType.SHORT:
-                continue
-            points = parse_int(raw, maximum=1000)
-            if points is None:
-                flash(_("Points must be a whole number."), "error")
-                return redirect(url_for("assessment.grade_attempt", attempt_id=attempt.id))
-            shown = parse_int(request.form.get(f"was-{answer.id}", ""), maximum=1000)  # the points the page showed
-            grades[answer.id] = (points, request.form.get(f"comment-{answer.id}", ""), shown)
-        try:
-            quizzes.grade_attempt(current_user, attempt, grades)
-        except quizzes.Stale as error:  # another grader saved first
-            db_session.rollback()
-            flash(str(error), "error")
-            return redirect(url_for("assessment.grading"))
-        except quizzes.QuizError as error:
-            db_session.rollback()
-            flash(str(error), "error")
-            return redirect(url_for("assessment.grade_attempt", attempt_id=attempt.id))
-        db_session.commit()
-        flash(_("Grades saved."), "success")
+    form = grading_form([a for a in attempt.answers if a.question.type == QuestionType.SHORT])
+    if request.method != "POST":
+        return _render_grading(attempt, form)
+    if not form.validate():
+        return _render_grading(attempt, form), 400
+    try:
+        quizzes.grade_attempt(current_user, attempt, form.grades())
+    except quizzes.Stale as error:  # another grader saved first
+        db_session.rollback()
+        flash(str(error), "error")
         return redirect(url_for("assessment.grading"))
-    return render_template("assessment/grade_attempt.html", attempt=attempt,
+    except quizzes.QuizError as error:
+        db_session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("assessment.grade_attempt", attempt_id=attempt.id))
+    db_session.commit()
+    flash(_("Grades saved."), "success")
+    return redirect(url_for("assessment.grading"))
+
+
+def _render_grading(attempt: QuizAttempt, form: GradingForm) -> str:
+    return render_template("assessment/grade_attempt.html", attempt=attempt, form=form,
                            enrolment=db_session.get(Enrolment, attempt.enrolment_id))
 
 
 @bp.route("/enrolments/<int:enrolment_id>/survey", methods=["GET", "POST"])
 @signed_in
-def answer_survey(enrolment_id: int):  # type: ignore[no-untyped-def]
+def answer_survey(enrolment_id: int) -> ResponseReturnValue:
     enrolment = _own_enrolment(enrolment_id)
     survey = surveys.survey_to_show(enrolment.course)  # GET reads only: the survey is made by the first answer
     if survey.id is not None and surveys.has_answered(survey.id, enrolment.id):
         flash(_("You have already answered this survey. Thank you."), "info")
         return redirect(url_for("enrollment.detail", enrolment_id=enrolment.id))
-    if request.method == "POST":
-        try:
-            survey = surveys.ensure_survey(enrolment.course)
-            surveys.answer(current_user, enrolment, survey, request.form.to_dict())
-        except surveys.SurveyAlreadyAnswered as error:  # a second click, or another tab
-            db_session.rollback()
-            flash(str(error), "info")
-            return redirect(url_for("enrollment.detail", enrolment_id=enrolment.id))
-        except surveys.SurveyError as error:
-            db_session.rollback()
-            flash(str(error), "error")
-            return render_template("assessment/survey.html", enrolment=enrolment,
-                                   survey=surveys.survey_to_show(enrolment.course), values=request.form,
-                                   min_respondents=surveys.min_respondents()), 400
-        db_session.commit()
-        flash(_("Thank you for answering the survey."), "success")
+    form = survey_form(survey.questions)
+    if request.method != "POST":
+        return _render_survey(enrolment, survey, form)
+    if not form.validate():
+        return _render_survey(enrolment, survey, form), 400
+    try:
+        surveys.answer(current_user, enrolment, surveys.ensure_survey(enrolment.course), form.answers())
+    except surveys.SurveyAlreadyAnswered as error:  # a second click, or another tab
+        db_session.rollback()
+        flash(str(error), "info")
         return redirect(url_for("enrollment.detail", enrolment_id=enrolment.id))
-    return render_template("assessment/survey.html", enrolment=enrolment, survey=survey, values={},
+    except surveys.SurveyError as error:
+        db_session.rollback()
+        flash(str(error), "error")
+        return _render_survey(enrolment, surveys.survey_to_show(enrolment.course), form), 400
+    db_session.commit()
+    flash(_("Thank you for answering the survey."), "success")
+    return redirect(url_for("enrollment.detail", enrolment_id=enrolment.id))
+
+
+def _render_survey(enrolment: Enrolment, survey: Survey, form: SurveyForm) -> str:
+    return render_template("assessment/survey.html", enrolment=enrolment, survey=survey, form=form,
                            min_respondents=surveys.min_respondents())
 
 
 @bp.route("/catalog/design/<code>/survey-results")
 @require(Permission.ASSESSMENT_RESULTS_READ)
-def survey_results(code: str):  # type: ignore[no-untyped-def]
+def survey_results(code: str) -> ResponseReturnValue:
     """Results in whole groups of at least SURVEY_MIN_RESPONDENTS (app/assessment/surveys.py)."""
     course = course_by_code(code)
     if course is None:
         abort(404)
     survey = surveys.survey_of_course(course.id)
     session_id = request.args.get("session", "")
-    sessions = sessions_of_course(course.id)
-    chosen = next((s.id for s in sessions if str(s.id) == session_id), None)
+    training_sessions = sessions_of_course(course.id)
+    chosen = next((s.id for s in training_sessions if str(s.id) == session_id), None)
     result = surveys.results(course, chosen)
     charts = {q.question.position: bar_chart_svg([str(i) for i in range(1, 6)], q.counts, title=q.question.text_ja)
               for q in result.questions if q.total}
     return render_template("assessment/survey_results.html", course=course, survey=survey, result=result,
-                           charts=charts, sessions=sessions, session_id=str(chosen) if chosen else "")
+                           charts=charts, training_sessions=training_sessions,
+                           session_id=str(chosen) if chosen else "")
 
 
 @bp.route("/catalog/design/<code>/quiz", methods=["GET", "POST"])
 @require(Permission.CATALOG_COURSE_EDIT)
-def edit_quiz(code: str):  # type: ignore[no-untyped-def]
+def edit_quiz(code: str) -> ResponseReturnValue:
     """HR authors the quiz in the browser (the same structure as a course file's quiz section)."""
     course = course_by_code(code)
     if course is None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 STATUS_NAMES = {
@@ -11,5 +12,5 @@ STATUS_NAMES = {
 }
 
 
-def register(app) -> None:  # type: ignore[no-untyped-def]
+def register(app: Flask) -> None:
     app.jinja_env.globals["STATUS_NAMES"] = STATUS_NAMES

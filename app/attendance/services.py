@@ -19,14 +19,14 @@ from app.attendance import transitions
 from app.attendance.checkin_codes import code_is_valid
 from app.attendance.events import AttendanceChanged
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus, MarkSource
+from app.auth.attempt_counter import count_failure, remaining_lock
 from app.core.clock import now
 from app.core.db import db_session
-from app.enrollment.models import Enrolment, EnrolmentState
 from app.core.events import emit
+from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee
-from app.scheduling.models import Meeting
-from app.auth.attempt_counter import count_failure, remaining_lock
 from app.org.staff_csv import StaffFileError, decode
+from app.scheduling.models import Meeting
 
 CHECK_IN_OPENS_BEFORE = timedelta(minutes=30)
 CHECK_IN_GUESSES = 5

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from app.attendance.models import AttendanceMark, AttendanceStatus, MarkSource
 from app.audit.services import record_event
 from app.core.clock import now
-from app.core.db import db_session
+from app.core.db import db_session, rows_changed
 from app.enrollment.models import Enrolment
 from app.org.models import Employee
 from app.scheduling.models import Meeting
@@ -63,9 +63,9 @@ def change(actor: Employee | None, enrolment: Enrolment, meeting: Meeting, mark:
     """`seen` → STATUS (and remark), or `Stale` if the mark is no longer as seen."""
     values = {"status": status, "remark": remark, "source": source, "marked_at": now(),
               "marked_by_id": actor.id if actor else None}
-    moved = db_session.execute(update(AttendanceMark).where(
+    moved = rows_changed(db_session.execute(update(AttendanceMark).where(
         AttendanceMark.id == mark.id, AttendanceMark.status == seen.status, AttendanceMark.remark == seen.remark)
-        .values(**values).execution_options(synchronize_session=False)).rowcount
+        .values(**values).execution_options(synchronize_session=False)))
     if moved != 1:
         db_session.refresh(mark)
         raise Stale(f"{enrolment.id}:{meeting.id}")

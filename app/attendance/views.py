@@ -1,23 +1,34 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app.attendance import services
 from app.attendance.checkin_codes import current_code
-from app.attendance.forms import CheckInForm, ParticipantsApplyForm, ParticipantsUploadForm
+from app.attendance.events import AttendanceChanged
+from app.attendance.forms import (
+    CheckInForm,
+    ParticipantsApplyForm,
+    ParticipantsUploadForm,
+    RosterForm,
+    RosterRow,
+    roster_form,
+)
 from app.attendance.models import AttendanceStatus
 from app.core.clock import now
 from app.core.db import db_session
+from app.core.events import emit
+from app.enrollment.models import Enrolment
+from app.permissions import attendance_session_filter, can_mark_attendance, signed_in
+from app.scheduling.models import Meeting, SessionStatus, TrainingSession
 from app.web.external_urls import external_url
 from app.web.ids import parse_ids
-from app.permissions import Permission, has_permission, signed_in
-from app.scheduling.models import Meeting
-from app.attendance.events import AttendanceChanged
-from app.core.events import emit
-from app.scheduling.models import SessionStatus, TrainingSession, session_instructors
 
 bp = Blueprint("attendance", __name__, url_prefix="/attendance")
 
@@ -29,10 +40,12 @@ def _meeting_or_404(meeting_id: int) -> Meeting:
     return meeting
 
 
-def _may_take_attendance(meeting: Meeting) -> bool:
-    """HR, or an instructor of this session."""
-    return has_permission(current_user, Permission.ATTENDANCE_MANAGE) or any(
-        i.id == current_user.id for i in meeting.training_session.instructors)
+def _meeting_to_mark(meeting_id: int) -> Meeting:
+    """A meeting whose attendance the signed-in person takes: 404 if missing, 403 if not theirs."""
+    meeting = _meeting_or_404(meeting_id)
+    if not can_mark_attendance(current_user, meeting):
+        abort(403)
+    return meeting
 
 
 def _secret() -> str:
@@ -41,61 +54,55 @@ def _secret() -> str:
 
 @bp.route("/meetings/<int:meeting_id>", methods=["GET", "POST"])
 @signed_in
-def roster(meeting_id: int):  # type: ignore[no-untyped-def]
-    meeting = _meeting_or_404(meeting_id)
-    if not _may_take_attendance(meeting):
-        abort(403)
+def roster(meeting_id: int) -> ResponseReturnValue:
+    meeting = _meeting_to_mark(meeting_id)
     enrolments = services.roster_enrolments(meeting)
-    if request.method == "POST":
-        if request.form.get("action") == "all_present":
-            count = services.mark_all_present(current_user, meeting)
-            db_session.commit()
-            flash(_("%(n)s people marked present.", n=count), "success")
-            return redirect(url_for("attendance.roster", meeting_id=meeting.id))
-        changed, conflicts = [], 0
-        valid = {s.value for s in AttendanceStatus}
-        for enrolment in enrolments:
-            status = request.form.get(f"status-{enrolment.id}", "")
-            remark = request.form.get(f"remark-{enrolment.id}", "")[:300]
-            if status not in valid or not services.joined_before(enrolment, meeting):
-                continue
-            seen = services.AS_READ
-            if f"was-status-{enrolment.id}" in request.form:  # the mark as this page showed it
-                was = request.form[f"was-status-{enrolment.id}"]
-                seen = services.Seen(AttendanceStatus(was), request.form.get(f"was-remark-{enrolment.id}", "")) \
-                    if was in valid else None
-                if seen is not None and (seen.status.value, seen.remark) == (status, remark):
-                    continue  # not changed on this page: whatever was recorded meanwhile stays
-            try:
-                if services.set_mark(current_user, enrolment, meeting, AttendanceStatus(status), remark,
-                                     announce=False, seen=seen):
-                    changed.append(enrolment.id)
-            except services.Stale:
-                conflicts += 1
-        if changed:
-            emit(AttendanceChanged(tuple(changed)))
+    joined = {e.id: services.joined_before(e, meeting) for e in enrolments}
+    form = roster_form([RosterRow(e.id, e.employee.name) for e in enrolments if joined[e.id]])
+    if not form.is_submitted():
+        return _roster_page(meeting, enrolments, joined, form)
+    if not form.validate_on_submit():
+        return _roster_page(meeting, enrolments, joined, form), 400
+    if form.is_all_present:
+        count = services.mark_all_present(current_user, meeting)
         db_session.commit()
-        flash(_("Attendance saved (%(n)s changed).", n=len(changed)), "success")
-        if conflicts:
-            flash(_("%(n)s marks were changed by someone else (a check-in) while this page was open and were "
-                    "left as they are. Check them below.", n=conflicts), "error")
+        flash(_("%(n)s people marked present.", n=count), "success")
         return redirect(url_for("attendance.roster", meeting_id=meeting.id))
+    by_id = {e.id: e for e in enrolments}
+    changed, conflicts = [], 0
+    for change in form.changes():
+        try:
+            if services.set_mark(current_user, by_id[change.enrolment_id], meeting, change.status, change.remark,
+                                 announce=False, seen=change.seen):
+                changed.append(change.enrolment_id)
+        except services.Stale:
+            conflicts += 1
+    if changed:
+        emit(AttendanceChanged(tuple(changed)))
+    db_session.commit()
+    flash(_("Attendance saved (%(n)s changed).", n=len(changed)), "success")
+    if conflicts:
+        flash(_("%(n)s marks were changed by someone else (a check-in) while this page was open and were "
+                "left as they are. Check them below.", n=conflicts), "error")
+    return redirect(url_for("attendance.roster", meeting_id=meeting.id))
+
+
+def _roster_page(meeting: Meeting, enrolments: list[Enrolment], joined: dict[int, bool], form: RosterForm) -> str:
+    """The roster: the marks as recorded, or (after a refused save) as posted, with the errors."""
     marks = services.marks_for_meeting(meeting.id)
+    form.fill_from(marks)
     all_marks = services.marks_by_enrolment([e.id for e in enrolments])
     rates = {e.id: services.attendance_rate(e, meeting.training_session.meetings, all_marks.get(e.id, {}), now())
              for e in enrolments}
-    return render_template("attendance/roster.html", meeting=meeting, session=meeting.training_session,
+    return render_template("attendance/roster.html", meeting=meeting, training_session=meeting.training_session,
                            enrolments=enrolments, marks=marks, rates=rates, statuses=list(AttendanceStatus),
-                           joined={e.id: services.joined_before(e, meeting) for e in enrolments},
-                           upload_form=ParticipantsUploadForm())
+                           joined=joined, form=form, upload_form=ParticipantsUploadForm())
 
 
 @bp.route("/meetings/<int:meeting_id>/check-in-screen")
 @signed_in
-def checkin_screen(meeting_id: int):  # type: ignore[no-untyped-def]
-    meeting = _meeting_or_404(meeting_id)
-    if not _may_take_attendance(meeting):
-        abort(403)
+def checkin_screen(meeting_id: int) -> ResponseReturnValue:
+    meeting = _meeting_to_mark(meeting_id)
     code, seconds = current_code(_secret(), meeting.id, now())
     link = external_url("attendance.check_in", meeting_id=meeting.id)
     return render_template("attendance/checkin_screen.html", meeting=meeting, code=code, seconds=seconds,
@@ -104,10 +111,8 @@ def checkin_screen(meeting_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/meetings/<int:meeting_id>/code.json")
 @signed_in
-def checkin_code(meeting_id: int):  # type: ignore[no-untyped-def]
-    meeting = _meeting_or_404(meeting_id)
-    if not _may_take_attendance(meeting):
-        abort(403)
+def checkin_code(meeting_id: int) -> ResponseReturnValue:
+    meeting = _meeting_to_mark(meeting_id)
     code, seconds = current_code(_secret(), meeting.id, now())
     response = jsonify(code=code, seconds=seconds, present=services.present_count(meeting.id))
     response.headers["Cache-Control"] = "no-store"
@@ -116,14 +121,12 @@ def checkin_code(meeting_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/meetings/<int:meeting_id>/qr.svg")
 @signed_in
-def checkin_qr(meeting_id: int):  # type: ignore[no-untyped-def]
+def checkin_qr(meeting_id: int) -> ResponseReturnValue:
     import io
 
     import segno
 
-    meeting = _meeting_or_404(meeting_id)
-    if not _may_take_attendance(meeting):
-        abort(403)
+    meeting = _meeting_to_mark(meeting_id)
     buffer = io.BytesIO()
     segno.make(external_url("attendance.check_in", meeting_id=meeting.id), error="m").save(
         buffer, kind="svg", scale=8, border=2, title="QR")
@@ -132,7 +135,7 @@ def checkin_qr(meeting_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/check-in/<int:meeting_id>", methods=["GET", "POST"])
 @signed_in
-def check_in(meeting_id: int):  # type: ignore[no-untyped-def]
+def check_in(meeting_id: int) -> ResponseReturnValue:
     """The page the QR code opens on the participant's own phone or PC."""
     meeting = _meeting_or_404(meeting_id)
     form = CheckInForm()
@@ -159,10 +162,8 @@ def check_in(meeting_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/meetings/<int:meeting_id>/participants", methods=["POST"])
 @signed_in
-def upload_participants(meeting_id: int):  # type: ignore[no-untyped-def]
-    meeting = _meeting_or_404(meeting_id)
-    if not _may_take_attendance(meeting):
-        abort(403)
+def upload_participants(meeting_id: int) -> ResponseReturnValue:
+    meeting = _meeting_to_mark(meeting_id)
     form = ParticipantsUploadForm()
     if not form.validate_on_submit():
         flash(" ".join(str(e) for e in form.file.errors) or _("Choose a CSV file."), "error")
@@ -175,10 +176,8 @@ def upload_participants(meeting_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/meetings/<int:meeting_id>/participants/apply", methods=["POST"])
 @signed_in
-def apply_participants(meeting_id: int):  # type: ignore[no-untyped-def]
-    meeting = _meeting_or_404(meeting_id)
-    if not _may_take_attendance(meeting):
-        abort(403)
+def apply_participants(meeting_id: int) -> ResponseReturnValue:
+    meeting = _meeting_to_mark(meeting_id)
     form = ParticipantsApplyForm()
     if not form.validate_on_submit():
         abort(400)
@@ -191,17 +190,11 @@ def apply_participants(meeting_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/teaching")
 @signed_in
-def teaching():  # type: ignore[no-untyped-def]
+def teaching() -> ResponseReturnValue:
     """Meetings this person teaches (HR sees every meeting of the coming weeks)."""
-    from datetime import timedelta
-
-    from sqlalchemy.orm import joinedload
-
     stmt = (select(Meeting).join(TrainingSession, Meeting.session_id == TrainingSession.id)
-            .where(TrainingSession.status == SessionStatus.SCHEDULED, Meeting.ends_at > now() - timedelta(days=60))
+            .where(TrainingSession.status == SessionStatus.SCHEDULED, Meeting.ends_at > now() - timedelta(days=60),
+                   attendance_session_filter(current_user))
             .options(joinedload(Meeting.training_session).joinedload(TrainingSession.course))
             .order_by(Meeting.starts_at).limit(200))
-    if not has_permission(current_user, Permission.ATTENDANCE_MANAGE):
-        stmt = stmt.join(session_instructors, session_instructors.c.session_id == TrainingSession.id).where(
-            session_instructors.c.employee_id == current_user.id)
     return render_template("attendance/teaching.html", meetings=list(db_session.scalars(stmt).unique()))

@@ -1,19 +1,20 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.audit.models import AuditEvent
-from app.web.pagination import paginate
 from app.permissions import Permission, require
+from app.web.pagination import paginate
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 
 
 @bp.route("/")
 @require(Permission.AUDIT_EVENT_READ)
-def events():  # type: ignore[no-untyped-def]
+def events() -> ResponseReturnValue:
     action = request.args.get("action", "")[:80]
     target = request.args.get("target", "")[:40]
     stmt = select(AuditEvent).options(joinedload(AuditEvent.actor)).order_by(AuditEvent.id.desc())

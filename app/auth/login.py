@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
 
@@ -55,7 +56,7 @@ def init_app(app: Flask) -> None:
     app.context_processor(lambda: {"current_user": current_user})
 
     @app.before_request
-    def _force_password_change():  # type: ignore[no-untyped-def]
+    def _force_password_change() -> ResponseReturnValue | None:
         if (
             session.get(MUST_CHANGE_KEY)
             and current_user.is_authenticated

@@ -8,10 +8,11 @@ Correctness first:
   pages depend on is covered by the date and a short TTL ("upcoming" moves on).
 - A page is per user and only ever served to the same user id, and only to a browser whose
   server-side session is active: the generation is read in one statement with that check
-  (app/auth/sessions.py), so a cookie copied before sign-out never reaches a cached page. Everything else it shows of the
-  user (active or not, roles, headed units, grade, unread count, locale setting) is database data:
-  a request that finds a page under the current generation would load the same user, pass the
-  same access check and render the same page, so a hit skips all that (it is most of the cost).
+  (app/auth/sessions.py), so a cookie copied before sign-out never reaches a cached page.
+  Everything else it shows of the user (active or not, roles, headed units, grade, unread count,
+  locale setting) is database data: a request that finds a page under the current generation
+  would load the same user, pass the same access check and render the same page, so a hit skips
+  all that (it is most of the cost).
   A session that is not plainly signed in (flashed messages pending, forced password change,
   session-protection mismatch, remember-me only) always takes the full path.
 - The CSRF token is not cached: pages are rendered with a placeholder that each response
@@ -36,9 +37,9 @@ from flask import Flask, Response, current_app, g, make_response, request, sessi
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from app.core import cache_generation
 from app.auth.login import MUST_CHANGE_KEY
 from app.auth.sessions import SESSION_TOKEN_KEY, active_session_clause
+from app.core import cache_generation
 from app.core.clock import now, today
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -141,7 +142,7 @@ def cached_page(view: F) -> F:
                                        started + current_app.config["PAGE_CACHE_TTL_SECONDS"])
         return _with_csrf_token(response)
 
-    wrapper._page_cache = True  # type: ignore[attr-defined]  (copied onto the access decorator's wrapper)
+    wrapper.__dict__["_page_cache"] = True  # copied onto the access decorator's wrapper
     return wrapper  # type: ignore[return-value]
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import joinedload
 
 from app.auth.models import UserSession
 from app.core.clock import now
-from app.core.db import db_session
+from app.core.db import db_session, rows_changed
 from app.org.models import Employee
 
 SESSION_TOKEN_KEY = "_session_token"  # in the Flask session, beside Flask-Login's "_user_id"
@@ -86,7 +86,7 @@ def _max_age() -> timedelta:
     return timedelta(seconds=current_app.config["SESSION_MAX_AGE_SECONDS"])
 
 
-def _active(at: datetime):  # type: ignore[no-untyped-def]
+def _active(at: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (UserSession.revoked_at.is_(None), UserSession.created_at > at - _max_age())
 
 
@@ -127,11 +127,11 @@ def active_sessions(employee_id: int) -> list[UserSession]:
         .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())))
 
 
-def _revoke(reason: str, *conditions) -> int:  # type: ignore[no-untyped-def]
+def _revoke(reason: str, *conditions: ColumnElement[bool]) -> int:
     result = db_session.execute(
         update(UserSession).where(UserSession.revoked_at.is_(None), *conditions)
         .values(revoked_at=now(), revoked_reason=reason).execution_options(synchronize_session=False))
-    return result.rowcount or 0
+    return rows_changed(result) or 0
 
 
 def revoke_session(session_id: int, reason: str, *, employee_id: int) -> bool:

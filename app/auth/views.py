@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.auth.forms import ChangePasswordForm, LocaleForm, LoginForm
 from app.auth.login import MUST_CHANGE_KEY, current_session
@@ -22,7 +24,7 @@ from app.auth.services import (
     use_unlock_link,
 )
 from app.auth.sessions import SESSION_TOKEN_KEY, active_sessions
-from app.auth.throttling import ThrottlePolicy, new_device_cookie, read_device_cookie, unlock_is_valid
+from app.auth.throttling import Device, ThrottlePolicy, new_device_cookie, read_device_cookie, unlock_is_valid
 from app.core.clock import now
 from app.core.db import db_session
 from app.org.models import Employee
@@ -36,7 +38,7 @@ def _device_max_age() -> timedelta:
     return timedelta(days=current_app.config["LOGIN_DEVICE_COOKIE_DAYS"])
 
 
-def _remember_device(response: Response, employee_id: int) -> Response:
+def _remember_device(response: BaseResponse, employee_id: int) -> BaseResponse:
     """Mark this browser as one the person signed in from (app/auth/throttling.py): an attacker
     elsewhere then never delays their sign-ins here."""
     cfg = current_app.config
@@ -46,7 +48,7 @@ def _remember_device(response: Response, employee_id: int) -> Response:
     return response
 
 
-def _device():  # type: ignore[no-untyped-def]
+def _device() -> Device | None:
     cfg = current_app.config
     return read_device_cookie(request.cookies.get(cfg["LOGIN_DEVICE_COOKIE_NAME"]), cfg["SECRET_KEY"],
                               _device_max_age())
@@ -54,7 +56,7 @@ def _device():  # type: ignore[no-untyped-def]
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
@@ -90,7 +92,7 @@ def login():  # type: ignore[no-untyped-def]
 
 @bp.route("/logout", methods=["POST"])
 @public
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> ResponseReturnValue:
     sign_out(session.get(SESSION_TOKEN_KEY))  # the session row ends: a copy of the cookie opens nothing
     db_session.commit()
     return _end_this_browser()
@@ -98,7 +100,7 @@ def logout():  # type: ignore[no-untyped-def]
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @signed_in
-def change_password():  # type: ignore[no-untyped-def]
+def change_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
@@ -122,7 +124,7 @@ def change_password():  # type: ignore[no-untyped-def]
 
 @bp.route("/locale", methods=["POST"])
 @public
-def set_locale_view():  # type: ignore[no-untyped-def]
+def set_locale_view() -> ResponseReturnValue:
     form = LocaleForm()
     target = form.next.data if is_safe_local_path(form.next.data) else url_for("home.home")
     if form.validate_on_submit():
@@ -138,13 +140,13 @@ def set_locale_view():  # type: ignore[no-untyped-def]
 
 @bp.route("/account/sessions")
 @signed_in
-def sessions():  # type: ignore[no-untyped-def]
+def sessions() -> ResponseReturnValue:
     current = current_session()
     return render_template("auth/sessions.html", sessions=active_sessions(current_user.id),
                            current_id=current.id if current else None)
 
 
-def _end_this_browser():  # type: ignore[no-untyped-def]
+def _end_this_browser() -> ResponseReturnValue:
     locale = session.get("locale")
     logout_user()
     session.clear()
@@ -156,7 +158,7 @@ def _end_this_browser():  # type: ignore[no-untyped-def]
 
 @bp.route("/account/sessions/<int:session_id>/end", methods=["POST"])
 @signed_in
-def end_session(session_id: int):  # type: ignore[no-untyped-def]
+def end_session(session_id: int) -> ResponseReturnValue:
     row = db_session.get(UserSession, session_id)
     if row is None or not can_end_session(current_user, row.employee_id):
         abort(404)  # someone else's session is not even named
@@ -171,7 +173,7 @@ def end_session(session_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/account/sessions/end-others", methods=["POST"])
 @signed_in
-def end_other_sessions_view():  # type: ignore[no-untyped-def]
+def end_other_sessions_view() -> ResponseReturnValue:
     current = current_session()
     count = end_other_sessions(current_user, current.id if current else None)
     db_session.commit()
@@ -191,14 +193,14 @@ def _employee_or_404(employee_id: int) -> Employee:
 
 @bp.route("/admin/staff/<int:employee_id>/sessions")
 @require(Permission.AUTH_SESSION_REVOKE)
-def staff_sessions(employee_id: int):  # type: ignore[no-untyped-def]
+def staff_sessions(employee_id: int) -> ResponseReturnValue:
     employee = _employee_or_404(employee_id)
     return render_template("auth/staff_sessions.html", employee=employee, sessions=active_sessions(employee.id))
 
 
 @bp.route("/admin/staff/<int:employee_id>/sessions/end", methods=["POST"])
 @require(Permission.AUTH_SESSION_REVOKE)
-def end_staff_sessions(employee_id: int):  # type: ignore[no-untyped-def]
+def end_staff_sessions(employee_id: int) -> ResponseReturnValue:
     employee = _employee_or_404(employee_id)
     count = end_all_sessions(current_user, employee)
     db_session.commit()
@@ -214,7 +216,7 @@ def end_staff_sessions(employee_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/account/unlock/<token>", methods=["GET", "POST"])
 @public
-def unlock(token: str):  # type: ignore[no-untyped-def]
+def unlock(token: str) -> ResponseReturnValue:
     """GET shows a button and writes nothing (mail scanners open links); POST spends the link."""
     if len(token) > 100:
         abort(404)

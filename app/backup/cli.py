@@ -14,8 +14,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.backup.services import (BACKEND_LABELS, BackupError, create_backup, display_url, read_archive,
-                                 restore_backup)
+from app.backup.services import BACKEND_LABELS, BackupError, create_backup, display_url, read_archive, restore_backup
 
 
 @click.group("backup", help="Backups: the database and the uploads folder in one archive with checksums.")

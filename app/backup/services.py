@@ -236,7 +236,7 @@ def _percent_reporter(label: str, progress: Progress) -> Callable[[int, int, int
     def report(_status: int, remaining: int, total: int) -> None:
         nonlocal shown
         percent = 100 * (total - remaining) // max(total, 1)
-        if percent // 10 > shown // 10 or percent == 100 and shown != 100:
+        if percent // 10 > shown // 10 or (percent == 100 and shown != 100):
             shown = percent
             progress(f"  {label}: {percent}% of {total:,} pages")
 
@@ -314,7 +314,7 @@ def _add_file(archive: tarfile.TarFile, source: Path, name: str) -> dict[str, An
         info.mtime = int(status.st_mtime)
         info.mode = 0o644
         reader = _HashingReader(handle)
-        archive.addfile(info, reader)  # type: ignore[arg-type]
+        archive.addfile(info, reader)
     return {"sha256": reader.digest.hexdigest(), "size": reader.size}
 
 

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
     DecimalField,
+    Field,
     IntegerField,
     SelectChoice,
     SelectField,
@@ -13,16 +17,18 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.catalog.course_files import CODE_PATTERN, CourseSpec
 from app.catalog.labels import FORMAT_LABELS, KIND_LABELS, THEME_LABELS, TRACK_LABELS
-from app.org.models import Grade
 from app.core.text_safety import MultiLineText, SingleLineText
+from app.org.models import Grade
+
+BODY_MAX = 50_000  # characters of a course's Markdown description
 
 
-def _choices(labels: dict) -> list[SelectChoice]:  # type: ignore[type-arg]
+def _choices(labels: dict[str, Any]) -> list[SelectChoice]:
     return [SelectChoice(value, str(label)) for value, label in labels.items()]
 
 
@@ -63,11 +69,11 @@ class CourseForm(FlaskForm):
                                                                                MultiLineText()])
     electives_required = IntegerField(_l("Electives to complete"), default=0, validators=[
         Optional(), NumberRange(min=0, max=50, message=_l("Enter a number from 0 to 50."))])
-    body_md = TextAreaField(_l("Description (Markdown)"), validators=[Length(max=50000), MultiLineText()])
+    body_md = TextAreaField(_l("Description (Markdown)"), validators=[Length(max=BODY_MAX), MultiLineText()])
     change_note = StringField(_l("What changed (for the history)"), validators=[Optional(), Length(max=300),
                                                                                 SingleLineText()])
 
-    def __init__(self, grades: list[Grade], *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, grades: list[Grade], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.kind.choices = _choices(KIND_LABELS)
         self.track.choices = _choices(TRACK_LABELS)
@@ -75,7 +81,7 @@ class CourseForm(FlaskForm):
         self.delivery_format.choices = _choices(FORMAT_LABELS)
         self.target_grades.choices = [SelectChoice(g.code, g.name) for g in grades]
 
-    def validate(self, extra_validators=None) -> bool:  # type: ignore[no-untyped-def]
+    def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
         if self.kind.data == "programme":
             electives = len(_codes(self.elective_courses.data))
@@ -89,7 +95,7 @@ class CourseForm(FlaskForm):
                 ok = False
         return ok
 
-    def to_spec(self, quiz: dict | None = None) -> CourseSpec:  # type: ignore[type-arg]
+    def to_spec(self, quiz: dict[str, Any] | None = None) -> CourseSpec:
         is_programme = self.kind.data == "programme"
         items = ([(c, True) for c in _codes(self.required_courses.data)]
                  + [(c, False) for c in _codes(self.elective_courses.data)]) if is_programme else []
@@ -109,8 +115,6 @@ class CourseForm(FlaskForm):
         self.code.data, self.kind.data = spec.code, spec.kind
         self.title_ja.data, self.title_en.data = spec.title_ja, spec.title_en
         self.track.data, self.theme.data, self.delivery_format.data = spec.track, spec.theme, spec.delivery_format
-        from decimal import Decimal
-
         self.hours.data = Decimal(spec.hours)
         self.fiscal_year.data = spec.fiscal_year
         self.target_grades.data = list(spec.target_grades)
@@ -132,3 +136,21 @@ class AssignmentRuleForm(FlaskForm):
         DataRequired(message=_l("Enter the fiscal year.")),
         NumberRange(min=2000, max=2100, message=_l("Enter a year such as 2020."))])
     due_on = DateField(_l("Due date"), validators=[DataRequired(message=_l("Enter the due date."))])
+
+
+class PreviewForm(FlaskForm):
+    """The editor's live preview (catalog.preview): the Markdown body as typed, held to the rules of
+    CourseForm.body_md, so that the preview refuses what saving would refuse."""
+
+    body_md = TextAreaField(_l("Description (Markdown)"), validators=[
+        Length(max=BODY_MAX, message=_l("Write at most %(max)d characters.")), MultiLineText()])
+
+
+class RetireForm(FlaskForm):
+    """Retiring a course (catalog.retire) needs its confirmation box ticked: `confirm` = "y"."""
+
+    confirm = BooleanField(_l("Retire this course: it leaves the catalog (enrolments and records are kept)"))
+
+    def validate_confirm(self, field: Field) -> None:
+        if (field.raw_data or [""])[0] != "y":
+            raise ValidationError(_l("Tick the confirmation to retire the course."))

@@ -1,6 +1,7 @@
 """Display names of catalog enums, in the user's language."""
 from __future__ import annotations
 
+from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 TRACK_LABELS = {
@@ -29,7 +30,7 @@ STATUS_LABELS = {
 KIND_LABELS = {"course": _l("Course"), "programme": _l("Programme")}
 
 
-def register(app) -> None:  # type: ignore[no-untyped-def]
+def register(app: Flask) -> None:
     app.jinja_env.globals.update(
         TRACK_LABELS=TRACK_LABELS, THEME_LABELS=THEME_LABELS, FORMAT_LABELS=FORMAT_LABELS,
         STATUS_LABELS=STATUS_LABELS, KIND_LABELS=KIND_LABELS,

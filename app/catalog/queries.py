@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, and_, exists, select
+from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import selectinload
 
 from app.catalog.models import (
@@ -32,7 +33,7 @@ class CatalogFilters:
     include_unpublished: bool = False
 
 
-def catalog_statement(filters: CatalogFilters, open_seat_course_ids: Select | None = None) -> Select[tuple[Course]]:
+def catalog_statement(filters: CatalogFilters, open_seat_course_ids: Select[Any] | None = None) -> Select[Course]:
     stmt = select(Course).options(selectinload(Course.target_grades))
     if filters.include_unpublished:
         stmt = stmt.where(Course.status != CourseStatus.RETIRED)
@@ -69,6 +70,12 @@ def active_assignments_for(employee_id: int, course_ids: list[int]) -> dict[int,
     return {a.course_id: a for a in rows}
 
 
+def assignment_rule_exists(course_id: int, grade_id: int, fiscal_year: int) -> bool:
+    return db_session.scalar(select(AssignmentRule.id).where(
+        AssignmentRule.course_id == course_id, AssignmentRule.grade_id == grade_id,
+        AssignmentRule.fiscal_year == fiscal_year).limit(1)) is not None
+
+
 def assignment_course_ids(employee_id: int) -> list[tuple[int, int]]:
     """(assignment id, course id) of every assignment the person has."""
     rows = db_session.execute(select(Assignment.id, Assignment.course_id).where(Assignment.employee_id == employee_id))
@@ -103,9 +110,7 @@ def assignment_rules() -> list[AssignmentRule]:
 
 
 def assignment_counts() -> dict[int, int]:
-    from sqlalchemy import func
-
     rows = db_session.execute(select(Assignment.rule_id, func.count()).where(
         Assignment.status == AssignmentStatus.ACTIVE).group_by(Assignment.rule_id))
-    return {rule_id: count for rule_id, count in rows}
+    return dict(rows.all())
 

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 
 from app.audit.services import record_event
 from app.catalog.course_files import CourseSpec, FileIssue, parse_course_text, render_course_file
+from app.catalog.events import CatalogSynced
 from app.catalog.models import (
     Assignment,
     AssignmentRule,
@@ -26,12 +27,11 @@ from app.catalog.models import (
     Track,
 )
 from app.core.clock import now
-from app.catalog.events import CatalogSynced
-from app.org.events import StaffImported
-from app.core.events import emit, subscribe
 from app.core.db import db_session
-from app.org.models import Employee, Grade, Unit
+from app.core.events import emit, subscribe
 from app.core.text_search import normalize_for_search
+from app.org.events import StaffImported
+from app.org.models import Employee, Grade, Unit
 
 
 class CatalogError(Exception):
@@ -173,7 +173,7 @@ def sync_catalog(directory: Path, actor: Employee | None = None, *, dry_run: boo
     timestamp = now()
     by_code = dict(existing)
     to_apply: list[tuple[Course, CourseSpec, str]] = []
-    for filename, spec in specs:
+    for _filename, spec in specs:
         course = by_code.get(spec.code)
         if course is None:
             report.added.append(spec.code)
@@ -298,7 +298,7 @@ class AssignmentChanges:
     reinstated: int = 0
 
 
-def create_assignment_rule(actor: Employee, course: Course, grade: Grade, fiscal_year: int, due_on: date,
+def create_assignment_rule(actor: Employee | None, course: Course, grade: Grade, fiscal_year: int, due_on: date,
                            departments: Iterable[Unit] = ()) -> tuple[AssignmentRule, AssignmentChanges]:
     rule = AssignmentRule(course_id=course.id, grade_id=grade.id, fiscal_year=fiscal_year, due_on=due_on,
                           is_active=True, created_at=now(), created_by_id=actor.id if actor else None)
@@ -352,7 +352,11 @@ def evaluate_rule(rule: AssignmentRule) -> AssignmentChanges:
 
 
 def register_subscribers() -> None:
-    subscribe(StaffImported, lambda event: evaluate_all_rules())
+    subscribe(StaffImported, _evaluate_after_import)
+
+
+def _evaluate_after_import(event: StaffImported) -> None:
+    evaluate_all_rules()
 
 
 def evaluate_all_rules() -> AssignmentChanges:

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms import SelectChoice
 
+from app.auth.page_cache import cached_page
 from app.catalog import queries
-from app.catalog.forms import AssignmentRuleForm, CourseForm
+from app.catalog.forms import AssignmentRuleForm, CourseForm, PreviewForm, RetireForm
 from app.catalog.labels import FORMAT_LABELS, THEME_LABELS, TRACK_LABELS
 from app.catalog.models import AssignmentRule, Course, CourseStatus
 from app.catalog.services import (
@@ -22,14 +27,13 @@ from app.catalog.services import (
 )
 from app.core.db import db_session
 from app.enrollment.queries import positions_for, viewer_enrolments
+from app.org.models import Grade, Unit, UnitKind
+from app.org.queries import all_grades
+from app.permissions import Permission, can_view_course, require, signed_in
 from app.scheduling.queries import open_seat_course_ids, upcoming_sessions_by_course
 from app.web.ids import arg_id, parse_fiscal_year
 from app.web.markdown import render_markdown
-from app.org.models import Grade, Unit, UnitKind
-from app.org.queries import all_grades
-from app.auth.page_cache import cached_page
 from app.web.pagination import paginate
-from app.permissions import Permission, has_permission, require, signed_in
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
@@ -37,7 +41,7 @@ bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 def _filters(include_unpublished: bool = False) -> queries.CatalogFilters:
     args = request.args
 
-    def pick(name: str, allowed: dict) -> str:  # type: ignore[type-arg]
+    def pick(name: str, allowed: dict[str, Any]) -> str:
         value = args.get(name, "")
         return value if value in allowed else ""
 
@@ -52,7 +56,7 @@ def _filters(include_unpublished: bool = False) -> queries.CatalogFilters:
 @bp.route("/")
 @signed_in
 @cached_page
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     filters = _filters()
     page = paginate(queries.catalog_statement(filters, open_seat_course_ids() if filters.open_seats else None),
                     per_page=20)
@@ -69,14 +73,14 @@ def _load_course(code: str) -> Course:
     course = queries.course_by_code(code)
     if course is None:
         abort(404)
-    if course.status != CourseStatus.PUBLISHED and not has_permission(current_user, Permission.CATALOG_COURSE_EDIT):
-        abort(404)
+    if not can_view_course(current_user, course):
+        abort(404)  # a draft or retired course is not named to those who may not see it
     return course
 
 
 @bp.route("/courses/<code>")
 @signed_in
-def course(code: str):  # type: ignore[no-untyped-def]
+def course(code: str) -> ResponseReturnValue:
     course = _load_course(code)
     assignment = queries.active_assignments_for(current_user.id, [course.id]).get(course.id)
     # The sessions panel shows the scheduling and enrollment domains' reads (composed here).
@@ -95,7 +99,7 @@ def course(code: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/design/")
 @require(Permission.CATALOG_COURSE_EDIT)
-def design():  # type: ignore[no-untyped-def]
+def design() -> ResponseReturnValue:
     filters = _filters(include_unpublished=True)
     page = paginate(queries.catalog_statement(filters), per_page=50)
     return render_template("catalog/design.html", page=page, filters=filters, grades=all_grades(),
@@ -104,10 +108,11 @@ def design():  # type: ignore[no-untyped-def]
 
 @bp.route("/design/new", methods=["GET", "POST"])
 @require(Permission.CATALOG_COURSE_EDIT)
-def new_course():  # type: ignore[no-untyped-def]
+def new_course() -> ResponseReturnValue:
     form = CourseForm(all_grades())
     if request.method == "GET":
-        form.kind.data = request.args.get("kind", "course") if request.args.get("kind") in ("course", "programme") else "course"
+        kind = request.args.get("kind")
+        form.kind.data = kind if kind in ("course", "programme") else "course"
         form.min_attendance.data = 100
     if form.validate_on_submit():
         try:
@@ -136,7 +141,7 @@ def _explain(form: CourseForm, code: str) -> None:
 
 @bp.route("/design/<code>/edit", methods=["GET", "POST"])
 @require(Permission.CATALOG_COURSE_EDIT)
-def edit_course(code: str):  # type: ignore[no-untyped-def]
+def edit_course(code: str) -> ResponseReturnValue:
     course = _load_course(code)
     form = CourseForm(all_grades())
     if request.method == "GET":
@@ -156,14 +161,19 @@ def edit_course(code: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/design/preview", methods=["POST"])
 @require(Permission.CATALOG_COURSE_EDIT)
-def preview():  # type: ignore[no-untyped-def]
-    text = request.form.get("body_md", "")[:50000]
-    return jsonify(html=str(render_markdown(text)))
+def preview() -> ResponseReturnValue:
+    """The body rendered and sanitised as the course page will show it; a body that saving would
+    refuse (too long, a refused character) is refused here too, field by field (400)."""
+    form = PreviewForm()
+    if not form.validate_on_submit():
+        return jsonify(errors={name: [f"{form[name].label.text}: {error}" for error in errors]
+                               for name, errors in form.errors.items()}), 400
+    return jsonify(html=str(render_markdown(form.body_md.data or "")))
 
 
 @bp.route("/design/<code>/publish", methods=["POST"])
 @require(Permission.CATALOG_COURSE_EDIT)
-def publish(code: str):  # type: ignore[no-untyped-def]
+def publish(code: str) -> ResponseReturnValue:
     course = _load_course(code)
     publish_course(current_user, course)
     db_session.commit()
@@ -173,10 +183,12 @@ def publish(code: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/design/<code>/retire", methods=["POST"])
 @require(Permission.CATALOG_COURSE_EDIT)
-def retire(code: str):  # type: ignore[no-untyped-def]
+def retire(code: str) -> ResponseReturnValue:
     course = _load_course(code)
-    if request.form.get("confirm") != "y":
-        flash(_("Tick the confirmation to retire the course."), "error")
+    form = RetireForm()
+    if not form.validate_on_submit():
+        for error in form.confirm.errors:
+            flash(str(error), "error")
         return redirect(url_for("catalog.course", code=course.code))
     retire_course(current_user, course)
     db_session.commit()
@@ -187,7 +199,7 @@ def retire(code: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/design/<code>/export")
 @require(Permission.CATALOG_COURSE_EDIT)
-def export(code: str):  # type: ignore[no-untyped-def]
+def export(code: str) -> ResponseReturnValue:
     course = _load_course(code)
     return Response(export_course_file(course), mimetype="text/markdown; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{course.code.lower()}.md"'})
@@ -195,7 +207,7 @@ def export(code: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/design/<code>/versions")
 @require(Permission.CATALOG_COURSE_EDIT)
-def versions(code: str):  # type: ignore[no-untyped-def]
+def versions(code: str) -> ResponseReturnValue:
     course = _load_course(code)
     return render_template("catalog/versions.html", course=course, versions=queries.versions_of(course.id))
 
@@ -204,8 +216,6 @@ def versions(code: str):  # type: ignore[no-untyped-def]
 
 
 def _rule_form() -> AssignmentRuleForm:
-    from wtforms import SelectChoice
-
     form = AssignmentRuleForm()
     locale = str(get_locale())
     courses = db_session.scalars(select(Course).where(Course.status == CourseStatus.PUBLISHED).order_by(Course.code))
@@ -219,16 +229,15 @@ def _rule_form() -> AssignmentRuleForm:
 
 @bp.route("/rules", methods=["GET", "POST"])
 @require(Permission.CATALOG_ASSIGNMENT_EDIT)
-def rules():  # type: ignore[no-untyped-def]
+def rules() -> ResponseReturnValue:
     form = _rule_form()
     if form.validate_on_submit():
         course = db_session.get(Course, int(form.course.data))
         grade = db_session.get(Grade, int(form.grade.data))
         departments = [db_session.get(Unit, int(i)) for i in form.departments.data or []]
-        duplicate = db_session.scalar(select(AssignmentRule).where(
-            AssignmentRule.course_id == course.id, AssignmentRule.grade_id == grade.id,
-            AssignmentRule.fiscal_year == form.fiscal_year.data))
-        if duplicate is not None:
+        if course is None or grade is None:  # removed since the form was drawn
+            form.course.errors = [_("This course or grade no longer exists.")]
+        elif queries.assignment_rule_exists(course.id, grade.id, form.fiscal_year.data):
             form.course.errors = [_("A rule for this course, grade and fiscal year already exists.")]
         else:
             _rule, changes = create_assignment_rule(current_user, course, grade, form.fiscal_year.data,
@@ -243,7 +252,7 @@ def rules():  # type: ignore[no-untyped-def]
 
 @bp.route("/rules/<int:rule_id>/deactivate", methods=["POST"])
 @require(Permission.CATALOG_ASSIGNMENT_EDIT)
-def deactivate_rule(rule_id: int):  # type: ignore[no-untyped-def]
+def deactivate_rule(rule_id: int) -> ResponseReturnValue:
     rule = db_session.get(AssignmentRule, rule_id)
     if rule is None:
         abort(404)

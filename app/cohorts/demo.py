@@ -6,9 +6,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.catalog.models import Course
-from app.core.clock import now
 from app.cohorts.models import Cohort
 from app.cohorts.services import CohortSettings, open_cohort
+from app.core.clock import now
 from app.core.db import db_session
 from app.core.fiscal import fiscal_year_of
 from app.org.models import Grade, Unit
@@ -24,6 +24,6 @@ def load_demo_cohort() -> None:
         applications_close_at=start + timedelta(days=17), quota=12, requires_endorsement=True,
         questions=["所属で取り組みたい業務課題は何ですか。", "これまでのデジタル活用の経験を教えてください。"])
     grades = list(db_session.scalars(select(Grade).where(Grade.code.in_(("HOSA", "SHUSA", "SHUNIN")))))
-    caps = {unit: 2 for unit in db_session.scalars(select(Unit).where(Unit.parent_id.is_(None)))}
+    caps = dict.fromkeys(db_session.scalars(select(Unit).where(Unit.parent_id.is_(None))), 2)
     open_cohort(None, programme, settings, grades, caps)  # type: ignore[arg-type]
     db_session.flush()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from app.core.clock import TOKYO
@@ -19,6 +20,6 @@ def datetime_local(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(TOKYO).strftime("%Y-%m-%dT%H:%M")
 
 
-def register(app) -> None:  # type: ignore[no-untyped-def]
+def register(app: Flask) -> None:
     app.jinja_env.globals["MILESTONE_LABELS"] = MILESTONE_LABELS
     app.jinja_env.filters["datetime_local"] = datetime_local

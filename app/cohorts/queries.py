@@ -1,28 +1,109 @@
-"""Reads of the cohort programme: the selection screen, the progress board, completion."""
+"""Reads of the cohort programme: the pages' lists, the selection screen, the progress board,
+completion."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus
-from app.catalog.models import ProgrammeItem
-from app.core.clock import now
+from app.catalog.models import Course, CourseKind, ProgrammeItem, Track
 from app.cohorts.models import (
     Application,
     Cohort,
     Decision,
+    Endorsement,
     FieldworkTeam,
     Milestone,
     MilestoneKind,
     Submission,
     SubmissionStatus,
     TeamMember,
+    team_mentors,
 )
+from app.core.clock import now
 from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
+from app.org.models import Employee, Grade, Unit, UnitKind
 from app.scheduling.models import TrainingSession
+
+# --- the pages' lists ------------------------------------------------------------------------
+
+
+def cohorts_by_opening() -> list[Cohort]:
+    """Every cohort, the latest to open applications first (the programme's front page)."""
+    return list(db_session.scalars(select(Cohort).order_by(Cohort.applications_open_at.desc())))
+
+
+def cohorts_by_creation() -> list[Cohort]:
+    """Every cohort, the latest opened by HR first (the management page)."""
+    return list(db_session.scalars(select(Cohort).order_by(Cohort.created_at.desc())))
+
+
+def applications_by_cohort(employee_id: int) -> dict[int, Application]:
+    """This person's applications, by cohort id."""
+    return {a.cohort_id: a for a in db_session.scalars(select(Application).where(
+        Application.employee_id == employee_id))}
+
+
+def application_of(cohort_id: int, employee_id: int) -> Application | None:
+    return db_session.scalar(select(Application).where(Application.cohort_id == cohort_id,
+                                                       Application.employee_id == employee_id))
+
+
+def teams_mentored_by(employee_id: int) -> list[FieldworkTeam]:
+    return list(db_session.scalars(select(FieldworkTeam).join(
+        team_mentors, team_mentors.c.team_id == FieldworkTeam.id).where(team_mentors.c.employee_id == employee_id)))
+
+
+def pending_endorsements() -> list[Application]:
+    """Applications waiting for a manager's endorsement (the caller keeps those it may endorse)."""
+    return list(db_session.scalars(select(Application).where(
+        Application.endorsement == Endorsement.PENDING, Application.is_withdrawn.is_(False))))
+
+
+def cohort_programmes() -> list[Course]:
+    """The programmes a cohort can be opened for."""
+    return list(db_session.scalars(select(Course).where(Course.kind == CourseKind.PROGRAMME,
+                                                        Course.track == Track.COHORT_PROGRAMME)))
+
+
+def departments() -> list[Unit]:
+    return list(db_session.scalars(select(Unit).where(Unit.kind == UnitKind.DEPARTMENT).order_by(Unit.sort_order)))
+
+
+def grades() -> list[Grade]:
+    return list(db_session.scalars(select(Grade).order_by(Grade.rank)))
+
+
+def unit_by_code(code: str) -> Unit | None:
+    return db_session.scalar(select(Unit).where(Unit.code == code))
+
+
+def employees_by_number(numbers: Iterable[str]) -> list[Employee]:
+    return list(db_session.scalars(select(Employee).where(Employee.employee_number.in_(list(numbers)))))
+
+
+def employees_by_id(ids: Iterable[int]) -> list[Employee]:
+    """The employees with these ids that exist, in the order of `ids`."""
+    wanted = list(ids)
+    found = {e.id: e for e in db_session.scalars(select(Employee).where(Employee.id.in_(wanted)))} if wanted else {}
+    return [found[i] for i in wanted if i in found]
+
+
+def submission_history(stones: Iterable[Milestone], team: FieldworkTeam | None,
+                       employee_id: int) -> dict[int, list[Submission]]:
+    """For the work page: every version of each milestone's work, newest first; the team's for a
+    milestone of one submission per team, the person's own otherwise."""
+    return {m.id: list(db_session.scalars(select(Submission).where(
+        Submission.milestone_id == m.id,
+        (Submission.team_id == team.id) if (m.per_team and team) else (Submission.employee_id == employee_id))
+        .order_by(Submission.version.desc()))) for m in stones}
+
+
+# --- selection, teams, milestones --------------------------------------------------------------
 
 
 def applications(cohort_id: int) -> list[Application]:
@@ -46,7 +127,8 @@ def teams(cohort_id: int) -> list[FieldworkTeam]:
 
 
 def module_course_ids(cohort: Cohort) -> list[int]:
-    return list(db_session.scalars(select(ProgrammeItem.course_id).where(ProgrammeItem.programme_id == cohort.programme_id)))
+    return list(db_session.scalars(select(ProgrammeItem.course_id)
+                                   .where(ProgrammeItem.programme_id == cohort.programme_id)))
 
 
 @dataclass
@@ -97,22 +179,22 @@ def progress_board(cohort: Cohort) -> tuple[list[ParticipantProgress], list[Mile
         row = ParticipantProgress(application, team_by_person.get(application.employee_id))
         for enrolment in (e for e in enrolments if e.employee_id == application.employee_id):
             for meeting in enrolment.training_session.meetings:
-                mark = marks.get((enrolment.id, meeting.id))
-                if mark is not None and mark.status == AttendanceStatus.EXCUSED:
+                marked = marks.get((enrolment.id, meeting.id))
+                if marked is not None and marked.status == AttendanceStatus.EXCUSED:
                     continue
-                if mark is None and meeting.ends_at > current:
+                if marked is None and meeting.ends_at > current:
                     continue
                 row.counted += 1
-                row.attended += int(mark is not None and mark.status in ATTENDED)
+                row.attended += int(marked is not None and marked.status in ATTENDED)
         for milestone in stones:
             key = (milestone.id, row.team.id if (milestone.per_team and row.team) else None,
                    None if milestone.per_team else application.employee_id)
-            submission = latest.get(key)
-            row.milestone_status[milestone.id] = "missing" if submission is None else submission.status.value
-            if submission is not None:
-                row.milestone_submission[milestone.id] = submission.id
-            if milestone.kind == MilestoneKind.PRESENTATION and submission is not None:
-                accepted = [r for r in submission.reviews if r.accepted and r.max_points]
+            shown = latest.get(key)
+            row.milestone_status[milestone.id] = "missing" if shown is None else shown.status.value
+            if shown is not None:
+                row.milestone_submission[milestone.id] = shown.id
+            if milestone.kind == MilestoneKind.PRESENTATION and shown is not None:
+                accepted = [r for r in shown.reviews if r.accepted and r.max_points]
                 if accepted:
                     row.presentation_percent = round(100 * accepted[-1].points / accepted[-1].max_points)
         board.append(row)

@@ -9,14 +9,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.attendance.events import AttendanceChanged
 from app.audit.services import record_event
-from app.catalog.models import Course, Theme
-from app.core.clock import now
+from app.catalog.models import Course, ProgrammeItem, Theme
+from app.cohorts import transitions
 from app.cohorts.events import ApplicationDecided, EndorsementRequested, SubmissionReviewed
 from app.cohorts.models import (
     Application,
@@ -33,20 +35,23 @@ from app.cohorts.models import (
     SubmissionStatus,
     TeamMember,
 )
-from app.cohorts import transitions
+from app.cohorts.queries import completion_met, progress_board
 from app.cohorts.transitions import CohortError, Stale
 from app.cohorts.uploads import CheckedFile
-from app.core.db import db_session
-from app.core.events import emit
-from app.org.models import Employee, Grade, RoleName, Unit
-from app.permissions import can_decide_application, can_endorse_application, has_role
-from app.core.text_safety import find_unsafe
-from app.attendance.events import AttendanceChanged
-from app.catalog.models import ProgrammeItem
-from app.cohorts.queries import completion_met, progress_board
 from app.completion.services import sync_programme_completion
-from app.core.events import subscribe
+from app.core.clock import now
+from app.core.db import db_session
+from app.core.events import emit, subscribe
+from app.core.text_safety import find_unsafe
 from app.enrollment.models import Enrolment
+from app.org.models import Employee, Grade, Unit
+from app.permissions import (
+    can_decide_application,
+    can_endorse_application,
+    can_review_submission,
+    is_own_application,
+    is_team_member,
+)
 from app.scheduling.models import TrainingSession
 
 THEMES = (Theme.SMART_GOVERNMENT.value, Theme.SMART_WORKSTYLE.value, Theme.SMART_SOLUTIONS.value)
@@ -160,7 +165,7 @@ def apply(employee: Employee, cohort: Cohort, statement: str, theme: str, answer
 
 def edit_application(employee: Employee, application: Application, statement: str, theme: str,
                      answers: list[str]) -> None:
-    if application.employee_id != employee.id:
+    if not is_own_application(employee, application):
         raise CohortError(_("This application cannot be edited."))
     if application.is_withdrawn:
         raise Stale(_("Your application has been withdrawn; it can no longer be changed."))
@@ -174,7 +179,7 @@ def edit_application(employee: Employee, application: Application, statement: st
 
 
 def withdraw_application(employee: Employee, application: Application) -> None:
-    if application.employee_id != employee.id:
+    if not is_own_application(employee, application):
         raise CohortError(_("This application cannot be withdrawn."))
     if application.is_withdrawn:
         raise Stale(_("Your application has already been withdrawn."))
@@ -283,7 +288,8 @@ def form_team(actor: Employee, cohort: Cohort, name: str, host_unit: Unit, theme
     except IntegrityError:
         raise CohortError(_("A member is already in another team, or the team name is taken.")) from None
     record_event(actor, "cohorts.team_formed", "fieldwork_team", team.id,
-                 after={"members": [m.employee_number for m in members], "mentors": [m.employee_number for m in mentors]})
+                 after={"members": [m.employee_number for m in members],
+                        "mentors": [m.employee_number for m in mentors]})
     return team
 
 
@@ -292,8 +298,19 @@ def team_of(employee_id: int, cohort_id: int) -> FieldworkTeam | None:
         TeamMember.cohort_id == cohort_id, TeamMember.employee_id == employee_id))
 
 
-def is_mentor(employee_id: int, team: FieldworkTeam) -> bool:
-    return any(m.id == employee_id for m in team.mentors)
+def set_milestone(actor: Employee, milestone: Milestone, due_at: datetime, per_team: bool) -> None:
+    """HR moves a milestone's due date, or makes it one submission per team (or per person)."""
+    milestone.due_at, milestone.per_team = due_at, per_team
+    db_session.flush()
+
+
+def save_abstract(actor: Employee, team: FieldworkTeam, text: str) -> None:
+    """A member writes the team's final abstract for the showcase (Markdown, sanitised when shown)."""
+    if not is_team_member(actor, team):
+        raise CohortError(_("Only members of the team can change its abstract."))
+    _safe_text(_("Final abstract (shown on the showcase)"), text, multiline=True)
+    team.abstract = text.strip()[:5000]
+    db_session.flush()
 
 
 # --- submissions and reviews -----------------------------------------------------------------
@@ -310,7 +327,7 @@ def submit_work(actor: Employee, milestone: Milestone, team: FieldworkTeam | Non
                 files: list[CheckedFile], upload_dir: Path) -> Submission:
     _safe_text(_("Text"), text, multiline=True)
     if milestone.per_team:
-        if team is None or not any(m.employee_id == actor.id for m in team.members):
+        if team is None or not is_team_member(actor, team):
             raise CohortError(_("Only members of the team can submit its work."))
         team_id, employee_id = team.id, None
     else:
@@ -346,7 +363,7 @@ def submit_work(actor: Employee, milestone: Milestone, team: FieldworkTeam | Non
     return submission
 
 
-def rubric_points(rubric: list[dict], scores: dict[str, int]) -> tuple[int, int]:  # type: ignore[type-arg]
+def rubric_points(rubric: list[dict[str, Any]], scores: dict[str, int]) -> tuple[int, int]:
     total = maximum = 0
     for index, criterion in enumerate(rubric):
         levels = criterion.get("levels", [])
@@ -363,9 +380,7 @@ def rubric_points(rubric: list[dict], scores: dict[str, int]) -> tuple[int, int]
 def review(mentor: Employee, submission: Submission, accepted: bool, scores: dict[str, int], comment: str) -> Review:
     _safe_text(_("Comment"), comment, multiline=True)
     milestone = submission.milestone
-    team = db_session.get(FieldworkTeam, submission.team_id) if submission.team_id else None
-    if not (has_role(mentor, RoleName.HR) or (team is not None and is_mentor(mentor.id, team)) or (
-            team is None and _mentors_individual(mentor.id, submission))):
+    if not can_review_submission(mentor, submission):
         raise CohortError(_("Only the team's mentors can review this submission."))
     if submission.status != SubmissionStatus.SUBMITTED:
         raise Stale(_("This submission has already been reviewed."))
@@ -379,13 +394,6 @@ def review(mentor: Employee, submission: Submission, accepted: bool, scores: dic
                     points=points, max_points=maximum, comment=comment.strip(), created_at=now())
     transitions.review(submission, mentor, result)
     return result
-
-
-def _mentors_individual(mentor_id: int, submission: Submission) -> bool:
-    if submission.employee_id is None:
-        return False
-    team = team_of(submission.employee_id, submission.milestone.cohort_id)
-    return team is not None and is_mentor(mentor_id, team)
 
 
 # --- completion of the programme -------------------------------------------------------------
@@ -404,11 +412,12 @@ def evaluate_completions(cohort: Cohort) -> int:
 
 def _on_reviewed(event: SubmissionReviewed) -> None:
     submission = db_session.get(Submission, event.submission_id)
-    if submission is not None:
-        evaluate_completions(db_session.get(Cohort, submission.milestone.cohort_id))
+    cohort = db_session.get(Cohort, submission.milestone.cohort_id) if submission is not None else None
+    if cohort is not None:
+        evaluate_completions(cohort)
 
 
-def _on_attendance(event) -> None:  # type: ignore[no-untyped-def]
+def _on_attendance(event: AttendanceChanged) -> None:
     rows = db_session.execute(select(Enrolment.employee_id, Enrolment.course_id).join(
         TrainingSession, Enrolment.session_id == TrainingSession.id).where(
         Enrolment.id.in_(list(event.enrolment_ids)), TrainingSession.cohort_only.is_(True))).all()

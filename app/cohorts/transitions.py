@@ -54,7 +54,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, attributes
 
 from app.audit.services import record_event
-from app.core.clock import now
 from app.cohorts.events import SubmissionReviewed
 from app.cohorts.models import (
     Application,
@@ -66,7 +65,8 @@ from app.cohorts.models import (
     Submission,
     SubmissionStatus,
 )
-from app.core.db import db_session
+from app.core.clock import now
+from app.core.db import db_session, rows_changed
 from app.core.events import emit
 from app.org.models import Employee
 
@@ -136,9 +136,9 @@ def record_application(application: Application, applicant: Employee) -> None:
 def edit(application: Application, applicant: Employee, values: dict[str, Any]) -> None:
     """Change the applicant's own texts while the application is not withdrawn."""
     values = {**values, "updated_at": now()}
-    moved = db_session.execute(update(Application).where(
+    moved = rows_changed(db_session.execute(update(Application).where(
         Application.id == application.id, Application.employee_id == applicant.id,
-        Application.is_withdrawn.is_(False)).values(**values).execution_options(synchronize_session=False)).rowcount
+        Application.is_withdrawn.is_(False)).values(**values).execution_options(synchronize_session=False)))
     if moved != 1:
         raise Stale(_("Your application has been withdrawn; it can no longer be changed."))
     _set_loaded(application, values)
@@ -154,10 +154,10 @@ def withdraw(application: Application, applicant: Employee) -> None:
     values: dict[str, Any] = {"is_withdrawn": True, "updated_at": now()}
     if before == Decision.SELECTED:
         values["decision"] = Decision.DECLINED
-    moved = db_session.execute(update(Application).where(
+    moved = rows_changed(db_session.execute(update(Application).where(
         Application.id == application.id, Application.employee_id == applicant.id,
         Application.is_withdrawn.is_(False), Application.decision == before)
-        .values(**values).execution_options(synchronize_session=False)).rowcount
+        .values(**values).execution_options(synchronize_session=False)))
     if moved != 1:
         raise Stale(_("Your application has already been withdrawn."))
     _set_loaded(application, values)
@@ -172,9 +172,9 @@ def endorse(application: Application, manager: Employee, endorsed: bool, comment
     to = Endorsement.ENDORSED if endorsed else Endorsement.DECLINED
     values: dict[str, Any] = {"endorsement": to, "endorsed_by_id": manager.id,
                               "endorsement_comment": comment.strip()[:1000], "updated_at": now()}
-    moved = db_session.execute(update(Application).where(
+    moved = rows_changed(db_session.execute(update(Application).where(
         Application.id == application.id, Application.endorsement == Endorsement.PENDING,
-        Application.is_withdrawn.is_(False)).values(**values).execution_options(synchronize_session=False)).rowcount
+        Application.is_withdrawn.is_(False)).values(**values).execution_options(synchronize_session=False)))
     if moved != 1:
         reread(application)
         name = application.employee.name
@@ -224,10 +224,10 @@ def decide(application: Application, actor: Employee, to: Decision, *, expected:
             other.cohort_id == application.cohort_id, other.decision == Decision.RESERVE).scalar_subquery()
     try:
         with db_session.begin_nested():
-            moved = db_session.execute(update(Application).where(
+            moved = rows_changed(db_session.execute(update(Application).where(
                 Application.id == application.id, Application.decision == before,
                 Application.is_withdrawn.is_(False)).values(**values)
-                .execution_options(synchronize_session=False)).rowcount
+                .execution_options(synchronize_session=False)))
     except IntegrityError as error:  # the CHECKs on the counters: the last word, should a check above miss
         if "selected_within_cap" in str(error.orig):
             raise CohortError(_("The cap for this department is full.")) from None
@@ -262,9 +262,9 @@ def withdraw_participant(application: Application, actor: Employee, reason: str)
     if application.decision != Decision.SELECTED:
         raise CohortError(_("Only a selected participant can be withdrawn here."))
     values: dict[str, Any] = {"decision": Decision.DECLINED, "is_withdrawn": True, "updated_at": now()}
-    moved = db_session.execute(update(Application).where(
+    moved = rows_changed(db_session.execute(update(Application).where(
         Application.id == application.id, Application.decision == Decision.SELECTED,
-        Application.is_withdrawn.is_(False)).values(**values).execution_options(synchronize_session=False)).rowcount
+        Application.is_withdrawn.is_(False)).values(**values).execution_options(synchronize_session=False)))
     if moved != 1:
         raise Stale(_("%(name)s's withdrawal has already been recorded.", name=name))
     _set_loaded(application, values)
@@ -277,8 +277,10 @@ def withdraw_participant(application: Application, actor: Employee, reason: str)
 def publish(cohort: Cohort, actor: Employee) -> datetime:
     """Unpublished → published, once (the row lock also waits for decisions in flight)."""
     at = now()
-    moved = db_session.execute(update(Cohort).where(Cohort.id == cohort.id, Cohort.results_published_at.is_(None))
-                               .values(results_published_at=at).execution_options(synchronize_session=False)).rowcount
+    moved = rows_changed(db_session.execute(update(Cohort).where(Cohort.id == cohort.id,
+                                                                 Cohort.results_published_at.is_(None))
+                                            .values(results_published_at=at)
+                                            .execution_options(synchronize_session=False)))
     if moved != 1:
         raise Stale(_("The results have already been published."))
     _set_loaded(cohort, {"results_published_at": at})
@@ -305,9 +307,9 @@ def record_submission(submission: Submission, actor: Employee) -> None:
 def review(submission: Submission, mentor: Employee, result: Review) -> None:
     """SUBMITTED → ACCEPTED or RETURNED, once; the review row goes with the move."""
     to = SubmissionStatus.ACCEPTED if result.accepted else SubmissionStatus.RETURNED
-    moved = db_session.execute(update(Submission).where(
+    moved = rows_changed(db_session.execute(update(Submission).where(
         Submission.id == submission.id, Submission.status == SubmissionStatus.SUBMITTED)
-        .values(status=to).execution_options(synchronize_session=False)).rowcount
+        .values(status=to).execution_options(synchronize_session=False)))
     if moved != 1:
         db_session.refresh(submission, ["status"])
         raise Stale(_("This submission has already been reviewed."))

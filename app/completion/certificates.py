@@ -71,7 +71,8 @@ def render_pdf(*, name: str, course_title: str, course_title_en: str, hours: str
     pdf.drawCentredString(width / 2, height - 132 * mm, course_title_en)
     pdf.setFont("HeiseiKakuGo-W5", 13)
     pdf.drawCentredString(width / 2, height - 146 * mm,
-                          f"修了日　{completed_on.year}年{completed_on.month}月{completed_on.day}日　　研修時間　{hours}時間")
+                          f"修了日　{completed_on.year}年{completed_on.month}月{completed_on.day}日"
+                          f"　　研修時間　{hours}時間")
     pdf.drawRightString(width - 30 * mm, 40 * mm, issuer)
     pdf.setFont("Helvetica", 10)
     pdf.drawString(30 * mm, 34 * mm, f"Verification code: {code}")

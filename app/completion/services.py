@@ -4,27 +4,29 @@ required). The rule is evaluated whenever one of those inputs changes — also a
 both directions: a completion whose rule no longer holds is revoked (kept as history)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.audit.services import record_event
-from app.catalog.models import Course, CourseKind, CourseStatus, ProgrammeItem
-from app.core.clock import now, today
-from app.completion.certificates import new_code
-from app.completion.models import Completion, CompletionSource
-from app.core.db import db_session
-from app.enrollment.models import Enrolment, EnrolmentState
-from app.org.models import Employee
 from app.assessment.events import QuizGraded, SurveyAnswered
 from app.assessment.quizzes import quiz_for_course, quiz_passed
 from app.assessment.surveys import has_answered_course
 from app.attendance.events import AttendanceChanged
 from app.attendance.services import rate_of
+from app.audit.services import record_event
+from app.catalog.models import Course, CourseKind, CourseStatus, ProgrammeItem
+from app.completion.certificates import new_code
+from app.completion.models import Completion, CompletionSource
+from app.core.clock import now, today
+from app.core.db import db_session
 from app.core.events import subscribe
+from app.enrollment.models import Enrolment, EnrolmentState
+from app.org.models import Employee
 
 
 @dataclass
@@ -41,8 +43,6 @@ class RuleCheck:
         return self.attendance_ok and self.quiz_ok and self.survey_ok
 
     def todo(self) -> list[str]:
-        from flask_babel import gettext as _
-
         items = []
         if self.quiz_required and not self.quiz_ok:
             items.append(_("pass the quiz"))
@@ -150,8 +150,6 @@ def record_manual_completion(actor: Employee, employee: Employee, course: Course
                              hours: Decimal, note: str) -> Completion:
     existing = valid_completion(employee.id, course.id)
     if existing is not None:
-        from flask_babel import gettext as _
-
         raise ValueError(_("%(name)s has already completed this course.", name=employee.name))
     completion = _record(employee.id, course, CompletionSource.MANUAL, completed_on=completed_on, actor=actor,
                          note=note, hours=hours)
@@ -172,16 +170,16 @@ def completed_course_ids_many(employee_ids: list[int]) -> dict[int, set[int]]:
 # --- event subscribers -----------------------------------------------------------------------
 
 
-def _evaluate_ids(enrolment_ids) -> None:  # type: ignore[no-untyped-def]
+def _evaluate_ids(enrolment_ids: Iterable[int]) -> None:
     for enrolment in db_session.scalars(select(Enrolment).where(Enrolment.id.in_(list(enrolment_ids)))):
         evaluate_enrolment(enrolment)
 
 
-def _on_attendance(event) -> None:  # type: ignore[no-untyped-def]
+def _on_attendance(event: AttendanceChanged) -> None:
     _evaluate_ids(event.enrolment_ids)
 
 
-def _on_single(event) -> None:  # type: ignore[no-untyped-def]
+def _on_single(event: QuizGraded | SurveyAnswered) -> None:
     _evaluate_ids([event.enrolment_id])
 
 

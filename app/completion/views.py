@@ -1,22 +1,21 @@
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from app.catalog.models import Course
 from app.completion.certificates import is_well_formed, normalise, render_pdf
+from app.completion.forms import CompletionRecordForm
 from app.completion.models import Completion
 from app.completion.services import record_manual_completion
 from app.core.db import db_session
+from app.permissions import Permission, can_view_employee, public, require, signed_in, viewable_employee_or_abort
 from app.web.external_urls import external_url
-from app.org.models import Employee
-from app.permissions import Permission, can_view_employee, public, require, signed_in
 from app.web.spreadsheets import csv_response_rows
 
 bp = Blueprint("completion", __name__)
@@ -27,25 +26,16 @@ def _completions_of(employee_id: int) -> list[Completion]:
                                    .options(joinedload(Completion.course)).order_by(Completion.completed_on.desc())))
 
 
-def _employee_or_404(employee_id: int) -> Employee:
-    employee = db_session.get(Employee, employee_id)
-    if employee is None:
-        abort(404)
-    if not can_view_employee(current_user, employee):
-        abort(403)
-    return employee
-
-
 @bp.route("/transcript")
 @signed_in
-def my_transcript():  # type: ignore[no-untyped-def]
+def my_transcript() -> ResponseReturnValue:
     return redirect(url_for("completion.transcript", employee_id=current_user.id))
 
 
 @bp.route("/staff/<int:employee_id>/transcript")
 @signed_in
-def transcript(employee_id: int):  # type: ignore[no-untyped-def]
-    employee = _employee_or_404(employee_id)
+def transcript(employee_id: int) -> ResponseReturnValue:
+    employee = viewable_employee_or_abort(current_user, employee_id)
     completions = _completions_of(employee.id)
     valid = [c for c in completions if c.revoked_at is None]
     return render_template("completion/transcript.html", employee=employee, completions=completions,
@@ -54,8 +44,8 @@ def transcript(employee_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/staff/<int:employee_id>/transcript.csv")
 @signed_in
-def transcript_csv(employee_id: int):  # type: ignore[no-untyped-def]
-    employee = _employee_or_404(employee_id)
+def transcript_csv(employee_id: int) -> ResponseReturnValue:
+    employee = viewable_employee_or_abort(current_user, employee_id)
     header = [_("Completed on"), _("Course code"), _("Course"), _("Hours"), _("How"), _("Certificate code"),
               _("Status")]
     rows = [[c.completed_on.isoformat(), c.course.code, c.course.title_ja, str(c.hours), c.source.value,
@@ -75,7 +65,7 @@ def _certificate_or_404(code: str) -> Completion:
 
 @bp.route("/certificates/<code>")
 @signed_in
-def certificate(code: str):  # type: ignore[no-untyped-def]
+def certificate(code: str) -> ResponseReturnValue:
     completion = _certificate_or_404(code)
     return render_template("completion/certificate.html", completion=completion,
                            verify_url=external_url("completion.verify", code=completion.certificate_code))
@@ -83,7 +73,7 @@ def certificate(code: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/certificates/<code>.pdf")
 @signed_in
-def certificate_pdf(code: str):  # type: ignore[no-untyped-def]
+def certificate_pdf(code: str) -> ResponseReturnValue:
     completion = _certificate_or_404(code)
     if completion.revoked_at is not None:
         abort(404)
@@ -99,7 +89,7 @@ def certificate_pdf(code: str):  # type: ignore[no-untyped-def]
 @bp.route("/verify", methods=["GET"])
 @bp.route("/verify/<code>")
 @public
-def verify(code: str | None = None):  # type: ignore[no-untyped-def]
+def verify(code: str | None = None) -> ResponseReturnValue:
     """Anyone can check a certificate: genuine, revoked, or not ours. Shows the minimum needed."""
     code = code or request.args.get("code", "")
     completion = None
@@ -117,40 +107,19 @@ def verify(code: str | None = None):  # type: ignore[no-untyped-def]
 
 @bp.route("/completions/record", methods=["GET", "POST"])
 @require(Permission.COMPLETION_RECORD)
-def record():  # type: ignore[no-untyped-def]
+def record() -> ResponseReturnValue:
     """HR records outside or offline training, with evidence notes."""
-    errors: dict[str, str] = {}
-    values = request.form if request.method == "POST" else {}
-    if request.method == "POST":
-        employee = db_session.scalar(select(Employee).where(
-            Employee.employee_number == values.get("employee_number", "").strip()))
-        course = db_session.scalar(select(Course).where(Course.code == values.get("course_code", "").strip()))
-        if employee is None:
-            errors["employee_number"] = _("No employee with this number.")
-        if course is None:
-            errors["course_code"] = _("No course with this code.")
+    form = CompletionRecordForm()
+    if form.validate_on_submit() and form.employee is not None and form.course is not None:
+        employee = form.employee
         try:
-            completed_on = date.fromisoformat(values.get("completed_on", ""))
-        except ValueError:
-            errors["completed_on"] = _("Enter a date.")
-        try:
-            hours = Decimal(values.get("hours", "") or "0")
-            if hours < 0 or hours > 9999:
-                raise InvalidOperation
-        except InvalidOperation:
-            errors["hours"] = _("Enter hours from 0 to 9999.")
-        note = values.get("evidence_note", "").strip()
-        if not note:
-            errors["evidence_note"] = _("Describe the evidence (certificate, organiser, document number).")
-        if not errors:
-            try:
-                completion = record_manual_completion(current_user, employee, course, completed_on, hours, note)
-            except ValueError as error:
-                errors["course_code"] = str(error)
-            else:
-                db_session.commit()
-                flash(_("Completion recorded for %(name)s.", name=employee.name), "success")
-                return redirect(url_for("completion.certificate", code=completion.certificate_code))
-    return render_template("completion/record.html", errors=errors, values=values), 400 if errors else 200
-
-
+            completion = record_manual_completion(current_user, employee, form.course, form.completed_on.data,
+                                                  form.hours.data, form.evidence_note.data)
+        except ValueError as error:  # already completed: the service says so
+            db_session.rollback()
+            form.course_code.errors = [*form.course_code.errors, str(error)]
+        else:
+            db_session.commit()
+            flash(_("Completion recorded for %(name)s.", name=employee.name), "success")
+            return redirect(url_for("completion.certificate", code=completion.certificate_code))
+    return render_template("completion/record.html", form=form), 400 if form.is_submitted() else 200

@@ -20,10 +20,10 @@ process (web, scheduler, CLI) makes every page cached before it unreachable at o
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
-from sqlalchemy import ColumnElement, String, TextClause, event, select, update
+from sqlalchemy import ColumnElement, String, Table, TextClause, event, select, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 
 from app.core.db import AppBoundSession, Base, db_session
@@ -46,7 +46,7 @@ class CacheGeneration(Base):
     token: Mapped[str] = mapped_column(String(32))
 
 
-_table = CacheGeneration.__table__
+_table = cast(Table, CacheGeneration.__table__)
 _read_token = select(_table.c.token).where(_table.c.name == PAGES)
 
 
@@ -70,23 +70,23 @@ def session_wrote() -> bool:
     return bool(db_session().info.get(_WROTE))
 
 
-def bump(session: Session | None = None) -> None:
+def bump(orm_session: Session | None = None) -> None:
     """Mark the current transaction as a writer: the token is replaced when it commits."""
-    _mark(session if session is not None else db_session())
+    _mark(orm_session if orm_session is not None else db_session())
 
 
-def _mark(session: Session) -> None:
-    session.info[_WROTE] = True
-    session.info[_PENDING] = True
+def _mark(orm_session: Session) -> None:
+    orm_session.info[_WROTE] = True
+    orm_session.info[_PENDING] = True
 
 
-def _after_flush(session: Session, _context: Any) -> None:
-    if session.info.get(_PENDING):
+def _after_flush(orm_session: Session, _context: Any) -> None:
+    if orm_session.info.get(_PENDING):
         return  # already a writer: spare big sessions the scan below on every flush
     # In after_flush the session's new/dirty/deleted still list what the flush wrote; `dirty`
     # (a scan of the identity map) is only looked at if the others held only unshown tables.
-    if _any_shown(session.new) or _any_shown(session.deleted) or _any_shown(session.dirty):
-        _mark(session)
+    if _any_shown(orm_session.new) or _any_shown(orm_session.deleted) or _any_shown(orm_session.dirty):
+        _mark(orm_session)
 
 
 def _any_shown(instances: Any) -> bool:
@@ -104,20 +104,20 @@ def _on_execute(state: ORMExecuteState) -> None:
         _mark(state.session)  # hand-written SQL that may write: assume it does
 
 
-def _before_commit(session: Session) -> None:
-    if session.in_nested_transaction():
+def _before_commit(orm_session: Session) -> None:
+    if orm_session.in_nested_transaction():
         return  # a savepoint: the outermost commit replaces the token, so the lock is taken last
-    session.flush()  # commit would flush after this hook; flush first so those writes count
-    if session.info.get(_PENDING):
+    orm_session.flush()  # commit would flush after this hook; flush first so those writes count
+    if orm_session.info.get(_PENDING):
         # The transaction's last statement. One row today; with more names, update them in
         # sorted order so two writers always lock them in the same order.
-        session.connection().execute(update(_table).where(_table.c.name == PAGES).values(token=new_token()))
+        orm_session.connection().execute(update(_table).where(_table.c.name == PAGES).values(token=new_token()))
 
 
-def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+def _after_transaction_end(orm_session: Session, transaction: SessionTransaction) -> None:
     # Only the outermost transaction: a savepoint rolled back leaves earlier writes in place.
     if transaction.parent is None:
-        session.info.pop(_PENDING, None)
+        orm_session.info.pop(_PENDING, None)
 
 
 def init_app(_app: Flask) -> None:

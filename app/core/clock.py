@@ -1,7 +1,7 @@
 """The one source of time. Tests pin it with time-machine; code never calls datetime.now()."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -9,7 +9,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 
 def now() -> datetime:
     """The current instant, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def today() -> date:
@@ -23,4 +23,4 @@ def to_tokyo(instant: datetime) -> datetime:
 
 def tokyo_datetime(day: date, hour: int, minute: int = 0) -> datetime:
     """A wall-clock time in Tokyo, as an aware UTC instant."""
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TOKYO).astimezone(timezone.utc)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TOKYO).astimezone(UTC)

@@ -6,11 +6,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from datetime import date, datetime, timezone
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar, cast
 
 from flask import Flask, current_app, request
-from sqlalchemy import Connection, Date, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Date,
+    DateTime,
+    Engine,
+    Enum,
+    Integer,
+    MetaData,
+    Result,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -35,7 +50,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given for a UTC column; use app.core.clock.now()")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
@@ -44,13 +59,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), date: Date()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), date: Date()}
 
 
 class AppBoundSession(Session):
@@ -99,7 +114,8 @@ def _configure_sqlite(engine: Engine, in_memory: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(f"BEGIN {connection.get_execution_options().get('sqlite_begin') or _begin_mode.get()}")
+        mode = connection.get_execution_options().get("sqlite_begin") or _begin_mode.get()
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 # SQLite has one writer. A transaction that starts as a reader and later writes cannot wait for
@@ -151,9 +167,6 @@ def among(column: Any, ids: Sequence[int]) -> Any:
     the statement's text stays the same for any number of ids: neither SQLAlchemy nor psycopg
     renders and parses hundreds of placeholders, and the server can reuse the prepared plan."""
     if db_session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import Integer, any_, bindparam
-        from sqlalchemy.dialects.postgresql import ARRAY
-
         return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
     return column.in_(list(ids))
 
@@ -166,10 +179,14 @@ def rows_among(statement: Any, column: Any, ids: Iterable[int], chunk: int = 500
         yield from db_session.execute(statement.where(among(column, ordered[start:start + chunk])))
 
 
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE, DELETE or INSERT touched (SQLAlchemy's typed Result hides the
+    cursor's rowcount; a guarded transition reads it to know whether it won)."""
+    return cast("CursorResult[Any]", result).rowcount
+
+
 def enum_column(enum_class: type[Any], length: int = 20) -> Any:
     """A portable enum column that stores the members' values ('hr'), not their names ('HR')."""
-    from sqlalchemy import Enum
-
     return Enum(enum_class, native_enum=False, length=length, validate_strings=True, create_constraint=True,
                 values_callable=lambda members: [m.value for m in members],
                 name=enum_class.__name__.lower())

@@ -32,7 +32,7 @@ class FiscalYear:
         number = "元" if self.reiwa == 1 else str(self.reiwa)
         return f"令和{number}年度"
 
-    def half(self, half: int) -> "FiscalHalf":
+    def half(self, half: int) -> FiscalHalf:
         return FiscalHalf(self.year, half)
 
 

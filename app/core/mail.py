@@ -24,13 +24,14 @@ import base64
 import re
 import smtplib
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from app.core.text_safety import check_single_line
 
@@ -144,7 +145,7 @@ def _plain_ascii(value: str) -> bool:
 
 @lru_cache(maxsize=8)  # a sweep sends thousands of messages within the same second
 def _date_header(timestamp: int) -> str:
-    return header_value(format_datetime(datetime.fromtimestamp(timestamp, timezone.utc)))
+    return header_value(format_datetime(datetime.fromtimestamp(timestamp, UTC)))
 
 
 @lru_cache(maxsize=4096)  # the sender, and recipients who get several messages in a sweep
@@ -317,7 +318,7 @@ class DiscardTransport(Transport):
         return None
 
 
-def transport_from_config(config: dict) -> Transport:  # type: ignore[type-arg]
+def transport_from_config(config: Mapping[str, Any]) -> Transport:
     if config.get("MAIL_TRANSPORT") == "file":
         return FileTransport(Path(config["MAIL_FILE_DIR"]))
     if config.get("MAIL_TRANSPORT") == "discard":

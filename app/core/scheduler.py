@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.clock import now
-from app.core.db import db_session
+from app.core.db import db_session, rows_changed
 from app.core.models import SchedulerLease
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,10 @@ def worker_name() -> str:
 def hold_lease(holder: str, ttl: timedelta, at: datetime | None = None) -> bool:
     """Take or renew the lease; True when this holder may run jobs. Commits."""
     at = at or now()
-    renewed = db_session.execute(
+    renewed = rows_changed(db_session.execute(
         update(SchedulerLease).where(SchedulerLease.name == LEASE_NAME,
                                      (SchedulerLease.holder == holder) | (SchedulerLease.expires_at < at))
-        .values(holder=holder, expires_at=at + ttl).execution_options(synchronize_session=False)).rowcount
+        .values(holder=holder, expires_at=at + ttl).execution_options(synchronize_session=False)))
     if not renewed:
         if db_session.scalar(select(SchedulerLease.name).where(SchedulerLease.name == LEASE_NAME)) is None:
             try:
@@ -77,7 +77,7 @@ def run_job(app: Flask, job: ScheduledJob, holder: str) -> None:
             if not hold_lease(holder, ttl):
                 return
             job.run(app, now(), holder)
-        except Exception:  # noqa: BLE001 - a failed run is logged; the next tick tries again
+        except Exception:
             db_session.rollback()
             log.exception("scheduler job %s failed", job.name)
         finally:

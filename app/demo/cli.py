@@ -32,6 +32,6 @@ def demo_load_cmd() -> None:
     logins = load_demo()
     db_session.commit()
     click.echo("")
-    click.echo("Demo logins (password for all: %s)" % DEMO_PASSWORD)
+    click.echo(f"Demo logins (password for all: {DEMO_PASSWORD})")
     for login in logins:
         click.echo(f"  {login.role:<26} {login.login:<10} {login.name}  {login.note}")

@@ -13,10 +13,9 @@ from sqlalchemy import select
 from app.auth.passwords import hash_password
 from app.auth.services import set_password
 from app.core.db import db_session
-from app.org.models import Employee, Placement, RoleName, Unit, UnitKind
+from app.org.models import Employee, Grade, Placement, RoleName, Unit, UnitKind
 from app.org.reference import ensure_grades
 from app.org.services import create_unit, grant_role
-from app.org.models import Grade
 
 DEMO_PASSWORD = "manabi-demo-2026"
 DEMO_START = date(2020, 4, 1)

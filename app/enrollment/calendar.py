@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from app.core.clock import TOKYO, now
 from app.enrollment.models import Enrolment, EnrolmentState
@@ -44,12 +44,13 @@ def meeting_uid(meeting_id: int, domain: str) -> str:
 
 
 def entry_for(enrolment: Enrolment) -> CalendarEntry:
-    session = enrolment.training_session
+    training_session = enrolment.training_session
     return CalendarEntry(
-        meetings=tuple((m.id, m.starts_at, m.ends_at) for m in session.meetings), sequence=session.sequence,
-        title=enrolment.course.title_ja, course_code=enrolment.course.code, label=session.label,
-        location=session.location, online_url=session.online_url or "",
-        session_cancelled=session.status == SessionStatus.CANCELLED, enrolment_state=enrolment.state)
+        meetings=tuple((m.id, m.starts_at, m.ends_at) for m in training_session.meetings),
+        sequence=training_session.sequence,
+        title=enrolment.course.title_ja, course_code=enrolment.course.code, label=training_session.label,
+        location=training_session.location, online_url=training_session.online_url or "",
+        session_cancelled=training_session.status == SessionStatus.CANCELLED, enrolment_state=enrolment.state)
 
 
 def build_calendar(enrolments: Iterable[Enrolment], *, domain: str, name: str, base_url: str) -> bytes:
@@ -96,7 +97,7 @@ def _local(instant: datetime) -> str:
 
 
 def _utc(instant: datetime) -> str:
-    return instant.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return instant.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _fold(line: str) -> bytes:

@@ -2,20 +2,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from app.catalog.models import Assignment, AssignmentStatus
 from app.core.clock import now
 from app.core.db import db_session
-from app.enrollment.models import ACTIVE_STATES, ApprovalStage, CalendarFeed, Enrolment, EnrolmentEvent, EnrolmentState
-from app.org.models import Employee, RoleName, Unit
-from app.permissions import has_role, managed_unit_filter
+from app.enrollment.models import ACTIVE_STATES, CalendarFeed, Enrolment, EnrolmentEvent, EnrolmentState
+from app.org.models import Employee
+from app.permissions import awaiting_decision_filter
 from app.scheduling.models import TrainingSession
 
 
-def _with_session():  # type: ignore[no-untyped-def]
+def _with_session() -> tuple[Any, Any]:
     return (joinedload(Enrolment.training_session).selectinload(TrainingSession.meetings),
             joinedload(Enrolment.course))
 
@@ -63,7 +64,7 @@ def my_learning(employee: Employee) -> MyLearning:
         .order_by(Enrolment.id.desc())).unique())
     current = now()
     for enrolment in enrolments:
-        session = enrolment.training_session
+        training_session = enrolment.training_session
         if enrolment.is_active:
             result.enrolled_course_ids.add(enrolment.course_id)
             result.course_states[enrolment.course_id] = enrolment.state.value
@@ -71,7 +72,7 @@ def my_learning(employee: Employee) -> MyLearning:
             result.pending.append(enrolment)
         elif enrolment.state == EnrolmentState.WAITLISTED:
             result.waiting.append(enrolment)
-        elif enrolment.state == EnrolmentState.CONFIRMED and session.ends_at > current:
+        elif enrolment.state == EnrolmentState.CONFIRMED and training_session.ends_at > current:
             result.upcoming.append(enrolment)
         else:
             result.history.append(enrolment)
@@ -91,17 +92,10 @@ def load_enrolment(enrolment_id: int) -> Enrolment | None:
 
 
 def approvals_for(user: Employee) -> list[Enrolment]:
-    """Requests waiting for this person: their subtree's at the manager stage; HR's stage for HR."""
-    conditions = []
-    managed = managed_unit_filter(user)
-    conditions.append((Enrolment.approval_stage == ApprovalStage.MANAGER)
-                      & Enrolment.employee_id.in_(select(Employee.id).join(Unit, Employee.unit_id == Unit.id)
-                                                  .where(managed, Employee.id != user.id)))
-    if has_role(user, RoleName.HR):
-        conditions.append(Enrolment.approval_stage == ApprovalStage.HR)
+    """Requests waiting for this person: their subtree's at the manager stage; HR's stage for HR
+    (never their own: `permissions.awaiting_decision_filter`)."""
     return list(db_session.scalars(
-        select(Enrolment).where(Enrolment.state == EnrolmentState.PENDING, or_(*conditions),
-                                Enrolment.employee_id != user.id)  # nobody decides their own request
+        select(Enrolment).where(awaiting_decision_filter(user))
         .options(*_with_session(), joinedload(Enrolment.employee))
         .order_by(Enrolment.requested_at, Enrolment.id)).unique())
 

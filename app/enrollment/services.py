@@ -18,20 +18,25 @@ from sqlalchemy.exc import IntegrityError
 from app.audit.services import record_event
 from app.core.clock import now
 from app.core.db import db_session
+from app.core.events import subscribe
 from app.enrollment.models import (
     ACTIVE_STATES,
     ApprovalStage,
+    CalendarFeed,
     Enrolment,
     EnrolmentState,
 )
 from app.enrollment.transitions import Stale, lock_session, lock_sessions, move, record_new, reread
-from app.org.models import Employee, RoleName
+from app.org.models import Employee
 from app.org.queries import manager_of
-from app.permissions import can_manage_employee, has_role
-from app.scheduling.models import ApprovalPolicy, Meeting, SessionStatus, TrainingSession
-from app.core.events import subscribe
-from app.enrollment.models import CalendarFeed
+from app.permissions import (
+    can_approve_as_manager,
+    can_approve_as_training_staff,
+    can_cancel_enrolment,
+    can_decide_enrolment,
+)
 from app.scheduling.events import SessionCancelled, SessionCapacityIncreased
+from app.scheduling.models import ApprovalPolicy, Meeting, SessionStatus, TrainingSession
 from app.web.locale import format_datetime
 
 
@@ -82,16 +87,16 @@ def _changed_meanwhile() -> EnrolmentError:
 # --- enrol -----------------------------------------------------------------------------------
 
 
-def _initial_stage(actor: Employee, employee: Employee, policy: ApprovalPolicy) -> tuple[ApprovalStage, Employee | None]:
+def _initial_stage(actor: Employee, employee: Employee,
+                   policy: ApprovalPolicy) -> tuple[ApprovalStage, Employee | None]:
     """Who must still approve, given who is asking. A manager enrolling their own staff has
     approved by doing so; HR enrolling anyone has approved every stage."""
     if policy == ApprovalPolicy.NONE:
         return ApprovalStage.NOT_REQUIRED, None
     manager = manager_of(employee)
-    if has_role(actor, RoleName.HR) and actor.id != employee.id:
+    if can_approve_as_training_staff(actor, employee):
         return ApprovalStage.APPROVED, manager
-    manager_done = actor.id != employee.id and can_manage_employee(actor, employee)
-    if manager_done or manager is None:
+    if can_approve_as_manager(actor, employee) or manager is None:
         if policy == ApprovalPolicy.MANAGER_THEN_HR or manager is None:
             return ApprovalStage.HR, manager
         return ApprovalStage.APPROVED, manager
@@ -101,12 +106,12 @@ def _initial_stage(actor: Employee, employee: Employee, policy: ApprovalPolicy) 
 def enrol(
     actor: Employee,
     employee: Employee,
-    session: TrainingSession,
+    training_session: TrainingSession,
     *,
     completed_course_ids: Iterable[int] = (),
     override_rules: bool = False,
 ) -> EnrolResult:
-    """Request a place for `employee` in `session` (the actor may be them, their manager, or HR).
+    """Request a place for `employee` in `training_session` (the actor may be them, their manager, or HR).
 
     Rules: the session is scheduled and its window open, the grade is targeted, prerequisites are
     done (HR may override these three), and no other live enrolment in the same course exists.
@@ -114,17 +119,17 @@ def enrol(
     """
     if not employee.is_active:
         raise EnrolmentError(_("%(name)s is not an active employee.", name=employee.name))
-    if session.status != SessionStatus.SCHEDULED:
+    if training_session.status != SessionStatus.SCHEDULED:
         raise EnrolmentError(_("This session has been cancelled."))
-    course = session.course
+    course = training_session.course
     current = now()
-    if session.starts_at <= current:
+    if training_session.starts_at <= current:
         raise EnrolmentError(_("This session has already started."))
     if not override_rules:
-        if current < session.enrolment_opens_at:
-            raise EnrolmentError(_("Enrolment opens on %(date)s.", date=_local(session.enrolment_opens_at)))
-        if current >= session.enrolment_closes_at:
-            raise EnrolmentError(_("Enrolment closed on %(date)s.", date=_local(session.enrolment_closes_at)))
+        if current < training_session.enrolment_opens_at:
+            raise EnrolmentError(_("Enrolment opens on %(date)s.", date=_local(training_session.enrolment_opens_at)))
+        if current >= training_session.enrolment_closes_at:
+            raise EnrolmentError(_("Enrolment closed on %(date)s.", date=_local(training_session.enrolment_closes_at)))
         targets = {g.id for g in course.target_grades}
         if targets and employee.grade_id not in targets:
             raise EnrolmentError(_("This course is not for %(name)s's grade.", name=employee.name))
@@ -138,15 +143,15 @@ def enrol(
         raise EnrolmentError(_("%(name)s already has a place or request in this course (%(when)s).",
                                name=employee.name, when=_local(existing.training_session.starts_at)))
 
-    stage, approver = _initial_stage(actor, employee, session.approval_policy)
-    seats = lock_session(session.id)
+    stage, approver = _initial_stage(actor, employee, training_session.approval_policy)
+    seats = lock_session(training_session.id)
     if not seats.is_scheduled:
         raise EnrolmentError(_("This session has been cancelled."))
     seat = seats.free > 0
     try:
         with db_session.begin_nested():
             enrolment = Enrolment(
-                session_id=session.id, course_id=course.id, course_version=course.version,
+                session_id=training_session.id, course_id=course.id, course_version=course.version,
                 employee_id=employee.id, holds_seat=seat, approval_stage=stage,
                 approver_id=approver.id if approver else None,
                 requested_by_id=actor.id if actor.id != employee.id else None, requested_at=current,
@@ -165,7 +170,7 @@ def enrol(
         raise EnrolmentError(_("%(name)s already has a place or request in this course.", name=employee.name)) from None
     record_new(enrolment, actor, "requested" if not approved else "confirmed" if seat else "waitlisted")
     db_session.flush()
-    warnings = _overlap_warnings(employee, session)
+    warnings = _overlap_warnings(employee, training_session)
     return EnrolResult(enrolment, warnings)
 
 
@@ -180,14 +185,14 @@ def _local(instant: datetime) -> str:
     return format_datetime(instant)
 
 
-def _overlap_warnings(employee: Employee, session: TrainingSession) -> list[str]:
-    mine = [(m.starts_at, m.ends_at) for m in session.meetings]
+def _overlap_warnings(employee: Employee, training_session: TrainingSession) -> list[str]:
+    mine = [(m.starts_at, m.ends_at) for m in training_session.meetings]
     others = db_session.execute(
         select(Meeting.starts_at, Meeting.ends_at, TrainingSession.id)
         .join(TrainingSession, Meeting.session_id == TrainingSession.id)
         .join(Enrolment, Enrolment.session_id == TrainingSession.id)
         .where(Enrolment.employee_id == employee.id, Enrolment.state.in_(ACTIVE_STATES),
-               TrainingSession.id != session.id, TrainingSession.status == SessionStatus.SCHEDULED)
+               TrainingSession.id != training_session.id, TrainingSession.status == SessionStatus.SCHEDULED)
     ).all()
     clashes = [start for start, end, _sid in others if any(s < end and start < e for s, e in mine)]
     if not clashes:
@@ -198,23 +203,10 @@ def _overlap_warnings(employee: Employee, session: TrainingSession) -> list[str]
 # --- approvals -------------------------------------------------------------------------------
 
 
-def can_decide(actor: Employee, enrolment: Enrolment) -> bool:
-    """Nobody decides their own request, at any stage (an HR officer's own request goes to a
-    colleague)."""
-    if enrolment.state != EnrolmentState.PENDING or actor.id == enrolment.employee_id:
-        return False
-    if enrolment.approval_stage == ApprovalStage.HR:
-        return has_role(actor, RoleName.HR)
-    if enrolment.approval_stage == ApprovalStage.MANAGER:
-        return has_role(actor, RoleName.HR) or can_manage_employee(actor, enrolment.employee)
-    return False
-
-
 def _not_yours_to_decide(actor: Employee, enrolment: Enrolment, refusal: str) -> str:
     """A manager whose stage another manager (or a double click) has just completed is told so,
     not that they lack the right."""
-    if (enrolment.approval_stage == ApprovalStage.HR and actor.id != enrolment.employee_id
-            and can_manage_employee(actor, enrolment.employee)):
+    if enrolment.approval_stage == ApprovalStage.HR and can_approve_as_manager(actor, enrolment.employee):
         return _("This request has already been approved by a manager and now waits for the training staff.")
     return refusal
 
@@ -229,13 +221,13 @@ def approve(actor: Employee, enrolment: Enrolment) -> None:
     _lock_and_reread(enrolment)
     if enrolment.state != EnrolmentState.PENDING:
         raise EnrolmentError(ended_message(enrolment, deciding=True))
-    if not can_decide(actor, enrolment):
+    if not can_decide_enrolment(actor, enrolment):
         raise EnrolmentError(_not_yours_to_decide(actor, enrolment, _("You cannot approve this request.")))
     policy = enrolment.training_session.approval_policy
     before = enrolment.approval_stage.value
     try:
         if (enrolment.approval_stage == ApprovalStage.MANAGER and policy == ApprovalPolicy.MANAGER_THEN_HR
-                and not has_role(actor, RoleName.HR)):
+                and not can_approve_as_training_staff(actor, enrolment.employee)):
             move(enrolment, EnrolmentState.PENDING, actor, "forwarded", stage=ApprovalStage.HR)
         else:
             move(enrolment, EnrolmentState.CONFIRMED if enrolment.holds_seat else EnrolmentState.WAITLISTED,
@@ -253,7 +245,7 @@ def decline(actor: Employee, enrolment: Enrolment, reason: str, policy: Waitlist
     _lock_and_reread(enrolment)
     if enrolment.state != EnrolmentState.PENDING:
         raise EnrolmentError(ended_message(enrolment, deciding=True))
-    if not can_decide(actor, enrolment):
+    if not can_decide_enrolment(actor, enrolment):
         raise EnrolmentError(_not_yours_to_decide(actor, enrolment, _("You cannot decline this request.")))
     before = enrolment.approval_stage.value
     had_seat = enrolment.holds_seat
@@ -297,23 +289,13 @@ def decide_many(actor: Employee, enrolments: Iterable[Enrolment], action: str, r
 # --- cancellation and the waitlist -----------------------------------------------------------
 
 
-def can_cancel(actor: Employee, enrolment: Enrolment) -> bool:
-    if not enrolment.is_active:
-        return False
-    if has_role(actor, RoleName.HR):
-        return True
-    if actor.id == enrolment.employee_id or can_manage_employee(actor, enrolment.employee):
-        return now() < enrolment.training_session.cancellation_deadline_at
-    return False
-
-
 def cancel(actor: Employee, enrolment: Enrolment, reason: str = "", policy: WaitlistPolicy = DEFAULT_POLICY) -> None:
     """Cancel a place or request. The employee may until the deadline; HR at any time. The seat
     it held (if any) is freed exactly once and goes to the first person waiting."""
     _lock_and_reread(enrolment)
     if not enrolment.is_active:
         raise EnrolmentError(ended_message(enrolment))
-    if not can_cancel(actor, enrolment):
+    if not can_cancel_enrolment(actor, enrolment):
         raise EnrolmentError(_("The cancellation deadline has passed. Please contact the training staff."))
     had_seat = enrolment.holds_seat
     try:
@@ -324,15 +306,15 @@ def cancel(actor: Employee, enrolment: Enrolment, reason: str = "", policy: Wait
         promote_waitlist(enrolment.training_session, policy)
 
 
-def promote_waitlist(session: TrainingSession, policy: WaitlistPolicy = DEFAULT_POLICY) -> list[Enrolment]:
+def promote_waitlist(training_session: TrainingSession, policy: WaitlistPolicy = DEFAULT_POLICY) -> list[Enrolment]:
     """Give free seats to the earliest waiting requests, unless the start is within the cut-off."""
-    if now() >= session.starts_at - policy.auto_promote_cutoff:
+    if now() >= training_session.starts_at - policy.auto_promote_cutoff:
         return []
-    free = lock_session(session.id).free
+    free = lock_session(training_session.id).free
     if not free:
         return []
     candidates = db_session.scalars(
-        select(Enrolment).where(Enrolment.session_id == session.id, Enrolment.state.in_(ACTIVE_STATES),
+        select(Enrolment).where(Enrolment.session_id == training_session.id, Enrolment.state.in_(ACTIVE_STATES),
                                 Enrolment.holds_seat.is_(False)).order_by(Enrolment.id).limit(free)
         .execution_options(populate_existing=True)).all()
     for candidate in candidates:
@@ -361,11 +343,11 @@ def promote_by_hand(actor: Employee, enrolment: Enrolment) -> None:
     record_event(actor, "enrollment.promoted_by_hand", "enrolment", enrolment.id)
 
 
-def end_enrolments_of_cancelled_session(session: TrainingSession, actor: Employee | None, reason: str) -> int:
+def end_enrolments_of_cancelled_session(training_session: TrainingSession, actor: Employee | None, reason: str) -> int:
     """Every live place of a cancelled session ends; the triggers bring its seat count to zero."""
-    lock_session(session.id)
+    lock_session(training_session.id)
     enrolments = db_session.scalars(select(Enrolment).where(
-        Enrolment.session_id == session.id, Enrolment.state.in_(ACTIVE_STATES))
+        Enrolment.session_id == training_session.id, Enrolment.state.in_(ACTIVE_STATES))
         .order_by(Enrolment.id).execution_options(populate_existing=True)).all()
     for enrolment in enrolments:
         move(enrolment, EnrolmentState.CANCELLED, actor, "session_cancelled", reason, holds_seat=False)
@@ -381,7 +363,7 @@ class BulkOutcome:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (who, why)
 
 
-def enrol_many(actor: Employee, employees: Iterable[Employee], session: TrainingSession,
+def enrol_many(actor: Employee, employees: Iterable[Employee], training_session: TrainingSession,
                completed: dict[int, set[int]], *, override_rules: bool, unknown: Iterable[str] = ()) -> BulkOutcome:
     outcome = BulkOutcome()
     for number in unknown:
@@ -389,8 +371,8 @@ def enrol_many(actor: Employee, employees: Iterable[Employee], session: Training
     for employee in employees:
         try:
             with db_session.begin_nested():
-                result = enrol(actor, employee, session, completed_course_ids=completed.get(employee.id, set()),
-                               override_rules=override_rules)
+                result = enrol(actor, employee, training_session,
+                               completed_course_ids=completed.get(employee.id, set()), override_rules=override_rules)
             outcome.enrolled.append((employee, result.enrolment))
         except EnrolmentError as error:
             outcome.refused.append((f"{employee.employee_number} {employee.name}", str(error)))
@@ -406,17 +388,17 @@ def current_policy() -> WaitlistPolicy:
     return WaitlistPolicy(timedelta(hours=current_app.config["WAITLIST_AUTO_PROMOTE_CUTOFF_HOURS"]))
 
 
-def _on_capacity_increased(event) -> None:  # type: ignore[no-untyped-def]
-    session = db_session.get(TrainingSession, event.session_id)
-    if session is not None:
-        promote_waitlist(session, current_policy())
+def _on_capacity_increased(event: SessionCapacityIncreased) -> None:
+    training_session = db_session.get(TrainingSession, event.session_id)
+    if training_session is not None:
+        promote_waitlist(training_session, current_policy())
 
 
-def _on_session_cancelled(event) -> None:  # type: ignore[no-untyped-def]
-    session = db_session.get(TrainingSession, event.session_id)
+def _on_session_cancelled(event: SessionCancelled) -> None:
+    training_session = db_session.get(TrainingSession, event.session_id)
     actor = db_session.get(Employee, event.actor_id) if event.actor_id else None
-    if session is not None:
-        end_enrolments_of_cancelled_session(session, actor, event.reason)
+    if training_session is not None:
+        end_enrolments_of_cancelled_session(training_session, actor, event.reason)
 
 
 def register_subscribers() -> None:

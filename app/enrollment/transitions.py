@@ -30,10 +30,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import attributes
 
 from app.core.clock import now
-from app.core.db import db_session
+from app.core.db import db_session, rows_changed
+from app.core.events import emit
 from app.enrollment.events import EnrolmentTransitioned
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentEvent, EnrolmentState
-from app.core.events import emit
 from app.org.models import Employee
 from app.scheduling.models import SessionStatus, TrainingSession
 
@@ -95,11 +95,11 @@ def move(enrolment: Enrolment, to_state: EnrolmentState, actor: Employee | None,
         values["confirmed_at"] = at
     if to_state in (EnrolmentState.CANCELLED, EnrolmentState.DECLINED):
         values["ended_at"], values["end_reason"] = at, note[:500]
-    moved = db_session.execute(
+    moved = rows_changed(db_session.execute(
         update(Enrolment).where(Enrolment.id == enrolment.id, Enrolment.state == enrolment.state,
                                 Enrolment.holds_seat == enrolment.holds_seat,
                                 Enrolment.approval_stage == enrolment.approval_stage)
-        .values(**values).execution_options(synchronize_session=False)).rowcount
+        .values(**values).execution_options(synchronize_session=False)))
     if moved != 1:
         raise Stale(enrolment.id)
     from_state = enrolment.state.value

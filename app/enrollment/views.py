@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -16,8 +17,6 @@ from app.enrollment.forms import BulkEnrolForm, CancelEnrolmentForm, DecisionFor
 from app.enrollment.models import Enrolment
 from app.enrollment.services import (
     EnrolmentError,
-    can_cancel,
-    can_decide,
     cancel,
     current_policy,
     decide_many,
@@ -26,68 +25,71 @@ from app.enrollment.services import (
     promote_by_hand,
     reset_calendar_feed,
 )
-from app.web.external_urls import base_url
-from app.web.ids import parse_id, parse_ids
-from app.org.models import Employee, RoleName, Unit
-from app.org.queries import all_grades, units_in_tree_order
+from app.org.models import Employee, Unit
+from app.org.queries import all_grades, employee_by_number, units_in_tree_order
 from app.permissions import (
     Permission,
+    can_cancel_enrolment,
+    can_decide_enrolment,
     can_join_cohort_session,
     can_manage_employee,
-    can_view_employee,
-    has_permission,
-    has_role,
+    can_override_enrolment_rules,
+    can_view_enrolment,
+    can_view_roster,
     public,
     require,
     signed_in,
 )
-from app.web.redirects import safe_next
 from app.scheduling.models import TrainingSession
 from app.scheduling.queries import load_session
+from app.web.external_urls import base_url
+from app.web.ids import parse_id
+from app.web.redirects import safe_next
 
 bp = Blueprint("enrollment", __name__)
 
 
 def _session_or_404(session_id: int) -> TrainingSession:
-    session = load_session(session_id)
-    if session is None:
+    training_session = load_session(session_id)
+    if training_session is None:
         abort(404)
-    return session
+    return training_session
 
 
 def _enrolment_or_404(enrolment_id: int) -> Enrolment:
     enrolment = queries.load_enrolment(enrolment_id)
     if enrolment is None:
         abort(404)
-    if not can_view_employee(current_user, enrolment.employee):
+    if not can_view_enrolment(current_user, enrolment):
         abort(403)
     return enrolment
 
 
 @bp.route("/sessions/<int:session_id>/enrol", methods=["POST"])
 @signed_in
-def enrol_view(session_id: int):  # type: ignore[no-untyped-def]
+def enrol_view(session_id: int) -> ResponseReturnValue:
     form = EnrolForm()
-    back = safe_next(request.form.get("next"), "enrollment.my_learning")
     if not form.validate_on_submit():
         abort(400)
-    session = _session_or_404(session_id)
+    back = safe_next(form.next_page.data, "enrollment.my_learning")
+    training_session = _session_or_404(session_id)
     employee: Employee = current_user
     number = (form.employee_number.data or "").strip()
     if number and number != current_user.employee_number:
-        found = db_session.scalar(select(Employee).where(Employee.employee_number == number))
+        found = employee_by_number(number)
         if found is None:
             flash(_("No employee with number %(number)s.", number=number), "error")
             return redirect(back)
         if not can_manage_employee(current_user, found):
             abort(403)
         employee = found
-    override = bool(form.override_rules.data) and has_role(current_user, RoleName.HR)
-    if session.cohort_only and not override and not can_join_cohort_session(employee, session):
+    override = bool(form.override_rules.data) and can_override_enrolment_rules(current_user)
+    if training_session.cohort_only and not override and not can_join_cohort_session(employee, training_session):
         flash(_("This session is only for the participants of its cohort."), "error")
         return redirect(back)
     try:
-        result = enrol(current_user, employee, session, completed_course_ids=completed_course_ids_many([employee.id]).get(employee.id, set()),
+        completed = completed_course_ids_many([employee.id]).get(employee.id, set())
+        result = enrol(current_user, employee, training_session, completed_course_ids=completed,
                        override_rules=override)
     except EnrolmentError as error:
         db_session.rollback()
@@ -115,7 +117,7 @@ def _status_message(enrolment: Enrolment) -> str:
 
 @bp.route("/enrolments/<int:enrolment_id>")
 @signed_in
-def detail(enrolment_id: int):  # type: ignore[no-untyped-def]
+def detail(enrolment_id: int) -> ResponseReturnValue:
     enrolment = _enrolment_or_404(enrolment_id)
     # After the session: attendance, quiz, survey and completion, read from those domains here.
     after: dict[str, object] = {}
@@ -125,14 +127,14 @@ def detail(enrolment_id: int):  # type: ignore[no-untyped-def]
                  **quiz_summary(enrolment, current_user)}
     return render_template("enrollment/detail.html", enrolment=enrolment, events=queries.events_of(enrolment.id),
                            position=queries.positions_for([enrolment]).get(enrolment.id),
-                           can_cancel=can_cancel(current_user, enrolment), cancel_form=CancelEnrolmentForm(),
-                           can_decide=can_decide(current_user, enrolment), decision_form=DecisionForm(),
+                           can_cancel=can_cancel_enrolment(current_user, enrolment), cancel_form=CancelEnrolmentForm(),
+                           can_decide=can_decide_enrolment(current_user, enrolment), decision_form=DecisionForm(),
                            show_after_session=bool(after), **after)
 
 
 @bp.route("/enrolments/<int:enrolment_id>/cancel", methods=["POST"])
 @signed_in
-def cancel_view(enrolment_id: int):  # type: ignore[no-untyped-def]
+def cancel_view(enrolment_id: int) -> ResponseReturnValue:
     enrolment = _enrolment_or_404(enrolment_id)
     form = CancelEnrolmentForm()
     if not form.validate_on_submit():
@@ -153,7 +155,7 @@ def cancel_view(enrolment_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/enrolments/<int:enrolment_id>/promote", methods=["POST"])
 @require(Permission.ENROLLMENT_MANAGE)
-def promote(enrolment_id: int):  # type: ignore[no-untyped-def]
+def promote(enrolment_id: int) -> ResponseReturnValue:
     enrolment = _enrolment_or_404(enrolment_id)
     try:
         promote_by_hand(current_user, enrolment)
@@ -171,15 +173,15 @@ def promote(enrolment_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/approvals", methods=["GET", "POST"])
 @require(Permission.ENROLLMENT_APPROVE)
-def approvals():  # type: ignore[no-untyped-def]
+def approvals() -> ResponseReturnValue:
     form = DecisionForm()
-    if request.method == "POST":
+    if form.is_submitted():
         if not form.validate_on_submit():
             if not form.errors.get("reason"):
                 abort(400)
             flash(f"{form.reason.label.text}: {' '.join(form.errors['reason'])}", "error")
             return redirect(url_for("enrollment.approvals"))
-        ids = parse_ids(request.form.getlist("enrolment_id"))
+        ids = form.chosen_ids()
         if not ids:
             flash(_("Tick at least one request."), "error")
             return redirect(url_for("enrollment.approvals"))
@@ -188,7 +190,7 @@ def approvals():  # type: ignore[no-untyped-def]
             flash(_("Give a reason for declining."), "error")
             return redirect(url_for("enrollment.approvals"))
         chosen = list(db_session.scalars(select(Enrolment).where(Enrolment.id.in_(ids))))
-        if any(not can_view_employee(current_user, e.employee) for e in chosen):
+        if any(not can_view_enrolment(current_user, e) for e in chosen):
             abort(403)
         outcome = decide_many(current_user, chosen, form.action.data, reason, current_policy())
         db_session.commit()
@@ -197,28 +199,24 @@ def approvals():  # type: ignore[no-untyped-def]
                   else _("%(n)s request(s) declined.", n=outcome.done), "success")
         for line in outcome.refused:
             flash(line, "error")
-        return redirect(safe_next(request.form.get("next"), "enrollment.approvals"))
+        return redirect(safe_next(form.next_page.data, "enrollment.approvals"))
     return render_template("enrollment/approvals.html", requests=queries.approvals_for(current_user), form=form)
 
 
 # --- the roster and bulk enrolment (HR, instructors) -----------------------------------------
 
 
-def _may_see_roster(session: TrainingSession) -> bool:
-    return has_permission(current_user, Permission.ENROLLMENT_MANAGE) or any(
-        i.id == current_user.id for i in session.instructors)
-
-
 @bp.route("/sessions/<int:session_id>/enrolments")
 @signed_in
-def roster(session_id: int):  # type: ignore[no-untyped-def]
-    session = _session_or_404(session_id)
-    if not _may_see_roster(session):
+def roster(session_id: int) -> ResponseReturnValue:
+    training_session = _session_or_404(session_id)
+    if not can_view_roster(current_user, training_session):
         abort(403)
     form = BulkEnrolForm()
     _fill_bulk_choices(form)
-    return render_template("enrollment/roster.html", session=session, enrolments=queries.roster(session.id),
-                           positions=queries.positions(session.id), bulk_form=form, outcome=None)
+    return render_template("enrollment/roster.html", training_session=training_session,
+                           enrolments=queries.roster(training_session.id),
+                           positions=queries.positions(training_session.id), bulk_form=form, outcome=None)
 
 
 def _fill_bulk_choices(form: BulkEnrolForm) -> None:
@@ -231,12 +229,12 @@ def _fill_bulk_choices(form: BulkEnrolForm) -> None:
 
 @bp.route("/sessions/<int:session_id>/enrol-many", methods=["POST"])
 @require(Permission.ENROLLMENT_MANAGE)
-def enrol_many_view(session_id: int):  # type: ignore[no-untyped-def]
+def enrol_many_view(session_id: int) -> ResponseReturnValue:
     form = BulkEnrolForm()
     _fill_bulk_choices(form)
     if not form.validate_on_submit():
         abort(400)
-    session = _session_or_404(session_id)
+    training_session = _session_or_404(session_id)
     stmt = select(Employee).where(Employee.is_active.is_(True))
     numbers = [n.strip() for n in (form.numbers.data or "").replace(",", "\n").splitlines() if n.strip()]
     unknown: list[str] = []
@@ -256,13 +254,14 @@ def enrol_many_view(session_id: int):  # type: ignore[no-untyped-def]
         employees = list(db_session.scalars(stmt.order_by(Employee.employee_number)))
     else:
         flash(_("Choose a grade or a unit, or paste employee numbers."), "error")
-        return redirect(url_for("enrollment.roster", session_id=session.id))
+        return redirect(url_for("enrollment.roster", session_id=training_session.id))
     completed = completed_course_ids_many([e.id for e in employees])
-    outcome = enrol_many(current_user, employees, session, completed,
+    outcome = enrol_many(current_user, employees, training_session, completed,
                          override_rules=bool(form.override_rules.data), unknown=unknown)
     db_session.commit()
-    return render_template("enrollment/roster.html", session=session, enrolments=queries.roster(session.id),
-                           positions=queries.positions(session.id), bulk_form=form, outcome=outcome)
+    return render_template("enrollment/roster.html", training_session=training_session,
+                           enrolments=queries.roster(training_session.id),
+                           positions=queries.positions(training_session.id), bulk_form=form, outcome=outcome)
 
 
 # --- My learning and calendars ---------------------------------------------------------------
@@ -270,7 +269,7 @@ def enrol_many_view(session_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/my-learning")
 @signed_in
-def my_learning():  # type: ignore[no-untyped-def]
+def my_learning() -> ResponseReturnValue:
     feed = queries.calendar_feed(current_user.id)
     return render_template("enrollment/my_learning.html", data=queries.my_learning(current_user), feed=feed,
                            progress=_assignment_progress(current_user.id))
@@ -285,7 +284,7 @@ def _assignment_progress(employee_id: int) -> dict[int, str]:
 
 @bp.route("/enrolments/<int:enrolment_id>/calendar.ics")
 @signed_in
-def enrolment_ics(enrolment_id: int):  # type: ignore[no-untyped-def]
+def enrolment_ics(enrolment_id: int) -> ResponseReturnValue:
     enrolment = _enrolment_or_404(enrolment_id)
     body = build_calendar([enrolment], domain=_domain(), name=enrolment.course.title_ja, base_url=base_url())
     return Response(body, mimetype="text/calendar; charset=utf-8",
@@ -294,7 +293,7 @@ def enrolment_ics(enrolment_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/calendar/<token>.ics")
 @public
-def feed(token: str):  # type: ignore[no-untyped-def]
+def feed(token: str) -> ResponseReturnValue:
     """The private subscription feed: the secret token in the URL is the credential."""
     found = queries.feed_by_token(token) if 20 <= len(token) <= 64 else None
     if found is None:
@@ -306,7 +305,7 @@ def feed(token: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/calendar/reset", methods=["POST"])
 @signed_in
-def reset_feed():  # type: ignore[no-untyped-def]
+def reset_feed() -> ResponseReturnValue:
     reset_calendar_feed(current_user)
     db_session.commit()
     flash(_("A new calendar address was made; the old one no longer works."), "success")

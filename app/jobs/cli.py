@@ -6,8 +6,8 @@ import click
 from flask.cli import with_appcontext
 
 from app.core.clock import TOKYO, now
-from app.jobs.runner import run_due
 from app.core.scheduler import worker_name
+from app.jobs.runner import run_due
 
 
 @click.group("jobs", help="Background jobs: a one-shot run of the scheduler's job runner.")

@@ -65,9 +65,11 @@ class Progress:
         # The app's bind: the engine (a connection of its own), or in the tests the one connection
         # every session shares (then a savepoint on it).
         try:
-            with Session(bind=current_app.extensions["manabi.bind"], join_transaction_mode="create_savepoint") as session:
-                services.report_progress(session, self.job_id, self.worker, done=done, total=total, phase=phase)
-                session.commit()
+            with Session(bind=current_app.extensions["manabi.bind"],
+                         join_transaction_mode="create_savepoint") as progress_session:
+                services.report_progress(progress_session, self.job_id, self.worker, done=done, total=total,
+                                         phase=phase)
+                progress_session.commit()
         except OperationalError:
             log.warning("job %s: progress not recorded", self.job_id, exc_info=True)
 
@@ -148,7 +150,7 @@ def run_claimed(job_id: int, worker: str) -> None:
         db_session.rollback()
         services.fail(job_id, worker, failure.message, failure.result)
         db_session.commit()
-    except Exception as error:  # noqa: BLE001 - any error ends the job as failed, with nothing applied
+    except Exception as error:
         log.exception("job %s (%s) failed", job_id, kind_name)
         db_session.rollback()
         services.fail(job_id, worker, f"{type(error).__name__}: {error}", {"reason": "error"})

@@ -17,14 +17,14 @@ Services flush or execute; the caller (the runner, a view) commits.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.clock import now
-from app.core.db import db_session
+from app.core.db import db_session, rows_changed
 from app.jobs.models import BackgroundJob, JobState
 
 if TYPE_CHECKING:  # org comes after this package; the mapper finds Employee by name
@@ -71,57 +71,57 @@ def claim_next(worker: str, at: datetime | None = None) -> int | None:
 def claim(job_id: int, worker: str, at: datetime | None = None) -> bool:
     """Take one given queued job (the same guarded move as `claim_next`)."""
     at = at or now()
-    return db_session.execute(
+    return rows_changed(db_session.execute(
         update(BackgroundJob).where(BackgroundJob.id == job_id, BackgroundJob.state == JobState.QUEUED)
         .values(state=JobState.RUNNING, claimed_by=worker, claimed_at=at, started_at=at, heartbeat_at=at)
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
 
 
 def _held(job_id: int, worker: str) -> list[Any]:
     return [BackgroundJob.id == job_id, BackgroundJob.state == JobState.RUNNING, BackgroundJob.claimed_by == worker]
 
 
-def report_progress(session: Session, job_id: int, worker: str, *, done: int, total: int,
+def report_progress(progress_session: Session, job_id: int, worker: str, *, done: int, total: int,
                     phase: str | None = None, at: datetime | None = None) -> bool:
     """Record how far a running job is (and renew its heartbeat). False if the runner lost it."""
     values: dict[str, Any] = {"progress_done": max(done, 0), "progress_total": max(total, 0),
                               "heartbeat_at": at or now()}
     if phase is not None:
         values["phase"] = phase
-    return session.execute(
+    return rows_changed(progress_session.execute(
         update(BackgroundJob).where(*_held(job_id, worker)).values(**values)
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
 
 
 def finish(job_id: int, worker: str, result: dict[str, Any], at: datetime | None = None) -> bool:
     """Mark the job succeeded with its result. False (do not commit the work!) if the runner no
     longer holds it."""
-    return db_session.execute(
+    return rows_changed(db_session.execute(
         update(BackgroundJob).where(*_held(job_id, worker))
         .values(state=JobState.SUCCEEDED, result=result, finished_at=at or now(), phase="done")
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
 
 
 def fail(job_id: int, worker: str, message: str, result: dict[str, Any] | None = None,
          at: datetime | None = None) -> bool:
     """Mark the job failed: `message` for the log, `result` for the page."""
-    return db_session.execute(
+    return rows_changed(db_session.execute(
         update(BackgroundJob).where(*_held(job_id, worker))
         .values(state=JobState.FAILED, message=message[:500], result=result, finished_at=at or now())
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
 
 
 def recover_stale(at: datetime, ttl: timedelta) -> int:
     """Fail running jobs whose heartbeat is older than `ttl`: their runner stopped, and the work,
     done in one transaction, went with it."""
-    return db_session.execute(
+    return rows_changed(db_session.execute(
         update(BackgroundJob)
         .where(BackgroundJob.state == JobState.RUNNING, BackgroundJob.heartbeat_at < at - ttl)
         .values(state=JobState.FAILED, finished_at=at, message="the runner stopped (interrupted); nothing was applied",
                 result={"reason": "interrupted"})
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, abort, render_template
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from app.core.clock import now
@@ -19,7 +20,7 @@ SLOW_START = timedelta(minutes=1)  # the runner looks every few seconds: longer 
 
 @bp.route("/<int:job_id>")
 @signed_in
-def show(job_id: int):  # type: ignore[no-untyped-def]
+def show(job_id: int) -> ResponseReturnValue:
     job = db_session.get(BackgroundJob, job_id)  # <int:> takes ids 1 .. 2**31 - 1 only (app/web/ids.py)
     if job is None:
         abort(404)

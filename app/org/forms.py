@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
@@ -26,7 +29,7 @@ class StaffImportApplyForm(FlaskForm):
     token = HiddenField(validators=[DataRequired()])
     as_of = DateField(_l("Transfers take effect on"), validators=[Optional()])
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", "apply")
         super().__init__(*args, **kwargs)
 
@@ -37,8 +40,6 @@ class TemporaryPasswordForm(FlaskForm):
 
 
 def role_label(role: RoleName) -> str:
-    from flask_babel import gettext as _
-
     return {
         RoleName.HR: _("HR (training staff)"),
         RoleName.INSTRUCTOR: _("Instructor"),
@@ -53,6 +54,6 @@ class RolesForm(FlaskForm):
         validate_choice=True,
     )
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.roles.choices = [SelectChoice(role.value, role_label(role)) for role in RoleName]

@@ -8,8 +8,8 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.core.db import db_session
-from app.org.models import Employee, Grade, Placement, Unit
 from app.core.text_search import normalize_for_search
+from app.org.models import Employee, Grade, Placement, Unit
 
 
 def staff_directory(visible: Any, *, q: str = "", unit_id: int | None = None, grade_id: int | None = None,
@@ -55,6 +55,13 @@ def units_in_tree_order() -> list[Unit]:
 
 def all_grades() -> list[Grade]:
     return list(db_session.scalars(select(Grade).order_by(Grade.rank)))
+
+
+def employee_by_number(employee_number: str) -> Employee | None:
+    """The employee (active or not) with this employee number, or None."""
+    if not employee_number:
+        return None
+    return db_session.scalar(select(Employee).where(Employee.employee_number == employee_number))
 
 
 def placement_history(employee_id: int) -> list[Placement]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from flask_babel import gettext as _
 
@@ -30,6 +32,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "is_head": ("is_head", "所属長"),
 }
 REQUIRED_COLUMNS = ("employee_number", "name", "email", "grade", "unit")
+
+
+class _CsvReader(Protocol):
+    """What this module uses of `csv.reader`: its records, and the line it has read up to."""
+
+    @property
+    def line_num(self) -> int: ...
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+
+    def __next__(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -70,60 +83,94 @@ def decode(raw: bytes) -> tuple[str, str]:
     raise StaffFileError([FileProblem(1, "file", _("The file is neither UTF-8 nor Shift_JIS (CP932)."))])
 
 
+def _matches(label: str) -> list[tuple[str, int]]:
+    """The keys a header label names, each with the alias's priority (0 the most specific)."""
+    folded = label.casefold()
+    found = []
+    for key, aliases in COLUMNS.items():
+        names = [alias.casefold() for alias in aliases]
+        if folded in names:
+            found.append((key, names.index(folded)))
+    return found
+
+
 def _map_header(header: list[str], line: int) -> tuple[dict[str, int], dict[str, str]]:
+    """Map the header to (key -> column position, key -> label as written); raises StaffFileError
+    naming `line` and the key for a column given twice or a required column missing."""
     chosen: dict[str, tuple[int, int]] = {}  # key -> (alias priority, position)
     labels: dict[str, str] = {}
     problems: list[FileProblem] = []
     for position, raw_label in enumerate(header):
         label = raw_label.strip().lstrip("\ufeff").strip()
-        for key, aliases in COLUMNS.items():
-            folded = [alias.casefold() for alias in aliases]
-            if label.casefold() not in folded:
-                continue
-            priority = folded.index(label.casefold())
+        for key, priority in _matches(label):
             if key in chosen and chosen[key][0] == priority:
                 problems.append(FileProblem(line, key, _("column %(label)s appears twice", label=label)))
             elif key not in chosen or priority < chosen[key][0]:
                 chosen[key] = (priority, position)
                 labels[key] = label
-    for key in REQUIRED_COLUMNS:
-        if key not in chosen:
-            problems.append(FileProblem(line, key, _("the column is missing (header %(labels)s)",
-                                                  labels=" / ".join(COLUMNS[key]))))
+    problems.extend(FileProblem(line, key, _("the column is missing (header %(labels)s)",
+                                             labels=" / ".join(COLUMNS[key])))
+                    for key in REQUIRED_COLUMNS if key not in chosen)
     if problems:
         raise StaffFileError(problems)
     return {key: position for key, (_priority, position) in chosen.items()}, labels
 
 
-def read_file(raw: bytes) -> StaffFile:
-    text, encoding = decode(raw)
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _read_header(reader: _CsvReader) -> list[str]:
+    """The first non-blank record (blank lines before the header are skipped)."""
     try:
         header = next(reader)
-        while not any(cell.strip() for cell in header):  # blank lines before the header
+        while not any(cell.strip() for cell in header):
             header = next(reader)
     except StopIteration:
         raise StaffFileError([FileProblem(1, "file", _("The file is empty."))]) from None
     except csv.Error as error:
         raise StaffFileError([FileProblem(reader.line_num or 1, "file", str(error))]) from None
-    index, labels = _map_header(header, reader.line_num)
+    return header
+
+
+def _row(record: list[str], index: dict[str, int], line: int) -> StaffRow:
+    """A record's values by key, stripped; a short record's missing fields are empty."""
+    return StaffRow(line=line, values={
+        key: (record[pos].strip() if pos < len(record) else "") for key, pos in index.items()
+    })
+
+
+def _unsafe_values(row: StaffRow) -> list[FileProblem]:
+    """The row's values that break the one-line rule of app/core/text_safety.py."""
+    problems = []
+    for key, value in row.values.items():
+        problem = find_unsafe(value)
+        if problem is not None:
+            problems.append(FileProblem(row.line, key, problem.describe()))
+    return problems
+
+
+def _read_rows(reader: _CsvReader, index: dict[str, int]) -> list[StaffRow]:
+    """The non-blank records after the header, each numbered by the line where it starts."""
     rows = []
     unsafe: list[FileProblem] = []
     start = reader.line_num + 1
     try:
         for record in reader:
             if any(cell.strip() for cell in record):
-                values = {
-                    key: (record[pos].strip() if pos < len(record) else "") for key, pos in index.items()
-                }
-                for key, value in values.items():
-                    problem = find_unsafe(value)
-                    if problem is not None:
-                        unsafe.append(FileProblem(start, key, problem.describe()))
-                rows.append(StaffRow(line=start, values=values))  # where the record starts
+                row = _row(record, index, start)
+                unsafe.extend(_unsafe_values(row))
+                rows.append(row)
             start = reader.line_num + 1
     except csv.Error as error:
         raise StaffFileError([FileProblem(start, "file", str(error))]) from None
     if unsafe:
         raise StaffFileError(unsafe)
-    return StaffFile(rows, encoding, labels)
+    return rows
+
+
+def read_file(raw: bytes) -> StaffFile:
+    """Decode the file (detecting the encoding), map its header and parse its rows. Raises
+    StaffFileError at the first stage that fails (encoding, empty file, missing or doubled columns,
+    CSV syntax, unsafe characters), its problems naming line and field."""
+    text, encoding = decode(raw)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = _read_header(reader)
+    index, labels = _map_header(header, reader.line_num)
+    return StaffFile(_read_rows(reader, index), encoding, labels)

@@ -3,38 +3,46 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.auth.services import issue_temporary_password
 from app.core.clock import today
 from app.core.db import db_session
-from app.web.ids import arg_id
 from app.org import queries
 from app.org.forms import RolesForm, StaffImportApplyForm, StaffImportForm, TemporaryPasswordForm, role_label
-from app.org.jobs import discard_staged, find_staged, is_stale, job_for_preview, preview_staff_import, queue_staff_import
-from app.org.models import Employee, RoleName
+from app.org.jobs import (
+    discard_staged,
+    find_staged,
+    is_stale,
+    job_for_preview,
+    preview_staff_import,
+    queue_staff_import,
+)
+from app.org.models import RoleName
 from app.org.services import grant_role, revoke_role
-from app.web.pagination import paginate
 from app.permissions import (
     Permission,
     PermissionDenied,
     can_change_roles,
     can_reset_password,
     can_show_temporary_password,
-    can_view_employee,
     require,
     signed_in,
+    viewable_employee_or_abort,
     visible_employee_filter,
 )
-from app.auth.services import issue_temporary_password
+from app.web.ids import arg_id
+from app.web.pagination import paginate
 
 bp = Blueprint("org", __name__, url_prefix="/org")
 
 
 @bp.route("/staff")
 @require(Permission.ORG_EMPLOYEE_READ)
-def staff():  # type: ignore[no-untyped-def]
+def staff() -> ResponseReturnValue:
     q = request.args.get("q", "")[:100]
     stmt = queries.staff_directory(
         visible_employee_filter(current_user), q=q, unit_id=arg_id("unit"), grade_id=arg_id("grade"),
@@ -45,19 +53,10 @@ def staff():  # type: ignore[no-untyped-def]
                            grades=queries.all_grades())
 
 
-def _load_employee(employee_id: int) -> Employee:
-    employee = db_session.get(Employee, employee_id)
-    if employee is None:
-        abort(404)
-    if not can_view_employee(current_user, employee):
-        abort(403)
-    return employee
-
-
 @bp.route("/staff/<int:employee_id>")
 @signed_in
-def employee_detail(employee_id: int):  # type: ignore[no-untyped-def]
-    employee = _load_employee(employee_id)
+def employee_detail(employee_id: int) -> ResponseReturnValue:
+    employee = viewable_employee_or_abort(current_user, employee_id)
     roles_form = RolesForm(data={"roles": [r.value for r in employee.roles]})
     return render_template(
         "org/employee.html", employee=employee, history=queries.placement_history(employee.id),
@@ -71,8 +70,8 @@ def employee_detail(employee_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/staff/<int:employee_id>/temporary-password", methods=["POST"])
 @require(Permission.AUTH_PASSWORD_RESET)
-def temporary_password(employee_id: int):  # type: ignore[no-untyped-def]
-    employee = _load_employee(employee_id)
+def temporary_password(employee_id: int) -> ResponseReturnValue:
+    employee = viewable_employee_or_abort(current_user, employee_id)
     if not can_show_temporary_password(current_user, employee):
         abort(403)
     form = TemporaryPasswordForm()
@@ -91,8 +90,8 @@ def temporary_password(employee_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/staff/<int:employee_id>/roles", methods=["POST"])
 @require(Permission.AUTH_ROLE_ASSIGN)
-def update_roles(employee_id: int):  # type: ignore[no-untyped-def]
-    employee = _load_employee(employee_id)
+def update_roles(employee_id: int) -> ResponseReturnValue:
+    employee = viewable_employee_or_abort(current_user, employee_id)
     if not can_change_roles(current_user, employee):
         abort(403)
     form = RolesForm()
@@ -116,7 +115,7 @@ def update_roles(employee_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/units")
 @require(Permission.ORG_EMPLOYEE_READ)
-def units():  # type: ignore[no-untyped-def]
+def units() -> ResponseReturnValue:
     return render_template("org/units.html", units=queries.units_in_tree_order())
 
 
@@ -125,7 +124,7 @@ def units():  # type: ignore[no-untyped-def]
 
 @bp.route("/import", methods=["GET", "POST"])
 @require(Permission.ORG_STAFF_IMPORT)
-def staff_import():  # type: ignore[no-untyped-def]
+def staff_import() -> ResponseReturnValue:
     """Upload → preview (a dry run) → apply (a background job, app/org/jobs.py). The previewed
     file waits under a random token with the fingerprint of the data it was previewed against."""
     form = StaffImportForm()
@@ -145,7 +144,7 @@ def staff_import():  # type: ignore[no-untyped-def]
 
 @bp.route("/import/apply", methods=["POST"])
 @require(Permission.ORG_STAFF_IMPORT)
-def staff_import_apply():  # type: ignore[no-untyped-def]
+def staff_import_apply() -> ResponseReturnValue:
     """Queue the import of a previewed file and follow it on its job page (returns at once)."""
     form = StaffImportApplyForm()
     token = form.token.data or ""

@@ -48,7 +48,7 @@ def assignment_facts_many(assignment_ids: set[int]) -> dict[int, AssignmentFacts
     pairs = sorted({(row.employee_id, row.course_id) for row in rows})
     live: set[tuple[int, int]] = set()
     for start in range(0, len(pairs), 500):
-        live.update(tuple(pair) for pair in db_session.execute(
+        live.update((employee_id, course_id) for employee_id, course_id in db_session.execute(
             select(Enrolment.employee_id, Enrolment.course_id).distinct()
             .where(tuple_(Enrolment.employee_id, Enrolment.course_id).in_(pairs[start:start + 500]),
                    Enrolment.state.in_(ACTIVE_STATES))))

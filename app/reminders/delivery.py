@@ -42,18 +42,18 @@ import time as monotonic_clock
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Connection, Update, bindparam, delete, exists, func, select, text, update
+from sqlalchemy import Connection, Table, Update, bindparam, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core.business_days import within_office_hours
 from app.core.clock import now
-from app.core.db import among, begin_write_transaction, db_session
-from app.enrollment.models import Enrolment
+from app.core.db import among, begin_write_transaction, db_session, rows_changed
 from app.core.mail import Transport
+from app.enrollment.models import Enrolment
 from app.reminders.facts import CalendarCache, ClaimedLetter, Facts, Standing
 from app.reminders.models import DeliveryStatus, Notification, SenderHeartbeat
 from app.reminders.rendering import build_mail, render, skip_reason
@@ -109,10 +109,10 @@ def _settle_claims(*claims: Any) -> int:
         update(Notification).where(*claims, Notification.sent_at.is_not(None))
         .values(status=DeliveryStatus.SENT, attempts=Notification.attempts + 1, last_error="")
         .execution_options(synchronize_session=False))
-    return db_session.execute(
+    return rows_changed(db_session.execute(
         update(Notification).where(*claims, Notification.sent_at.is_(None))
         .values(status=DeliveryStatus.PENDING, claimed_by=None).execution_options(synchronize_session=False)
-    ).rowcount or 0
+    )) or 0
 
 
 def recover_stale(at: datetime) -> int:
@@ -153,7 +153,8 @@ def claim_statement(at: datetime, worker: str, limit: int, dialect: str) -> Upda
     """The one statement that claims a batch: up to `limit` due rows, oldest first (on PostgreSQL
     skipping rows another worker has locked), marked sending with the worker's name, returned
     with what rendering needs."""
-    pick = select(Notification.id).where(*due_conditions(at)).order_by(Notification.due_at, Notification.id).limit(limit)
+    pick = (select(Notification.id).where(*due_conditions(at))
+            .order_by(Notification.due_at, Notification.id).limit(limit))
     if dialect == "postgresql":
         # `id = ANY(ARRAY(pick))`: the pick runs once (an InitPlan) and the update goes by primary
         # key. With `IN (pick)` the planner, misled by statistics that predate a burst of new
@@ -234,7 +235,7 @@ def deliver_due(at: datetime, transport: Transport, *, worker: str, batch: int =
     finally:
         try:
             release_claims(worker)
-        except Exception:  # noqa: BLE001 - the database is gone: the heartbeat expires instead
+        except Exception:
             db_session.rollback()
             log.warning("sender %s could not hand back its claims; they return when its heartbeat expires",
                         worker, exc_info=True)
@@ -244,7 +245,8 @@ def deliver_due(at: datetime, transport: Transport, *, worker: str, batch: int =
 # The mark that must commit between one message and the next touches no indexed column (one page
 # written, a HOT update on PostgreSQL); status and attempts follow for the whole batch at its end,
 # or, if this process dies first, at the next recovery (rows with sent_at are never sent again).
-_SENT = (update(Notification.__table__).where(Notification.__table__.c.id == bindparam("row_id"))
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_SENT = (update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.id == bindparam("row_id"))
          .values(sent_at=bindparam("at"), subject=bindparam("subject_text")))
 
 
@@ -270,11 +272,11 @@ def _deliver_batch(letters: Sequence[ClaimedLetter], at: datetime, transport: Tr
             .values(status=DeliveryStatus.SENT, attempts=Notification.attempts + 1, last_error="")
             .execution_options(synchronize_session=False))
     for notification_id, reason in skipped:
-        report.skipped += db_session.execute(update(Notification).where(
+        report.skipped += rows_changed(db_session.execute(update(Notification).where(
             Notification.id == notification_id, Notification.status == DeliveryStatus.SENDING,
             Notification.claimed_by == worker)
             .values(status=DeliveryStatus.SKIPPED, last_error=reason)
-            .execution_options(synchronize_session=False)).rowcount or 0
+            .execution_options(synchronize_session=False))) or 0
     db_session.commit()
 
 
@@ -309,7 +311,7 @@ def _send_letters(letters: Sequence[ClaimedLetter], facts: Facts, at: datetime, 
                 mail = build_mail(letter, rendered, facts, sent_at=now())
             if not prepare_only:
                 transport.send(mail)
-        except Exception as error:  # noqa: BLE001 - any failure is retried, then reported to HR
+        except Exception as error:
             db_session.rollback()
             _record_failure(letter.id, worker, error, at, max_attempts, report)
             continue
@@ -367,7 +369,8 @@ class _SentMarks:
         self._unwritten: tuple[int, datetime, str] | None = None  # PostgreSQL: goes with the next statement
         self._asked: tuple[int, int | None] = (0, None)
         self._at: tuple[datetime, Any] | None = None  # the sweep's time, converted once for the driver
-        table = Notification.__table__
+        self._standing_sql: Any = None  # a text() clause for SQLAlchemy, or the driver's own SQL string
+        table = _NOTIFICATIONS
         if isinstance(bind, Connection):
             self._standing_sql = text(_standing_sql((":enrolment_id", ":notification_id")))
             return

@@ -27,12 +27,12 @@ from app.core.db import db_session, rows_among
 from app.enrollment.calendar import CalendarEntry, calendar_bytes
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
 from app.enrollment.queries import positions
-from app.web.external_urls import base_url
 from app.org.models import Employee
 from app.reminders.assignment_facts import assignment_facts_many
 from app.reminders.kinds import KINDS, built_in_wording
 from app.reminders.models import KindSetting, MessageTemplate, OptOut
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
+from app.web.external_urls import base_url
 
 
 class Letter(Protocol):
@@ -148,7 +148,8 @@ class Facts:
         self.templates = {(row.kind, row.locale): (row.subject, row.body) for row in db_session.execute(
             select(MessageTemplate.kind, MessageTemplate.locale, MessageTemplate.subject, MessageTemplate.body))}
         with_calendar = {self.places[int(letter.context["enrolment_id"])].session_id for letter in letters
-                         if KINDS[letter.kind].attach_ics and int(letter.context.get("enrolment_id") or 0) in self.places}
+                         if KINDS[letter.kind].attach_ics
+                         and int(letter.context.get("enrolment_id") or 0) in self.places}
         self.meetings = _meetings(with_calendar)
         self.assignments = assignment_facts_many(
             {int(i) for letter in letters if (i := letter.context.get("assignment_id"))})
@@ -208,7 +209,8 @@ def _places(ids: set[int]) -> dict[int, Place]:
                         TrainingSession.location, TrainingSession.online_url)
                  .join(TrainingSession, TrainingSession.id == Enrolment.session_id)
                  .join(Course, Course.id == Enrolment.course_id))
-    return {row[0]: Place(*row[:7], row[7] or "", *row[8:11], row[11] or "", row[12] or "", row[13] or "")
+    return {row[0]: Place(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] or "", row[8], row[9],
+                          row[10], row[11] or "", row[12] or "", row[13] or "")
             for row in rows_among(statement, Enrolment.id, ids)}  # by position: ~5x cheaper than by name
 
 

@@ -13,7 +13,7 @@ def unread_count(employee_id: int) -> int:
         Notification.status.in_((DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SENDING)))) or 0
 
 
-def inbox_statement(employee_id: int) -> Select[tuple[Notification]]:
+def inbox_statement(employee_id: int) -> Select[Notification]:
     """What a person sees in the app: everything that went out (or was due and failed)."""
     return (select(Notification).where(
         Notification.recipient_id == employee_id,
@@ -21,7 +21,7 @@ def inbox_statement(employee_id: int) -> Select[tuple[Notification]]:
         .order_by(Notification.due_at.desc(), Notification.id.desc()))
 
 
-def outbox_statement(status: str, kind: str) -> Select[tuple[Notification]]:
+def outbox_statement(status: str, kind: str) -> Select[Notification]:
     stmt = select(Notification).options(joinedload(Notification.recipient)).order_by(Notification.id.desc())
     if status in {s.value for s in DeliveryStatus}:
         stmt = stmt.where(Notification.status == status)

@@ -11,16 +11,18 @@ from functools import lru_cache
 from string import Formatter
 from typing import Any
 
+from sqlalchemy import select
+
+from app.cohorts.labels import MILESTONE_LABELS
+from app.cohorts.models import Application, Milestone, Submission
 from app.core.clock import TOKYO
 from app.core.db import db_session
-from app.enrollment.models import ApprovalStage, EnrolmentState
 from app.core.mail import Attachment, OutgoingMail, compose
+from app.enrollment.models import ApprovalStage, EnrolmentState
 from app.reminders.facts import Facts, Letter
 from app.reminders.kinds import KINDS, built_in_wording
 from app.reminders.models import MessageTemplate
 from app.scheduling.models import SessionStatus
-from app.cohorts.labels import MILESTONE_LABELS
-from app.cohorts.models import Application, Milestone, Submission
 
 SENDER_NAME = "まなび 研修担当"
 
@@ -32,7 +34,7 @@ class Rendered:
     attachments: list[Attachment] = field(default_factory=list)
 
 
-class SafeDict(dict):  # type: ignore[type-arg]
+class SafeDict(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
 
@@ -58,8 +60,6 @@ def _when(instant: datetime, locale: str) -> str:
 
 def template_for(kind: str, locale: str) -> tuple[str, str]:
     """The wording HR set for a kind in a language, or the built-in one (the editor starts from it)."""
-    from sqlalchemy import select
-
     override = db_session.execute(select(MessageTemplate.subject, MessageTemplate.body).where(
         MessageTemplate.kind == kind, MessageTemplate.locale == locale)).first()
     return (override.subject, override.body) if override is not None else built_in_wording(kind, locale)

@@ -5,12 +5,13 @@ so running a sweep twice, or from two schedulers, queues nothing twice.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from app.catalog.models import Assignment, AssignmentStatus
-from app.completion.services import completed_course_ids_many
+from app.cohorts.models import Application, Decision, Milestone, Submission, TeamMember
+from app.completion.services import check_rule, completed_course_ids_many, evaluate_enrolment
 from app.core.clock import TOKYO
 from app.core.db import db_session
 from app.enrollment.models import ACTIVE_STATES, ApprovalStage, Enrolment, EnrolmentState
@@ -18,14 +19,12 @@ from app.org.models import Employee, Unit
 from app.org.queries import manager_of
 from app.reminders.services import queue
 from app.scheduling.models import SessionStatus, TrainingSession
-from app.cohorts.models import Application, Decision, Milestone, Submission, TeamMember
-from app.completion.services import check_rule, evaluate_enrolment
 
 NOT_ENROLLED_WINDOW = timedelta(days=30)
 DUE_SOON_WINDOW = timedelta(days=7)
 
 
-def _week(day) -> str:  # type: ignore[no-untyped-def]
+def _week(day: date) -> str:
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
 
@@ -52,7 +51,8 @@ def scan_assignments(at: datetime) -> int:
         context = {"assignment_id": row.id}
         if today <= row.due_on:
             if (row.employee_id, row.course_id) not in live:
-                queued += bool(queue(row.employee_id, "assignment_not_enrolled", f"assign:{row.id}:not_enrolled", context))
+                queued += bool(queue(row.employee_id, "assignment_not_enrolled",
+                                     f"assign:{row.id}:not_enrolled", context))
             if today >= row.due_on - DUE_SOON_WINDOW:
                 queued += bool(queue(row.employee_id, "assignment_due_soon", f"assign:{row.id}:due_soon", context))
             continue
@@ -77,10 +77,9 @@ def queue_manager_digests(at: datetime) -> int:
     heads = db_session.execute(select(Unit.head_id, Unit.path).where(Unit.head_id.is_not(None), Unit.is_active)).all()
     by_head: dict[int, list[str]] = {}
     for head_id, path in heads:
-        by_head.setdefault(head_id, []).append(path)
+        if head_id is not None:  # filtered above; the column is nullable
+            by_head.setdefault(head_id, []).append(path)
     for head_id, paths in by_head.items():
-        from sqlalchemy import or_
-
         in_subtree = select(Employee.id).join(Unit, Employee.unit_id == Unit.id).where(
             or_(*(Unit.path.startswith(p) for p in paths)), Employee.is_active.is_(True), Employee.id != head_id)
         pending = db_session.scalar(select(func.count()).select_from(Enrolment).where(

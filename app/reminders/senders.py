@@ -89,7 +89,7 @@ def portable_config(app: Flask) -> dict[str, Any]:
         if key.isupper():
             try:
                 pickle.dumps(value)
-            except Exception:  # noqa: BLE001 - a setting that cannot be pickled stays behind
+            except Exception:
                 continue
             portable[key] = value
     return portable

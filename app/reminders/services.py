@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.audit.services import record_event
 from app.core.business_days import business_days_before
 from app.core.clock import TOKYO, now
-from app.core.db import db_session
+from app.core.db import db_session, rows_changed
 from app.org.models import Employee
 from app.reminders.kinds import DEFAULT_SESSION_REMINDER_OFFSETS, KINDS
 from app.reminders.models import DeliveryStatus, KindSetting, Notification
-from app.audit.services import record_event
 
 REMINDER_TIME = time(9, 0)  # reminders go out at 9:00 Japan time on their business day
 
@@ -52,24 +52,24 @@ def void_pending(enrolment_id: int, kinds: tuple[str, ...] = ("session_reminder"
         update(Notification).where(Notification.enrolment_id == enrolment_id, Notification.kind.in_(kinds),
                                    Notification.status == DeliveryStatus.PENDING)
         .values(status=DeliveryStatus.VOID).execution_options(synchronize_session="fetch"))
-    return result.rowcount or 0
+    return rows_changed(result) or 0
 
 
 def schedule_session_reminders(enrolment: Any) -> list[Notification]:
     """(Re)create the reminders of a confirmed place: offsets in business days before the first
     meeting, at 9:00 Japan time. Old pending reminders of the enrolment are voided first."""
     void_pending(enrolment.id)
-    session = enrolment.training_session
-    first_day = session.starts_at.astimezone(TOKYO).date()
+    training_session = enrolment.training_session
+    first_day = training_session.starts_at.astimezone(TOKYO).date()
     created = []
     for offset in session_reminder_offsets():
         day = business_days_before(first_day, offset)
         due = datetime.combine(day, REMINDER_TIME, tzinfo=TOKYO)
-        if due <= now() or due >= session.starts_at:
+        if due <= now() or due >= training_session.starts_at:
             continue
         row = queue(enrolment.employee_id, "session_reminder",
-                    f"reminder:{enrolment.id}:{session.sequence}:{offset}",
-                    {"enrolment_id": enrolment.id, "days": offset, "sequence_seen": session.sequence},
+                    f"reminder:{enrolment.id}:{training_session.sequence}:{offset}",
+                    {"enrolment_id": enrolment.id, "days": offset, "sequence_seen": training_session.sequence},
                     due_at=due, enrolment_id=enrolment.id)
         if row is not None:
             created.append(row)
@@ -80,7 +80,8 @@ def mark_read(recipient_id: int, notification_ids: list[int] | None = None) -> i
     stmt = update(Notification).where(Notification.recipient_id == recipient_id, Notification.read_at.is_(None))
     if notification_ids is not None:
         stmt = stmt.where(Notification.id.in_(notification_ids))
-    return db_session.execute(stmt.values(read_at=now()).execution_options(synchronize_session=False)).rowcount or 0
+    stmt = stmt.values(read_at=now()).execution_options(synchronize_session=False)
+    return rows_changed(db_session.execute(stmt)) or 0
 
 
 RESENDABLE = (DeliveryStatus.FAILED, DeliveryStatus.SENT, DeliveryStatus.SKIPPED)
@@ -91,12 +92,12 @@ def resend(actor: Employee, notification: Notification) -> bool:
     guarded UPDATE from a finished state: a message being sent right now, or already queued
     again by a second click, is left alone (False)."""
     before = notification.status.value
-    moved = db_session.execute(
+    moved = rows_changed(db_session.execute(
         update(Notification).where(Notification.id == notification.id, Notification.status.in_(RESENDABLE))
         .values(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now(), claimed_by=None,
                 sent_at=None,  # a row with sent_at is never sent again (app/reminders/delivery.py)
                 last_error="")
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
     db_session.refresh(notification)
     if not moved:
         return False

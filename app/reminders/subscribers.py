@@ -4,20 +4,18 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.auth.events import SignInDelayed
-from app.core.db import db_session
-from app.enrollment.events import EnrolmentTransitioned
-from app.enrollment.models import ACTIVE_STATES, Enrolment, EnrolmentState
-from app.core.events import subscribe
-from app.web.external_urls import base_url
-from app.reminders.services import queue, schedule_session_reminders, void_pending
-from app.scheduling.events import SessionMoved
 from app.cohorts.events import ApplicationDecided, EndorsementRequested, SubmissionReviewed
-from app.cohorts.models import Application
-from app.cohorts.models import FieldworkTeam, Submission
-from app.enrollment.models import ApprovalStage
+from app.cohorts.models import Application, FieldworkTeam, Submission
+from app.core.db import db_session
+from app.core.events import subscribe
+from app.enrollment.events import EnrolmentTransitioned
+from app.enrollment.models import ACTIVE_STATES, ApprovalStage, Enrolment, EnrolmentState
 from app.org.models import Employee, RoleGrant, RoleName
 from app.org.queries import manager_of
+from app.reminders.services import queue, schedule_session_reminders, void_pending
+from app.scheduling.events import SessionMoved
 from app.scheduling.models import TrainingSession
+from app.web.external_urls import base_url
 
 # enrolment transition kind -> notification kind for the employee
 _TO_EMPLOYEE = {
@@ -62,39 +60,40 @@ def _approvers(enrolment: Enrolment, kind: str) -> list[int]:
 
 
 def on_session_moved(event: SessionMoved) -> None:
-    session = db_session.get(TrainingSession, event.session_id)
-    if session is None:
+    training_session = db_session.get(TrainingSession, event.session_id)
+    if training_session is None:
         return
-    enrolments = db_session.scalars(select(Enrolment).where(Enrolment.session_id == session.id,
+    enrolments = db_session.scalars(select(Enrolment).where(Enrolment.session_id == training_session.id,
                                                             Enrolment.state.in_(ACTIVE_STATES)))
     for enrolment in enrolments:
-        queue(enrolment.employee_id, "session_moved", f"moved:{enrolment.id}:{session.sequence}",
+        queue(enrolment.employee_id, "session_moved", f"moved:{enrolment.id}:{training_session.sequence}",
               {"enrolment_id": enrolment.id}, enrolment_id=enrolment.id)
         if enrolment.state == EnrolmentState.CONFIRMED:
             schedule_session_reminders(enrolment)
 
 
-def on_endorsement_requested(event) -> None:  # type: ignore[no-untyped-def]
+def on_endorsement_requested(event: EndorsementRequested) -> None:
     application = db_session.get(Application, event.application_id)
-    manager = manager_of(application.employee) if application else None
-    if manager is not None:
+    manager = manager_of(application.employee) if application is not None else None
+    if application is not None and manager is not None:
         queue(manager.id, "cohort_endorsement_requested", f"cohort:endorse:{application.id}",
               {"application_id": application.id})
 
 
-def on_application_decided(event) -> None:  # type: ignore[no-untyped-def]
+def on_application_decided(event: ApplicationDecided) -> None:
     application = db_session.get(Application, event.application_id)
     if application is not None:
         queue(application.employee_id, "cohort_result",
               f"cohort:result:{application.id}:{application.decision.value}", {"application_id": application.id})
 
 
-def on_submission_reviewed(event) -> None:  # type: ignore[no-untyped-def]
+def on_submission_reviewed(event: SubmissionReviewed) -> None:
     submission = db_session.get(Submission, event.submission_id)
     if submission is None:
         return
     team = db_session.get(FieldworkTeam, submission.team_id) if submission.team_id else None
     people = [m.employee_id for m in team.members] if team else [submission.employee_id]
+    people = [person for person in people if person is not None]
     for person in people:
         queue(person, "cohort_submission_reviewed", f"cohort:review:{submission.id}:{person}",
               {"submission_id": submission.id})

@@ -1,43 +1,42 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.core.db import db_session
-from app.web.ids import parse_int
-from app.web.pagination import paginate
-from app.permissions import Permission, require, signed_in
-from app.reminders import queries
-from app.reminders.forms import OffsetsForm, TemplateForm
-from app.reminders.kinds import KINDS
-from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut
-from app.reminders.rendering import fill, placeholders_in, template_for
-from app.reminders.services import mark_read, resend, session_reminder_offsets, set_kind_enabled
 from app.audit.services import record_event
 from app.core.clock import now
+from app.core.db import db_session
+from app.permissions import Permission, can_read_notification, require, signed_in
+from app.reminders import queries
 from app.reminders.facts import Facts
-from app.reminders.rendering import render
+from app.reminders.forms import PreferencesForm, SettingsForm, TemplateForm
+from app.reminders.kinds import KINDS
+from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut
+from app.reminders.rendering import fill, render, template_for
+from app.reminders.services import mark_read, resend, session_reminder_offsets, set_kind_enabled
+from app.web.pagination import paginate
 
 bp = Blueprint("reminders", __name__)
 
 
 @bp.route("/notifications")
 @signed_in
-def inbox():  # type: ignore[no-untyped-def]
+def inbox() -> ResponseReturnValue:
     page = paginate(queries.inbox_statement(current_user.id), per_page=30)
     return render_template("reminders/inbox.html", page=page, kinds=KINDS)
 
 
 @bp.route("/notifications/<int:notification_id>", methods=["GET", "POST"])
 @signed_in
-def show(notification_id: int):  # type: ignore[no-untyped-def]
+def show(notification_id: int) -> ResponseReturnValue:
     """GET shows the message and writes nothing (a link opened by a mail scanner or prefetched by
     a browser marks nothing read); POST, which the inbox sends when an unread message is opened,
     marks it read and shows it."""
     notification = db_session.get(Notification, notification_id)
-    if notification is None or notification.recipient_id != current_user.id:
+    if notification is None or not can_read_notification(current_user, notification):
         abort(404)
     if request.method == "POST":
         mark_read(current_user.id, [notification.id])
@@ -49,7 +48,7 @@ def show(notification_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/notifications/read-all", methods=["POST"])
 @signed_in
-def read_all():  # type: ignore[no-untyped-def]
+def read_all() -> ResponseReturnValue:
     mark_read(current_user.id)
     db_session.commit()
     return redirect(url_for("reminders.inbox"))
@@ -57,22 +56,23 @@ def read_all():  # type: ignore[no-untyped-def]
 
 @bp.route("/account/notifications", methods=["GET", "POST"])
 @signed_in
-def preferences():  # type: ignore[no-untyped-def]
+def preferences() -> ResponseReturnValue:
     optional = [k for k in KINDS.values() if not k.mandatory]
-    if request.method == "POST":
-        wanted = set(request.form.getlist("kind"))
-        current = queries.opted_out_kinds(current_user.id)
+    form = PreferencesForm(optional)
+    opted_out = queries.opted_out_kinds(current_user.id)
+    if form.validate_on_submit():
+        wanted = form.wanted
         for kind in optional:
-            if kind.code in wanted and kind.code in current:
+            if kind.code in wanted and kind.code in opted_out:
                 db_session.delete(db_session.get(OptOut, (current_user.id, kind.code)))
-            elif kind.code not in wanted and kind.code not in current:
+            elif kind.code not in wanted and kind.code not in opted_out:
                 db_session.add(OptOut(employee_id=current_user.id, kind=kind.code))
         db_session.commit()
         flash(_("Your notification settings were saved."), "success")
         return redirect(url_for("reminders.preferences"))
-    return render_template("reminders/preferences.html", optional=optional,
+    return render_template("reminders/preferences.html", form=form, optional=optional,
                            mandatory=[k for k in KINDS.values() if k.mandatory],
-                           opted_out=queries.opted_out_kinds(current_user.id))
+                           opted_out=opted_out), 400 if form.errors else 200
 
 
 # --- HR: the outbox, wording and settings ----------------------------------------------------
@@ -80,7 +80,7 @@ def preferences():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/outbox")
 @require(Permission.REMINDERS_MANAGE)
-def outbox():  # type: ignore[no-untyped-def]
+def outbox() -> ResponseReturnValue:
     status, kind = request.args.get("status", ""), request.args.get("kind", "")
     page = paginate(queries.outbox_statement(status, kind if kind in KINDS else ""), per_page=50)
     return render_template("reminders/outbox.html", page=page, status=status, kind=kind, kinds=KINDS,
@@ -89,7 +89,7 @@ def outbox():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/outbox/<int:notification_id>/resend", methods=["POST"])
 @require(Permission.REMINDERS_MANAGE)
-def resend_view(notification_id: int):  # type: ignore[no-untyped-def]
+def resend_view(notification_id: int) -> ResponseReturnValue:
     notification = db_session.get(Notification, notification_id)
     if notification is None:
         abort(404)
@@ -105,30 +105,25 @@ def resend_view(notification_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/outbox/settings", methods=["GET", "POST"])
 @require(Permission.REMINDERS_MANAGE)
-def settings():  # type: ignore[no-untyped-def]
-    form = OffsetsForm()
+def settings() -> ResponseReturnValue:
+    form = SettingsForm(list(KINDS.values()))
     if request.method == "GET":
         form.offsets.data = ", ".join(str(o) for o in session_reminder_offsets())
     if form.validate_on_submit():
-        parts = [p for p in form.offsets.data.replace("、", ",").replace(" ", ",").split(",") if p]
-        offsets = [parse_int(p, maximum=30) for p in parts]
-        if None in offsets:
-            form.offsets.errors = [_("Write whole numbers of business days from 0 to 30, separated by commas.")]
-        else:
-            enabled = set(request.form.getlist("enabled"))
-            for code in KINDS:
-                set_kind_enabled(code, code in enabled,
-                                 [o for o in offsets if o is not None] if code == "session_reminder" else None)
-            db_session.commit()
-            flash(_("Notification settings saved."), "success")
-            return redirect(url_for("reminders.settings"))
+        enabled, offsets = form.enabled_kinds, form.offset_days or []
+        for code in KINDS:
+            set_kind_enabled(code, code in enabled, offsets if code == "session_reminder" else None)
+        db_session.commit()
+        flash(_("Notification settings saved."), "success")
+        return redirect(url_for("reminders.settings"))
     states = {s.kind: s.is_enabled for s in db_session.scalars(select(KindSetting))}
-    return render_template("reminders/settings.html", form=form, kinds=KINDS, states=states), 400 if form.errors else 200
+    return render_template("reminders/settings.html", form=form, kinds=KINDS, states=states), \
+        400 if form.errors else 200
 
 
 @bp.route("/admin/outbox/templates")
 @require(Permission.REMINDERS_MANAGE)
-def templates():  # type: ignore[no-untyped-def]
+def templates() -> ResponseReturnValue:
     customised = {(t.kind, t.locale) for t in db_session.scalars(select(MessageTemplate))}
     return render_template("reminders/templates.html", kinds=KINDS, customised=customised)
 
@@ -142,23 +137,18 @@ SAMPLE = {"name": "山田 太郎", "url": "https://manabi.example/my-learning", 
 
 @bp.route("/admin/outbox/templates/<kind>/<locale>", methods=["GET", "POST"])
 @require(Permission.REMINDERS_MANAGE)
-def edit_template(kind: str, locale: str):  # type: ignore[no-untyped-def]
+def edit_template(kind: str, locale: str) -> ResponseReturnValue:
     if kind not in KINDS or locale not in ("ja", "en"):
         abort(404)
     spec = KINDS[kind]
-    form = TemplateForm()
+    form = TemplateForm(spec.placeholders)
     if request.method == "GET":
         form.subject.data, form.body.data = template_for(kind, locale)
     preview = None
     if form.validate_on_submit():
-        unknown = (placeholders_in(form.subject.data) | placeholders_in(form.body.data)) - set(spec.placeholders)
-        if unknown:
-            form.body.errors = [_("Unknown placeholder(s): %(names)s. Use: %(allowed)s",
-                                  names=", ".join("{" + n + "}" for n in sorted(unknown)),
-                                  allowed=", ".join("{" + n + "}" for n in spec.placeholders))]
-        elif request.form.get("action") == "preview":
+        if form.is_preview:
             preview = (fill(form.subject.data, SAMPLE), fill(form.body.data, SAMPLE))
-        elif request.form.get("action") == "reset":
+        elif form.is_reset:
             existing = db_session.scalar(select(MessageTemplate).where(MessageTemplate.kind == kind,
                                                                        MessageTemplate.locale == locale))
             if existing is not None:
@@ -182,7 +172,7 @@ def edit_template(kind: str, locale: str):  # type: ignore[no-untyped-def]
         400 if form.errors else 200
 
 
-def init_app(app) -> None:  # type: ignore[no-untyped-def]
+def init_app(app: Flask) -> None:
     """The unread count in the header, computed only when a page asks for it."""
 
     def unread_notifications() -> int:

@@ -15,15 +15,15 @@ from app.assessment.models import QuizAttempt
 from app.assessment.surveys import satisfaction_by_course
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus
 from app.catalog.models import Course
-from app.core.clock import TOKYO
+from app.cohorts.models import Application, Cohort, Decision, FieldworkTeam, Milestone, Submission, SubmissionStatus
 from app.completion.models import Completion
+from app.core.clock import TOKYO
 from app.core.db import db_session
-from app.enrollment.models import Enrolment, EnrolmentState
 from app.core.fiscal import FiscalHalf, FiscalYear
+from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee, Grade, Unit
 from app.reports.models import CoursePlan
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
-from app.cohorts.models import Application, Cohort, Decision, FieldworkTeam, Milestone, Submission, SubmissionStatus
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class Period:
 
     @property
     def starts_on(self) -> date:
-        return FiscalHalf(self.fiscal_year, self.half).starts_on if self.half else FiscalYear(self.fiscal_year).starts_on
+        return (FiscalHalf(self.fiscal_year, self.half).starts_on if self.half
+                else FiscalYear(self.fiscal_year).starts_on)
 
     @property
     def ends_on(self) -> date:
@@ -140,7 +141,8 @@ def compute(period: Period, locale: str = "ja") -> dict[str, Any]:
         planned = plans.get(course_id)
         course_rows.append(finish(course.code, course.title(locale), row, planned=planned,
                                   achievement=_rate(row["participants"], planned) if planned else None,
-                                  **quiz.get(course_id, {"quiz_attempts": 0, "quiz_pass_rate": None, "quiz_average": None}),
+                                  **quiz.get(course_id, {"quiz_attempts": 0, "quiz_pass_rate": None,
+                                                         "quiz_average": None}),
                                   satisfaction=satisfaction.get(course_id, (None, 0))[0],
                                   satisfaction_responses=satisfaction.get(course_id, (None, 0))[1]))
     department_rows = [finish(units[k].code if k in units else "-", units[k].name if k in units else "-", row)
@@ -148,9 +150,10 @@ def compute(period: Period, locale: str = "ja") -> dict[str, Any]:
                                             if kv[0] in units else 0)]
     division_rows = [finish(units[k].code if k in units else "-", units[k].name if k in units else "-", row,
                             department=units[department_of[k]].name if k in units else "-")
-                     for k, row in sorted(by_division.items(), key=lambda kv: units[kv[0]].path if kv[0] in units else "")]
-    grade_rows = [finish(grades[k].code if k in grades else "-", (grades[k].name if locale == "ja" else grades[k].name_en)
-                         if k in grades else "-", row)
+                     for k, row in sorted(by_division.items(), key=lambda kv: units[kv[0]].path
+                                          if kv[0] in units else "")]
+    grade_rows = [finish(grades[k].code if k in grades else "-",
+                         (grades[k].name if locale == "ja" else grades[k].name_en) if k in grades else "-", row)
                   for k, row in sorted(by_grade.items(), key=lambda kv: grades[kv[0]].rank if kv[0] in grades else 99)]
     return {
         "period": {"fiscal_year": period.fiscal_year, "half": period.half,
@@ -188,8 +191,10 @@ def cohort_figures(period: Period, locale: str) -> list[dict[str, Any]]:
     cohorts = list(db_session.scalars(select(Cohort).where(Cohort.fiscal_year == period.fiscal_year)
                                       .options(joinedload(Cohort.programme)).order_by(Cohort.id)))
     ids = [c.id for c in cohorts]
-    applications = {cohort_id: (applicants, int(selected or 0)) for cohort_id, applicants, selected in db_session.execute(
-        select(Application.cohort_id, func.count(), func.sum(case((Application.decision == Decision.SELECTED, 1), else_=0)))
+    applications = {cohort_id: (applicants, int(selected or 0))
+                    for cohort_id, applicants, selected in db_session.execute(
+        select(Application.cohort_id, func.count(),
+               func.sum(case((Application.decision == Decision.SELECTED, 1), else_=0)))
         .where(Application.cohort_id.in_(ids), Application.is_withdrawn.is_(False)).group_by(Application.cohort_id))}
     teams = dict(db_session.execute(select(FieldworkTeam.cohort_id, func.count()).where(
         FieldworkTeam.cohort_id.in_(ids)).group_by(FieldworkTeam.cohort_id)).all())
@@ -198,7 +203,8 @@ def cohort_figures(period: Period, locale: str) -> list[dict[str, Any]]:
     accepted_of = dict(db_session.execute(select(Milestone.cohort_id, func.count(func.distinct(
         Submission.milestone_id * 100000 + func.coalesce(Submission.team_id, 0)))).join(
         Milestone, Submission.milestone_id == Milestone.id).where(
-        Milestone.cohort_id.in_(ids), Submission.status == SubmissionStatus.ACCEPTED).group_by(Milestone.cohort_id)).all())
+        Milestone.cohort_id.in_(ids), Submission.status == SubmissionStatus.ACCEPTED)
+        .group_by(Milestone.cohort_id)).all())
     completed_of = dict(db_session.execute(select(Completion.course_id, func.count()).where(
         Completion.course_id.in_({c.programme_id for c in cohorts}), Completion.revoked_at.is_(None))
         .group_by(Completion.course_id)).all())
@@ -226,8 +232,10 @@ def suppress(figures: dict[str, Any], threshold: int = SUPPRESSION_THRESHOLD) ->
         out = dict(row)
         for count_key, rate_keys in (("participants", ("completion_rate", "achievement")),
                                      ("completed", ("completion_rate",)), ("marked", ("attendance_rate",)),
-                                     ("attended", ("attendance_rate",)), ("quiz_attempts", ("quiz_pass_rate", "quiz_average")),
-                                     ("satisfaction_responses", ("satisfaction",)), ("applicants", ()), ("selected", ())):
+                                     ("attended", ("attendance_rate",)),
+                                     ("quiz_attempts", ("quiz_pass_rate", "quiz_average")),
+                                     ("satisfaction_responses", ("satisfaction",)), ("applicants", ()),
+                                     ("selected", ())):
             if count_key in out and isinstance(out[count_key], int) and 0 < out[count_key] < threshold:
                 out[count_key] = None
                 for rate_key in rate_keys:

@@ -13,7 +13,8 @@ class CoursePlan(Base):
     """HR's planned number of participants per course per fiscal year."""
 
     __tablename__ = "course_plans"
-    __table_args__ = (UniqueConstraint("course_id", "fiscal_year"), CheckConstraint("planned >= 0", name="planned_non_negative"))
+    __table_args__ = (UniqueConstraint("course_id", "fiscal_year"),
+                      CheckConstraint("planned >= 0", name="planned_non_negative"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))

@@ -11,8 +11,8 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.catalog.models import Assignment, AssignmentStatus, Course
-from app.core.clock import now, today
 from app.completion.models import Completion
+from app.core.clock import now, today
 from app.core.db import db_session
 from app.enrollment.models import ACTIVE_STATES, Enrolment, EnrolmentState
 from app.org.models import Employee, Unit
@@ -84,7 +84,8 @@ def team_overview(manager: Employee, roots: list[Unit], *, unit_id: int | None =
     done = set(db_session.execute(select(Completion.employee_id, Completion.course_id).where(
         Completion.employee_id.in_(people_ids), Completion.course_id.in_(assigned_courses),
         Completion.revoked_at.is_(None))).all())
-    live = {(e, c): s for e, c, s in db_session.execute(select(Enrolment.employee_id, Enrolment.course_id, Enrolment.state)
+    live = {(e, c): s for e, c, s in db_session.execute(select(Enrolment.employee_id, Enrolment.course_id,
+                                                               Enrolment.state)
                                                         .where(Enrolment.employee_id.in_(people_ids),
                                                                Enrolment.course_id.in_(assigned_courses),
                                                                Enrolment.state.in_(ACTIVE_STATES))).all()}
@@ -128,7 +129,7 @@ def team_overview(manager: Employee, roots: list[Unit], *, unit_id: int | None =
     return overview
 
 
-def _first_with_total(statement: Select[tuple[int]]) -> tuple[list[int], int]:
+def _first_with_total(statement: Select[int]) -> tuple[list[int], int]:
     """The ids of the first LIST_LIMIT rows, and how many there are in all, in one statement (a
     window count over the ids alone: what the page shows is loaded for those few afterwards)."""
     rows = db_session.execute(statement.add_columns(func.count().over().label("total")).limit(LIST_LIMIT)).all()

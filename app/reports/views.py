@@ -1,38 +1,41 @@
 from __future__ import annotations
 
 import secrets
+import tempfile
+from collections.abc import Iterator
+from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
+from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.audit.services import record_event
-from app.web.charts import bar_chart_svg
+from app.auth.page_cache import cached_page
+from app.catalog.models import Course, CourseStatus
+from app.completion.services import completed_course_ids_many
 from app.core.clock import now, today
 from app.core.db import db_session
-from app.enrollment.models import Enrolment, EnrolmentState
-from app.web.spreadsheets import csv_response_rows, xlsx_response_rows
 from app.core.fiscal import fiscal_half_of, fiscal_year_of
-from app.web.ids import arg_id, parse_fiscal_year, parse_int
-from app.org.models import Employee, Unit
+from app.enrollment.models import Enrolment, EnrolmentState
+from app.org.models import Employee, Grade, Unit
 from app.org.queries import all_grades
-from app.auth.page_cache import cached_page
-from app.permissions import Permission, headed_units, public, require
+from app.permissions import Permission, can_view_team_unit, headed_units, public, require
 from app.reports import figures as fig
-from app.reports.models import CoursePlan, HalfYearReport
-from app.reports.team import STATUSES, team_overview
-from app.scheduling.models import TrainingSession
-from app.catalog.models import Course
-from app.catalog.models import CourseStatus
-from app.completion.services import completed_course_ids_many
-from app.org.models import Grade
 from app.reports.exports import enrolment_header, enrolment_rows
-from app.reports.team import subtree_units
+from app.reports.forms import HalfYearForm, plans_form
+from app.reports.models import CoursePlan, HalfYearReport
+from app.reports.team import STATUSES, TeamOverview, team_overview
+from app.scheduling.models import TrainingSession
+from app.web.charts import bar_chart_svg
+from app.web.ids import arg_id, parse_fiscal_year
 from app.web.pagination import Page, page_number
-from app.web.spreadsheets import neutralise
+from app.web.spreadsheets import csv_response_rows, neutralise, xlsx_response_rows
 
 bp = Blueprint("reports", __name__)
 
@@ -45,24 +48,20 @@ def _status_labels() -> dict[str, str]:
 # --- the manager's team page -----------------------------------------------------------------
 
 
-def _overview():  # type: ignore[no-untyped-def]
-    roots = headed_units(current_user)
+def _overview() -> TeamOverview:
     unit_id = arg_id("unit")
-    if unit_id is not None and unit_id not in {u.id for u in _subtree(roots)}:
+    if unit_id is not None and not can_view_team_unit(current_user, unit_id):
         abort(403)  # another unit's id in the URL: not theirs to see
+    roots = headed_units(current_user)
     status = request.args.get("status", "")
     return team_overview(current_user, roots, unit_id=unit_id, grade_id=arg_id("grade"),
                          status=status if status in STATUSES else "")
 
 
-def _subtree(roots):  # type: ignore[no-untyped-def]
-    return subtree_units(roots)
-
-
 @bp.route("/team")
 @require(Permission.REPORTS_TEAM_READ)
 @cached_page
-def team():  # type: ignore[no-untyped-def]
+def team() -> ResponseReturnValue:
     overview = _overview()
     # A department head may see thousands of rows: show them 100 at a time (exports have them all).
     number, size = page_number(), 100
@@ -72,7 +71,7 @@ def team():  # type: ignore[no-untyped-def]
                            labels=_status_labels(), statuses=STATUSES)
 
 
-def _team_rows(overview):  # type: ignore[no-untyped-def]
+def _team_rows(overview: TeamOverview) -> Iterator[list[Any]]:
     labels = _status_labels()
     locale = str(get_locale())
     for row in overview.rows:
@@ -87,13 +86,13 @@ def _team_header() -> list[str]:
 
 @bp.route("/team/export.csv")
 @require(Permission.REPORTS_TEAM_READ)
-def team_csv():  # type: ignore[no-untyped-def]
+def team_csv() -> ResponseReturnValue:
     return csv_response_rows(f"team-{today().isoformat()}.csv", _team_header(), _team_rows(_overview()))
 
 
 @bp.route("/team/export.xlsx")
 @require(Permission.REPORTS_TEAM_READ)
-def team_xlsx():  # type: ignore[no-untyped-def]
+def team_xlsx() -> ResponseReturnValue:
     return xlsx_response_rows(f"team-{today().isoformat()}.xlsx", _("Team"), _team_header(), _team_rows(_overview()))
 
 
@@ -107,8 +106,8 @@ def _period() -> fig.Period:
     return fig.Period(year, int(half) if half in ("1", "2") else None)
 
 
-def _charts(figures: dict) -> dict:  # type: ignore[type-arg]
-    def rates(rows, key, title):  # type: ignore[no-untyped-def]
+def _charts(figures: dict[str, Any]) -> dict[str, Markup]:
+    def rates(rows: list[dict[str, Any]], key: str, title: str) -> Markup:
         rows = [r for r in rows if r.get(key) is not None]
         return bar_chart_svg([r["label"] for r in rows], [r[key] for r in rows], title=title, unit="%", max_value=100)
 
@@ -127,7 +126,7 @@ def _charts(figures: dict) -> dict:  # type: ignore[type-arg]
 
 @bp.route("/reports/dashboard")
 @require(Permission.REPORTS_ORG_READ)
-def dashboard():  # type: ignore[no-untyped-def]
+def dashboard() -> ResponseReturnValue:
     period = _period()
     figures = fig.compute(period, str(get_locale()))
     return render_template("reports/dashboard.html", figures=figures, charts=_charts(figures), period=period,
@@ -141,14 +140,15 @@ def _years() -> list[int]:
 
 @bp.route("/reports/drilldown")
 @require(Permission.REPORTS_ORG_READ)
-def drilldown():  # type: ignore[no-untyped-def]
+def drilldown() -> ResponseReturnValue:
     """The people behind a figure: participants of a department, grade or course in the period."""
     period = _period()
     stmt = (select(Enrolment).join(TrainingSession, Enrolment.session_id == TrainingSession.id)
             .join(Employee, Enrolment.employee_id == Employee.id)
             .where(Enrolment.state == EnrolmentState.CONFIRMED, TrainingSession.starts_at >= period.start,
                    TrainingSession.starts_at < period.end)
-            .options(joinedload(Enrolment.employee), joinedload(Enrolment.course), joinedload(Enrolment.training_session))
+            .options(joinedload(Enrolment.employee), joinedload(Enrolment.course),
+                     joinedload(Enrolment.training_session))
             .order_by(Employee.employee_number).limit(2000))
     code = request.args.get("department", "")
     if code:
@@ -170,33 +170,26 @@ def drilldown():  # type: ignore[no-untyped-def]
 
 @bp.route("/reports/plans", methods=["GET", "POST"])
 @require(Permission.REPORTS_ORG_READ)
-def plans():  # type: ignore[no-untyped-def]
+def plans() -> ResponseReturnValue:
     period = _period()
-    courses = list(db_session.scalars(select(Course).where(Course.status == CourseStatus.PUBLISHED).order_by(Course.code)))
+    courses = list(db_session.scalars(select(Course).where(Course.status == CourseStatus.PUBLISHED)
+                                      .order_by(Course.code)))
     existing = {p.course_id: p for p in db_session.scalars(select(CoursePlan).where(
         CoursePlan.fiscal_year == period.fiscal_year))}
-    if request.method == "POST":
-        errors = []
-        for course in courses:
-            raw = request.form.get(f"plan-{course.id}", "").strip()
-            if not raw:
-                continue
-            planned = parse_int(raw)
-            if planned is None:
-                errors.append(course.code)
-                continue
-            plan = existing.get(course.id) or CoursePlan(course_id=course.id, fiscal_year=period.fiscal_year, planned=0)
+    form = plans_form(courses, str(get_locale()), {course_id: p.planned for course_id, p in existing.items()})
+    if form.validate_on_submit():
+        for course_id, planned in form.planned().items():
+            plan = existing.get(course_id) or CoursePlan(course_id=course_id, fiscal_year=period.fiscal_year, planned=0)
             plan.planned = planned
             db_session.add(plan)
-        if errors:
-            db_session.rollback()
-            flash(_("Planned numbers must be whole numbers: %(codes)s", codes=", ".join(errors)), "error")
-        else:
-            record_event(current_user, "reports.plans_saved", "course_plans", period.fiscal_year)
-            db_session.commit()
-            flash(_("Plans saved."), "success")
+        record_event(current_user, "reports.plans_saved", "course_plans", period.fiscal_year)
+        db_session.commit()
+        flash(_("Plans saved."), "success")
         return redirect(url_for("reports.plans", fy=period.fiscal_year))
-    return render_template("reports/plans.html", courses=courses, existing=existing, period=period, years=_years())
+    if form.errors:
+        flash(_("Planned numbers must be whole numbers: %(codes)s", codes=", ".join(form.refused_codes())), "error")
+    return render_template("reports/plans.html", form=form, courses=courses, period=period, years=_years()), \
+        400 if form.errors else 200
 
 
 # --- the half-year progress report -----------------------------------------------------------
@@ -217,18 +210,19 @@ def _half_period() -> fig.Period:
 
 @bp.route("/reports/half-year", methods=["GET", "POST"])
 @require(Permission.REPORTS_ORG_READ)
-def half_year():  # type: ignore[no-untyped-def]
+def half_year() -> ResponseReturnValue:
     period = _half_period()
     report = _report_row(period)
-    if request.method == "POST":
+    form = HalfYearForm()
+    if form.is_submitted() and report is not None and report.published_at is not None:
+        flash(_("A published report cannot be changed."), "error")
+        return redirect(url_for("reports.half_year", fy=period.fiscal_year, half=period.half))
+    if form.validate_on_submit():
         if report is None:
             report = HalfYearReport(fiscal_year=period.fiscal_year, half=period.half, narrative="")
             db_session.add(report)
-        if report.published_at is not None:
-            flash(_("A published report cannot be changed."), "error")
-            return redirect(url_for("reports.half_year", fy=period.fiscal_year, half=period.half))
-        report.narrative = request.form.get("narrative", "")[:20000]
-        if request.form.get("action") == "publish":
+        report.narrative = form.narrative.data or ""
+        if form.is_publish:
             report.snapshot = fig.compute(period, "ja")
             report.published_at = now()
             report.published_by_id = current_user.id
@@ -241,26 +235,22 @@ def half_year():  # type: ignore[no-untyped-def]
         db_session.commit()
         return redirect(url_for("reports.half_year", fy=period.fiscal_year, half=period.half))
     figures = report.snapshot if report is not None and report.snapshot else fig.compute(period, str(get_locale()))
-    return render_template("reports/half_year.html", figures=figures, charts=_charts(figures), period=period,
-                           report=report, years=_years(), print_view=request.args.get("print") == "1")
+    return render_template("reports/half_year.html", form=form, figures=figures, charts=_charts(figures),
+                           period=period, report=report, years=_years(), print_view=request.args.get("print") == "1"), \
+        400 if form.errors else 200
 
 
 @bp.route("/reports/half-year.xlsx")
 @require(Permission.REPORTS_ORG_READ)
-def half_year_xlsx():  # type: ignore[no-untyped-def]
+def half_year_xlsx() -> ResponseReturnValue:
     period = _half_period()
     report = _report_row(period)
     figures = report.snapshot if report is not None and report.snapshot else fig.compute(period, str(get_locale()))
     return _figures_workbook(figures, f"half-year-{period.fiscal_year}-{period.half}.xlsx")
 
 
-def _figures_workbook(figures: dict, filename: str):  # type: ignore[no-untyped-def,type-arg]
+def _figures_workbook(figures: dict[str, Any], filename: str) -> Response:
     """Several sheets in write-only mode: departments, grades, courses, cohorts."""
-    import tempfile
-
-    from flask import Response
-    from openpyxl import Workbook
-
     workbook = Workbook(write_only=True)
     common = [_("Participants"), _("Completed"), _("Completion rate (%)"), _("Attendance rate (%)")]
     for title, key, extra in ((_("Departments"), "by_department", []), (_("Divisions"), "by_division", []),
@@ -270,10 +260,11 @@ def _figures_workbook(figures: dict, filename: str):  # type: ignore[no-untyped-
         sheet = workbook.create_sheet(title=title[:31])
         sheet.append([_("Breakdown"), *common, *extra])
         for row in figures.get(key, []):
-            values = [neutralise(row["label"]), row.get("participants"), row.get("completed"), row.get("completion_rate"),
-                      row.get("attendance_rate")]
+            values = [neutralise(row["label"]), row.get("participants"), row.get("completed"),
+                      row.get("completion_rate"), row.get("attendance_rate")]
             if key == "by_course":
-                values += [row.get("planned"), row.get("achievement"), row.get("quiz_pass_rate"), row.get("satisfaction")]
+                values += [row.get("planned"), row.get("achievement"), row.get("quiz_pass_rate"),
+                           row.get("satisfaction")]
             sheet.append(values)
     sheet = workbook.create_sheet(title=_("Cohorts")[:31])
     sheet.append([_("Cohort"), _("Quota"), _("Applicants"), _("Selected"), _("Teams"), _("Milestones accepted (%)"),
@@ -285,7 +276,7 @@ def _figures_workbook(figures: dict, filename: str):  # type: ignore[no-untyped-
     workbook.save(handle)
     handle.seek(0)
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         with handle:
             while chunk := handle.read(65536):
                 yield chunk
@@ -298,7 +289,7 @@ def _figures_workbook(figures: dict, filename: str):  # type: ignore[no-untyped-
 
 @bp.route("/public/reports/<slug>")
 @public
-def public_report(slug: str):  # type: ignore[no-untyped-def]
+def public_report(slug: str) -> ResponseReturnValue:
     """The published report for everyone (no sign-in): aggregates only, small counts suppressed."""
     report = db_session.scalar(select(HalfYearReport).where(HalfYearReport.public_slug == slug,
                                                             HalfYearReport.published_at.is_not(None)))
@@ -315,7 +306,7 @@ def public_report(slug: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/reports/export/enrolments.csv")
 @require(Permission.REPORTS_ORG_READ)
-def export_enrolments():  # type: ignore[no-untyped-def]
+def export_enrolments() -> ResponseReturnValue:
     """Every enrolment of a fiscal year, streamed (memory stays flat)."""
     period = _period()
     return csv_response_rows(f"enrolments-{period.fiscal_year}.csv", enrolment_header(), enrolment_rows(period))
@@ -323,7 +314,7 @@ def export_enrolments():  # type: ignore[no-untyped-def]
 
 @bp.route("/reports/export/enrolments.xlsx")
 @require(Permission.REPORTS_ORG_READ)
-def export_enrolments_xlsx():  # type: ignore[no-untyped-def]
+def export_enrolments_xlsx() -> ResponseReturnValue:
     period = _period()
     return xlsx_response_rows(f"enrolments-{period.fiscal_year}.xlsx", _("Enrolments"), enrolment_header(),
                               enrolment_rows(period))

@@ -54,7 +54,8 @@ def load_demo_sessions() -> None:
             day = _weekday(base + timedelta(days=days))
             start, end = tokyo_datetime(day, 13, 30), tokyo_datetime(day, 16, 30)
             details = SessionDetails(
-                label=label, location=room, online_url="https://meet.pref.example.lg.jp/r/" + code.lower() if online else None,
+                label=label, location=room,
+                online_url="https://meet.pref.example.lg.jp/r/" + code.lower() if online else None,
                 capacity=capacity, enrolment_opens_at=tokyo_datetime(base - timedelta(days=7), 9, 0),
                 enrolment_closes_at=tokyo_datetime(_weekday_before(day, 3), 17, 0),
                 cancellation_deadline_at=tokyo_datetime(_weekday_before(day, 2), 17, 0),

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, URL, ValidationError
+from wtforms import DateTimeLocalField, Field, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, ValidationError
 
 from app.core.clock import TOKYO
-from app.scheduling.models import ApprovalPolicy
 from app.core.text_safety import MultiLineText, SingleLineText
+from app.scheduling.models import ApprovalPolicy
 
 MEETING_LINE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2}):(\d{2})\s*[-–~〜]\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -76,15 +77,15 @@ class SessionForm(FlaskForm):
                                                                                 SingleLineText()])
     notes = TextAreaField(_l("Notes for participants"), validators=[Optional(), Length(max=5000), MultiLineText()])
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.approval_policy.choices = [SelectChoice(v, str(label)) for v, label in POLICY_LABELS.items()]
         self.parsed_meetings: list[tuple[datetime, datetime]] = []
 
-    def validate_meetings(self, field) -> None:  # type: ignore[no-untyped-def]
+    def validate_meetings(self, field: Field) -> None:
         self.parsed_meetings = parse_meetings(field.data)
 
-    def validate_online_url(self, field) -> None:  # type: ignore[no-untyped-def]
+    def validate_online_url(self, field: Field) -> None:
         if field.data and not field.data.lower().startswith(("https://", "http://")):
             raise ValidationError(_("Enter a link starting with https://."))
 

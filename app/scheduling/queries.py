@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
 from app.core.clock import now
@@ -24,16 +24,14 @@ def upcoming_sessions_by_course(course_ids: list[int], *, include_cohort_only: b
     if per_course is None:
         stmt = select(TrainingSession).where(*conditions).order_by(TrainingSession.starts_at)
     else:
-        from sqlalchemy import func
-
         ranked = (select(TrainingSession.id, func.row_number().over(
             partition_by=TrainingSession.course_id, order_by=(TrainingSession.starts_at, TrainingSession.id))
             .label("place")).where(*conditions).subquery())
         stmt = (select(TrainingSession).join(ranked, ranked.c.id == TrainingSession.id)
                 .where(ranked.c.place <= per_course).order_by(TrainingSession.starts_at))
     grouped: dict[int, list[TrainingSession]] = {}
-    for session in db_session.scalars(stmt):
-        grouped.setdefault(session.course_id, []).append(session)
+    for training_session in db_session.scalars(stmt):
+        grouped.setdefault(training_session.course_id, []).append(training_session)
     return grouped
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -48,7 +49,7 @@ def _attach(form: SessionForm, error: SchedulingError) -> None:
 
 @bp.route("/course/<code>")
 @require(Permission.SCHEDULING_SESSION_EDIT)
-def course_sessions(code: str):  # type: ignore[no-untyped-def]
+def course_sessions(code: str) -> ResponseReturnValue:
     course = course_by_code(code)
     if course is None:
         abort(404)
@@ -58,7 +59,7 @@ def course_sessions(code: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/course/<code>/new", methods=["GET", "POST"])
 @require(Permission.SCHEDULING_SESSION_EDIT)
-def new_session(code: str):  # type: ignore[no-untyped-def]
+def new_session(code: str) -> ResponseReturnValue:
     course = course_by_code(code)
     if course is None:
         abort(404)
@@ -69,64 +70,66 @@ def new_session(code: str):  # type: ignore[no-untyped-def]
         instructors = _instructors(form)
         if instructors is not None:
             try:
-                session = schedule_session(current_user, course, _details(form), form.parsed_meetings, instructors)
+                training_session = schedule_session(current_user, course, _details(form), form.parsed_meetings,
+                                                    instructors)
             except SchedulingError as error:
                 db_session.rollback()
                 _attach(form, error)
             else:
                 db_session.commit()
                 flash(_("Session scheduled."), "success")
-                return redirect(url_for("enrollment.roster", session_id=session.id))
-    return render_template("scheduling/edit_session.html", form=form, course=course, session=None), \
+                return redirect(url_for("enrollment.roster", session_id=training_session.id))
+    return render_template("scheduling/edit_session.html", form=form, course=course, training_session=None), \
         400 if form.errors else 200
 
 
 def _load(session_id: int) -> TrainingSession:
-    session = queries.load_session(session_id)
-    if session is None:
+    training_session = queries.load_session(session_id)
+    if training_session is None:
         abort(404)
-    return session
+    return training_session
 
 
 @bp.route("/<int:session_id>/edit", methods=["GET", "POST"])
 @require(Permission.SCHEDULING_SESSION_EDIT)
-def edit_session(session_id: int):  # type: ignore[no-untyped-def]
-    session = _load(session_id)
-    form = SessionForm(obj=session if request.method == "GET" else None)
+def edit_session(session_id: int) -> ResponseReturnValue:
+    training_session = _load(session_id)
+    form = SessionForm(obj=training_session if request.method == "GET" else None)
     if request.method == "GET":
-        form.meetings.data = format_meetings([(m.starts_at, m.ends_at) for m in session.meetings])
+        form.meetings.data = format_meetings([(m.starts_at, m.ends_at) for m in training_session.meetings])
         for name in ("enrolment_opens_at", "enrolment_closes_at", "cancellation_deadline_at"):
-            getattr(form, name).data = getattr(session, name).astimezone(TOKYO).replace(tzinfo=None)
-        form.approval_policy.data = session.approval_policy.value
-        form.instructors.data = " ".join(e.employee_number for e in session.instructors)
+            getattr(form, name).data = getattr(training_session, name).astimezone(TOKYO).replace(tzinfo=None)
+        form.approval_policy.data = training_session.approval_policy.value
+        form.instructors.data = " ".join(e.employee_number for e in training_session.instructors)
     if form.validate_on_submit():
         instructors = _instructors(form)
         if instructors is not None:
             try:
-                update_session(current_user, session, _details(form), form.parsed_meetings, instructors)
+                update_session(current_user, training_session, _details(form), form.parsed_meetings, instructors)
             except SchedulingError as error:
                 db_session.rollback()
                 _attach(form, error)
             else:
                 db_session.commit()
                 flash(_("Session updated. Everyone enrolled is told about a change of time or place."), "success")
-                return redirect(url_for("enrollment.roster", session_id=session.id))
-    return render_template("scheduling/edit_session.html", form=form, course=session.course, session=session,
+                return redirect(url_for("enrollment.roster", session_id=training_session.id))
+    return render_template("scheduling/edit_session.html", form=form, course=training_session.course,
+                           training_session=training_session,
                            cancel_form=CancelSessionForm()), 400 if form.errors else 200
 
 
 @bp.route("/<int:session_id>/cancel", methods=["POST"])
 @require(Permission.SCHEDULING_SESSION_EDIT)
-def cancel(session_id: int):  # type: ignore[no-untyped-def]
-    session = _load(session_id)
+def cancel(session_id: int) -> ResponseReturnValue:
+    training_session = _load(session_id)
     form = CancelSessionForm()
     if not form.validate_on_submit():
         flash(_("Give a reason for cancelling the session."), "error")
-        return redirect(url_for("scheduling.edit_session", session_id=session.id))
-    if cancel_session(current_user, session, form.reason.data):
+        return redirect(url_for("scheduling.edit_session", session_id=training_session.id))
+    if cancel_session(current_user, training_session, form.reason.data):
         db_session.commit()
         flash(_("Session cancelled. Everyone enrolled is told."), "success")
     else:
         db_session.rollback()
         flash(_("This session has already been cancelled."), "info")
-    return redirect(url_for("scheduling.course_sessions", code=session.course.code))
+    return redirect(url_for("scheduling.course_sessions", code=training_session.course.code))

@@ -13,6 +13,7 @@ connects afresh: pages recover by themselves when the database is back.
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import Engine
@@ -82,14 +83,14 @@ def discard_failed_connection() -> None:
     disposable = isinstance(bind, Engine) and not isinstance(bind.pool, StaticPool)
     try:
         if disposable:
-            db_session.invalidate()
+            db_session().invalidate()
         else:
             db_session.rollback()
-    except Exception:  # noqa: BLE001 - the connection is already broken; forget it
+    except Exception:
         current_app.logger.debug("ignored an error while discarding a failed connection", exc_info=True)
         try:
             db_session.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             current_app.logger.debug("ignored an error while closing a failed session", exc_info=True)
 
 
@@ -110,7 +111,7 @@ def _messages() -> dict[int, str]:
     }
 
 
-def render_error(code: int, message: str | None = None):  # type: ignore[no-untyped-def]
+def render_error(code: int, message: str | None = None) -> ResponseReturnValue:
     """The error page (or JSON) for `code`; it reads nothing from the database. A caller that
     translates its own `message` calls `choose_locale_without_database()` before `_()`."""
     choose_locale_without_database()
@@ -125,7 +126,7 @@ def render_error(code: int, message: str | None = None):  # type: ignore[no-unty
     return response
 
 
-def database_unavailable(error: BaseException):  # type: ignore[no-untyped-def]
+def database_unavailable(error: BaseException) -> ResponseReturnValue:
     """The answer to a request that met a database outage: 503 in the user's language."""
     discard_failed_connection()
     current_app.logger.warning("Database unavailable on %s %s: %s", request.method, request.path,
@@ -140,25 +141,25 @@ def _first_line(error: BaseException) -> str:
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
-    def _csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]
+    def _csrf_error(error: CSRFError) -> ResponseReturnValue:
         choose_locale_without_database()  # before the first _(): it picks the language
         return render_error(
             400, _("The form had expired or was not sent from this site. Please reload the page and try again.")
         )
 
     @app.errorhandler(HTTPException)
-    def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+    def _http_error(error: HTTPException) -> ResponseReturnValue:
         if error.code is None or error.code < 400:
             return error
         return render_error(error.code)
 
     @app.errorhandler(Exception)
-    def _unexpected(error: Exception):  # type: ignore[no-untyped-def]
+    def _unexpected(error: Exception) -> ResponseReturnValue:
         if is_database_unavailable(error):
             return database_unavailable(error)  # an outage, not a bug: even tests get the 503 page
         try:
             db_session.rollback()
-        except Exception:  # noqa: BLE001 - the original error is the one to report
+        except Exception:
             discard_failed_connection()
         if app.testing:
             raise error  # a test must see the bug, not a friendly page

@@ -33,10 +33,10 @@ def select_locale() -> str:
         own = _loaded_user_locale()
     else:
         own = current_user.locale if current_user and current_user.is_authenticated else None
-    if own in supported:
-        return own  # type: ignore[return-value]
+    if isinstance(own, str) and own in supported:
+        return own
     chosen = session.get("locale")
-    if chosen in supported:
+    if isinstance(chosen, str) and chosen in supported:
         return chosen
     best = request.accept_languages.best_match(supported)
     if best:

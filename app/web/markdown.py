@@ -33,4 +33,4 @@ def render_markdown(text: str | None) -> Markup:
     if not text:
         return Markup("")
     html = markdown_lib.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
-    return Markup(sanitize_html(html))  # noqa: S704 - sanitised just above
+    return Markup(sanitize_html(html))

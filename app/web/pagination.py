@@ -33,7 +33,7 @@ class Page(Generic[T]):
         return self.page < self.pages
 
     def url_args(self, page: int) -> dict[str, Any]:
-        args = request.args.to_dict()
+        args: dict[str, Any] = request.args.to_dict()
         args["page"] = page
         return args
 

@@ -28,7 +28,7 @@ class TrustedProxies:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         count = int(self.config.get("TRUSTED_PROXY_COUNT") or 0)
         if count <= 0:
-            return self.wsgi_app(environ, start_response)  # type: ignore[no-any-return]
+            return self.wsgi_app(environ, start_response)
         fix = self._fixes.get(count)
         if fix is None:
             fix = self._fixes[count] = ProxyFix(self.wsgi_app, x_for=count, x_proto=count, x_host=0,

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from alembic import op
 
-
 revision: str = '3f1c9b7e2a64'
 down_revision: str | Sequence[str] | None = '7ac2ce00a55e'
 branch_labels: str | Sequence[str] | None = None

@@ -13,7 +13,6 @@ from alembic import op
 
 import app.core.db
 
-
 revision: str = '56be6f9fa21d'
 down_revision: str | Sequence[str] | None = '308517574644'
 branch_labels: str | Sequence[str] | None = None
@@ -41,14 +40,16 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('updated_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['updated_by_id'], ['employees.id'], name=op.f('fk_message_templates_updated_by_id_employees'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['employees.id'],
+                            name=op.f('fk_message_templates_updated_by_id_employees'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_message_templates')),
     sa.UniqueConstraint('kind', 'locale', name=op.f('uq_message_templates_kind_locale'))
     )
     op.create_table('notification_opt_outs',
     sa.Column('employee_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
-    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_notification_opt_outs_employee_id_employees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'],
+                            name=op.f('fk_notification_opt_outs_employee_id_employees'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('employee_id', 'kind', name=op.f('pk_notification_opt_outs'))
     )
     op.create_table('notifications',
@@ -59,7 +60,8 @@ def upgrade() -> None:
     sa.Column('context', sa.JSON(), nullable=False),
     sa.Column('enrolment_id', sa.Integer(), nullable=True),
     sa.Column('is_urgent', sa.Boolean(), nullable=False),
-    sa.Column('status', sa.Enum('pending', 'sending', 'sent', 'failed', 'void', 'skipped', name='deliverystatus', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'sending', 'sent', 'failed', 'void', 'skipped', name='deliverystatus',
+                                native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('due_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('next_attempt_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -70,8 +72,10 @@ def upgrade() -> None:
     sa.Column('subject', sa.String(length=300), nullable=False),
     sa.Column('read_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['enrolment_id'], ['enrolments.id'], name=op.f('fk_notifications_enrolment_id_enrolments'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['recipient_id'], ['employees.id'], name=op.f('fk_notifications_recipient_id_employees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['enrolment_id'], ['enrolments.id'], name=op.f('fk_notifications_enrolment_id_enrolments'),
+                            ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['recipient_id'], ['employees.id'], name=op.f('fk_notifications_recipient_id_employees'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_notifications_dedupe_key'))
     )

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = '7ac2ce00a55e'
 down_revision: str | Sequence[str] | None = '7ec636873587'
 branch_labels: str | Sequence[str] | None = None

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from alembic import op
 
-
 revision: str = '8d2e5f4a1b37'
 down_revision: str | Sequence[str] | None = '3f1c9b7e2a64'
 branch_labels: str | Sequence[str] | None = None

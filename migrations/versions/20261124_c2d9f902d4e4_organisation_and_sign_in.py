@@ -1,7 +1,7 @@
 """organisation and sign-in
 
 Revision ID: c2d9f902d4e4
-Revises: 
+Revises:
 Create Date: 2026-11-24 08:28:38.149985+00:00
 """
 from __future__ import annotations
@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import app.core.db
-
 
 revision: str = 'c2d9f902d4e4'
 down_revision: str | Sequence[str] | None = None
@@ -43,7 +42,8 @@ def upgrade() -> None:
     sa.Column('code', sa.String(length=32), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('name_en', sa.String(length=200), nullable=True),
-    sa.Column('kind', sa.Enum('department', 'division', name='unitkind', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('kind', sa.Enum('department', 'division', name='unitkind', native_enum=False, create_constraint=True,
+                              length=20), nullable=False),
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('path', sa.String(length=400), nullable=False),
     sa.Column('sort_order', sa.Integer(), nullable=False),
@@ -83,7 +83,8 @@ def upgrade() -> None:
 
     # units.head_id and employees.unit_id point at each other: add the head FK once both exist.
     with op.batch_alter_table('units', schema=None) as batch_op:
-        batch_op.create_foreign_key(batch_op.f('fk_units_head_id_employees'), 'employees', ['head_id'], ['id'], ondelete='SET NULL')
+        batch_op.create_foreign_key(batch_op.f('fk_units_head_id_employees'), 'employees', ['head_id'], ['id'],
+                                    ondelete='SET NULL')
 
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -95,7 +96,8 @@ def upgrade() -> None:
     sa.Column('summary', sa.String(length=500), nullable=False),
     sa.Column('before', sa.JSON(), nullable=True),
     sa.Column('after', sa.JSON(), nullable=True),
-    sa.ForeignKeyConstraint(['actor_id'], ['employees.id'], name=op.f('fk_audit_events_actor_id_employees'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['actor_id'], ['employees.id'], name=op.f('fk_audit_events_actor_id_employees'),
+                            ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
@@ -109,7 +111,8 @@ def upgrade() -> None:
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('must_change', sa.Boolean(), nullable=False),
     sa.Column('changed_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_credentials_employee_id_employees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_credentials_employee_id_employees'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('employee_id', name=op.f('pk_credentials'))
     )
     op.create_table('placements',
@@ -120,7 +123,8 @@ def upgrade() -> None:
     sa.Column('started_on', sa.Date(), nullable=False),
     sa.Column('ended_on', sa.Date(), nullable=True),
     sa.CheckConstraint('ended_on IS NULL OR ended_on >= started_on', name=op.f('ck_placements_dates_ordered')),
-    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_placements_employee_id_employees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_placements_employee_id_employees'),
+                            ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['grade_id'], ['grades.id'], name=op.f('fk_placements_grade_id_grades')),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_placements_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_placements'))
@@ -131,8 +135,10 @@ def upgrade() -> None:
     op.create_table('role_grants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('employee_id', sa.Integer(), nullable=False),
-    sa.Column('role', sa.Enum('hr', 'instructor', 'mentor', 'admin', name='rolename', native_enum=False, create_constraint=True, length=20), nullable=False),
-    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_role_grants_employee_id_employees'), ondelete='CASCADE'),
+    sa.Column('role', sa.Enum('hr', 'instructor', 'mentor', 'admin', name='rolename', native_enum=False,
+                              create_constraint=True, length=20), nullable=False),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_role_grants_employee_id_employees'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_role_grants')),
     sa.UniqueConstraint('employee_id', 'role', name=op.f('uq_role_grants_employee_id_role'))
     )

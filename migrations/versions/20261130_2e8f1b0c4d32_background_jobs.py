@@ -43,7 +43,8 @@ def upgrade() -> None:
     sa.Column('claimed_by', sa.String(length=80), nullable=True),
     sa.Column('claimed_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('heartbeat_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['created_by_id'], ['employees.id'], name=op.f('fk_background_jobs_created_by_id_employees'),
+    sa.ForeignKeyConstraint(['created_by_id'], ['employees.id'],
+                            name=op.f('fk_background_jobs_created_by_id_employees'),
                             ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_background_jobs')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_background_jobs_dedupe_key'))

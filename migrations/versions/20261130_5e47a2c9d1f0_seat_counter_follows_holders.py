@@ -26,7 +26,8 @@ down_revision: str | Sequence[str] | None = '8d2e5f4a1b37'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-HOLDERS = "(SELECT count(*) FROM enrolments WHERE enrolments.session_id = training_sessions.id AND enrolments.holds_seat)"
+HOLDERS = ("(SELECT count(*) FROM enrolments WHERE enrolments.session_id = training_sessions.id"
+           " AND enrolments.holds_seat)")
 # A counter that drifted before this revision is set right first; a session overbooked by the old
 # race keeps its people (capacity rises to them) rather than failing the upgrade.
 RECOUNT = {

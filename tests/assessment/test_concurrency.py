@@ -29,8 +29,8 @@ from app.assessment.models import (
 from app.assessment.quizzes import materialize_quiz
 from app.assessment.surveys import ensure_survey
 from app.audit.models import AuditEvent
-from app.core.clock import now
 from app.completion.models import Completion
+from app.core.clock import now
 from app.core.db import db_session
 from app.org.models import RoleName
 from app.scheduling.models import Meeting, TrainingSession
@@ -98,12 +98,12 @@ def _learner(site: Site) -> Learner:
         assert quiz is not None
         db_session.commit()
         person = factories.employee()
-        session = factories.training_session(course, instructors=[instructor])
-        enrolment = factories.enrolment(person, session)
+        training_session = factories.training_session(course, instructors=[instructor])
+        enrolment = factories.enrolment(person, training_session)
         started = now() - timedelta(minutes=10)
-        db_session.execute(update(Meeting).where(Meeting.session_id == session.id).values(
+        db_session.execute(update(Meeting).where(Meeting.session_id == training_session.id).values(
             starts_at=started, ends_at=started + timedelta(hours=3)))
-        db_session.execute(update(TrainingSession).where(TrainingSession.id == session.id).values(
+        db_session.execute(update(TrainingSession).where(TrainingSession.id == training_session.id).values(
             starts_at=started, ends_at=started + timedelta(hours=3)))
         db_session.commit()
         return Learner(person.employee_number, enrolment.id, instructor.employee_number,
@@ -134,7 +134,7 @@ def test_a_quiz_started_in_three_tabs_at_once_starts_one_attempt(site: Site) -> 
     tokens = [b.csrf_token(path) for b in browsers]  # each tab shows the start button
     assert _attempts(site, learner.enrolment_id) == []
 
-    results = post_at_once([Post(b, f"{path}/start", {"csrf_token": t}) for b, t in zip(browsers, tokens)])
+    results = post_at_once([Post(b, f"{path}/start", {"csrf_token": t}) for b, t in zip(browsers, tokens, strict=True)])
 
     assert_all_redirected(results, site.errors)
     assert all(not isinstance(r, BaseException) and r.headers["Location"].endswith(path) for r in results)
@@ -150,10 +150,10 @@ def test_a_quiz_submitted_three_times_at_once_is_submitted_and_graded_once(site:
     tokens = [b.csrf_token(path) for b in browsers]  # each tab shows the same open attempt
     answers = _answers(learner, short="")  # a blank short answer: graded at once (2 of 4 points, a pass)
 
-    results = post_at_once([Post(b, path, {**answers, "csrf_token": t}) for b, t in zip(browsers, tokens)])
+    results = post_at_once([Post(b, path, {**answers, "csrf_token": t}) for b, t in zip(browsers, tokens, strict=True)])
 
     assert_all_redirected(results, site.errors)
-    messages = sorted(m for b, r in zip(browsers, results) for m in told(b, r))
+    messages = sorted(m for b, r in zip(browsers, results, strict=True) for m in told(b, r))
     assert messages == ["この回答は既に提出されています。"] * 2, messages  # the winner reads the result page
     (attempt,) = _attempts(site, learner.enrolment_id)
     assert attempt.submitted_at is not None and attempt.passed is True and (attempt.score, attempt.max_score) == (2, 4)
@@ -178,12 +178,13 @@ def test_two_graders_saving_at_once_grade_once(site: Site) -> None:
     grading = f"/grading/attempts/{attempt.id}"
     graders = [site.browser(learner.instructor), site.browser(site.hr_login), site.browser(learner.instructor)]
     posts = [Post(g, grading, {f"points-{short}": points, f"was-{short}": "", f"comment-{short}": "講評",
-                               "csrf_token": g.csrf_token(grading)}) for g, points in zip(graders, ("2", "0", "2"))]
+                               "csrf_token": g.csrf_token(grading)})
+             for g, points in zip(graders, ("2", "0", "2"), strict=True)]
 
     results = post_at_once(posts)
 
     assert_all_redirected(results, site.errors)
-    messages = sorted(m for post, r in zip(posts, results) for m in told(post.client, r))
+    messages = sorted(m for post, r in zip(posts, results, strict=True) for m in told(post.client, r))
     assert messages.count("採点を保存しました。") == 1 and len(messages) == 3, messages
     assert all(m == "採点を保存しました。" or m == "この受験は既に採点済みです。" for m in messages), messages
     (graded,) = _attempts(site, learner.enrolment_id)
@@ -208,7 +209,7 @@ def test_a_survey_sent_twice_at_once_is_answered_once(site: Site) -> None:
     results = post_at_once([Post(b, path, {**ratings, "csrf_token": b.csrf_token(path)}) for b in browsers])
 
     assert_all_redirected(results, site.errors)
-    messages = sorted(m for b, r in zip(browsers, results) for m in told(b, r))
+    messages = sorted(m for b, r in zip(browsers, results, strict=True) for m in told(b, r))
     assert messages == sorted(["アンケートへのご回答ありがとうございました。"]
                               + ["このアンケートには既に回答済みです。ありがとうございました。"] * 2), messages
     with site.app.app_context():

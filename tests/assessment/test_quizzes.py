@@ -14,7 +14,15 @@ from sqlalchemy import select
 from app.assessment import quizzes
 from app.assessment.models import Answer, Question, QuestionType, Quiz, QuizAttempt
 from app.assessment.quiz_editor import questions_from_text, questions_to_text
-from app.assessment.quizzes import GRACE, QuizError, grade_answer, materialize_quiz, save_answers, start_or_resume, submit
+from app.assessment.quizzes import (
+    GRACE,
+    QuizError,
+    grade_answer,
+    materialize_quiz,
+    save_answers,
+    start_or_resume,
+    submit,
+)
 from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import RoleName
@@ -50,8 +58,8 @@ def quiz_course(spec: dict | None = None, *, pass_mark: int | None = 70, **quiz_
 def learner_of(course, *, meetings: int = 1, instructors=(), name: str | None = None):  # type: ignore[no-untyped-def]
     """A confirmed enrolment in a session of the course (which starts in two weeks)."""
     person = factories.employee(name=name)
-    session = factories.training_session(course, meetings=meetings, instructors=instructors)
-    return person, factories.enrolment(person, session)
+    training_session = factories.training_session(course, meetings=meetings, instructors=instructors)
+    return person, factories.enrolment(person, training_session)
 
 
 def after_last_meeting_start(enrolment: Enrolment, delay: timedelta = timedelta(hours=1)):  # type: ignore[no-untyped-def]
@@ -187,7 +195,7 @@ def test_no_new_attempt_after_a_pass(ctx):
 
 def test_only_the_confirmed_participant_takes_the_quiz(ctx):
     course, quiz = quiz_course()
-    person, enrolment = learner_of(course)
+    _person, enrolment = learner_of(course)
     with pytest.raises(QuizError, match="受講が確定した方のみ"):
         start_or_resume(factories.employee(), enrolment, quiz, after_last_meeting_start(enrolment))
 
@@ -622,11 +630,13 @@ def test_an_instructor_of_the_session_or_hr_grades_short_answers(app, client, qu
     with time_machine.travel(quiz_setup["opens"] + timedelta(minutes=5), tick=False):
         attempt_id, answer_id = submitted_short_answer(app, quiz_setup)
         with app.app_context():
-            grader = quiz_setup["instructor"] if grader_kind == "instructor" else factories.employee(roles=(RoleName.HR,))
+            grader = (quiz_setup["instructor"] if grader_kind == "instructor"
+                      else factories.employee(roles=(RoleName.HR,)))
         factories.login_as(client, grader)
         assert f'href="/grading/attempts/{attempt_id}"' in client.get("/grading").get_data(as_text=True)
         page = client.get(f"/grading/attempts/{attempt_id}").get_data(as_text=True)
-        assert "受講 花子" in page and f'name="points-{answer_id}"' in page and "帳票をCSVで受け取り集計を自動化する" in page
+        assert ("受講 花子" in page and f'name="points-{answer_id}"' in page
+                and "帳票をCSVで受け取り集計を自動化する" in page)
         response = factories.post(client, f"/grading/attempts/{attempt_id}",
                                   {f"points-{answer_id}": "2", f"comment-{answer_id}": "具体的です"},
                                   form_page=f"/grading/attempts/{attempt_id}")
@@ -775,7 +785,7 @@ def test_questions_from_text_reads_every_type():
 
 
 def test_questions_from_text_round_trips(ctx):
-    course, quiz = quiz_course()
+    _course, quiz = quiz_course()
     text = questions_to_text(quiz.questions)
     parsed, problems = questions_from_text(text)
     assert problems == []

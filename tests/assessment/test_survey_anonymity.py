@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,28 +72,29 @@ def make_course(app: Flask, sizes: list[int], starts_in: list[timedelta] | None 
         course = factories.course(survey_required=True)
         sessions, people, enrolments, starts = [], [], [], []
         for n, size in enumerate(sizes):
-            session = factories.training_session(course, label=f"第{n + 1}回",
-                                                 starts_in=(starts_in or [timedelta(days=14)] * len(sizes))[n])
+            training_session = factories.training_session(course, label=f"第{n + 1}回",
+                                                          starts_in=(starts_in or [timedelta(days=14)] * len(sizes))[n])
             members = [factories.employee() for _ in range(size)]
-            enrolments.append([factories.enrolment(p, session).id for p in members])
-            sessions.append(session.id)
+            enrolments.append([factories.enrolment(p, training_session).id for p in members])
+            sessions.append(training_session.id)
             people.append(members)
-            starts.append(session.starts_at)
+            starts.append(training_session.starts_at)
         db_session.commit()
         return Course_(course.code, course.id, hr, sessions, people, enrolments, starts)
 
 
-def answer(app: Flask, site: Course_, session: int, index: int, score: int, comment: str) -> None:
+def answer(app: Flask, site: Course_, session_index: int, index: int, score: int, comment: str) -> None:
     """One person answers through the page (GET the form, POST it): one committed transaction."""
     client = app.test_client()
-    factories.login_as(client, site.people[session][index])
-    path = f"/enrolments/{site.enrolments[session][index]}/survey"
+    factories.login_as(client, site.people[session_index][index])
+    path = f"/enrolments/{site.enrolments[session_index][index]}/survey"
     with app.app_context():
         survey = surveys.survey_to_show(db_session.get(Course, site.course_id))
         fields = ratings(survey, score, score, score, score, comment=comment)
         db_session.rollback()
     response = factories.post(client, path, fields, form_page=path)
-    assert response.status_code == 302 and response.headers["Location"] == f"/enrolments/{site.enrolments[session][index]}"
+    assert (response.status_code == 302
+            and response.headers["Location"] == f"/enrolments/{site.enrolments[session_index][index]}")
 
 
 def hr_page(app: Flask, site: Course_, path: str) -> str:
@@ -115,7 +116,7 @@ def rows(app: Flask, sql: str, **params: Any) -> list[Any]:
 
 
 def test_a_lone_respondent_is_in_no_filter_nor_any_difference_of_filters(site: Flask) -> None:
-    with time_machine.travel(datetime(2026, 5, 1, 1, 0, tzinfo=timezone.utc), tick=False):  # FY2026, first half
+    with time_machine.travel(datetime(2026, 5, 1, 1, 0, tzinfo=UTC), tick=False):  # FY2026, first half
         c = make_course(site, [2, 5, 5], [timedelta(days=14), timedelta(days=14), timedelta(days=180)])
     lone, first_batch, second_batch = 0, 1, 2
     with time_machine.travel(c.starts[1] + timedelta(hours=2), tick=False):

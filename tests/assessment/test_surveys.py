@@ -32,8 +32,8 @@ def ratings(survey: Survey, *values: int, comment: str = "") -> dict[str, str]:
     return fields
 
 
-def started(session) -> datetime:  # type: ignore[no-untyped-def]
-    return session.starts_at + timedelta(hours=1)
+def started(training_session) -> datetime:  # type: ignore[no-untyped-def]
+    return training_session.starts_at + timedelta(hours=1)
 
 
 def count(model) -> int:  # type: ignore[no-untyped-def]
@@ -43,12 +43,12 @@ def count(model) -> int:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def course_with_learners(ctx):
     course = factories.course(survey_required=True)
-    session = factories.training_session(course)
+    training_session = factories.training_session(course)
     people = [factories.employee() for _ in range(7)]
-    enrolments = [factories.enrolment(person, session) for person in people]
+    enrolments = [factories.enrolment(person, training_session) for person in people]
     survey = ensure_survey(course)
     db_session.commit()
-    return {"course": course, "session": session, "people": people, "enrolments": enrolments, "survey": survey}
+    return {"course": course, "session": training_session, "people": people, "enrolments": enrolments, "survey": survey}
 
 
 def test_answering_creates_a_receipt_and_a_pending_response(course_with_learners):
@@ -81,7 +81,8 @@ def test_responses_are_released_together_once_k_of_the_session_answered(course_w
             released, pending = count(SurveyResponse), count(PendingSurveyResponse)
             assert (released, pending) == ((0, n) if n < 5 else (5, n - 5)), n
         released_on = today()
-    assert db_session.scalars(select(SurveyResponse.released_on).distinct()).all() == [released_on]  # one day, the batch's
+    # one day, the batch's
+    assert db_session.scalars(select(SurveyResponse.released_on).distinct()).all() == [released_on]
     assert sorted(r.answers[str(survey.questions[4].id)] for r in db_session.scalars(select(SurveyResponse))) == [
         f"感想{n}" for n in range(1, 6)]
     assert count(SurveyReceipt) == 7
@@ -94,7 +95,8 @@ def test_every_pending_and_released_response_gets_a_fresh_random_id(course_with_
     with time_machine.travel(started(c["session"]), tick=False):
         for person, enrolment in list(zip(c["people"], c["enrolments"], strict=True))[:5]:
             surveys.answer(person, enrolment, survey, ratings(survey, 3, 3, 3, 3))
-            ids = set(db_session.scalars(select(PendingSurveyResponse.id))) | set(db_session.scalars(select(SurveyResponse.id)))
+            ids = (set(db_session.scalars(select(PendingSurveyResponse.id)))
+                   | set(db_session.scalars(select(SurveyResponse.id))))
             assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
             assert not any(ids & earlier for earlier in seen)  # the pool is written anew: no id survives
             seen.append(ids)
@@ -258,7 +260,8 @@ def answer_all(app, site, scores: dict[int, int], *, comment: str = "感想{scor
             enrolment = db_session.get(Enrolment, site["enrolments"][index])
             survey = ensure_survey(enrolment.course)
             surveys.answer(db_session.get(Employee, enrolment.employee_id), enrolment, survey,
-                           ratings(survey, score, score, score, score, comment=comment.format(index=index, score=score)))
+                           ratings(survey, score, score, score, score,
+                                   comment=comment.format(index=index, score=score)))
         db_session.commit()
 
 
@@ -297,7 +300,7 @@ def test_a_lone_respondent_of_a_session_is_never_shown(app, client, survey_site)
 def test_no_filter_or_difference_of_filters_isolates_fewer_than_k(app, client, survey_site):
     """The first session's five are shown; the second session's lone answer is in no total, so all
     sessions minus the first session is nobody (not that one person)."""
-    first, second = survey_site["sessions"]
+    first, _second = survey_site["sessions"]
     answer_all(app, survey_site, {0: 5, 1: 5, 2: 4, 3: 4, 4: 3, 6: 1})
     factories.login_as(client, survey_site["hr"])
     everyone = client.get("/catalog/design/SV-1/survey-results").get_data(as_text=True)

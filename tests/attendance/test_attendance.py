@@ -112,12 +112,14 @@ def test_instructor_marks_statuses_and_remarks_and_every_change_is_audited(app, 
                                                    {"status": "late", "remark": "50分遅れて到着", "source": "roster"})
 
 
-def test_unknown_status_values_are_ignored(app, setup):
+def test_unknown_status_values_are_refused(app, setup):
+    """Was "ignored" (a 302 saving nothing); the roster form now answers 400 and names the field
+    (see tests/attendance/test_roster_form.py)."""
     meeting_id, starts_at, _ = setup["meetings"][0]
     a = setup["enrolments"][0]
     with time_machine.travel(starts_at + timedelta(minutes=5), tick=False):
         client = signed_in(app, setup["instructor"])
-        assert roster_post(client, meeting_id, {f"status-{a}": "teleported"}).status_code == 302
+        assert roster_post(client, meeting_id, {f"status-{a}": "teleported"}).status_code == 400
     assert marks(app, meeting_id) == {} and audits(app) == []
 
 
@@ -168,7 +170,7 @@ def test_roster_needs_a_sign_in_and_a_real_meeting(app, client, setup):
 
 
 def test_people_who_join_after_a_meeting_are_not_counted_for_it(app, setup):
-    (first_id, first_start, first_end), (second_id, second_start, second_end) = setup["meetings"]
+    (first_id, _first_start, first_end), (second_id, second_start, second_end) = setup["meetings"]
     a, b, c = setup["enrolments"]
     with app.app_context():
         late_person = factories.employee(name="途中 参加")
@@ -257,8 +259,8 @@ def upload(client, meeting_id: int, raw: bytes, filename: str = "participants.cs
 
 
 def test_participant_list_preview_then_apply(app, setup):
-    meeting_id, starts_at, ends_at = setup["meetings"][0]
-    a, b, c = setup["enrolments"]
+    meeting_id, _starts_at, ends_at = setup["meetings"][0]
+    a, b, _c = setup["enrolments"]
     emails = [p.email for p in setup["staff"]]
     text = ("名前,メールアドレス,参加時刻\r\n"
             f"受講 花子0,{emails[0].upper()},10:01\r\n"
@@ -295,7 +297,7 @@ def test_participant_list_in_cp932_with_an_english_header(app, setup):
     teams = ("氏名,メール,参加時刻,退出時刻\r\n"
              f"受講 花子2,{emails[2]},2020/10/01 10:00,2020/10/01 12:00\r\n").encode("cp932")
     zoom = ("Name (Original Name),User Email,Join Time,Leave Time,Duration (Minutes)\n"
-            f"Hanako,{emails[0].upper()},10:00,12:00,120\n").encode("utf-8")
+            f"Hanako,{emails[0].upper()},10:00,12:00,120\n").encode()
     with time_machine.travel(ends_at + timedelta(minutes=30), tick=False):
         client = signed_in(app, setup["hr"])
         page = upload(client, meeting_id, teams).get_data(as_text=True)

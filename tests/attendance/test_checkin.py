@@ -274,7 +274,8 @@ def test_an_empty_code_is_refused_without_counting_as_a_guess(app, setup):
         client = signed_in(app, setup["participant"])
         for _ in range(6):
             response = post_code(client, meeting_id, "")
-            assert response.status_code == 400 and "画面に表示されているコードを入力してください" in response.get_data(as_text=True)
+            assert response.status_code == 400
+            assert "画面に表示されているコードを入力してください" in response.get_data(as_text=True)
         assert post_code(client, meeting_id, code_at(app, meeting_id, at)).status_code == 302
 
 

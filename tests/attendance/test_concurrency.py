@@ -89,7 +89,7 @@ def _meeting_now(site: Site, people: int) -> Meeting_:
             confirmed_at=started - timedelta(days=1)))
         db_session.commit()
         return Meeting_(meeting_id, instructor.employee_number,
-                        [(p.employee_number, e) for p, e in zip(staff, enrolments)])
+                        [(p.employee_number, e) for p, e in zip(staff, enrolments, strict=False)])
 
 
 def _check_in(site: Site, meeting: Meeting_, browser: HttpClient) -> Post:
@@ -129,7 +129,7 @@ def test_a_check_in_sent_three_times_at_once_makes_one_mark(site: Site, before: 
     results = post_at_once([_check_in(site, meeting, b) for b in browsers])
 
     assert_all_redirected(results, site.errors)
-    messages = sorted(m for b, r in zip(browsers, results) for m in told(b, r))
+    messages = sorted(m for b, r in zip(browsers, results, strict=False) for m in told(b, r))
     assert messages == sorted([CHECKED_IN, ALREADY, ALREADY]), messages
     mark = _marks(site, meeting.id)[enrolment_id]
     assert mark.status in ATTENDED and mark.source == MarkSource.CHECK_IN
@@ -146,7 +146,7 @@ def test_mark_all_present_while_people_check_in(site: Site) -> None:
     results = post_at_once(posts)
 
     assert_all_redirected(results, site.errors)
-    for post, result in zip(posts[1:], results[1:]):
+    for post, result in zip(posts[1:], results[1:], strict=False):
         assert told(post.client, result) in ([CHECKED_IN], [ALREADY])  # already: marked by the instructor first
     marks = _marks(site, meeting.id)
     assert sorted(marks) == sorted(e for _login, e in meeting.people)
@@ -179,7 +179,8 @@ def test_a_roster_saved_from_an_older_page_keeps_a_check_in(site: Site) -> None:
     assert response.status == 302 and not site.errors
     assert told(instructor, response) == [
         "出欠を保存しました（変更 0 件）。",
-        "このページを開いている間に 1 人の出欠が本人の出席登録などで変わったため、そのままにしました。下の一覧で確認してください。"]
+        "このページを開いている間に 1 人の出欠が本人の出席登録などで変わったため、そのままにしました。"
+        "下の一覧で確認してください。"]
     marks = _marks(site, meeting.id)
     assert all(marks[e].status in ATTENDED and marks[e].source == MarkSource.CHECK_IN for e in (late_id, other_id))
     assert _audits(site, late_id, meeting.id) == 2 and _audits(site, other_id, meeting.id) == 2

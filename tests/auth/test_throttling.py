@@ -121,7 +121,8 @@ def test_the_address_ceiling_fits_an_office_and_still_stops_one_address(app, per
 def test_employee_number_and_email_are_one_account(app, person):
     """Before: the number and the e-mail were two accounts, each with its own five guesses."""
     attacker = app.test_client()
-    for login in ("246810", "246810", "246810", "hanako.tanaka@pref.example.lg.jp", " HANAKO.TANAKA@PREF.EXAMPLE.LG.JP "):
+    for login in ("246810", "246810", "246810", "hanako.tanaka@pref.example.lg.jp",
+                  " HANAKO.TANAKA@PREF.EXAMPLE.LG.JP "):
         assert INCORRECT in text(attempt(attacker, login, WRONG, via=ATTACKER))
     response = attempt(app.test_client(), "Hanako.Tanaka@pref.example.lg.jp")
     assert response.status_code == 401 and DELAYED in text(response)
@@ -236,7 +237,7 @@ def test_a_forged_or_someone_elses_device_cookie_gives_nothing(app, person):
         attempt(app.test_client(), person.employee_number, WRONG, via=ATTACKER)
     assert DELAYED in text(attempt(browser, person.employee_number))
     forged = app.test_client()
-    forged.set_cookie(app.config["LOGIN_DEVICE_COOKIE_NAME"], '{"e": %d, "n": "x"}' % person.id, path="/login")
+    forged.set_cookie(app.config["LOGIN_DEVICE_COOKIE_NAME"], f'{{"e": {person.id}, "n": "x"}}', path="/login")
     assert DELAYED in text(attempt(forged, person.employee_number))
 
 

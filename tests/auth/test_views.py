@@ -71,8 +71,9 @@ def test_account_is_throttled_after_repeated_failures(app, client, person):
 
 
 def test_throttle_window_expires(app, client, person):
-    import time_machine
     from datetime import timedelta
+
+    import time_machine
 
     from app.core.clock import now
 

@@ -153,7 +153,7 @@ def new_site(make_database_url: Callable[[], str], tmp_path: Path, sites: list[S
 def assert_refused(result: Any, *fragments: str) -> None:
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit), result.exception  # a message, not a traceback
-    assert "Traceback" not in result.output and result.stderr.startswith("Error: ") or "\nError: " in result.stderr
+    assert ("Traceback" not in result.output and result.stderr.startswith("Error: ")) or "\nError: " in result.stderr
     for fragment in fragments:
         assert fragment in result.stderr, result.stderr
 

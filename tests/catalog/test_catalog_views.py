@@ -36,7 +36,8 @@ def test_search_ignores_width_and_kana_differences(app, client, employee, query)
         factories.course("SEC-101", title_ja="情報セキュリティ基礎", title_en="Information security")
     factories.login_as(client, employee)
     found = titles(client.get("/catalog/", query_string={"q": query}).get_data(as_text=True))
-    expected = "RPAと業務改善" if query.lower() in ("ｒｐａ", "rpa", "ＲＰＡ") or "ｒｐａ" in query.lower() else "データ活用入門"
+    is_rpa = query.lower() in ("ｒｐａ", "rpa", "ＲＰＡ") or "ｒｐａ" in query.lower()
+    expected = "RPAと業務改善" if is_rpa else "データ活用入門"
     assert found == [expected]
 
 
@@ -160,7 +161,8 @@ def test_edit_after_enrolment_keeps_a_version_history(app, client, hr):
     page = client.get("/catalog/design/HIST-1/edit").get_data(as_text=True)
     token = factories.csrf_token(client, "/catalog/design/HIST-1/edit")
     values = dict(re.findall(r'<input[^>]*id="(\w+)"[^>]*value="([^"]*)"', page))
-    form = {k: values.get(k, "") for k in ("code", "title_en", "hours", "fiscal_year", "min_attendance", "prerequisites")}
+    form = {k: values.get(k, "")
+            for k in ("code", "title_en", "hours", "fiscal_year", "min_attendance", "prerequisites")}
     form.update({"csrf_token": token, "kind": "course", "title_ja": "第二版タイトル", "track": "elective",
                  "theme": "general", "delivery_format": "classroom", "target_grades": ["SHUNIN"],
                  "body_md": "改訂", "change_note": "タイトル変更"})

@@ -25,7 +25,6 @@ from flask import Flask
 from sqlalchemy import func, select, update
 
 from app.audit.models import AuditEvent
-from app.core.clock import now
 from app.cohorts import queries, services
 from app.cohorts.models import (
     Application,
@@ -37,6 +36,7 @@ from app.cohorts.models import (
     Submission,
     SubmissionStatus,
 )
+from app.core.clock import now
 from app.core.db import db_session
 from app.org.models import Employee, RoleName, Unit
 from app.reminders.models import Notification
@@ -45,7 +45,6 @@ from tests.cohorts.conftest import apply_for
 from tests.conftest import build_app, migrate
 from tests.http_client import HttpClient, Response, release_together, serve_in_thread
 from tests.racing import Post, assert_all_redirected, post_at_once, told
-
 
 
 @dataclass
@@ -74,7 +73,7 @@ class Site:
 def _race(quota: int, departments: list, caps: dict, per_department: int) -> Race:  # type: ignore[type-arg]
     cohort = factories.cohort(quota=quota, caps=caps)
     applications = []
-    for department, division in departments:
+    for _department, division in departments:
         for _ in range(per_department):
             applicant = factories.employee(division, "SHUNIN")
             applications.append(apply_for(cohort.id, applicant.id))  # endorsed by the department's head
@@ -229,14 +228,14 @@ def _posts(browsers: list[HttpClient], path: str, data: dict[str, str]) -> list[
 
 
 def test_the_same_withdrawal_clicked_three_times_frees_one_place(site: Site) -> None:
-    cohort_id, (applicant, other) = _cohort_with_applicants(site, 2, quota=2, selected=2)
+    cohort_id, (applicant, _other) = _cohort_with_applicants(site, 2, quota=2, selected=2)
     path = f"/cohorts/{cohort_id}"
     browsers = [site.browser(applicant.login) for _ in range(3)]  # three tabs, each its own session
 
     results = post_at_once(_posts(browsers, path, {"action": "withdraw"}))
 
     assert_all_redirected(results, site.errors)
-    messages = sorted(m for b, r in zip(browsers, results) for m in told(b, r))
+    messages = sorted(m for b, r in zip(browsers, results, strict=True) for m in told(b, r))
     assert messages == ["この応募は既に取り下げられています。"] * 2 + ["応募を取り下げました。"]
     assert _places_match_rows(site, cohort_id) == 1  # the other applicant keeps their place
     assert _audit(site, applicant.application_id, "cohorts.application_withdrawn") == 1
@@ -256,7 +255,7 @@ def test_apply_clicked_three_times_at_once_applies_once(site: Site) -> None:
     results = post_at_once(_posts(browsers, path, form))
 
     assert_all_redirected(results, site.errors)
-    messages = sorted(m for b, r in zip(browsers, results) for m in told(b, r))
+    messages = sorted(m for b, r in zip(browsers, results, strict=True) for m in told(b, r))
     assert messages == sorted(["応募ありがとうございます。所属長に推薦を依頼しました。"]
                               + ["この期には既に応募しています。"] * 2), messages
     with site.app.app_context():
@@ -275,7 +274,7 @@ def test_a_release_clicked_by_two_hr_users_at_once_frees_the_place_once(site: Si
                                                    "from": "selected", "reason": "異動のため"}))
 
     assert_all_redirected(results, site.errors)
-    told_each = [told(b, r) for b, r in zip(browsers, results)]
+    told_each = [told(b, r) for b, r in zip(browsers, results, strict=True)]
     won = {"declined": f"保存しました：{target.name} さん。", "undecided": f"保存しました：{target.name} さん。",
            "withdraw": f"{target.name} さんの辞退を記録しました。補欠はいません。"}[action]
     lost = {"declined": f"{target.name} さんは既に選考外です。",
@@ -333,12 +332,13 @@ def test_two_hr_users_selecting_the_last_place_at_once(site: Site) -> None:
     path = f"/cohorts/{cohort_id}/selection"
     browsers = [site.browser(login) for login in site.hr_logins]
     posts = [Post(b, path, {"action": "selected", "application_id": str(a.application_id), "from": "undecided",
-                            "csrf_token": b.csrf_token(path)}) for b, a in zip(browsers, applicants[1:])]
+                            "csrf_token": b.csrf_token(path)})
+             for b, a in zip(browsers, applicants[1:], strict=True)]
 
     results = post_at_once(posts)
 
     assert_all_redirected(results, site.errors)
-    messages = sorted(m for post, r in zip(posts, results) for m in told(post.client, r))
+    messages = sorted(m for post, r in zip(posts, results, strict=True) for m in told(post.client, r))
     assert len(messages) == 2 and "定員 2 人に達しています。" in messages
     assert _places_match_rows(site, cohort_id) == 2
 
@@ -374,13 +374,14 @@ def test_a_manager_endorsing_while_the_applicant_withdraws(site: Site) -> None:
 
     assert_all_redirected(results, site.errors)
     assert told(browser, results[0]) == ["応募を取り下げました。"]
-    manager_messages = sorted(m for post, r in zip(posts[1:], results[1:]) for m in told(post.client, r))
+    manager_messages = sorted(m for post, r in zip(posts[1:], results[1:], strict=True) for m in told(post.client, r))
     endorsed = _audit(site, applicant.application_id, "cohorts.endorsement")
     assert endorsed <= 1
     withdrawn = f"{applicant.name} さんの応募は取り下げられました。"
     already = f"{applicant.name} さんの応募については、既に推薦の判断が記録されています。"
     if endorsed:  # the other tab came too late: after the endorsement, or after the withdrawal too
-        assert manager_messages in (sorted(["判断を記録しました。", already]), sorted(["判断を記録しました。", withdrawn]))
+        assert manager_messages in (sorted(["判断を記録しました。", already]),
+                                    sorted(["判断を記録しました。", withdrawn]))
     else:
         assert manager_messages == [withdrawn, withdrawn]
     assert _audit(site, applicant.application_id, "cohorts.application_withdrawn") == 1
@@ -398,8 +399,9 @@ def test_results_published_twice_at_once_are_published_once(site: Site) -> None:
     results = post_at_once(_posts(browsers, path, {"action": "publish"}))
 
     assert_all_redirected(results, site.errors)
-    messages = sorted(m for b, r in zip(browsers, results) for m in told(b, r))
-    assert messages == sorted(["選考結果を公表し、応募者 3 人に通知します。"] + ["選考結果は既に公表されています。"] * 2)
+    messages = sorted(m for b, r in zip(browsers, results, strict=True) for m in told(b, r))
+    assert messages == sorted(["選考結果を公表し、応募者 3 人に通知します。"]
+                              + ["選考結果は既に公表されています。"] * 2)
     with site.app.app_context():
         notices = db_session.scalars(select(Notification).where(Notification.kind == "cohort_result",
                                                                 Notification.recipient_id.in_(select(
@@ -449,7 +451,7 @@ def test_two_members_submitting_at_once_make_one_version(site: Site) -> None:
     results = post_at_once(_posts(browsers, path, {"milestone_id": str(work.plan_id), "text": "計画書"}))
 
     assert_all_redirected(results, site.errors)
-    messages = sorted(m for b, r in zip(browsers, results) for m in told(b, r))
+    messages = sorted(m for b, r in zip(browsers, results, strict=True) for m in told(b, r))
     assert messages.count("提出しました。メンターに確認を依頼しました。") == 1, messages
     assert len(messages) == 3
     (submission,) = _submissions(site, work.plan_id)
@@ -468,13 +470,14 @@ def test_a_mentor_reviewing_twice_at_once_reviews_once(site: Site) -> None:
     (submission,) = _submissions(site, work.plan_id)
     review_path = f"/cohorts/submissions/{submission.id}"
     browsers = [site.browser(work.mentor) for _ in range(2)] + [site.browser(site.hr_logins[0])]
-    posts = [Post(b, review_path, {"decision": decision, "comment": "目標を数値で", "csrf_token": b.csrf_token(review_path)})
-             for b, decision in zip(browsers, ("accept", "accept", "return"))]
+    posts = [Post(b, review_path, {"decision": decision, "comment": "目標を数値で",
+                                   "csrf_token": b.csrf_token(review_path)})
+             for b, decision in zip(browsers, ("accept", "accept", "return"), strict=True)]
 
     results = post_at_once(posts)
 
     assert_all_redirected(results, site.errors)
-    messages = sorted(m for post, r in zip(posts, results) for m in told(post.client, r))
+    messages = sorted(m for post, r in zip(posts, results, strict=True) for m in told(post.client, r))
     assert messages == sorted(["確認結果を保存しました。"] + ["この提出物は確認済みです。"] * 2)
     with site.app.app_context():
         reviews = list(db_session.scalars(select(Review).where(Review.submission_id == submission.id)))

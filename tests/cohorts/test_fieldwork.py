@@ -3,26 +3,20 @@ submissions with checked uploads (size, type by content, path tricks) that only 
 mentors and HR can download, rubric reviews, and the programme's completion rule on the board."""
 from __future__ import annotations
 
-import html
-import io
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
-from flask import Flask, current_app
+from flask import current_app
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import stream_encode_multipart
 
 from app.attendance.models import AttendanceStatus
 from app.attendance.services import set_mark
 from app.catalog.models import Course
-from app.cohorts import queries, services
+from app.cohorts import services
 from app.cohorts.models import (
     Cohort,
     Decision,
@@ -30,7 +24,6 @@ from app.cohorts.models import (
     Milestone,
     MilestoneKind,
     Review,
-    Submission,
     SubmissionFile,
     SubmissionStatus,
     TeamMember,
@@ -38,92 +31,22 @@ from app.cohorts.models import (
 from app.completion.models import Completion, CompletionSource
 from app.core.db import db_session
 from app.enrollment.models import Enrolment
-from app.org.models import Employee, RoleName, Unit
+from app.org.models import RoleName, Unit
 from app.scheduling.models import Meeting
 from tests import factories
-from tests.cohorts.conftest import Org, apply_for, decide, person, signed_in
-
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-_FLASH = re.compile(r'<p class="flash flash--(\w+)"[^>]*>(.*?)</p>', re.S)
-
-
-def flashes(page: str) -> list[tuple[str, str]]:
-    return [(category, html.unescape(text).strip()) for category, text in _FLASH.findall(page)]
-
-
-@dataclass
-class Programme:
-    cohort_id: int
-    host_code: str  # a host division's unit code
-    host_id: int
-    participants: list[Employee]  # selected: 甲0, 甲1, 乙0, 乙1
-    not_selected: Employee
-    mentors: list[Employee]
-    milestones: dict[MilestoneKind, int]
-    module_course_id: int
-
-
-@pytest.fixture
-def programme(app: Flask, org: Org) -> Programme:
-    with app.app_context():
-        cohort = factories.cohort(quota=6, requires_endorsement=False)
-        participants = [*org.staff_a[:2], *org.staff_b[:2]]
-        for participant in participants:
-            decide(org.hr.id, apply_for(cohort.id, participant.id), Decision.SELECTED)
-        apply_for(cohort.id, org.staff_a[2].id)  # applied, not selected
-        host = db_session.get(Unit, org.division_b)
-        mentors = [factories.employee(factories.unit("外部メンター"), "KACHO", roles=(RoleName.MENTOR,),
-                                      name=f"指導 先生{i}", number=f"EXT{i:04d}") for i in range(3)]
-        stones = {m.kind: m.id for m in queries.milestones(cohort.id)}
-        module_course_id = queries.module_course_ids(cohort)[0]
-        return Programme(cohort.id, host.code, host.id, participants, org.staff_a[2], mentors, stones,
-                         module_course_id)
-
-
-@dataclass
-class Teams:
-    a: int  # 甲0 + 乙0, mentor 0
-    b: int  # 甲1, mentor 1
-    c: int  # 乙1, mentor 2
-
-
-@pytest.fixture
-def teams(app: Flask, org: Org, programme: Programme) -> Teams:
-    with app.app_context():
-        cohort = db_session.get(Cohort, programme.cohort_id)
-        host = db_session.get(Unit, programme.host_id)
-        p, m = programme.participants, programme.mentors
-
-        def form(name: str, members: list[Employee], mentor: Employee) -> int:
-            team = services.form_team(person(org.hr.id), cohort, name, host, "smart_government", "道路点検の効率化",
-                                      [person(x.id) for x in members], [person(mentor.id)])
-            db_session.commit()
-            return team.id
-
-        return Teams(form("チーム甲", [p[0], p[2]], m[0]), form("チーム乙", [p[1]], m[1]), form("チーム丙", [p[3]], m[2]))
-
-
-def work_post(client: FlaskClient, cohort_id: int, milestone_id: int, text: str = "",
-              files: Sequence[tuple[bytes, str]] = ()):  # type: ignore[no-untyped-def]
-    """Submit on the work page. The body is encoded in memory: the test client would spool a large
-    body to a temporary file that it never closes (a ResourceWarning, so an error here)."""
-    path = f"/cohorts/{cohort_id}/work"
-    fields = {"milestone_id": str(milestone_id), "text": text, "csrf_token": factories.csrf_token(client, path),
-              "files": [FileStorage(io.BytesIO(content), filename=name) for content, name in files]}
-    body, _length, boundary = stream_encode_multipart(fields, use_tempfile=False)
-    return client.post(path, data=body.getvalue(), content_type=f"multipart/form-data; boundary={boundary}")
-
-
-def stored_files(app: Flask) -> set[str]:
-    folder = Path(app.config["UPLOAD_DIR"]) / "cohorts"
-    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
-
-
-def submissions_of(team_id: int) -> list[Submission]:
-    db_session.expire_all()
-    return list(db_session.scalars(select(Submission).where(Submission.team_id == team_id).order_by(Submission.id)))
-
+from tests.cohorts.conftest import (
+    PDF,
+    PNG,
+    Programme,
+    apply_for,
+    decide,
+    flashes,
+    person,
+    signed_in,
+    stored_files,
+    submissions_of,
+    work_post,
+)
 
 # --- teams -------------------------------------------------------------------------------------
 
@@ -185,8 +108,10 @@ def test_a_non_participant_cannot_open_the_work_page(app, programme):
 @pytest.mark.parametrize(("files", "message"), [
     ([(PNG, "plan.pdf")], "plan.pdf は拡張子と中身が一致しません（中身は PNG ファイルです）。"),
     ([(b"just some notes, not a PDF\n", "x.pdf")], "x.pdf はPDF、Office文書、画像のいずれでもありません。"),
-    ([(PDF, "../../etc/passwd.pdf")], "ファイル名 ../../etc/passwd.pdf は使えません。フォルダを含まない名前にしてください。"),
-    ([(PDF, "/var/lib/manabi/x.pdf")], "ファイル名 /var/lib/manabi/x.pdf は使えません。フォルダを含まない名前にしてください。"),
+    ([(PDF, "../../etc/passwd.pdf")], "ファイル名 ../../etc/passwd.pdf は使えません。"
+                                      "フォルダを含まない名前にしてください。"),
+    ([(PDF, "/var/lib/manabi/x.pdf")], "ファイル名 /var/lib/manabi/x.pdf は使えません。"
+                                       "フォルダを含まない名前にしてください。"),
     ([(PDF, "good.pdf"), (PNG, "bad.pdf")], "bad.pdf は拡張子と中身が一致しません（中身は PNG ファイルです）。"),
 ])
 def test_a_bad_file_is_refused_with_a_clear_message_and_nothing_is_stored(app, programme, teams, files, message):
@@ -330,13 +255,15 @@ def test_the_presentation_review_scores_every_criterion_and_computes_points(app,
     assert ("error", "すべての観点を評価してください：発表・伝達。") in _review(
         mentor_client, submission_id, {"decision": "accept", "criterion-0": "0", "criterion-1": "1"})
     assert ("error", "すべての観点を評価してください：課題設定。") in _review(
-        mentor_client, submission_id, {"decision": "accept", "criterion-0": "9", "criterion-1": "1", "criterion-2": "2"})
+        mentor_client, submission_id,
+        {"decision": "accept", "criterion-0": "9", "criterion-1": "1", "criterion-2": "2"})
     with app.app_context():
         assert db_session.scalar(select(func.count()).select_from(Review).where(
             Review.submission_id == submission_id)) == 0
 
     assert ("success", "確認結果を保存しました。") in _review(
-        mentor_client, submission_id, {"decision": "accept", "criterion-0": "0", "criterion-1": "1", "criterion-2": "2"})
+        mentor_client, submission_id,
+        {"decision": "accept", "criterion-0": "0", "criterion-1": "1", "criterion-2": "2"})
     with app.app_context():
         (review,) = db_session.scalars(select(Review).where(Review.submission_id == submission_id))
         assert (review.points, review.max_points, review.scores) == (4 + 3 + 2, 12, {"0": 0, "1": 1, "2": 2})

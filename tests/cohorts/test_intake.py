@@ -169,8 +169,8 @@ def test_apply_with_statement_theme_and_answers_then_edit_and_withdraw(app, org)
         assert db_session.scalar(select(func.count()).select_from(Application).where(
             Application.cohort_id == cohort_id)) == 0
 
-    page = post_and_follow(client, path, {"statement": "  窓口業務のデジタル化に取り組みたい。 ", "theme": "smart_workstyle",
-                                          "answer-0": "申請書の電子化"})
+    page = post_and_follow(client, path, {"statement": "  窓口業務のデジタル化に取り組みたい。 ",
+                                          "theme": "smart_workstyle", "answer-0": "申請書の電子化"})
     assert ("success", "応募ありがとうございます。所属長に推薦を依頼しました。") in flashes(page)
     with app.app_context():
         row = db_session.scalar(select(Application).where(Application.cohort_id == cohort_id))
@@ -192,7 +192,8 @@ def test_apply_with_statement_theme_and_answers_then_edit_and_withdraw(app, org)
     assert ("success", "応募内容を更新しました。") in flashes(page)
     with app.app_context():
         row = application(application_id)
-        assert (row.statement, row.theme, row.answers) == ("現場の課題を解決したい。", "smart_solutions", ["道路点検の効率化"])
+        assert (row.statement, row.theme, row.answers) == ("現場の課題を解決したい。", "smart_solutions",
+                                                          ["道路点検の効率化"])
 
     page = post_and_follow(client, path, {"action": "withdraw"})
     assert ("success", "応募を取り下げました。") in flashes(page)
@@ -233,7 +234,8 @@ def test_an_ineligible_grade_cannot_apply(app, org):
         junior = factories.employee(db_session.get(Unit, org.division_a), "SHUJI")
     client = signed_in(app, junior)
     path = f"/cohorts/{cohort_id}"
-    response = factories.post(client, path, {"statement": "応募します", "theme": THEME, "answer-0": "x"}, form_page=path)
+    response = factories.post(client, path, {"statement": "応募します", "theme": THEME, "answer-0": "x"},
+                              form_page=path)
     assert response.status_code == 400
     assert ("error", "あなたの職級はこの期の応募対象ではありません。") in flashes(response.get_data(as_text=True))
     with app.app_context():
@@ -343,7 +345,7 @@ def test_hr_never_decides_its_own_application(ctx, org):
     for attempt in (lambda a: services.decide(me, a, Decision.SELECTED),
                     lambda a: services.promote_reserve(me, a),
                     lambda a: services.withdraw_participant(me, a, "辞退")):
-        with pytest.raises(services.CohortError, match="ご自身の応募|your own application"):
+        with pytest.raises(services.CohortError, match=r"ご自身の応募|your own application"):
             attempt(db_session.get(Application, mine))
         db_session.rollback()
     services.decide(colleague, db_session.get(Application, mine), Decision.SELECTED)

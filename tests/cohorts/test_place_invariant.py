@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from app.core.clock import now
 from app.cohorts import queries, services
 from app.cohorts.models import (
     Application,
@@ -25,6 +24,7 @@ from app.cohorts.models import (
     SubmissionStatus,
     TeamMember,
 )
+from app.core.clock import now
 from app.core.db import db_session
 from app.org.models import Unit
 from tests import factories
@@ -175,7 +175,7 @@ def test_the_migration_sets_right_what_the_old_races_left(  # type: ignore[no-un
         # counters never moved), two reserves sharing a rank
         rows = [("selected", True, None), ("selected", False, None), ("selected", False, None),
                 ("reserve", False, 1), ("reserve", False, 1)]
-        for application_id, (decision, withdrawn, rank) in zip(ids, rows):
+        for application_id, (decision, withdrawn, rank) in zip(ids, rows, strict=True):
             db_session.execute(text("UPDATE cohort_applications SET decision = :d, is_withdrawn = :w, "
                                     "reserve_rank = :r WHERE id = :id"),
                                {"d": decision, "w": withdrawn, "r": rank, "id": application_id})

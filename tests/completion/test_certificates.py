@@ -11,10 +11,10 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from app.core.clock import now
 from app.completion.certificates import ALPHABET, is_well_formed, new_code, normalise
 from app.completion.models import Completion, CompletionSource
 from app.completion.services import record_manual_completion
+from app.core.clock import now
 from app.core.db import db_session
 from app.org.models import RoleName
 from tests import factories

@@ -15,9 +15,9 @@ from app.assessment.surveys import ensure_survey
 from app.attendance.models import AttendanceStatus
 from app.attendance.services import set_mark
 from app.audit.models import AuditEvent
-from app.core.clock import now, today
 from app.completion.models import Completion, CompletionSource
 from app.completion.services import check_rule, evaluate_enrolment, record_manual_completion, valid_completion
+from app.core.clock import now, today
 from app.core.db import db_session
 from app.core.events import emit
 from app.org.models import RoleName

@@ -2,7 +2,7 @@
 valid encoded words, names with commas quoted, bodies and attachments intact."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
@@ -12,9 +12,10 @@ from app.core.text_safety import UnsafeText
 
 
 def parsed(**overrides):  # type: ignore[no-untyped-def]
-    options = dict(sender=("まなび 研修担当", "manabi@pref.example.jp"), recipient=("山田 太郎", "yamada@pref.example.jp"),
-                   subject="件名", body="本文", message_id="<notification-7@pref.example.jp>",
-                   date=datetime(2027, 1, 12, 1, 0, tzinfo=timezone.utc))
+    options = {"sender": ("まなび 研修担当", "manabi@pref.example.jp"),
+               "recipient": ("山田 太郎", "yamada@pref.example.jp"),
+               "subject": "件名", "body": "本文", "message_id": "<notification-7@pref.example.jp>",
+               "date": datetime(2027, 1, 12, 1, 0, tzinfo=UTC)}
     options.update(overrides)
     mail = compose(**options)  # type: ignore[arg-type]
     return mail, message_from_bytes(mail.data, policy=policy.default)
@@ -27,7 +28,7 @@ def test_long_japanese_subject_and_names_read_back_exactly() -> None:
     assert message["From"].addresses[0].display_name == "まなび 研修担当"
     assert message["To"].addresses[0].addr_spec == "yamada@pref.example.jp"
     assert message["Message-ID"] == "<notification-7@pref.example.jp>"
-    assert message["Date"].datetime == datetime(2027, 1, 12, 1, 0, tzinfo=timezone.utc)
+    assert message["Date"].datetime == datetime(2027, 1, 12, 1, 0, tzinfo=UTC)
     assert (mail.sender, mail.recipient) == ("manabi@pref.example.jp", "yamada@pref.example.jp")
     for line in mail.data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
         assert len(line) <= 78, line  # RFC 5322 line length, RFC 2047 word length

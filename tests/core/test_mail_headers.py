@@ -13,7 +13,7 @@ characters); there it must give the same characters apart from whitespace."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.utils import getaddresses
@@ -46,7 +46,7 @@ def compose_with(name: str, subject: str, *, kind: str = "enrolment_confirmed", 
                  attach: bool = True):  # type: ignore[no-untyped-def]
     return compose(sender=(sender_name, "manabi@pref.example.jp"), recipient=(name, "sato@pref.example.jp"),
                    subject=subject, body=f"{name} 様\n\n本文", message_id="<notification-1@pref.example.jp>",
-                   date=datetime(2027, 1, 12, 1, 0, tzinfo=timezone.utc),
+                   date=datetime(2027, 1, 12, 1, 0, tzinfo=UTC),
                    extra_headers=(("X-Manabi-Kind", kind), ("Auto-Submitted", "auto-generated")),
                    attachments=[Attachment("manabi-1.ics", ICS, "text/calendar", (("method", "PUBLISH"),))] if attach
                    else [])

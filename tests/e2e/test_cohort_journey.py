@@ -117,7 +117,8 @@ def test_employee_applies_manager_endorses_hr_selects_and_forms_a_team_mentor_re
     suffix = uuid.uuid4().hex[:6].upper()
     cohort_name = f"E2E-{suffix}期"
     team_name = f"データ活用チーム {suffix}"
-    cohort_title = re.compile(r"(?:スマート人材育成プログラム|Smart Talent Development Programme) " + re.escape(cohort_name))
+    cohort_title = re.compile(r"(?:スマート人材育成プログラム|Smart Talent Development Programme) "
+                              + re.escape(cohort_name))
 
     # --- HR opens a cohort of its own -----------------------------------------------------------
     hr_context, hr = signed_in_page(new_context, live_server.login_for("HR"))
@@ -204,7 +205,8 @@ def test_employee_applies_manager_endorses_hr_selects_and_forms_a_team_mentor_re
     hr.get_by_label(whole("テーマ", "Theme")).select_option("smart_workstyle")
     hr.get_by_label(whole("メンター（職員番号）", "Mentors (employee numbers)")).fill(MENTOR_LOGIN)
     hr.get_by_role("group", name=whole("メンバー", "Members")).get_by_label(who.employee, exact=True).check()
-    hr.get_by_label(whole("受入所属の課題", "The host division's problem")).fill("補助金申請の審査に時間がかかっている。")
+    hr.get_by_label(whole("受入所属の課題", "The host division's problem")).fill(
+        "補助金申請の審査に時間がかかっている。")
     hr.locator("main").get_by_role("button", name=whole("チームを編成する", "Form the team")).click()
     expect(hr).to_have_url(f"{base}/cohorts/{cohort_id}/teams")
     no_error(hr)
@@ -226,7 +228,8 @@ def test_employee_applies_manager_endorses_hr_selects_and_forms_a_team_mentor_re
     expect(page.locator("main section.panel h2").first).to_have_text(starts("フィールドワーク計画", "Fieldwork plan"))
     expect(plan.get_by_role("heading", level=2)).to_contain_text(either("未提出", "Not submitted"))
     plan.get_by_label(whole("本文（Markdown）", "Text (Markdown)")).fill(
-        "## 目的\n\n補助金申請の処理日数を短くする。\n\n## 進め方\n\n1. 現状の処理時間を測る\n2. ボトルネックを特定する\n")
+        "## 目的\n\n補助金申請の処理日数を短くする。\n\n"
+        "## 進め方\n\n1. 現状の処理時間を測る\n2. ボトルネックを特定する\n")
     plan.get_by_label(starts("ファイル", "Files")).set_input_files(
         {"name": "plan.pdf", "mimeType": "application/pdf", "buffer": plan_pdf})
     shot(page, "07-employee-plan-filled")
@@ -318,7 +321,7 @@ def test_employee_applies_manager_endorses_hr_selects_and_forms_a_team_mentor_re
     shot(page, "13-employee-plan-accepted")
 
     # --- someone outside the team cannot read the work ------------------------------------------
-    admin_context, admin = signed_in_page(new_context, live_server.login_for("admin"))
+    admin_context, _admin = signed_in_page(new_context, live_server.login_for("admin"))
     assert admin_context.request.get(file_url).status == 403
     assert admin_context.request.get(first_url).status == 403
     assert admin_context.request.get(f"{base}/cohorts/{cohort_id}/work").status == 403

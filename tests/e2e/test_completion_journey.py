@@ -30,8 +30,8 @@ from app.assessment.quizzes import materialize_quiz
 from app.assessment.surveys import DEFAULT_QUESTIONS
 from app.catalog.course_files import CourseSpec, validate_quiz
 from app.catalog.services import publish_course, save_course
-from app.core.clock import now
 from app.completion.services import valid_completion
+from app.core.clock import now
 from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.enrollment.services import enrol

@@ -29,9 +29,9 @@ from app.catalog.course_files import CourseSpec
 from app.catalog.services import create_assignment_rule, publish_course, save_course
 from app.core.clock import TOKYO, now, today
 from app.core.db import db_session
+from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.enrollment.models import EnrolmentState
 from app.enrollment.services import enrol
-from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.org.models import Employee, Grade, Unit
 from app.scheduling.models import ApprovalPolicy, TrainingSession
 from app.scheduling.services import SessionDetails, schedule_session

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from icalendar import Calendar
 
@@ -97,19 +97,20 @@ def test_cancelled_place_shows_as_cancelled_in_the_feed(app, client):
         enrolment = factories.enrolment(person, factories.training_session(factories.course()))
     factories.login_as(client, person)
     before = events(client.get(f"/enrolments/{enrolment.id}/calendar.ics").data)[0]
-    factories.post(client, f"/enrolments/{enrolment.id}/cancel", {"reason": "都合"}, form_page=f"/enrolments/{enrolment.id}")
+    factories.post(client, f"/enrolments/{enrolment.id}/cancel", {"reason": "都合"},
+                   form_page=f"/enrolments/{enrolment.id}")
     after = events(client.get(f"/enrolments/{enrolment.id}/calendar.ics").data)[0]
     assert str(after["status"]) == "CANCELLED" and int(after["sequence"]) > int(before["sequence"])
 
 
 def test_long_titles_and_special_characters_fold_and_read_back_exactly():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from app.enrollment.calendar import CalendarEntry, calendar_bytes
     from app.enrollment.models import EnrolmentState
 
     title = "行政ＤＸ推進研修；データ活用, 政策立案\\基礎編 " + "スマート自治体の実現に向けた業務改革" * 3
-    starts = datetime(2027, 1, 12, 1, 0, tzinfo=timezone.utc)
+    starts = datetime(2027, 1, 12, 1, 0, tzinfo=UTC)
     entry = CalendarEntry(meetings=((41, starts, starts + timedelta(hours=3)),), sequence=2, title=title,
                           course_code="DX-101", label="第1回（津会場）", location="県庁 講堂, 5階; 東側",
                           online_url="", session_cancelled=False, enrolment_state=EnrolmentState.CONFIRMED)

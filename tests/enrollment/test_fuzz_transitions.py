@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import html
 import http.client
+import itertools
 import os
 import random
 import re
@@ -440,7 +441,8 @@ class Planner:
             return False
         chosen = self.rng.sample(pending, k=min(len(pending), self.rng.randint(1, 3)))
         action = "approve" if self.rng.random() < 0.65 else "decline"
-        data = [("csrf_token", actor.token), ("action", action), ("reason", "業務繁忙のため" if action == "decline" else "")]
+        data = [("csrf_token", actor.token), ("action", action),
+                ("reason", "業務繁忙のため" if action == "decline" else "")]
         data += [("enrolment_id", str(e.id)) for e in chosen]
         if len(chosen) == 1 and self.rng.random() < 0.3:  # the form on the request's own page
             data.append(("next", f"/enrolments/{chosen[0].id}"))
@@ -762,7 +764,7 @@ def _invariants(site: FuzzSite) -> list[str]:
                 continue
             if history[0].from_state is not None:
                 problems.append(f"{where}: does not start from nothing")
-            if any(later.from_state != earlier.to_state for earlier, later in zip(history, history[1:])):
+            if any(later.from_state != earlier.to_state for earlier, later in itertools.pairwise(history)):
                 problems.append(f"{where}: a transition is missing or recorded twice")
             if any(e.from_state in ENDED for e in history):
                 problems.append(f"{where}: moved again after it ended")

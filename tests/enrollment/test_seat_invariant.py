@@ -53,7 +53,7 @@ def test_cancelling_twice_frees_one_seat_once(ctx) -> None:  # type: ignore[no-u
     first, second, third = (factories.enrolment(person, session) for person in people)
 
     cancel(people[0], first, "")
-    with pytest.raises(EnrolmentError, match="already been cancelled|すでにキャンセル"):
+    with pytest.raises(EnrolmentError, match=r"already been cancelled|すでにキャンセル"):
         cancel(people[0], first, "")  # the second click of a double click
     db_session.commit()
     _check_deferred_constraints()
@@ -75,7 +75,7 @@ def test_declining_a_withdrawn_request_says_so(ctx) -> None:  # type: ignore[no-
     assert request.state == EnrolmentState.PENDING and request.holds_seat
     cancel(person, request, "取下げ")
     db_session.commit()
-    with pytest.raises(EnrolmentError, match="was withdrawn|取り下げられました"):
+    with pytest.raises(EnrolmentError, match=r"was withdrawn|取り下げられました"):
         decline(manager, request, "定員調整")
     assert _counter(session.id) == _holders(session.id) == 0
 

@@ -65,8 +65,8 @@ def test_enrolment_rules_are_explained(team):
     session = factories.training_session(course)
     with pytest.raises(EnrolmentError, match="職級の対象ではありません"):
         enrol(staff, staff, session)
-    closed = factories.training_session(factories.course(), closes_before=timedelta(days=20), starts_in=timedelta(days=10),
-                                        opens_ago=timedelta(days=30))
+    closed = factories.training_session(factories.course(), closes_before=timedelta(days=20),
+                                        starts_in=timedelta(days=10), opens_ago=timedelta(days=30))
     with pytest.raises(EnrolmentError, match="締め切りました"):
         enrol(staff, staff, closed)
     first = factories.course(code="PRE-1")
@@ -156,8 +156,8 @@ def test_no_automatic_promotion_after_the_cut_off_but_hr_can_by_hand(team):
 
 def test_employee_cannot_cancel_after_the_deadline_but_hr_can(team):
     staff = team["staff"][0]
-    session = factories.training_session(factories.course(), starts_in=timedelta(days=5), cancel_before=timedelta(days=3),
-                                         closes_before=timedelta(days=3))
+    session = factories.training_session(factories.course(), starts_in=timedelta(days=5),
+                                         cancel_before=timedelta(days=3), closes_before=timedelta(days=3))
     enrolment = enrol(staff, staff, session).enrolment
     with time_machine.travel(now() + timedelta(days=3), tick=False):
         with pytest.raises(EnrolmentError, match="キャンセル期限"):
@@ -243,9 +243,9 @@ def test_a_second_manager_click_after_forwarding_is_told_it_was_done_not_refused
     request = enrol(staff, staff, factories.training_session(factories.course(), policy="manager_then_hr")).enrolment
     approve(team["manager"], request)
     for second in (team["manager"], team["dept_head"]):  # the same click again, or the other manager
-        with pytest.raises(EnrolmentError, match="already been approved by a manager|所属長の承認が済み"):
+        with pytest.raises(EnrolmentError, match=r"already been approved by a manager|所属長の承認が済み"):
             approve(second, request)
-        with pytest.raises(EnrolmentError, match="already been approved by a manager|所属長の承認が済み"):
+        with pytest.raises(EnrolmentError, match=r"already been approved by a manager|所属長の承認が済み"):
             decline(second, request, "理由")
     assert request.approval_stage == ApprovalStage.HR and request.state == EnrolmentState.PENDING
 

@@ -138,7 +138,8 @@ def test_people_cancelling_at_once_all_succeed(site: Site) -> None:
         site.enrol(client, session_id)
     with site.app.app_context():
         places = [_place_of(login, session_id).id for login in people]
-    prepared = [(client, place, client.csrf_token(f"/enrolments/{place}")) for client, place in zip(clients, places)]
+    prepared = [(client, place, client.csrf_token(f"/enrolments/{place}"))
+                for client, place in zip(clients, places, strict=True)]
     connections = [client.connect() for client in clients]
     jobs = [lambda connection, c=c, p=p, t=t: c.post(f"/enrolments/{p}/cancel", {"csrf_token": t}, connection)
             for c, p, t in prepared]
@@ -166,7 +167,7 @@ def test_managers_deciding_while_their_staff_cancel(site: Site, decision: str) -
     head_clients = [site.client(login) for login in site.heads]
     jobs: list[Callable[[http.client.HTTPConnection], Response]] = []
     connections = []
-    for head, team in zip(head_clients, site.staff):
+    for head, team in zip(head_clients, site.staff, strict=False):
         token = head.csrf_token("/approvals")
         form = [("csrf_token", token), ("action", decision), ("reason", "定員調整")]
         form += [("enrolment_id", str(places[login])) for login in team]
@@ -183,7 +184,7 @@ def test_managers_deciding_while_their_staff_cancel(site: Site, decision: str) -
     with site.app.app_context():
         counter, holders, capacity = _seats(session_id)
         assert counter == holders <= capacity
-        for login, place_id in places.items():
+        for place_id in places.values():
             place = db_session.get(Enrolment, place_id, populate_existing=True)
             cancelled = _events(place_id, "cancelled")
             if place.state == EnrolmentState.CANCELLED:  # the employee came first (or after an approval)
@@ -225,12 +226,12 @@ def test_everyone_joining_a_full_session_at_once_is_told_a_distinct_true_place(s
     tokens = [client.csrf_token("/my-learning") for client in clients]
     connections = [client.connect() for client in clients]
     jobs = [lambda connection, c=c, t=t: c.post(f"/sessions/{session_id}/enrol", {"csrf_token": t}, connection)
-            for c, t in zip(clients, tokens)]
+            for c, t in zip(clients, tokens, strict=False)]
 
     _no_server_errors(site, release_together(jobs, connections))
 
     told: dict[str, int] = {}
-    for login, client in zip(logins, clients):
+    for login, client in zip(logins, clients, strict=False):
         match = re.search(r"キャンセル待ち（(\d+)番目）", _flashes(client))
         if match:
             told[login] = int(match.group(1))

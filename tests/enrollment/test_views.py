@@ -29,7 +29,8 @@ def test_request_approve_and_see_it_confirmed(app, client, setup):
     page = client.get("/catalog/courses/DX-1").get_data(as_text=True)
     assert "参加を申し込む" in page and "残り 2 席" in page
     token = factories.csrf_token(client, "/catalog/courses/DX-1")
-    response = client.post(f"/sessions/{setup['session']}/enrol", data={"csrf_token": token, "next": "/catalog/courses/DX-1"})
+    response = client.post(f"/sessions/{setup['session']}/enrol",
+                           data={"csrf_token": token, "next": "/catalog/courses/DX-1"})
     assert response.headers["Location"] == "/catalog/courses/DX-1"
     page = client.get("/my-learning").get_data(as_text=True)
     assert "承認待ち" in page and "席を確保" in page
@@ -76,11 +77,13 @@ def test_manager_cannot_approve_another_units_request_by_posting_its_id(app, cli
     factories.login_as(employee, setup["staff"][0])
     factories.post(employee, f"/sessions/{setup['session']}/enrol", form_page="/my-learning")
     factories.login_as(client, setup["manager"])
-    enrolment_id = re.search(r'name="enrolment_id" value="(\d+)"', client.get("/approvals").get_data(as_text=True)).group(1)
+    approvals = client.get("/approvals").get_data(as_text=True)
+    enrolment_id = re.search(r'name="enrolment_id" value="(\d+)"', approvals).group(1)
     outsider = app.test_client()
     factories.login_as(outsider, other_manager)
     token = factories.csrf_token(outsider, "/approvals")
-    response = outsider.post("/approvals", data={"csrf_token": token, "enrolment_id": enrolment_id, "action": "approve"})
+    response = outsider.post("/approvals",
+                             data={"csrf_token": token, "enrolment_id": enrolment_id, "action": "approve"})
     assert response.status_code == 403
     assert outsider.get(f"/enrolments/{enrolment_id}").status_code == 403
 

@@ -74,7 +74,7 @@ def test_racing_runners_each_take_different_jobs(live_app: Flask) -> None:
                     db_session.commit()
                     taken[job_id].append(name)
                 db_session.commit()
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
         finally:
             db_session.remove()

@@ -104,7 +104,7 @@ def run(raw: bytes, *, dry_run: bool = False, as_of: date = AS_OF, actor: Employ
 
 
 def test_new_people_are_added_with_an_open_placement(org):
-    rows = everyone(org) + [["20001", "高橋 三郎", "タカハシ サブロウ", "takahashi@pref.example.lg.jp",
+    rows = [*everyone(org), ["20001", "高橋 三郎", "タカハシ サブロウ", "takahashi@pref.example.lg.jp",
                              "SHUJI", "D120", ""]]
     report = run(csv_bytes(rows))
     assert report.ok and report.applied
@@ -176,7 +176,8 @@ def test_promotion_changes_the_grade_and_records_it_in_the_history(org):
     assert person.grade is not None and person.grade.code == "SHUNIN" and person.unit_id == org.jinji.id
     old, new = placements_of(person)
     assert old.grade.code == "SHUJI" and old.ended_on == AS_OF - timedelta(days=1)
-    assert new.grade.code == "SHUNIN" and new.unit_id == org.jinji.id and (new.started_on, new.ended_on) == (AS_OF, None)
+    assert (new.grade.code == "SHUNIN" and new.unit_id == org.jinji.id
+            and (new.started_on, new.ended_on) == (AS_OF, None))
 
 
 def test_name_and_email_changes_are_updates_without_a_new_placement(org):
@@ -291,7 +292,7 @@ def test_a_head_staying_put_stays_head_when_the_file_has_no_head_column(org):
 
 def test_an_applied_import_is_audited_with_its_actor_and_counts(org):
     hr = factories.employee(org.jinji, roles=(RoleName.HR,), number="90001")
-    rows = everyone(org) + [row_for(hr)]
+    rows = [*everyone(org), row_for(hr)]
     run(csv_bytes(rows), actor=hr)
     event = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "org.staff_imported"))
     assert event is not None and event.actor_id == hr.id
@@ -338,7 +339,7 @@ def test_an_invalid_row_is_reported_and_nothing_is_applied(org, changes, line, f
 
 
 def test_duplicate_employee_number_names_the_second_line(org):
-    rows = everyone(org) + [["10002", "佐藤 一郎（重複）", "", "sato2@pref.example.lg.jp", "SHUJI", "D110", ""]]
+    rows = [*everyone(org), ["10002", "佐藤 一郎（重複）", "", "sato2@pref.example.lg.jp", "SHUJI", "D110", ""]]
     before = snapshot()
     report = run(csv_bytes(rows))
     assert [(i.line, i.field) for i in report.issues] == [(5, "employee_number")]
@@ -361,7 +362,7 @@ def test_email_owned_by_someone_not_in_the_file_is_refused(org):
 def test_email_of_a_deactivated_person_is_refused(org):
     run(csv_bytes(everyone(org)[:2]))  # 10003 leaves, keeping suzuki@
     before = snapshot()
-    rows = everyone(org)[:2] + [["20001", "新人", "", "Suzuki@pref.example.lg.jp", "SHUJI", "D110", ""]]
+    rows = [*everyone(org)[:2], ["20001", "新人", "", "Suzuki@pref.example.lg.jp", "SHUJI", "D110", ""]]
     report = run(csv_bytes(rows))
     assert [(i.line, i.field) for i in report.issues] == [(4, "email")]
     assert snapshot() == before
@@ -439,8 +440,8 @@ def test_a_file_in_neither_encoding_is_refused(org):
 
 
 def test_a_twice_given_column_is_refused(org):
-    header = HEADER + ["email"]
-    rows = [r + ["other@pref.example.lg.jp"] for r in everyone(org)]
+    header = [*HEADER, "email"]
+    rows = [[*r, "other@pref.example.lg.jp"] for r in everyone(org)]
     report = run(csv_bytes(rows, header))
     assert [(i.line, i.field) for i in report.issues] == [(1, "email")]
 

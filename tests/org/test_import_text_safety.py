@@ -4,10 +4,10 @@ Now any such value refuses the whole file, naming its line and column, and nothi
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 
 from app.org.staff_csv import StaffFileError, read_file
 from tests.org.test_import_cli import import_cmd
-from tests.org.test_import_service import org  # noqa: F401 - the fixture
 from tests.org.test_import_service import AS_OF, Org, csv_bytes, everyone, run, snapshot
 
 ATTACK = "Sato\r\nBcc: evil@example.com"
@@ -24,6 +24,12 @@ REFUSED = {
     "a tab inside an employee number": ("employee_number", "100\t02"),
     "a line separator in a name": ("name", "佐藤\u2028一郎"),
 }
+
+
+@pytest.fixture
+def org(ctx: Flask) -> Org:
+    """test_import_service's organisation (a local fixture, as in test_import_steps)."""
+    return Org()
 
 
 def with_value(org: Org, field: str, value: str) -> list[list[str]]:

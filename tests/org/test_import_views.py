@@ -75,7 +75,7 @@ def hr_setup(app):  # type: ignore[no-untyped-def]
     with app.app_context():
         org = Org()
         hr = factories.employee(org.jinji, roles=(RoleName.HR,), number="90001")
-        rows = everyone(org, **{"10002": {"unit": org.zaisei, "grade": "SHUNIN"}})[:2] + [row_for(hr)]
+        rows = [*everyone(org, **{"10002": {"unit": org.zaisei, "grade": "SHUNIN"}})[:2], row_for(hr)]
         rows.append(["20001", "高橋 三郎", "", "takahashi@pref.example.lg.jp", "SHUJI", "D120", ""])
         raw = csv_bytes(rows)
         ids = {"zaisei": org.zaisei.id, "jinji": org.jinji.id}
@@ -159,10 +159,12 @@ def test_a_large_file_is_applied_by_the_job_not_the_request(app, client, hr_setu
     assert preview.status_code == 200
     job_id = job_id_of(apply(client, preview.get_data(as_text=True)))
     with app.app_context():
-        assert db_session.scalar(select(func.count()).select_from(Employee).where(Employee.unit_id == ids["zaisei"])) == 1
+        assert db_session.scalar(select(func.count()).select_from(Employee).where(
+            Employee.unit_id == ids["zaisei"])) == 1
     assert run_jobs(app) == [job_id]
     with app.app_context():
-        assert db_session.scalar(select(func.count()).select_from(Employee).where(Employee.unit_id == ids["zaisei"])) == 3001
+        assert db_session.scalar(select(func.count()).select_from(Employee).where(
+            Employee.unit_id == ids["zaisei"])) == 3001
         job = db_session.get(BackgroundJob, job_id)
         assert job is not None and job.state == JobState.SUCCEEDED
         assert (job.progress_done, job.progress_total) == (3004, 3004)
@@ -266,7 +268,7 @@ def test_an_invalid_as_of_date_is_a_field_error_not_a_bare_400(app, client, hr_s
 
 
 def test_apply_refuses_a_preview_the_staff_list_has_moved_on_from(app, client, hr_setup):
-    hr, raw, ids = hr_setup
+    hr, raw, _ids = hr_setup
     factories.login_as(client, hr)
     html = upload(client, raw).get_data(as_text=True)
     with app.app_context():
@@ -325,7 +327,8 @@ def test_a_staged_file_altered_on_disk_is_not_applied(app, client, hr_setup):
     factories.login_as(client, hr)
     html = upload(client, raw).get_data(as_text=True)
     token = value_of(html, "apply-token")
-    (Path(app.config["UPLOAD_DIR"]) / "staff-imports" / f"{token}.csv").write_bytes(raw + b"99999,x,,x@pref.example.lg.jp,SHUJI,D110,\r\n")
+    (Path(app.config["UPLOAD_DIR"]) / "staff-imports" / f"{token}.csv").write_bytes(
+        raw + b"99999,x,,x@pref.example.lg.jp,SHUJI,D110,\r\n")
     job_id = job_id_of(apply(client, html))
     with app.app_context():
         before = snapshot()

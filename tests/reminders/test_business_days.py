@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from app.core.business_days import business_days_before, is_business_day, within_office_hours
 
@@ -23,6 +23,6 @@ def test_offsets_step_back_over_a_holiday_weekend():
 
 def test_office_hours_are_read_in_tokyo():
     start, end = time(8, 30), time(17, 15)
-    assert within_office_hours(datetime(2027, 1, 8, 0, 0, tzinfo=timezone.utc), start, end)  # 09:00 JST Fri
-    assert not within_office_hours(datetime(2027, 1, 8, 9, 0, tzinfo=timezone.utc), start, end)  # 18:00 JST
-    assert not within_office_hours(datetime(2027, 1, 11, 1, 0, tzinfo=timezone.utc), start, end)  # holiday
+    assert within_office_hours(datetime(2027, 1, 8, 0, 0, tzinfo=UTC), start, end)  # 09:00 JST Fri
+    assert not within_office_hours(datetime(2027, 1, 8, 9, 0, tzinfo=UTC), start, end)  # 18:00 JST
+    assert not within_office_hours(datetime(2027, 1, 11, 1, 0, tzinfo=UTC), start, end)  # holiday

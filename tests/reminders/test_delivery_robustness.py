@@ -33,12 +33,19 @@ from sqlalchemy import select, update
 from app.core.business_days import is_business_day
 from app.core.clock import TOKYO, now
 from app.core.db import db_session
+from app.core.mail import SmtpTransport
 from app.enrollment.models import Enrolment
 from app.enrollment.services import cancel, enrol
-from app.core.mail import SmtpTransport
 from app.org.models import Employee, RoleName
-from app.reminders.delivery import (BACKOFF, claim_due, deliver_due, lease_ttl, recover_stale, release_claims,
-                                    renew_heartbeat)
+from app.reminders.delivery import (
+    BACKOFF,
+    claim_due,
+    deliver_due,
+    lease_ttl,
+    recover_stale,
+    release_claims,
+    renew_heartbeat,
+)
 from app.reminders.models import DeliveryStatus, Notification, SenderHeartbeat
 from app.reminders.rendering import _when
 from app.reminders.services import queue, resend
@@ -240,7 +247,7 @@ class KillingSink(MailSink):
         self.victim: int | None = None
         self.killed_on: str | None = None  # the Message-ID stored when the victim was killed
 
-    def start(self) -> "KillingSink":
+    def start(self) -> KillingSink:
         self.controller = Controller(_KillOnStore(self), hostname="127.0.0.1", port=self.port)
         self.controller.start()
         return self
@@ -387,7 +394,7 @@ class ChangingTransport(SmtpTransport):
             with self.app.app_context():
                 self.change()
                 db_session.commit()
-        except BaseException as error:  # noqa: BLE001 - reported to the test thread
+        except BaseException as error:
             failures.append(error)
 
 
@@ -441,7 +448,8 @@ def test_a_session_moved_mid_sweep_no_message_with_the_old_date_leaves_after_the
     assert stale == [], f"{len(stale)} messages with the old date after the move committed"
     assert len(after) == 20 and all(new in body(m) and m["X-Manabi-Kind"] == "enrolment_confirmed" for m in after)
     ics = [part.get_content() for m in after for part in m.iter_attachments()]
-    assert len(ics) == 20 and all(f"DTSTART;TZID=Asia/Tokyo:{new_start.astimezone(TOKYO):%Y%m%dT%H%M%S}" in c for c in ics)
+    assert len(ics) == 20 and all(f"DTSTART;TZID=Asia/Tokyo:{new_start.astimezone(TOKYO):%Y%m%dT%H%M%S}" in c
+                                  for c in ics)
     assert report.sent == 30 and report.skipped == 30 and report.rerendered >= 1, report
     with outbox.app.app_context():
         assert set(statuses(mail.confirmations).values()) == {DeliveryStatus.SENT}

@@ -1,7 +1,7 @@
 """Each kind is produced by its cause, arrives once, in the recipient's language."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -10,8 +10,8 @@ from sqlalchemy import select
 from app.core.business_days import is_business_day
 from app.core.clock import TOKYO, now
 from app.core.db import db_session
-from app.enrollment.services import approve, cancel, decline, enrol
 from app.core.mail import SmtpTransport
+from app.enrollment.services import approve, cancel, decline, enrol
 from app.org.models import RoleName
 from app.reminders.delivery import deliver_due
 from app.reminders.models import DeliveryStatus, Notification
@@ -266,13 +266,14 @@ def test_hr_edits_wording_with_preview_and_placeholder_check(app, client, mail_s
     factories.login_as(client, hr)
     url = "/admin/outbox/templates/enrolment_confirmed/ja"
     token = factories.csrf_token(client, url)
-    bad = client.post(url, data={"csrf_token": token, "subject": "確定 {course}", "body": "{nmae} 様", "action": "save"})
+    bad = client.post(url, data={"csrf_token": token, "subject": "確定 {course}", "body": "{nmae} 様",
+                                 "action": "save"})
     assert bad.status_code == 400 and "{nmae}" in bad.get_data(as_text=True)
-    preview = client.post(url, data={"csrf_token": token, "subject": "確定：{course}", "body": "{name} 様 {session_start}",
-                                     "action": "preview"}).get_data(as_text=True)
+    preview = client.post(url, data={"csrf_token": token, "subject": "確定：{course}",
+                                     "body": "{name} 様 {session_start}", "action": "preview"}).get_data(as_text=True)
     assert "確定：主任級デジタル研修" in preview and "山田 太郎 様" in preview
-    saved = client.post(url, data={"csrf_token": token, "subject": "【研修】確定：{course}", "body": "{name} 様\n確定です。",
-                                   "action": "save"})
+    saved = client.post(url, data={"csrf_token": token, "subject": "【研修】確定：{course}",
+                                   "body": "{name} 様\n確定です。", "action": "save"})
     assert saved.status_code == 302
     with app.app_context():
         factories.enrolment(person, factories.training_session(factories.course(title_ja="文面の研修")))

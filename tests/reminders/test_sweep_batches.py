@@ -11,8 +11,8 @@ from sqlalchemy import event, select, update
 from app.core.business_days import is_business_day
 from app.core.clock import TOKYO
 from app.core.db import db_session
-from app.enrollment.services import enrol
 from app.core.mail import OutgoingMail, SmtpTransport, Transport
+from app.enrollment.services import enrol
 from app.reminders.delivery import deliver_due
 from app.reminders.models import DeliveryStatus, Notification
 from app.reminders.services import queue

@@ -39,7 +39,8 @@ def session_at(course, *starts: datetime, hours: int = 3, capacity: int = 40):  
 
     first = min(starts)
     details = SessionDetails(label="", location="県庁 研修室A", online_url=None, capacity=capacity,
-                             enrolment_opens_at=now() - timedelta(days=1), enrolment_closes_at=first - timedelta(days=1),
+                             enrolment_opens_at=now() - timedelta(days=1),
+                             enrolment_closes_at=first - timedelta(days=1),
                              cancellation_deadline_at=first - timedelta(days=2), approval_policy=ApprovalPolicy.NONE)
     created = schedule_session(None, course, details, [(s, s + timedelta(hours=hours)) for s in starts], [])
     db_session.commit()

@@ -10,9 +10,9 @@ import pytest
 from openpyxl import load_workbook
 
 from app.core.clock import TOKYO
-from app.web.spreadsheets import DANGEROUS_PREFIXES, csv_lines, neutralise
 from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.org.models import RoleName
+from app.web.spreadsheets import DANGEROUS_PREFIXES, csv_lines, neutralise
 from tests import factories
 
 HOSTILE = {"=": '=HYPERLINK("http://evil.example/","開く")', "+": "+81-90-0000-0000", "-": "-2+3",
@@ -24,8 +24,8 @@ def test_neutralise_prefixes_an_apostrophe_to_what_a_spreadsheet_would_run(value
     assert neutralise(value) == "'" + value
 
 
-@pytest.mark.parametrize("value", ["山田 太郎", "", "a=b", "1+1", "'=already text", " =leading space", "＝全角", "研修-1",
-                                   5, -5, 2.5, None, True])
+@pytest.mark.parametrize("value", ["山田 太郎", "", "a=b", "1+1", "'=already text", " =leading space", "＝全角",
+                                   "研修-1", 5, -5, 2.5, None, True])
 def test_neutralise_leaves_everything_else_alone(value):
     assert neutralise(value) is value
 
@@ -39,7 +39,8 @@ def test_csv_lines_start_with_the_bom_and_neutralise_header_and_cells():
     text = "".join(csv_lines(["=head", "名前", "数", "備考"], rows))
     assert text.startswith("\ufeff") and text.count("\ufeff") == 1
     parsed = list(csv.reader(io.StringIO(text[1:], newline="")))
-    assert parsed == [["'=head", "名前", "数", "備考"], ["'=1+1", "", "3", "普通"], ["'-x", "'@y", "'\tz", "a,\"b\"\nc"]]
+    assert parsed == [["'=head", "名前", "数", "備考"], ["'=1+1", "", "3", "普通"],
+                      ["'-x", "'@y", "'\tz", "a,\"b\"\nc"]]
     assert "\r\n" in text  # lines end as Excel expects
 
 
@@ -97,7 +98,8 @@ def test_enrolment_csv_has_the_bom_and_neutralised_names_and_titles(app, client,
     for i, value in enumerate(HOSTILE.values(), start=1):
         row = by_number[f"X{i:04d}"]
         assert row[1] == "'" + value
-        assert (row[2], row[3], row[4], row[5], row[7]) == ("'@不正な課", "主任級", "EVIL-1", "'+危険な研修", "confirmed")
+        assert (row[2], row[3], row[4], row[5], row[7]) == (
+            "'@不正な課", "主任級", "EVIL-1", "'+危険な研修", "confirmed")
     assert by_number["X0100"][1] == "普通 花子"
     for row in table:
         for cell in row:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 
-
 from app.org.models import RoleName
 from app.reports.figures import Period, compute
 from app.reports.models import CoursePlan
@@ -62,7 +61,7 @@ def test_first_half_by_department_division_grade_and_course(app, data):
         "人事課": "総務部", "財政課": "総務部", "医療政策課": "健康福祉部"}
     assert by_label(figures["by_grade"]) == {"主任級": (5, 4, 80.0, 7, 7, 100.0), "主事・技師": (2, 0, 0.0, 2, 1, 50.0)}
     assert [r["key"] for r in figures["by_grade"]] == ["SHUNIN", "SHUJI"]  # by rank
-    assert by_label(figures["by_course"], COUNTS + ("planned", "achievement")) == {
+    assert by_label(figures["by_course"], (*COUNTS, "planned", "achievement")) == {
         "DX基礎研修": (5, 3, 60.0, 7, 6, 85.7, 8, 62.5),
         "メンタルヘルス研修": (2, 1, 50.0, 2, 2, 100.0, 4, 50.0)}
 
@@ -74,7 +73,7 @@ def test_second_half_counts_the_session_of_1_october_tokyo_time(app, data):
     assert by_label(figures["by_department"]) == {"総務部": (1, 1, 100.0, 1, 1, 100.0),
                                                   "健康福祉部": (1, 0, 0.0, 1, 0, 0.0)}
     assert by_label(figures["by_grade"]) == {"主事・技師": (2, 1, 50.0, 2, 1, 50.0)}
-    assert by_label(figures["by_course"], COUNTS + ("planned", "achievement")) == {
+    assert by_label(figures["by_course"], (*COUNTS, "planned", "achievement")) == {
         "DX基礎研修": (2, 1, 50.0, 2, 1, 50.0, 8, 25.0),
         "メンタルヘルス研修": (0, 0, None, 0, 0, None, 4, 0.0)}  # planned, nobody yet
 
@@ -84,7 +83,8 @@ def test_whole_year_and_the_next_year(app, data):
         year = compute(Period(FY, None))
         next_year = compute(Period(FY + 1, 1))
     assert by_label([year["totals"]])[""] == (9, 5, 55.6, 11, 9, 81.8)
-    assert by_label(year["by_department"]) == {"総務部": (6, 5, 83.3, 9, 8, 88.9), "健康福祉部": (3, 0, 0.0, 2, 1, 50.0)}
+    assert by_label(year["by_department"]) == {"総務部": (6, 5, 83.3, 9, 8, 88.9),
+                                               "健康福祉部": (3, 0, 0.0, 2, 1, 50.0)}
     assert by_label(year["by_grade"]) == {"主任級": (5, 4, 80.0, 7, 7, 100.0), "主事・技師": (4, 1, 25.0, 4, 2, 50.0)}
     assert {r["label"]: (r["participants"], r["achievement"]) for r in year["by_course"]} == {
         "DX基礎研修": (7, 87.5), "メンタルヘルス研修": (2, 50.0)}
@@ -125,7 +125,8 @@ def test_dashboard_shows_the_numbers_beside_the_charts(app, client, data):
     assert table_rows(page, "研修・プログラム別") == {
         "DX基礎研修": ["5", "3", "60.0%", "85.7%", "8", "62.5%", "—", "—"],
         "メンタルヘルス研修": ["2", "1", "50.0%", "100.0%", "4", "50.0%", "—", "—"]}
-    assert table_rows(page, "所属別") == {"人事課": ["4", "3", "75.0%", "83.3%"], "財政課": ["1", "1", "100.0%", "100.0%"],
+    assert table_rows(page, "所属別") == {"人事課": ["4", "3", "75.0%", "83.3%"],
+                                          "財政課": ["1", "1", "100.0%", "100.0%"],
                                           "医療政策課": ["2", "0", "0.0%", "100.0%"]}
 
     charts = dict(re.findall(r'<svg [^>]*role="img" aria-label="([^"]+)"[^>]*>(.*?)</svg>', page, re.S))
@@ -142,13 +143,15 @@ def test_dashboard_shows_the_numbers_beside_the_charts(app, client, data):
     link = re.search(r'href="(/reports/drilldown\?[^"]*department=D-SOUMU[^"]*)"', page)
     assert link, "the department figure links to the people behind it"
     drill = client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
-    assert {p.name for p in data.people.values() if p.name in drill} == {data.people[k].name for k in ("a1", "a2", "a3", "b1")}
+    assert ({p.name for p in data.people.values() if p.name in drill}
+            == {data.people[k].name for k in ("a1", "a2", "a3", "b1")})
 
 
 def test_dashboard_second_half(app, client, data):
     factories.login_as(client, data.hr)
     page = client.get(f"/reports/dashboard?fy={FY}&half=2").get_data(as_text=True)
-    assert table_rows(page, "部局別") == {"総務部": ["1", "1", "100.0%", "100.0%"], "健康福祉部": ["1", "0", "0.0%", "0.0%"]}
+    assert table_rows(page, "部局別") == {"総務部": ["1", "1", "100.0%", "100.0%"],
+                                          "健康福祉部": ["1", "0", "0.0%", "0.0%"]}
 
 
 def test_dashboards_are_for_hr_only(app, client, data):

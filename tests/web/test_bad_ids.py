@@ -8,12 +8,13 @@ that read them. (app/assessment/views.py is left to its own tests.)
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 import pytest
 from werkzeug.exceptions import NotFound
 
-from app.web.ids import ID_MAX, IdConverter, parse_id, parse_ids, parse_int
 from app.org.models import RoleName
+from app.web.ids import ID_MAX, IdConverter, parse_id, parse_ids, parse_int
 from tests import factories
 
 HUGE = "99999999999999999999"
@@ -195,11 +196,11 @@ def test_the_manage_form_names_a_quota_too_large_to_store(app, staff):
 
 
 def test_a_check_in_code_in_full_width_digits_counts_and_other_digits_do_not():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from app.attendance.checkin_codes import code_is_valid, current_code
 
-    at = datetime(2026, 11, 30, 1, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
     code, _seconds = current_code("secret", 7, at)
     assert code_is_valid("secret", 7, code.translate(str.maketrans("0123456789", "０１２３４５６７８９")), at)
     assert not code_is_valid("secret", 7, "٣" * 6, at)  # was a TypeError from compare_digest: a 500

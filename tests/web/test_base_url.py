@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from app.completion.services import record_manual_completion
 from app.core.db import db_session
-from app.web.external_urls import check_base_url, external_url
 from app.core.mail import SmtpTransport
 from app.org.models import RoleName
 from app.reminders.delivery import deliver_due
+from app.web.external_urls import check_base_url, external_url
 from config import ProductionConfig, trusted_hosts
 from tests import factories
 from tests.reminders.test_notifications import office_time

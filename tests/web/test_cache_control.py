@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from flask import Response
 
-from app.web.headers import is_private
 from app.org.models import RoleName
+from app.web.headers import is_private
 from tests import factories
 from tests.test_permission_matrix import ACCESS, people  # noqa: F401  (the fixture the paths need)
 

@@ -49,16 +49,16 @@ from app.attendance.models import AttendanceStatus
 from app.attendance.services import set_mark
 from app.auth.throttling import ThrottlePolicy, issue_unlock
 from app.catalog.services import save_course, spec_from_course
-from app.core.clock import now, today
 from app.cohorts import services as cohorts
 from app.cohorts.models import Decision, Milestone, MilestoneKind, SubmissionFile
 from app.cohorts.uploads import check_upload
 from app.completion.models import Completion
 from app.completion.services import evaluate_enrolment, record_manual_completion
+from app.core.clock import now, today
 from app.core.db import Base, db_session
+from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.enrollment.services import cancel, decline, enrol, reset_calendar_feed
-from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.jobs import services as jobs
 from app.org.jobs import KIND as STAFF_IMPORT
 from app.org.models import Employee, RoleName
@@ -171,8 +171,8 @@ def _build_world(application: Flask, upload_dir: Path) -> World:
         grades = ("SHUNIN", "SHUSA", "SHUJI", "HOSA")
         current_fy = fiscal_year_of(today()).year
         half = fiscal_half_of(today()).half
-        course_a = factories.course("GET-A", title_ja="検証研修A（テストとアンケート）", grades=grades, quiz_pass_mark=60,
-                                    survey_required=True, fiscal_year=current_fy)
+        course_a = factories.course("GET-A", title_ja="検証研修A（テストとアンケート）", grades=grades,
+                                    quiz_pass_mark=60, survey_required=True, fiscal_year=current_fy)
         course_b = factories.course("GET-B", title_ja="検証研修B（承認制）", grades=grades, fiscal_year=current_fy)
         course_c = factories.course("GET-C", title_ja="検証研修C", grades=grades, fiscal_year=current_fy)
         course_d = factories.course("GET-D", title_ja="検証研修D（外部）", grades=grades, fiscal_year=current_fy)
@@ -189,8 +189,8 @@ def _build_world(application: Flask, upload_dir: Path) -> World:
         # Course A's session (two meetings) and course E's took place two weeks ago: the
         # employee, the colleague and the junior came to A, the employee to E.
         with time_machine.travel(now() - timedelta(days=24), tick=True):
-            past = factories.training_session(course_a, instructors=(instructor,), meetings=2, starts_in=timedelta(days=7),
-                                              label="過去回")
+            past = factories.training_session(course_a, instructors=(instructor,), meetings=2,
+                                              starts_in=timedelta(days=7), label="過去回")
             past_places = {name: factories.enrolment(p[name], past) for name in ("employee", "colleague", "junior")}
             timed_session = factories.training_session(course_e, instructors=(instructor,), starts_in=timedelta(days=7),
                                                        label="時間制限回")
@@ -201,8 +201,10 @@ def _build_world(application: Flask, upload_dir: Path) -> World:
         db_session.add(quiz)
         db_session.flush()
         quizzes.replace_questions(quiz, [
-            {"type": "single", "text": "個人情報の管理責任者は？", "choices": ["所属長", "本人"], "answer": 0, "points": 1},
-            {"type": "short", "text": "学んだことを一つ書いてください。", "choices": [], "answer": "自由記述", "points": 1},
+            {"type": "single", "text": "個人情報の管理責任者は？",
+             "choices": ["所属長", "本人"], "answer": 0, "points": 1},
+            {"type": "short", "text": "学んだことを一つ書いてください。",
+             "choices": [], "answer": "自由記述", "points": 1},
         ])
         db_session.commit()
         questions = list(db_session.scalars(select(Question).where(Question.quiz_id == quiz.id)
@@ -291,12 +293,14 @@ def _build_world(application: Flask, upload_dir: Path) -> World:
         plan = db_session.scalar(select(Milestone).where(Milestone.cohort_id == cohort.id,
                                                          Milestone.kind == MilestoneKind.PLAN))
         pdf = check_upload("plan.pdf", b"%PDF-1.4\n% plan\n", application.config["COHORT_UPLOAD_MAX_BYTES"])
-        submission = cohorts.submit_work(p["employee"], plan, team, "## 計画\n\n窓口の待ち時間を半分に", [pdf], upload_dir)
+        submission = cohorts.submit_work(p["employee"], plan, team,
+                                         "## 計画\n\n窓口の待ち時間を半分に", [pdf], upload_dir)
         db_session.commit()
 
         # Notifications: whatever the above queued, one for each person, and a sent and a failed one.
         for name, person in p.items():
-            todo = queue(person.id, "followup_todo", f"get-crawl:{name}", {"course": course_a.title_ja, "todo": "アンケート"})
+            todo = queue(person.id, "followup_todo", f"get-crawl:{name}",
+                         {"course": course_a.title_ja, "todo": "アンケート"})
             assert todo is not None
             todo.status, todo.sent_at = DeliveryStatus.SENT, now()  # in the inbox, unread
         db_session.commit()
@@ -328,7 +332,7 @@ def _build_world(application: Flask, upload_dir: Path) -> World:
         states = dict(db_session.execute(select(Enrolment.id, Enrolment.state).where(
             Enrolment.id.in_(enrolments.values()))).all())
         assert {states[i] for i in enrolments.values()} == set(EnrolmentState), states
-        certificates = [c for c in db_session.scalars(select(Completion.certificate_code).order_by(Completion.id))]
+        certificates = list(db_session.scalars(select(Completion.certificate_code).order_by(Completion.id)))
         assert manual.certificate_code in certificates and len(certificates) >= 2, certificates
         files = list(db_session.scalars(select(SubmissionFile.id).where(SubmissionFile.submission_id == submission.id)))
         notifications = {person_id: [row[1] for row in rows] for person_id, rows in itertools.groupby(
@@ -493,7 +497,7 @@ def urls_for(world: World, role: str, *, fewer: bool = False) -> list[tuple[str,
                    for name in names]
         for combination in itertools.product(*choices):
             values = iter(combination)
-            path = _ARGUMENT.sub(lambda _m: quote(str(next(values)), safe=""), rule.rule)
+            path = _ARGUMENT.sub(lambda _m, values=values: quote(str(next(values)), safe=""), rule.rule)
             found.append((rule.endpoint, path))
             if not names and not fewer:
                 found.extend((rule.endpoint, f"{path}?{urlencode(q)}") for q in world.queries.get(rule.endpoint, []))
@@ -539,7 +543,8 @@ def crawl(world: World, role: str) -> Crawl:
                 recorder.requesting = f"{endpoint} {url}"
                 with client.open(url, method=method) as response:
                     result.answers[(method, url)] = Reply(response.status_code, response.headers.get("Location"),
-                                                          response.headers.get("Content-Type"), len(response.get_data()))
+                                                          response.headers.get("Content-Type"),
+                                                          len(response.get_data()))
                 recorder.requesting = None
                 result.endpoints[url] = endpoint
         result.writes[method] = recorder.writes
@@ -586,7 +591,8 @@ def test_head_answers_like_get(world: World, crawls: dict[str, Crawl], role: str
         if head.status >= 500 or head.status != got.status:
             problems.append(f"HEAD {where}: {head.status}, GET: {got.status}")
         elif (head.location, head.content_type) != (got.location, got.content_type):
-            problems.append(f"HEAD {where}: {head.location} {head.content_type}, GET: {got.location} {got.content_type}")
+            problems.append(f"HEAD {where}: {head.location} {head.content_type}, "
+                            f"GET: {got.location} {got.content_type}")
         if head.body_length:
             problems.append(f"HEAD {where} sent a body")
     problems += [f"HEAD {request} sent {statements}" for request, statements in result.writes["HEAD"].items()]

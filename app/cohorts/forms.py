@@ -1,0 +1,307 @@
+"""The forms of the cohort programme's pages. Every user-written string is checked here, at the
+edge (app/core/text_safety.py); numbers and dates are parsed here (never with int(), which reads
+"٣" as 3); the rules of the programme (themes, windows, quotas) stay with app/cohorts/services.py.
+
+Pages whose number of fields depends on the data (the questions of a cohort, the departments'
+caps, the criteria of a rubric) build their form class for that data: `application_form`,
+`new_cohort_form`, `review_form`. Field names are those the pages have always posted.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from werkzeug.datastructures import FileStorage
+from wtforms import BooleanField, Field, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from app.catalog.models import Course
+from app.core.clock import TOKYO
+from app.core.text_safety import MultiLineText, SingleLineText
+from app.org.models import Grade, Unit
+from app.web.ids import INT_MAX, parse_id, parse_ids, parse_int
+
+QUOTA_MAX = 100_000  # places in a cohort (or a department's cap): far more than any prefecture has staff
+
+
+# --- fields ----------------------------------------------------------------------------------
+
+
+class WholeNumberField(StringField):
+    """A whole number a person types (ASCII or full-width digits), read by app/web/ids.parse_int.
+    `data` keeps the text as typed (shown again on an error); `number` is the value. An empty
+    value passes (add DataRequired to require one); anything else outside minimum .. maximum is a
+    field error with `message`."""
+
+    def __init__(self, label: Any = None, validators: Sequence[Any] | None = None, *, message: Any,
+                 minimum: int = 0, maximum: int = INT_MAX, **kwargs: Any) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.minimum, self.maximum, self.message = minimum, maximum, message
+
+    @property
+    def number(self) -> int | None:
+        return parse_int(self.data, minimum=self.minimum, maximum=self.maximum)
+
+    def pre_validate(self, form: Any) -> None:
+        if (self.data or "").strip() and self.number is None:
+            raise ValidationError(str(self.message))
+
+
+class TokyoDateTimeField(StringField):
+    """A date and time from an `<input type="datetime-local">`, meant in Asia/Tokyo. `data` keeps
+    the text as typed; `at` is the timezone-aware instant, or None. Required: an empty or
+    unreadable value is the field error `message`."""
+
+    def __init__(self, label: Any = None, validators: Sequence[Any] | None = None, *, message: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.message = message or _l("Enter a date and time.")
+
+    @property
+    def at(self) -> datetime | None:
+        try:
+            return datetime.fromisoformat((self.data or "").strip()).replace(tzinfo=TOKYO)
+        except ValueError:
+            return None
+
+    def pre_validate(self, form: Any) -> None:
+        if self.at is None:
+            raise ValidationError(str(self.message))
+
+
+def _text(field: Field) -> str:
+    return field.data if isinstance(field.data, str) else ""
+
+
+# --- applying ----------------------------------------------------------------------------------
+
+
+class ApplicationForm(FlaskForm):
+    """Apply, change or withdraw (cohorts.detail). The theme and a missing statement are judged by
+    the service, which names them; the answers are the fields `answer-0`, `answer-1` … (one per
+    question of the cohort: see `application_form`)."""
+
+    statement = TextAreaField(_l("Statement of motivation"), validators=[MultiLineText()])
+    theme = StringField(_l("The theme you want to work on"), validators=[Length(max=40), SingleLineText()])
+    intent = StringField(validators=[Length(max=20)])  # what the page showed: apply or edit
+    action = StringField(validators=[Length(max=20)])  # the withdraw button
+
+    question_count = 0
+
+    def chosen_intent(self, has_application: bool) -> str:
+        """"withdraw", "edit" or "apply" (what the page offered; other values count as apply)."""
+        return _text(self.action) or _text(self.intent) or ("edit" if has_application else "apply")
+
+    def answer_field(self, index: int) -> Field:
+        return self[f"answer-{index}"]
+
+    def answers(self) -> list[str]:
+        return [_text(self.answer_field(i)) for i in range(self.question_count)]
+
+    def fill_from(self, statement: str, theme: str, answers: Sequence[str]) -> None:
+        self.statement.data, self.theme.data = statement, theme
+        for index in range(self.question_count):
+            self.answer_field(index).data = answers[index] if index < len(answers) else ""
+
+
+def application_form(questions: Sequence[str], **kwargs: Any) -> ApplicationForm:
+    """An ApplicationForm with one answer field per question of the cohort."""
+
+    class CohortApplicationForm(ApplicationForm):
+        question_count = len(questions)
+
+    for index, question in enumerate(questions):
+        setattr(CohortApplicationForm, f"answer-{index}", TextAreaField(question, validators=[MultiLineText()]))
+    return CohortApplicationForm(**kwargs)
+
+
+class EndorsementForm(FlaskForm):
+    """A manager's endorsement (cohorts.endorsements); the application is loaded (404) before the
+    form is judged."""
+
+    application_id = StringField()
+    decision = StringField(validators=[Length(max=20)])
+    comment = StringField(_l("Comment"), validators=[Length(max=1000), MultiLineText()])
+
+    @property
+    def application_row_id(self) -> int | None:
+        return parse_id(self.application_id.data)
+
+    @property
+    def is_endorsed(self) -> bool:
+        return self.decision.data == "endorse"
+
+
+# --- HR: opening a cohort, selection, teams, milestones ----------------------------------------
+
+
+class NewCohortForm(FlaskForm):
+    """Open a cohort (cohorts.manage); the department caps are the fields `cap-<unit id>` (see
+    `new_cohort_form`)."""
+
+    programme = StringField(_l("Programme"))
+    name = StringField(_l("Name of the cohort"), validators=[
+        DataRequired(message=_l("Give the cohort a name.")), Length(max=120), SingleLineText()])
+    opens = TokyoDateTimeField(_l("Applications open"))
+    closes = TokyoDateTimeField(_l("Applications close"))
+    quota = WholeNumberField(_l("Quota"), minimum=1, maximum=QUOTA_MAX,
+                             message=_l("Enter a quota from 1 to %(max)s.", max=QUOTA_MAX),
+                             validators=[DataRequired(message=_l("Enter a quota from 1 to %(max)s.", max=QUOTA_MAX))])
+    requires_endorsement = BooleanField(_l("Manager endorsement required"))
+    grades = SelectMultipleField(_l("Eligible grades"), choices=[], validate_choice=False)
+    questions = TextAreaField(_l("Questions on the application form (one per line)"),
+                              validators=[Length(max=5000), MultiLineText()])
+
+    programmes: Sequence[Course] = ()
+    departments: Sequence[Unit] = ()
+
+    def validate_programme(self, field: Field) -> None:
+        if self.chosen_programme() is None:
+            raise ValidationError(str(_l("Choose a cohort programme.")))
+
+    def chosen_programme(self) -> Course | None:
+        programme_id = parse_id(self.programme.data)
+        return next((p for p in self.programmes if p.id == programme_id), None)
+
+    def cap_field(self, department: Unit) -> WholeNumberField:
+        field = self[f"cap-{department.id}"]
+        assert isinstance(field, WholeNumberField)
+        return field
+
+    def caps(self) -> dict[Unit, int]:
+        """The caps filled in (an empty field: no cap for that department)."""
+        caps = {}
+        for department in self.departments:
+            cap = self.cap_field(department).number
+            if cap is not None:
+                caps[department] = cap
+        return caps
+
+    def chosen_grades(self, grades: Iterable[Grade]) -> list[Grade]:
+        chosen = set(parse_ids(self.grades.data or []))
+        return [g for g in grades if g.id in chosen]
+
+    def question_lines(self) -> list[str]:
+        return [q.strip() for q in _text(self.questions).splitlines() if q.strip()]
+
+
+def new_cohort_form(programmes: Sequence[Course], departments: Sequence[Unit], **kwargs: Any) -> NewCohortForm:
+    """A NewCohortForm offering these programmes, with a cap field per department."""
+
+    class CohortOpeningForm(NewCohortForm):
+        pass
+
+    CohortOpeningForm.programmes, CohortOpeningForm.departments = tuple(programmes), tuple(departments)
+    for department in departments:
+        setattr(CohortOpeningForm, f"cap-{department.id}", WholeNumberField(
+            department.name, maximum=QUOTA_MAX, message=_l("Enter a whole number or leave it empty.")))
+    return CohortOpeningForm(**kwargs)
+
+
+class SelectionForm(FlaskForm):
+    """One button of the selection page (cohorts.selection): publish, or a move of one application.
+    `from` is the decision the page showed; `reason` (a withdrawal's) is not typed on the page."""
+
+    action = StringField(validators=[Length(max=20)])
+    application_id = StringField()
+    shown_decision = StringField(name="from", validators=[Length(max=20)])
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500), SingleLineText()])
+
+    @property
+    def application_row_id(self) -> int | None:
+        return parse_id(self.application_id.data)
+
+
+class TeamForm(FlaskForm):
+    """Form a fieldwork team (cohorts.teams). Unknown codes and numbers, a theme outside the three
+    and members who are not participants are refused by the view and the service, by name."""
+
+    name = StringField(_l("Team name"), validators=[Length(max=120), SingleLineText()])
+    host_unit = StringField(_l("Host division (unit code)"), validators=[Length(max=40), SingleLineText()])
+    theme = StringField(_l("Theme"), validators=[Length(max=40), SingleLineText()])
+    mentors = StringField(_l("Mentors (employee numbers)"), validators=[Length(max=1000), SingleLineText()])
+    members = SelectMultipleField(_l("Members"), choices=[], validate_choice=False)
+    problem = TextAreaField(_l("The host division's problem"), validators=[MultiLineText()])
+
+    def member_ids(self) -> list[int]:
+        return parse_ids(self.members.data or [])
+
+    def mentor_numbers(self) -> list[str]:
+        return [n for n in _text(self.mentors).replace(",", " ").split() if n]
+
+    def host_code(self) -> str:
+        return _text(self.host_unit).strip()
+
+
+class MilestoneForm(FlaskForm):
+    """A milestone's due date and whether it is one per team (cohorts.set_milestone)."""
+
+    milestone_id = StringField()
+    due_at = TokyoDateTimeField(_l("Submission due"))
+    per_team = BooleanField(_l("one per team"))
+
+    @property
+    def milestone_row_id(self) -> int | None:
+        return parse_id(self.milestone_id.data)
+
+
+# --- the work: submissions, reviews, the abstract ----------------------------------------------
+
+
+class WorkForm(FlaskForm):
+    """A new version of a milestone's work (cohorts.work); the files are checked by
+    app/cohorts/uploads.py (size, type by content, name)."""
+
+    milestone_id = StringField()
+    text = TextAreaField(_l("Text (Markdown)"), validators=[MultiLineText()])
+    files = MultipleFileField(_l("Files (PDF, Office documents, images; up to 10 MB each)"))
+
+    @property
+    def milestone_row_id(self) -> int | None:
+        return parse_id(self.milestone_id.data)
+
+    def uploads(self) -> list[FileStorage]:
+        return [f for f in (self.files.data or []) if isinstance(f, FileStorage) and f.filename]
+
+
+class AbstractForm(FlaskForm):
+    abstract = TextAreaField(_l("Final abstract (shown on the showcase)"), validators=[MultiLineText()])
+
+
+class ReviewForm(FlaskForm):
+    """A mentor's review (cohorts.submission); one field `criterion-<n>` per criterion of the
+    milestone's rubric (see `review_form`). A missing or unknown level is named by the service."""
+
+    decision = StringField(validators=[Length(max=20)])
+    comment = TextAreaField(_l("Comment"), validators=[MultiLineText()])
+
+    criterion_count = 0
+
+    @property
+    def is_accepted(self) -> bool:
+        return self.decision.data == "accept"
+
+    def scores(self) -> dict[str, int]:
+        """Criterion index → the level chosen, for the criteria given a level."""
+        scores = {}
+        for index in range(self.criterion_count):
+            level = parse_int(self[f"criterion-{index}"].data)
+            if level is not None:
+                scores[str(index)] = level
+        return scores
+
+
+def review_form(rubric: Sequence[dict[str, Any]], **kwargs: Any) -> ReviewForm:
+    """A ReviewForm with one level field per criterion of the rubric."""
+
+    class RubricReviewForm(ReviewForm):
+        criterion_count = len(rubric)
+
+    for index, criterion in enumerate(rubric):
+        setattr(RubricReviewForm, f"criterion-{index}", StringField(str(criterion.get("name", index + 1)),
+                                                                    validators=[Length(max=10)]))
+    return RubricReviewForm(**kwargs)
