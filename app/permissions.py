@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, false, func, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.assessment.models import QuizAttempt
 from app.catalog.models import Course, CourseStatus, ProgrammeItem
@@ -33,7 +35,7 @@ from app.core.clock import now
 from app.core.db import db_session
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
 from app.jobs.models import BackgroundJob
-from app.org.models import Employee, RoleName, Unit
+from app.org.models import Employee, RoleGrant, RoleName, Unit
 from app.reminders.models import Notification
 from app.scheduling.models import Meeting, TrainingSession, session_instructors
 
@@ -107,26 +109,88 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
 
 
 # --- who is what ---------------------------------------------------------------------------
+# Granted roles are RoleGrant rows; "manager" is heading an active unit (Unit.head_id). For the
+# signed-in person both are read by the sign-in loader in its one statement (`standing_columns`,
+# app/auth/login.py) and kept on `g` for that request only (`remember_standing`): the checks below
+# then read no rows about them, and a change shows on the next request. Anyone else (the person
+# a page is about, a target of an action) is read from the database as before.
+
+_STANDING_KEY = "_manabi_standing"  # on g: the signed-in person's Standing, this request only
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the sign-in loader read about the person it loaded, for this request."""
+
+    employee_id: int
+    roles: frozenset[RoleName]
+    headed_unit_paths: tuple[str, ...]  # the materialised paths ("/1/7/") of the active units they head
+
+
+def _heads(employee_id: InstrumentedAttribute[int] | int) -> ColumnElement[bool]:
+    """The units someone heads: the one definition of "manager"."""
+    return and_(Unit.head_id == employee_id, Unit.is_active.is_(True))
+
+
+def standing_columns() -> tuple[ScalarSelect[str], ScalarSelect[str]]:
+    """Two scalar subqueries correlated to the Employee of the enclosing statement, for the sign-in
+    loader to read with the person: their granted roles and the paths of the units they head, each
+    comma-joined (group_concat on SQLite, string_agg on PostgreSQL, through SQLAlchemy's
+    `aggregate_strings`; neither a role name nor a unit path holds a comma), NULL when none."""
+    roles = (select(func.aggregate_strings(RoleGrant.role, ","))
+             .where(RoleGrant.employee_id == Employee.id).correlate_except(RoleGrant).scalar_subquery())
+    paths = (select(func.aggregate_strings(Unit.path, ","))
+             .where(_heads(Employee.id)).correlate_except(Unit).scalar_subquery())
+    return roles, paths
+
+
+def remember_standing(employee_id: int, roles: str | None, headed_unit_paths: str | None) -> None:
+    """Keep what `standing_columns` read about the signed-in person for the rest of the request."""
+    standing = Standing(employee_id, frozenset(RoleName(role) for role in (roles or "").split(",") if role),
+                        tuple(sorted(path for path in (headed_unit_paths or "").split(",") if path)))
+    setattr(g, _STANDING_KEY, standing)
+
+
+def _standing(user: Employee) -> Standing | None:
+    standing: Standing | None = g.get(_STANDING_KEY)
+    return standing if standing is not None and standing.employee_id == user.id else None
+
+
+def granted_roles(user: Employee) -> frozenset[RoleName]:
+    """The roles granted to someone (not "employee" or the derived "manager")."""
+    standing = _standing(user)
+    return standing.roles if standing is not None else user.roles
 
 
 def headed_units(user: Employee) -> list[Unit]:
-    """Units this person heads (cached for the request)."""
+    """Units this person heads (cached for the request). For the signed-in person who heads none,
+    no statement at all."""
     cache: dict[int, list[Unit]] = g.setdefault("_headed_units", {})
     if user.id not in cache:
-        cache[user.id] = list(
-            db_session.scalars(select(Unit).where(Unit.head_id == user.id, Unit.is_active))
-        )
+        standing = _standing(user)
+        if standing is not None and not standing.headed_unit_paths:
+            cache[user.id] = []
+        else:
+            cache[user.id] = list(db_session.scalars(select(Unit).where(_heads(user.id))))
     return cache[user.id]
 
 
+def headed_unit_paths(user: Employee) -> tuple[str, ...]:
+    """The paths of the units this person heads: the roots of the subtrees they manage."""
+    standing = _standing(user)
+    if standing is not None:
+        return standing.headed_unit_paths
+    return tuple(unit.path for unit in headed_units(user))
+
+
 def is_manager(user: Employee) -> bool:
-    return bool(headed_units(user))
+    return bool(headed_unit_paths(user))
 
 
 def effective_roles(user: Employee | None) -> set[str]:
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return set()
-    roles: set[str] = {EMPLOYEE, *user.roles}
+    roles: set[str] = {EMPLOYEE, *granted_roles(user)}
     if is_manager(user):
         roles.add(MANAGER)
     return roles
@@ -144,15 +208,22 @@ def has_role(user: Employee | None, role: str) -> bool:
 
 
 def unit_in_subtree(unit: Unit | None, roots: Iterable[Unit]) -> bool:
-    if unit is None:
-        return False
-    return any(unit.path.startswith(root.path) for root in roots)
+    return _under_any(unit, (root.path for root in roots))
+
+
+def _under_any(unit: Unit | None, root_paths: Iterable[str]) -> bool:
+    return unit is not None and any(unit.path.startswith(path) for path in root_paths)
+
+
+def _manages_unit(user: Employee, unit: Unit | None) -> bool:
+    """`unit` lies in a subtree `user` heads."""
+    return _under_any(unit, headed_unit_paths(user))
 
 
 def can_view_employee(user: Employee, employee: Employee) -> bool:
     if user.id == employee.id or has_permission(user, Permission.ORG_EMPLOYEE_READ):
         return True
-    return unit_in_subtree(employee.unit, headed_units(user))
+    return _manages_unit(user, employee.unit)
 
 
 def viewable_employee_or_abort(user: Employee, employee_id: int) -> Employee:
@@ -170,7 +241,7 @@ def can_manage_employee(user: Employee, employee: Employee) -> bool:
     """Act for someone (approve, enrol on their behalf): their manager chain or HR."""
     if has_role(user, RoleName.HR):
         return True
-    return user.id != employee.id and unit_in_subtree(employee.unit, headed_units(user))
+    return user.id != employee.id and _manages_unit(user, employee.unit)
 
 
 def can_end_session(user: Employee, session_owner_id: int) -> bool:
@@ -207,7 +278,7 @@ _NO_PRIVILEGE = -1
 def held_privilege(person: Employee) -> int:
     """The privilege an account carries, active or not (a deactivated administrator's account is
     still an administrator's account: it comes back with its roles when reactivated)."""
-    roles: set[str] = {EMPLOYEE, *person.roles}
+    roles: set[str] = {EMPLOYEE, *granted_roles(person)}
     if is_manager(person):
         roles.add(MANAGER)
     return max(PRIVILEGE[role] for role in roles)
@@ -219,7 +290,7 @@ def acting_privilege(user: Employee | None) -> int:
 
 
 def _is_administrator_account(person: Employee) -> bool:
-    return RoleName.ADMIN in person.roles
+    return RoleName.ADMIN in granted_roles(person)
 
 
 def can_change_roles(actor: Employee, target: Employee) -> bool:
@@ -267,7 +338,7 @@ def can_endorse_application(manager: Employee, applicant: Employee) -> bool:
     """A manager endorses (or declines to endorse) a cohort application from their own subtree,
     never their own application."""
     return (manager.id != applicant.id and has_permission(manager, Permission.COHORT_ENDORSE)
-            and unit_in_subtree(applicant.unit, headed_units(manager)))
+            and _manages_unit(manager, applicant.unit))
 
 
 def can_decide_application(actor: Employee, applicant: Employee) -> bool:
@@ -381,7 +452,7 @@ def can_view_course(user: Employee, course: Course) -> bool:
 
 def can_view_team_unit(user: Employee, unit_id: int) -> bool:
     """Narrow the team page to one unit: a unit inside a subtree `user` heads."""
-    return unit_in_subtree(db_session.get(Unit, unit_id), headed_units(user))
+    return _manages_unit(user, db_session.get(Unit, unit_id))
 
 
 # --- query scopes ----------------------------------------------------------------------------
@@ -401,23 +472,23 @@ def visible_employee_filter(user: Employee) -> ColumnElement[bool]:
     """A WHERE clause limiting Employee rows to those `user` may see in lists and dashboards."""
     if has_permission(user, Permission.ORG_EMPLOYEE_READ):
         return true()
-    roots = headed_units(user)
+    roots = headed_unit_paths(user)
     if not roots:
         return Employee.id == user.id
     return or_(
         Employee.id == user.id,
         Employee.unit_id.in_(
-            select(Unit.id).where(or_(*(Unit.path.startswith(root.path) for root in roots)))
+            select(Unit.id).where(or_(*(Unit.path.startswith(root) for root in roots)))
         ),
     )
 
 
 def managed_unit_filter(user: Employee) -> ColumnElement[bool]:
     """Units inside the subtrees `user` heads (nothing for non-managers)."""
-    roots = headed_units(user)
+    roots = headed_unit_paths(user)
     if not roots:
         return false()
-    return or_(*(Unit.path.startswith(root.path) for root in roots))
+    return or_(*(Unit.path.startswith(root) for root in roots))
 
 
 def awaiting_decision_filter(user: Employee) -> ColumnElement[bool]:

@@ -6,7 +6,9 @@
 
 The browser's signed Flask session holds the random token (`SESSION_TOKEN_KEY`); the row holds
 its SHA-256. Every signed-in request loads the person and the row in one statement
-(`load_signed_in`), so a revoked row ends the session at once, on every copy of the cookie.
+(`load_signed_in`), so a revoked row ends the session at once, on every copy of the cookie; the
+same statement reads what the layout needs about the person (their roles, the units they head,
+the unread count), as columns the caller passes (app/auth/login.py).
 
 Revoking is one UPDATE ... WHERE revoked_at IS NULL, so revoking twice has one effect. The page
 cache serves a page only to a browser whose row is active (`active_session_clause`, read in one
@@ -18,12 +20,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import ColumnElement, delete, exists, or_, select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import lazyload
 
 from app.auth.models import UserSession
 from app.core.clock import now
@@ -90,18 +94,32 @@ def _active(at: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (UserSession.revoked_at.is_(None), UserSession.created_at > at - _max_age())
 
 
-def load_signed_in(employee_id: int, token: str | None) -> tuple[Employee, UserSession] | None:
+class SignedIn(NamedTuple):
+    employee: Employee
+    row: UserSession
+    values: tuple[Any, ...]  # the `also` columns, in their order
+
+
+def load_signed_in(employee_id: int, token: str | None,
+                   also: Sequence[ColumnElement[Any]] = ()) -> SignedIn | None:
     """The active person and their session row, in one statement (this runs on every signed-in
-    request). None when the row is missing, revoked or expired, or the person is deactivated."""
+    request). None when the row is missing, revoked or expired, or the person is deactivated.
+
+    `also`: scalar subqueries correlated to Employee (the person's roles, the units they head ...),
+    read in the same statement; their values come back in `values`. Their role grants are not
+    loaded (ask `permissions`, which reads the roles from `also`); touching `employee.roles` loads
+    them then."""
     statement = (
-        select(Employee, UserSession)
+        select(Employee, UserSession, *also)
         .join(UserSession, UserSession.employee_id == Employee.id)
         .where(Employee.id == employee_id, Employee.is_active.is_(True),
                UserSession.token_hash == hash_token(token or ""), *_active(now()))
-        .options(joinedload(Employee.role_grants))
+        .options(lazyload(Employee.role_grants))
     )
-    found = db_session.execute(statement).unique().first()
-    return (found[0], found[1]) if found is not None else None
+    found = db_session.execute(statement).first()
+    if found is None:
+        return None
+    return SignedIn(found[0], found[1], tuple(found[2:]))
 
 
 def active_session_clause(employee_id: int, token: str) -> ColumnElement[bool]:

@@ -84,12 +84,15 @@ def course(code: str) -> ResponseReturnValue:
     course = _load_course(code)
     assignment = queries.active_assignments_for(current_user.id, [course.id]).get(course.id)
     # The sessions panel shows the scheduling and enrollment domains' reads (composed here).
+    # Its meetings come with the sessions (one statement, not one per session): the page costs a
+    # fixed number of statements however many sessions and meetings the course has.
     mine = viewer_enrolments(current_user.id, course.id)
+    sessions = upcoming_sessions_by_course([course.id], per_course=30, with_meetings=True).get(course.id, [])
     return render_template(
         "catalog/course.html", course=course, body=render_markdown(course.body_md), assignment=assignment,
         programmes=queries.programmes_containing(course.id),
         for_my_grade=current_user.grade_id in {g.id for g in course.target_grades},
-        sessions=upcoming_sessions_by_course([course.id], per_course=30).get(course.id, []), mine=mine,
+        sessions=sessions, mine=mine,
         live={e.session_id: e for e in mine if e.is_active}, positions=positions_for(mine),
     )
 

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute, joinedload
 
 from app.core.db import db_session
 from app.reminders.models import DeliveryStatus, Notification, OptOut
 
 
+def unread_statement(recipient: ColumnElement[int] | InstrumentedAttribute[int] | int) -> Select[int]:
+    """How many messages the person has not read: what went out (or was due and failed)."""
+    return select(func.count()).select_from(Notification).where(
+        Notification.recipient_id == recipient, Notification.read_at.is_(None),
+        Notification.status.in_((DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SENDING)))
+
+
 def unread_count(employee_id: int) -> int:
-    return db_session.scalar(select(func.count()).select_from(Notification).where(
-        Notification.recipient_id == employee_id, Notification.read_at.is_(None),
-        Notification.status.in_((DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SENDING)))) or 0
+    return db_session.scalar(unread_statement(employee_id)) or 0
 
 
 def inbox_statement(employee_id: int) -> Select[Notification]:

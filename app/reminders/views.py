@@ -4,11 +4,14 @@ from flask import Blueprint, Flask, abort, flash, redirect, render_template, req
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from app.audit.services import record_event
+from app.auth.login import read_with_signed_in_user, signed_in_value
+from app.core.cache_generation import session_wrote
 from app.core.clock import now
 from app.core.db import db_session
+from app.org.models import Employee
 from app.permissions import Permission, can_read_notification, require, signed_in
 from app.reminders import queries
 from app.reminders.facts import Facts
@@ -172,12 +175,26 @@ def edit_template(kind: str, locale: str) -> ResponseReturnValue:
         400 if form.errors else 200
 
 
+UNREAD = "unread_notifications"  # read with the signed-in person (app/auth/login.py)
+
+
+def _unread_count_column() -> ColumnElement[int]:
+    """`queries.unread_count` as a scalar subquery correlated to the signed-in Employee."""
+    return queries.unread_statement(Employee.id).correlate_except(Notification).scalar_subquery()
+
+
 def init_app(app: Flask) -> None:
-    """The unread count in the header, computed only when a page asks for it."""
+    """The unread count in the header of every signed-in page: read in the sign-in statement, with
+    the person; asked again only by a page rendered after its request wrote (marking a message
+    read, say), where the count read before the write may be out of date."""
+    read_with_signed_in_user(app, UNREAD, _unread_count_column)
 
     def unread_notifications() -> int:
         if not current_user.is_authenticated:
             return 0
+        loaded = signed_in_value(UNREAD)
+        if isinstance(loaded, int) and not session_wrote():
+            return loaded
         return queries.unread_count(current_user.id)
 
     app.jinja_env.globals["unread_notifications"] = unread_notifications

@@ -12,9 +12,11 @@ from app.scheduling.models import SessionStatus, TrainingSession
 
 
 def upcoming_sessions_by_course(course_ids: list[int], *, include_cohort_only: bool = False,
-                                per_course: int | None = None) -> dict[int, list[TrainingSession]]:
+                                per_course: int | None = None,
+                                with_meetings: bool = False) -> dict[int, list[TrainingSession]]:
     """Upcoming sessions of the given courses, soonest first; with `per_course`, only that many
-    of each, cut in SQL (a window function), so five years of future sessions are never loaded."""
+    of each, cut in SQL (a window function), so five years of future sessions are never loaded.
+    With `with_meetings`, every session's meetings come in one more statement (not one each)."""
     if not course_ids:
         return {}
     conditions = [TrainingSession.course_id.in_(course_ids), TrainingSession.status == SessionStatus.SCHEDULED,
@@ -29,6 +31,8 @@ def upcoming_sessions_by_course(course_ids: list[int], *, include_cohort_only: b
             .label("place")).where(*conditions).subquery())
         stmt = (select(TrainingSession).join(ranked, ranked.c.id == TrainingSession.id)
                 .where(ranked.c.place <= per_course).order_by(TrainingSession.starts_at))
+    if with_meetings:
+        stmt = stmt.options(selectinload(TrainingSession.meetings))
     grouped: dict[int, list[TrainingSession]] = {}
     for training_session in db_session.scalars(stmt):
         grouped.setdefault(training_session.course_id, []).append(training_session)
