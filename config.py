@@ -35,12 +35,6 @@ class Config:
     # Request size limit (uploads of staff lists and fieldwork files stay below this)
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 20 * 1024 * 1024))
 
-    # Whole catalog/team pages kept per worker, keyed by the data generation (app/auth/page_cache.py)
-    PAGE_CACHE_ENABLED = _bool("PAGE_CACHE_ENABLED", True)
-    PAGE_CACHE_TTL_SECONDS = int(os.environ.get("PAGE_CACHE_TTL_SECONDS", 60))  # "upcoming" moves with the clock
-    PAGE_CACHE_MAX_ENTRIES = int(os.environ.get("PAGE_CACHE_MAX_ENTRIES", 2000))
-    PAGE_CACHE_MAX_BYTES = int(os.environ.get("PAGE_CACHE_MAX_BYTES", 32 * 1024 * 1024))  # per worker
-
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # tied to the session instead of a clock
 
@@ -112,9 +106,13 @@ class Config:
     COHORT_UPLOAD_MAX_BYTES = int(os.environ.get("COHORT_UPLOAD_MAX_BYTES", 10 * 1024 * 1024))
 
     PASSWORD_MIN_LENGTH = 10
-    # Argon2id cost: argon2-cffi's defaults (3 passes over 64 MiB) unless overridden
-    ARGON2_TIME_COST = int(os.environ.get("ARGON2_TIME_COST", 3))
-    ARGON2_MEMORY_COST = int(os.environ.get("ARGON2_MEMORY_COST", 65536))
+    # Argon2id cost: OWASP's recommended configuration (19 MiB, 2 passes, 1 lane: ~28 ms of one
+    # core here). argon2-cffi's default (64 MiB, 3 passes, 4 lanes) took ~210 ms of CPU a sign-in,
+    # so 300 people signing in at nine queued every page behind ~60 s of hashing on 2 cores
+    # (bench/morning.py). Hashes made with other settings are upgraded at their next sign-in.
+    ARGON2_TIME_COST = int(os.environ.get("ARGON2_TIME_COST", 2))
+    ARGON2_MEMORY_COST = int(os.environ.get("ARGON2_MEMORY_COST", 19456))
+    ARGON2_PARALLELISM = int(os.environ.get("ARGON2_PARALLELISM", 1))
     # No automatic waitlist promotion closer than this to a session's start (HR promotes by hand)
     WAITLIST_AUTO_PROMOTE_CUTOFF_HOURS = int(os.environ.get("WAITLIST_AUTO_PROMOTE_CUTOFF_HOURS", 24))
     TESTING = False
@@ -137,11 +135,11 @@ class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret"
     BASE_URL = "https://manabi.test.example.jp"  # not the test client's "localhost": links must come from here
-    PAGE_CACHE_ENABLED = True  # whatever the shell says: the suite exercises the cache
     DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     PASSWORD_MIN_LENGTH = 10
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 1024  # cheap hashing keeps hundreds of sign-ins in the suite fast
+    ARGON2_PARALLELISM = 1
     REMINDER_SENDERS = 1  # the crash tests kill "the" sender; the senders have tests of their own
 
 

@@ -17,7 +17,7 @@ from app.assessment.views import bp as assessment_bp
 from app.attendance import labels as attendance_labels
 from app.attendance.views import bp as attendance_bp
 from app.audit.views import bp as audit_bp
-from app.auth import login, page_cache, passwords
+from app.auth import login, passwords
 from app.auth import services as auth_services
 from app.auth.views import bp as auth_bp
 from app.catalog import labels as catalog_labels
@@ -28,7 +28,7 @@ from app.cohorts import services as cohort_services
 from app.cohorts.views import bp as cohorts_bp
 from app.completion import services as completion_services
 from app.completion.views import bp as completion_bp
-from app.core import cache_generation, db
+from app.core import db
 from app.enrollment import services as enrollment_services
 from app.enrollment.views import bp as enrollment_bp
 from app.home.views import bp as home_bp
@@ -55,11 +55,10 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     if not app.config.get("SECRET_KEY") or not app.config.get("DATABASE_URL"):
         raise RuntimeError("SECRET_KEY and DATABASE_URL must be configured")
 
-    passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"])
+    passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"],
+                        app.config["ARGON2_PARALLELISM"])
     db.init_app(app)
-    cache_generation.init_app(app)
     csrf.init_app(app)
-    page_cache.init_app(app)  # after CSRF (it overrides csrf_token()), before sign-in (see the module)
     locale.init_app(app)
     login.init_app(app)
     permissions.init_app(app)

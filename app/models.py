@@ -32,7 +32,6 @@ from app.cohorts.models import (  # noqa: F401
     TeamMember,
 )
 from app.completion.models import Completion  # noqa: F401
-from app.core.cache_generation import CacheGeneration  # noqa: F401
 from app.core.models import SchedulerLease  # noqa: F401
 from app.enrollment.models import CalendarFeed, Enrolment, EnrolmentEvent  # noqa: F401
 from app.jobs.models import BackgroundJob  # noqa: F401

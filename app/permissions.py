@@ -23,7 +23,6 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import abort, flash, g, redirect, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, false, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
@@ -38,6 +37,7 @@ from app.jobs.models import BackgroundJob
 from app.org.models import Employee, RoleGrant, RoleName, Unit
 from app.reminders.models import Notification
 from app.scheduling.models import Meeting, TrainingSession, session_instructors
+from app.web.locale import gettext as _
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -30,13 +30,15 @@ import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import Server, machine, sign_in, wrk  # noqa: E402 - after the path is set
+from bench.backends import backend_databases, require_wrk  # noqa: E402 - after the path is set
+from bench.run import Server, machine, sign_in, wrk  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGES_ORDER = ["/login", "/login [POST]", "/catalog/", "/catalog/?q=", "/catalog/courses/<code>",
@@ -223,25 +225,11 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=300)
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed (Debian: apt-get install wrk)")
+    require_wrk()
     results: dict[str, dict[str, Any]] = {}
-    workdir = Path(tempfile.mkdtemp(prefix="manabi-morning-"))
-    cluster = None
-    try:
-        for backend in args.backends.split(","):
-            if backend == "sqlite":
-                url = f"sqlite:///{workdir / 'bench.sqlite3'}"
-            else:
-                from tests.pg_cluster import start_cluster
-
-                cluster = start_cluster()
-                url = cluster.create_database("manabi_morning")
+    with closing(backend_databases(args.backends, "manabi_morning")) as databases:
+        for backend, url in databases:
             results[backend] = run_backend(backend, url, args.size, args.users, args.burst, args.seconds)
-    finally:
-        if cluster is not None:
-            cluster.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
     print(write_results(results, args.size, args.users, args.seconds))
 
 

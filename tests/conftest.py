@@ -98,22 +98,6 @@ def _rolled_back_transaction(request: pytest.FixtureRequest) -> Iterator[None]:
         connection.close()
 
 
-@pytest.fixture(autouse=True)
-def _empty_page_cache(request: pytest.FixtureRequest) -> None:
-    """Each test starts with no cached pages: the rolled-back transaction of the test before may
-    have left pages keyed by a generation this test sees again."""
-    if "app" in request.fixturenames:
-        from app.auth.page_cache import get_cache
-
-        get_cache(request.getfixturevalue("app")).clear()
-
-
-@pytest.fixture
-def no_page_cache(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Render cached pages every time (statement-count tests measure the page's own queries)."""
-    monkeypatch.setitem(app.config, "PAGE_CACHE_ENABLED", False)
-
-
 @pytest.fixture
 def ctx(app: Flask) -> Iterator[Flask]:
     """An app context for service-level tests that make no client requests."""

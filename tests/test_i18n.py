@@ -42,3 +42,31 @@ def test_every_message_has_a_japanese_translation(tmp_path):
     translated = {m.id for m in catalog if m.id and m.string and "fuzzy" not in m.flags}
     missing = sorted(str(m) for m in extracted - translated)
     assert missing == [], f"untranslated (run `make extract-messages` and translate): {missing[:20]}"
+
+
+def test_a_forced_language_inside_a_request_translates_then_gives_the_request_its_own_back(app):
+    """The catalogue is resolved once per request (app/web/locale.py) but keyed by the locale in force:
+    a block in another language (a job in its requester's language) is translated in that language,
+    and what follows it in the request's own language again."""
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    from app.web.locale import current_language, gettext, lazy_gettext
+
+    label = lazy_gettext("Sign in")
+    template = "{{ _('Sign in') }}|{{ current_locale() }}"
+    with app.test_request_context("/", headers={"Accept-Language": "ja"}):
+        assert (gettext("Sign in"), render_template_string(template)) == ("ログイン", "ログイン|ja")
+        with force_locale("en"):
+            assert (gettext("Sign in"), str(label), current_language()) == ("Sign in", "Sign in", "en")
+            assert render_template_string(template) == "Sign in|en"
+        assert (gettext("Sign in"), str(label), render_template_string(template)) == ("ログイン", "ログイン",
+                                                                                      "ログイン|ja")
+
+
+def test_translated_text_keeps_its_placeholders_filled_and_escaped(app):
+    from flask import render_template_string
+
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        html = render_template_string("{{ _('%(count)s courses and programmes', count=value) }}", value="<b>3</b>")
+    assert html == "&lt;b&gt;3&lt;/b&gt; courses and programmes"

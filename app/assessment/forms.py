@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import Length, ValidationError
@@ -21,6 +19,8 @@ from wtforms.validators import Length, ValidationError
 from app.assessment.models import Answer, Question, QuestionType, SurveyQuestion, SurveyQuestionKind
 from app.core.text_safety import MultiLineText, SingleLineText
 from app.web.ids import parse_int
+from app.web.locale import current_language
+from app.web.locale import lazy_gettext as _l
 
 POINTS_MAX = 1000  # far above any question's points; a larger number is refused, not stored
 
@@ -175,7 +175,7 @@ def survey_form(questions: Sequence[SurveyQuestion], **kwargs: Any) -> SurveyFor
         pass
 
     CourseSurveyForm.questions = tuple(questions)
-    japanese = str(get_locale()) == "ja"
+    japanese = current_language() == "ja"
     for question in questions:
         label = question.text_ja if japanese else question.text_en
         if question.kind == SurveyQuestionKind.SCALE:

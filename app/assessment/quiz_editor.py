@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from app.assessment.models import Question, QuestionType
 from app.web.ids import parse_int
+from app.web.locale import gettext as _
+from app.web.locale import lazy_gettext as _l
 
 
 class QuizEditorForm(FlaskForm):

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from app.assessment import transitions
@@ -27,6 +26,7 @@ from app.org.models import Employee
 from app.permissions import gradable_attempt_filter
 from app.web.ids import parse_int
 from app.web.locale import format_datetime
+from app.web.locale import gettext as _
 
 GRACE = timedelta(seconds=30)  # network and clock slack when a page submits at the last second
 

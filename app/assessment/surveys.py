@@ -51,7 +51,6 @@ from datetime import date
 from typing import Any
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from app.assessment import transitions
@@ -69,6 +68,7 @@ from app.core.clock import now, today
 from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee
+from app.web.locale import gettext as _
 
 DEFAULT_QUESTIONS = (
     (SurveyQuestionKind.SCALE, "研修全体の満足度", "Overall satisfaction"),

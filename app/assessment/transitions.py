@@ -47,7 +47,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import attributes
@@ -58,6 +57,7 @@ from app.audit.services import record_event
 from app.core.db import db_session, rows_changed
 from app.core.events import emit
 from app.org.models import Employee
+from app.web.locale import gettext as _
 
 
 class QuizError(Exception):

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.assessment import queries, quizzes, surveys
@@ -17,6 +16,7 @@ from app.enrollment.models import Enrolment
 from app.permissions import Permission, can_grade_attempt, is_own_enrolment, require, signed_in
 from app.scheduling.queries import sessions_of_course
 from app.web.charts import bar_chart_svg
+from app.web.locale import gettext as _
 
 bp = Blueprint("assessment", __name__)
 

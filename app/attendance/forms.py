@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import Field, HiddenField, StringField
@@ -21,6 +20,7 @@ from wtforms.validators import AnyOf, DataRequired, Length
 from app.attendance import services
 from app.attendance.models import AttendanceStatus
 from app.core.text_safety import SingleLineText
+from app.web.locale import lazy_gettext as _l
 
 REMARK_MAX = 300  # attendance_marks.remark is a String(300)
 STATUS_VALUES = frozenset(s.value for s in AttendanceStatus)

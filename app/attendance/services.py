@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from app.attendance import transitions
@@ -27,6 +26,7 @@ from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee
 from app.org.staff_csv import StaffFileError, decode
 from app.scheduling.models import Meeting
+from app.web.locale import gettext as _
 
 CHECK_IN_OPENS_BEFORE = timedelta(minutes=30)
 CHECK_IN_GUESSES = 5

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -29,6 +28,7 @@ from app.permissions import attendance_session_filter, can_mark_attendance, sign
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
 from app.web.external_urls import external_url
 from app.web.ids import parse_ids
+from app.web.locale import gettext as _
 
 bp = Blueprint("attendance", __name__, url_prefix="/attendance")
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
 from sqlalchemy import ColumnElement
 
@@ -15,6 +14,7 @@ from app.auth.sessions import SESSION_TOKEN_KEY, load_signed_in, touch
 from app.core.db import SAFE_METHODS
 from app.org.models import Employee
 from app.permissions import remember_standing, standing_columns
+from app.web.locale import lazy_gettext as _l
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"

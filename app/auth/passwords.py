@@ -1,21 +1,21 @@
-"""Password hashing with Argon2id."""
+"""Password hashing with Argon2id (the cost is configured: config.py ARGON2_*)."""
 from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)  # until configure() is called
 # A hash to verify against when the account does not exist, so timing does not reveal it. Made on
-# first use: at argon2's default cost it takes ~0.1 s, which every process start would pay.
+# first use, so a process start does not pay for it.
 _dummy_hash: str | None = None
 
 
-def configure(time_cost: int, memory_cost: int) -> None:
-    """Set the cost (the test suite uses a cheap one; production keeps argon2's defaults)."""
+def configure(time_cost: int, memory_cost: int, parallelism: int) -> None:
+    """Set the cost (the test suite uses a cheap one)."""
     global _hasher, _dummy_hash
-    if (_hasher.time_cost, _hasher.memory_cost) == (time_cost, memory_cost):
+    if (_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism) == (time_cost, memory_cost, parallelism):
         return
-    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1)
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
     _dummy_hash = None
 
 
@@ -35,4 +35,12 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     try:
         return _hasher.verify(password_hash or dummy, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True for a hash made with other settings than the configured ones (upgrade it at sign-in)."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
         return False

@@ -6,14 +6,13 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
 from app.audit.services import record_event
 from app.auth import sessions, throttling
 from app.auth.events import SignInDelayed
 from app.auth.models import Credential
-from app.auth.passwords import hash_password, verify_password
+from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.auth.throttling import Device, ThrottlePolicy
 from app.core.clock import now
 from app.core.db import db_session
@@ -21,6 +20,7 @@ from app.core.events import emit, subscribe
 from app.org.events import EmployeesDeactivated
 from app.org.models import Employee
 from app.permissions import PermissionDenied, can_reset_password, can_show_temporary_password
+from app.web.locale import gettext as _
 
 
 class AuthError(Exception):
@@ -109,6 +109,9 @@ def sign_in(login: str, password: str, address: str, policy: ThrottlePolicy,
         raise AuthError(_("The employee number / e-mail or the password is incorrect."))
 
     throttling.forget(key)
+    if credential is not None and needs_rehash(credential.password_hash):
+        # The password is known only now: re-hash it with today's cost (config.py ARGON2_*).
+        credential.password_hash = hash_password(password)
     return SignInResult(employee=employee, must_change_password=bool(credential and credential.must_change))
 
 

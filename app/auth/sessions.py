@@ -10,10 +10,7 @@ its SHA-256. Every signed-in request loads the person and the row in one stateme
 same statement reads what the layout needs about the person (their roles, the units they head,
 the unread count), as columns the caller passes (app/auth/login.py).
 
-Revoking is one UPDATE ... WHERE revoked_at IS NULL, so revoking twice has one effect. The page
-cache serves a page only to a browser whose row is active (`active_session_clause`, read in one
-statement with the data generation), so sign-in, revoking and the once-a-minute `last_seen_at`
-touch leave the cached pages alone (the table is unshown in app/core/cache_generation.py).
+Revoking is one UPDATE ... WHERE revoked_at IS NULL, so revoking twice has one effect.
 """
 from __future__ import annotations
 
@@ -26,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import current_app
-from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import lazyload
 
 from app.auth.models import UserSession
@@ -120,13 +117,6 @@ def load_signed_in(employee_id: int, token: str | None,
     if found is None:
         return None
     return SignedIn(found[0], found[1], tuple(found[2:]))
-
-
-def active_session_clause(employee_id: int, token: str) -> ColumnElement[bool]:
-    """"This browser's session is active", to check inside another statement (the page cache
-    reads it with the data generation, so a cached page costs no extra statement)."""
-    return exists().where(UserSession.employee_id == employee_id, UserSession.token_hash == hash_token(token),
-                          *_active(now()))
 
 
 def touch(row: UserSession) -> None:

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -29,6 +28,7 @@ from app.core.clock import now
 from app.core.db import db_session
 from app.org.models import Employee
 from app.permissions import Permission, can_end_session, public, require, signed_in
+from app.web.locale import gettext as _
 from app.web.redirects import is_safe_local_path, safe_next
 
 bp = Blueprint("auth", __name__)

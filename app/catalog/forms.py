@@ -3,7 +3,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -24,6 +23,7 @@ from app.catalog.course_files import CODE_PATTERN, CourseSpec
 from app.catalog.labels import FORMAT_LABELS, KIND_LABELS, THEME_LABELS, TRACK_LABELS
 from app.core.text_safety import MultiLineText, SingleLineText
 from app.org.models import Grade
+from app.web.locale import lazy_gettext as _l
 
 BODY_MAX = 50_000  # characters of a course's Markdown description
 

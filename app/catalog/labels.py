@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask_babel import lazy_gettext as _l
+
+from app.web.locale import lazy_gettext as _l
 
 TRACK_LABELS = {
     "grade_training": _l("Grade training"),

@@ -4,13 +4,10 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from app.auth.page_cache import cached_page
 from app.catalog import queries
 from app.catalog.forms import AssignmentRuleForm, CourseForm, PreviewForm, RetireForm
 from app.catalog.labels import FORMAT_LABELS, THEME_LABELS, TRACK_LABELS
@@ -32,6 +29,8 @@ from app.org.queries import all_grades
 from app.permissions import Permission, can_view_course, require, signed_in
 from app.scheduling.queries import open_seat_course_ids, upcoming_sessions_by_course
 from app.web.ids import arg_id, parse_fiscal_year
+from app.web.locale import current_language
+from app.web.locale import gettext as _
 from app.web.markdown import render_markdown
 from app.web.pagination import paginate
 
@@ -55,7 +54,6 @@ def _filters(include_unpublished: bool = False) -> queries.CatalogFilters:
 
 @bp.route("/")
 @signed_in
-@cached_page
 def index() -> ResponseReturnValue:
     filters = _filters()
     page = paginate(queries.catalog_statement(filters, open_seat_course_ids() if filters.open_seats else None),
@@ -180,7 +178,7 @@ def publish(code: str) -> ResponseReturnValue:
     course = _load_course(code)
     publish_course(current_user, course)
     db_session.commit()
-    flash(_("Published: %(title)s", title=course.title(str(get_locale()))), "success")
+    flash(_("Published: %(title)s", title=course.title(current_language())), "success")
     return redirect(url_for("catalog.course", code=course.code))
 
 
@@ -195,7 +193,7 @@ def retire(code: str) -> ResponseReturnValue:
         return redirect(url_for("catalog.course", code=course.code))
     retire_course(current_user, course)
     db_session.commit()
-    flash(_("Retired: %(title)s. Existing enrolments and records are kept.", title=course.title(str(get_locale()))),
+    flash(_("Retired: %(title)s. Existing enrolments and records are kept.", title=course.title(current_language())),
           "success")
     return redirect(url_for("catalog.design"))
 
@@ -220,7 +218,7 @@ def versions(code: str) -> ResponseReturnValue:
 
 def _rule_form() -> AssignmentRuleForm:
     form = AssignmentRuleForm()
-    locale = str(get_locale())
+    locale = current_language()
     courses = db_session.scalars(select(Course).where(Course.status == CourseStatus.PUBLISHED).order_by(Course.code))
     form.course.choices = [SelectChoice(str(c.id), f"{c.code} {c.title(locale)}") for c in courses]
     form.grade.choices = [SelectChoice(str(g.id), g.name if locale == "ja" else g.name_en) for g in all_grades()]

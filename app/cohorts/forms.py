@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from werkzeug.datastructures import FileStorage
@@ -23,32 +22,14 @@ from app.catalog.models import Course
 from app.core.clock import TOKYO
 from app.core.text_safety import MultiLineText, SingleLineText
 from app.org.models import Grade, Unit
-from app.web.ids import INT_MAX, parse_id, parse_ids, parse_int
+from app.web.fields import WholeNumberField
+from app.web.ids import parse_id, parse_ids, parse_int
+from app.web.locale import lazy_gettext as _l
 
 QUOTA_MAX = 100_000  # places in a cohort (or a department's cap): far more than any prefecture has staff
 
 
 # --- fields ----------------------------------------------------------------------------------
-
-
-class WholeNumberField(StringField):
-    """A whole number a person types (ASCII or full-width digits), read by app/web/ids.parse_int.
-    `data` keeps the text as typed (shown again on an error); `number` is the value. An empty
-    value passes (add DataRequired to require one); anything else outside minimum .. maximum is a
-    field error with `message`."""
-
-    def __init__(self, label: Any = None, validators: Sequence[Any] | None = None, *, message: Any,
-                 minimum: int = 0, maximum: int = INT_MAX, **kwargs: Any) -> None:
-        super().__init__(label, validators, **kwargs)
-        self.minimum, self.maximum, self.message = minimum, maximum, message
-
-    @property
-    def number(self) -> int | None:
-        return parse_int(self.data, minimum=self.minimum, maximum=self.maximum)
-
-    def pre_validate(self, form: Any) -> None:
-        if (self.data or "").strip() and self.number is None:
-            raise ValidationError(str(self.message))
 
 
 class TokyoDateTimeField(StringField):

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Flask
-from flask_babel import lazy_gettext as _l
 
 from app.core.clock import TOKYO
+from app.web.locale import lazy_gettext as _l
 
 MILESTONE_LABELS = {
     "plan": _l("Fieldwork plan"),

@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, attributes
@@ -69,6 +68,7 @@ from app.core.clock import now
 from app.core.db import db_session, rows_changed
 from app.core.events import emit
 from app.org.models import Employee
+from app.web.locale import gettext as _
 
 
 class CohortError(Exception):

@@ -10,7 +10,7 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
+from app.web.locale import gettext as _
 
 KINDS = {
     "pdf": ("application/pdf", (".pdf",)),

@@ -8,7 +8,6 @@ from typing import TypeVar
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
@@ -50,6 +49,7 @@ from app.permissions import (
     require,
     signed_in,
 )
+from app.web.locale import gettext as _
 from app.web.markdown import render_markdown
 
 bp = Blueprint("cohorts", __name__, url_prefix="/cohorts")

@@ -7,7 +7,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, Field, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, StopValidation, ValidationError
@@ -17,6 +16,7 @@ from app.catalog.queries import course_by_code
 from app.core.text_safety import MultiLineText, SingleLineText
 from app.org.models import Employee
 from app.org.queries import employee_by_number
+from app.web.locale import lazy_gettext as _l
 
 HOURS_MAX = 9999  # completions.hours is a Numeric(6, 2)
 HOURS_MESSAGE = _l("Enter hours from 0 to 9999.")

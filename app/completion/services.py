@@ -10,7 +10,6 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.assessment.events import QuizGraded, SurveyAnswered
@@ -27,6 +26,7 @@ from app.core.db import db_session
 from app.core.events import subscribe
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee
+from app.web.locale import gettext as _
 
 
 @dataclass

@@ -4,7 +4,6 @@ from decimal import Decimal
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -16,6 +15,7 @@ from app.completion.services import record_manual_completion
 from app.core.db import db_session
 from app.permissions import Permission, can_view_employee, public, require, signed_in, viewable_employee_or_abort
 from app.web.external_urls import external_url
+from app.web.locale import gettext as _
 from app.web.spreadsheets import csv_response_rows
 
 bp = Blueprint("completion", __name__)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -17,6 +16,7 @@ from wtforms.validators import Length, Optional
 
 from app.core.text_safety import MultiLineText, SingleLineText
 from app.web.ids import parse_ids
+from app.web.locale import lazy_gettext as _l
 
 
 class NextPageMixin:

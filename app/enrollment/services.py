@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +37,7 @@ from app.permissions import (
 from app.scheduling.events import SessionCancelled, SessionCapacityIncreased
 from app.scheduling.models import ApprovalPolicy, Meeting, SessionStatus, TrainingSession
 from app.web.locale import format_datetime
+from app.web.locale import gettext as _
 
 
 class EnrolmentError(Exception):

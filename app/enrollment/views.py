@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -44,6 +43,7 @@ from app.scheduling.models import TrainingSession
 from app.scheduling.queries import load_session
 from app.web.external_urls import base_url
 from app.web.ids import parse_id
+from app.web.locale import gettext as _
 from app.web.redirects import safe_next
 
 bp = Blueprint("enrollment", __name__)

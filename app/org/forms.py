@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, DateField, HiddenField, SelectChoice, SelectMultipleField
@@ -11,6 +9,8 @@ from wtforms.validators import DataRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.org.models import RoleName
+from app.web.locale import gettext as _
+from app.web.locale import lazy_gettext as _l
 
 
 class StaffImportForm(FlaskForm):

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.core.db import begin_write_transaction, db_session
@@ -32,6 +31,7 @@ from app.org.models import Employee
 from app.org.queries import staff_fingerprint
 from app.org.reference import ensure_grades
 from app.org.services import ImportReport, apply_staff_import, import_staff, plan_staff_import
+from app.web.locale import gettext as _
 
 KIND = "org.staff_import"
 MAX_ISSUES_KEPT = 200  # the job page lists these; the count says how many there were

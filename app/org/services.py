@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from flask_babel import gettext as _
 from sqlalchemy import insert, select, update
 
 from app.audit.services import record_event
@@ -17,6 +16,7 @@ from app.org.events import EmployeesDeactivated, StaffImported
 from app.org.models import Employee, Grade, Placement, RoleGrant, RoleName, Unit, UnitKind
 from app.org.staff_csv import StaffFileError, StaffRow, read_file
 from app.permissions import PermissionDenied, can_grant_role, can_revoke_role
+from app.web.locale import gettext as _
 
 ProgressCallback = Callable[[int, int], None]
 HEAD_MARKS = {"1", "true", "yes", "y", "○", "◯", "〇", "所属長", "head"}

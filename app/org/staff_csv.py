@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from flask_babel import gettext as _
-
 from app.core.text_safety import find_unsafe
+from app.web.locale import gettext as _
 
 # For each key, its accepted headers, most specific first: when a file has two headers for the
 # same key (職級 and 職級コード, 所属コード and 所属), the earlier alias in this tuple wins.

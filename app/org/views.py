@@ -4,8 +4,6 @@ from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth.services import issue_temporary_password
@@ -35,6 +33,8 @@ from app.permissions import (
     visible_employee_filter,
 )
 from app.web.ids import arg_id
+from app.web.locale import current_language
+from app.web.locale import gettext as _
 from app.web.pagination import paginate
 
 bp = Blueprint("org", __name__, url_prefix="/org")
@@ -162,6 +162,6 @@ def staff_import_apply() -> ResponseReturnValue:
         discard_staged(staged.token)
         return render_template("org/import.html", form=StaffImportForm(), report=None, apply_form=None,
                                filename=staged.filename, stale=True), 409
-    job = queue_staff_import(current_user, staged, as_of=form.as_of.data or today(), locale=str(get_locale()))
+    job = queue_staff_import(current_user, staged, as_of=form.as_of.data or today(), locale=current_language())
     db_session.commit()
     return redirect(url_for("jobs.show", job_id=job.id))

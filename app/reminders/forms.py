@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, SelectChoice, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -17,6 +16,7 @@ from app.core.text_safety import MultiLineText, SingleLineText
 from app.reminders.kinds import Kind
 from app.reminders.rendering import placeholders_in
 from app.web.ids import parse_int
+from app.web.locale import lazy_gettext as _l
 
 OFFSET_MAX = 30  # business days before a session
 TEMPLATE_ACTIONS = ("save", "preview", "reset")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
+from app.web.locale import lazy_gettext as _l
 
 COMMON = ("name", "url")
 SESSION = ("course", "session_start", "place", "session_url")

@@ -2,13 +2,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import ColumnElement, select
 
 from app.audit.services import record_event
 from app.auth.login import read_with_signed_in_user, signed_in_value
-from app.core.cache_generation import session_wrote
 from app.core.clock import now
 from app.core.db import db_session
 from app.org.models import Employee
@@ -20,6 +18,7 @@ from app.reminders.kinds import KINDS
 from app.reminders.models import KindSetting, MessageTemplate, Notification, OptOut
 from app.reminders.rendering import fill, render, template_for
 from app.reminders.services import mark_read, resend, session_reminder_offsets, set_kind_enabled
+from app.web.locale import gettext as _
 from app.web.pagination import paginate
 
 bp = Blueprint("reminders", __name__)
@@ -185,15 +184,15 @@ def _unread_count_column() -> ColumnElement[int]:
 
 def init_app(app: Flask) -> None:
     """The unread count in the header of every signed-in page: read in the sign-in statement, with
-    the person; asked again only by a page rendered after its request wrote (marking a message
-    read, say), where the count read before the write may be out of date."""
+    the person; asked again by a page rendered in answer to a POST (marking a message read, say),
+    where the count read before the write may be out of date (a GET writes nothing it counts)."""
     read_with_signed_in_user(app, UNREAD, _unread_count_column)
 
     def unread_notifications() -> int:
         if not current_user.is_authenticated:
             return 0
         loaded = signed_in_value(UNREAD)
-        if isinstance(loaded, int) and not session_wrote():
+        if isinstance(loaded, int) and request.method == "GET":
             return loaded
         return queries.unread_count(current_user.id)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.catalog.models import Course
@@ -14,6 +13,7 @@ from app.enrollment.models import Enrolment
 from app.org.models import Employee, Grade, Unit
 from app.reports.figures import Period
 from app.scheduling.models import TrainingSession
+from app.web.locale import gettext as _
 
 
 def enrolment_header() -> list[str]:

@@ -10,37 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, StringField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
 from app.catalog.models import Course
 from app.core.text_safety import MultiLineText
-from app.web.ids import parse_int
+from app.web.fields import WholeNumberField
+from app.web.locale import lazy_gettext as _l
 
 PLANNED_MAX = 100_000  # participants of a course in a year: far more than the prefecture has staff
 NARRATIVE_MAX = 20_000  # characters of the half-year report's narrative
 HALF_YEAR_ACTIONS = ("save", "publish")
-
-
-class WholeNumberField(StringField):
-    """A whole number a person types (ASCII or full-width digits), read by app/web/ids.parse_int.
-    `data` keeps the text as typed (shown again on an error); `number` is the value, or None when
-    the field is empty. Anything else outside minimum .. maximum is a field error with `message`."""
-
-    def __init__(self, label: Any = None, validators: Sequence[Any] | None = None, *, message: Any,
-                 minimum: int = 0, maximum: int, **kwargs: Any) -> None:
-        super().__init__(label, validators, **kwargs)
-        self.minimum, self.maximum, self.message = minimum, maximum, message
-
-    @property
-    def number(self) -> int | None:
-        return parse_int(self.data, minimum=self.minimum, maximum=self.maximum)
-
-    def pre_validate(self, form: Any) -> None:
-        if (self.data or "").strip() and self.number is None:
-            raise ValidationError(str(self.message))
 
 
 class PlansForm(FlaskForm):

@@ -7,8 +7,6 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
-from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 from openpyxl import Workbook
@@ -16,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.audit.services import record_event
-from app.auth.page_cache import cached_page
 from app.catalog.models import Course, CourseStatus
 from app.completion.services import completed_course_ids_many
 from app.core.clock import now, today
@@ -34,6 +31,8 @@ from app.reports.team import STATUSES, TeamOverview, team_overview
 from app.scheduling.models import TrainingSession
 from app.web.charts import bar_chart_svg
 from app.web.ids import arg_id, parse_fiscal_year
+from app.web.locale import current_language
+from app.web.locale import gettext as _
 from app.web.pagination import Page, page_number
 from app.web.spreadsheets import csv_response_rows, neutralise, xlsx_response_rows
 
@@ -60,7 +59,6 @@ def _overview() -> TeamOverview:
 
 @bp.route("/team")
 @require(Permission.REPORTS_TEAM_READ)
-@cached_page
 def team() -> ResponseReturnValue:
     overview = _overview()
     # A department head may see thousands of rows: show them 100 at a time (exports have them all).
@@ -73,7 +71,7 @@ def team() -> ResponseReturnValue:
 
 def _team_rows(overview: TeamOverview) -> Iterator[list[Any]]:
     labels = _status_labels()
-    locale = str(get_locale())
+    locale = current_language()
     for row in overview.rows:
         yield [row.employee.employee_number, row.employee.name, row.employee.unit.name if row.employee.unit else "",
                row.employee.grade.name if row.employee.grade else "", row.course.title(locale),
@@ -128,7 +126,7 @@ def _charts(figures: dict[str, Any]) -> dict[str, Markup]:
 @require(Permission.REPORTS_ORG_READ)
 def dashboard() -> ResponseReturnValue:
     period = _period()
-    figures = fig.compute(period, str(get_locale()))
+    figures = fig.compute(period, current_language())
     return render_template("reports/dashboard.html", figures=figures, charts=_charts(figures), period=period,
                            years=_years())
 
@@ -176,7 +174,7 @@ def plans() -> ResponseReturnValue:
                                       .order_by(Course.code)))
     existing = {p.course_id: p for p in db_session.scalars(select(CoursePlan).where(
         CoursePlan.fiscal_year == period.fiscal_year))}
-    form = plans_form(courses, str(get_locale()), {course_id: p.planned for course_id, p in existing.items()})
+    form = plans_form(courses, current_language(), {course_id: p.planned for course_id, p in existing.items()})
     if form.validate_on_submit():
         for course_id, planned in form.planned().items():
             plan = existing.get(course_id) or CoursePlan(course_id=course_id, fiscal_year=period.fiscal_year, planned=0)
@@ -234,7 +232,7 @@ def half_year() -> ResponseReturnValue:
             flash(_("Comments saved."), "success")
         db_session.commit()
         return redirect(url_for("reports.half_year", fy=period.fiscal_year, half=period.half))
-    figures = report.snapshot if report is not None and report.snapshot else fig.compute(period, str(get_locale()))
+    figures = report.snapshot if report is not None and report.snapshot else fig.compute(period, current_language())
     return render_template("reports/half_year.html", form=form, figures=figures, charts=_charts(figures),
                            period=period, report=report, years=_years(), print_view=request.args.get("print") == "1"), \
         400 if form.errors else 200
@@ -245,7 +243,7 @@ def half_year() -> ResponseReturnValue:
 def half_year_xlsx() -> ResponseReturnValue:
     period = _half_period()
     report = _report_row(period)
-    figures = report.snapshot if report is not None and report.snapshot else fig.compute(period, str(get_locale()))
+    figures = report.snapshot if report is not None and report.snapshot else fig.compute(period, current_language())
     return _figures_workbook(figures, f"half-year-{period.fiscal_year}-{period.half}.xlsx")
 
 

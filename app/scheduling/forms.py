@@ -4,8 +4,6 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, Field, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, ValidationError
@@ -13,6 +11,8 @@ from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional,
 from app.core.clock import TOKYO
 from app.core.text_safety import MultiLineText, SingleLineText
 from app.scheduling.models import ApprovalPolicy
+from app.web.locale import gettext as _
+from app.web.locale import lazy_gettext as _l
 
 MEETING_LINE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2}):(\d{2})\s*[-–~〜]\s*(\d{1,2}):(\d{2})\s*$")
 

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import update
 
 from app.audit.services import record_event
@@ -16,6 +15,7 @@ from app.core.events import emit
 from app.org.models import Employee
 from app.scheduling.events import SessionCancelled, SessionCapacityIncreased, SessionMoved
 from app.scheduling.models import ApprovalPolicy, Meeting, SessionStatus, TrainingSession
+from app.web.locale import gettext as _
 
 
 class SchedulingError(Exception):

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -15,6 +14,7 @@ from app.scheduling import queries
 from app.scheduling.forms import CancelSessionForm, SessionForm, format_meetings
 from app.scheduling.models import ApprovalPolicy, TrainingSession
 from app.scheduling.services import SchedulingError, SessionDetails, cancel_session, schedule_session, update_session
+from app.web.locale import gettext as _
 
 bp = Blueprint("scheduling", __name__, url_prefix="/sessions")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
@@ -23,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.core.db import db_session
 from app.web.locale import choose_locale_without_database
+from app.web.locale import gettext as _
 
 RETRY_AFTER_SECONDS = 30  # what a 503 asks clients (and the load balancer) to wait
 

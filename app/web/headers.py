@@ -4,7 +4,7 @@ Cache-Control: no-store on private responses, so neither a shared cache nor the 
 keeps them (a shared PC, a telework terminal): every response to a signed-in browser and every
 download (an attachment: CSV and Excel exports, certificate PDFs, .ics files), whoever asks.
 Static files and what anonymous visitors see (the sign-in page, /verify, the public report) keep
-their caching. app/auth/page_cache.py keeps pages on the server; it is not affected.
+their caching.
 """
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def is_private(response: Response) -> bool:
 
 
 def _signed_in() -> bool:
-    # A page served from app/auth/page_cache.py answers before the user is loaded (that is its point):
-    # the session cookie naming a user says "signed in" then, without a query.
+    # A response made before the user is loaded (an early 404, an error page): the session cookie
+    # naming a user says "signed in", without a query.
     user = g.get("_login_user")
     if user is not None and user.is_authenticated:
         return True

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
 
+from babel import Locale
+from babel.support import NullTranslations
 from flask import Flask, current_app, g, has_request_context, request, session
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, LazyString, get_locale, get_translations
 from flask_login import current_user
 from sqlalchemy import inspect
 
@@ -54,8 +58,55 @@ def _loaded_user_locale() -> str | None:
     return state.dict.get("locale")
 
 
+_LANGUAGE = "_manabi_language"  # on g: (the Locale object, its code, its translations)
+
+
+def _language() -> tuple[Locale | None, str, NullTranslations]:
+    """This request's language and catalogue, resolved once per locale.
+
+    Flask-Babel resolves both on every call (~45 µs through its context lookups; a catalog page
+    makes ~150 calls). The locale Flask-Babel holds is read first, without its lookups, and the
+    cache is keyed by that object: `force_locale` (a job in the requester's language) sets another
+    one, so a forced block gets its own catalogue and the request's comes back after it.
+    """
+    babel_context = g.get("_flask_babel")
+    locale = getattr(babel_context, "babel_locale", None)
+    if locale is None:
+        locale = get_locale()
+    cached: tuple[Locale | None, str, Any] | None = g.get(_LANGUAGE)
+    if cached is None or cached[0] is not locale:
+        cached = (locale, str(locale) if locale is not None else current_app.config["BABEL_DEFAULT_LOCALE"],
+                  get_translations())
+        setattr(g, _LANGUAGE, cached)
+    return cached
+
+
+def current_language() -> str:
+    """"ja" or "en": the language this request (or forced block) renders in."""
+    return _language()[1] if g else str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def translate(message: str) -> str:
+    return _language()[2].ugettext(message) if g else message
+
+
+def gettext(message: str, /, **variables: Any) -> str:
+    """Flask-Babel's `gettext`, through the catalogue resolved once (import it as `_`)."""
+    translated = translate(message)
+    return translated % variables if variables else translated
+
+
+def lazy_gettext(message: str, /, **variables: Any) -> LazyString:
+    """Flask-Babel's `lazy_gettext` (import it as `_l`): translated when shown, in the shower's language."""
+    return LazyString(gettext, message, **variables)
+
+
+def translate_plural(singular: str, plural: str, number: int) -> str:
+    return _language()[2].ungettext(singular, plural, number)
+
+
 def is_japanese() -> bool:
-    return str(get_locale()) == "ja"
+    return current_language() == "ja"
 
 
 def format_date(value: date | datetime | None) -> str:
@@ -63,17 +114,26 @@ def format_date(value: date | datetime | None) -> str:
         return ""
     if isinstance(value, datetime):
         value = to_tokyo(value).date()
-    if is_japanese():
+    return _date_text(value, is_japanese())
+
+
+def format_datetime(value: datetime | None) -> str:
+    return "" if value is None else _datetime_text(value, is_japanese())
+
+
+# Lists show the same few hundred session times on every page: each text is made once per worker.
+@lru_cache(maxsize=4096)
+def _date_text(value: date, japanese: bool) -> str:
+    if japanese:
         weekday = "月火水木金土日"[value.weekday()]
         return f"{value.year}年{value.month}月{value.day}日({weekday})"
     return value.strftime("%a %d %b %Y")
 
 
-def format_datetime(value: datetime | None) -> str:
-    if value is None:
-        return ""
+@lru_cache(maxsize=4096)
+def _datetime_text(value: datetime, japanese: bool) -> str:
     local = to_tokyo(value)
-    return f"{format_date(local)} {local:%H:%M}"
+    return f"{_date_text(local.date(), japanese)} {local:%H:%M}"
 
 
 def format_time(value: datetime | None) -> str:
@@ -101,4 +161,11 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["time"] = format_time
     app.jinja_env.filters["fiscal_year"] = fiscal_year_label
     app.jinja_env.filters["fiscal_half"] = fiscal_half_label
-    app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
+    app.jinja_env.globals["current_locale"] = current_language
+    # Templates translate through the request's catalogue resolved once (see `_language`), with the
+    # same newstyle semantics Flask-Babel installs (autoescaped, %-formatted with escaped values).
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
+        gettext=translate, ngettext=translate_plural, newstyle=True,
+        pgettext=lambda context, message: _language()[2].upgettext(context, message),
+        npgettext=lambda context, singular, plural, number: _language()[2].unpgettext(context, singular, plural,
+                                                                                     number))

@@ -2,8 +2,14 @@
 
 Only a small set of tags survives; links may be http(s), mailto or relative; no images or
 embedded media (pages never load anything from another host); every link gets rel=noopener.
+
+The HTML depends on the text alone, so renderings are kept by their text (a course's description
+is rendered once per worker, not on every view of the course page): nothing to invalidate, an
+edited text is simply another key.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 import markdown as markdown_lib
 import nh3
@@ -32,5 +38,10 @@ def sanitize_html(html: str) -> str:
 def render_markdown(text: str | None) -> Markup:
     if not text:
         return Markup("")
+    return _rendered(text)
+
+
+@lru_cache(maxsize=512)  # course descriptions and notices; a few MiB at most per worker
+def _rendered(text: str) -> Markup:
     html = markdown_lib.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
     return Markup(sanitize_html(html))

@@ -80,7 +80,7 @@ def about_the_user(statements: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("who", ["employee", "manager", "hr"])
-def test_the_home_page_is_one_statement(app: Flask, people: People, who: str, no_page_cache: None) -> None:
+def test_the_home_page_is_one_statement(app: Flask, people: People, who: str) -> None:
     client = signed_in(app, getattr(people, who))
     statements = statements_of(app, client, HOME)
     assert len(statements) <= HOME_STATEMENTS, statements
@@ -89,14 +89,14 @@ def test_the_home_page_is_one_statement(app: Flask, people: People, who: str, no
 
 
 @pytest.mark.parametrize("who", ["employee", "manager", "hr"])
-def test_my_learning_reads_the_person_once(app: Flask, people: People, who: str, no_page_cache: None) -> None:
+def test_my_learning_reads_the_person_once(app: Flask, people: People, who: str) -> None:
     client = signed_in(app, getattr(people, who))
     statements = statements_of(app, client, MY_LEARNING)
     assert len(about_the_user(statements)) == 1, about_the_user(statements)
     assert len(statements) <= MY_LEARNING_STATEMENTS, statements
 
 
-def test_the_layout_shows_what_each_role_may_open(app: Flask, people: People, no_page_cache: None) -> None:
+def test_the_layout_shows_what_each_role_may_open(app: Flask, people: People) -> None:
     pages = {who: signed_in(app, getattr(people, who)).get(HOME).get_data(as_text=True)
              for who in ("employee", "manager", "hr")}
     assert f'href="{TEAM}"' in pages["manager"] and f'href="{STAFF}"' not in pages["manager"]
@@ -111,8 +111,7 @@ def _notification(recipient: Employee, status: DeliveryStatus, *, read: bool) ->
                         read_at=current if read else None, created_at=current)
 
 
-def test_the_unread_count_read_with_the_person_is_the_inbox_count(app: Flask, people: People,
-                                                                   no_page_cache: None) -> None:
+def test_the_unread_count_read_with_the_person_is_the_inbox_count(app: Flask, people: People) -> None:
     with app.app_context():
         db_session.add_all([_notification(people.employee, status, read=read)
                             for status in DeliveryStatus for read in (False, True)])

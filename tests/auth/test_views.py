@@ -211,3 +211,26 @@ def test_locale_switch_next_is_safe(client):
     token = factories.csrf_token(client)
     response = client.post("/locale", data={"csrf_token": token, "locale": "en", "next": "//evil.example"})
     assert response.headers["Location"] == "/"
+
+
+def test_a_hash_made_with_older_settings_is_upgraded_at_the_next_sign_in(app, client, person):
+    """Changing ARGON2_* (the sign-in storm of an enrolment morning made the default cost too dear)
+    must not lock anyone out: an old hash still verifies, and the right password re-hashes it."""
+    from argon2 import PasswordHasher
+
+    older = PasswordHasher(time_cost=3, memory_cost=2048, parallelism=2).hash(factories.PASSWORD)
+    with app.app_context():
+        db_session.get(Credential, person.id).password_hash = older
+        db_session.commit()
+    assert factories.login(client, "123456", "wrong-password").status_code == 401
+    with app.app_context():
+        assert db_session.get(Credential, person.id).password_hash == older  # a wrong password changes nothing
+    assert factories.login(client, "123456").status_code == 302
+    with app.app_context():
+        upgraded = db_session.get(Credential, person.id).password_hash
+    assert upgraded != older
+    assert f"m={app.config['ARGON2_MEMORY_COST']},t={app.config['ARGON2_TIME_COST']}," in upgraded
+    assert verify_password(upgraded, factories.PASSWORD)
+    factories.post(client, "/logout")
+    assert factories.login(client, "123456").status_code == 302
+

@@ -76,7 +76,7 @@ def test_catalog_marks_my_grade_and_my_assignments(app, client, employee):
     assert "あなたの職級向け" not in section and "受講が指定されています" not in section
 
 
-def test_catalog_statement_count_does_not_grow_with_page_size(app, client, employee, no_page_cache):
+def test_catalog_statement_count_does_not_grow_with_page_size(app, client, employee):
     with app.app_context():
         for n in range(3):
             c = factories.course(title_ja=f"少ない{n}", grades=("SHUNIN", "KACHO"))

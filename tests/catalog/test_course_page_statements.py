@@ -24,7 +24,7 @@ def _teachers(n: int) -> list[Employee]:
 
 
 def test_course_page_statement_count_does_not_grow_with_sessions(
-        app: Flask, client: FlaskClient, no_page_cache: None) -> None:
+        app: Flask, client: FlaskClient) -> None:
     with app.app_context():
         viewer = factories.employee(grade_code="SHUNIN")
         others = [factories.employee(grade_code="SHUNIN") for _ in range(4)]
@@ -76,7 +76,7 @@ def test_course_page_statement_count_does_not_grow_with_sessions(
 
 
 def test_catalog_statement_count_does_not_grow_with_sessions_per_course(
-        app: Flask, client: FlaskClient, no_page_cache: None) -> None:
+        app: Flask, client: FlaskClient) -> None:
     with app.app_context():
         viewer = factories.employee(grade_code="SHUNIN")
         factories.training_session(factories.course(title_ja="日程一つ"), meetings=1)

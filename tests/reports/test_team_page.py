@@ -203,7 +203,7 @@ def test_the_exports_hold_exactly_the_page(app, org):
     workbook.close()
 
 
-def test_team_page_runs_a_fixed_number_of_statements(app, org, no_page_cache):
+def test_team_page_runs_a_fixed_number_of_statements(app, org):
     """Grow the department from 7 to 39 people (pending requests and coming sessions too)."""
     from app.core.db import db_session
     from app.org.models import Unit

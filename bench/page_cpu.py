@@ -1,0 +1,116 @@
+"""CPU per request, page by page: `python bench/page_cpu.py --database-url URL [--people 40]`.
+
+Where the enrolment morning (bench/morning.py) gives the workers' CPU for the whole mix, this
+gives it for each page of the mix, in one process without a server: distinct signed-in people
+(employees for the catalog, a search, a course page and My learning; heads of units for the team
+page; HR for the dashboard) take turns, so nothing is one person's warm reload. It reports the
+median over rounds of the CPU milliseconds (process time) per request and the SQL statements per
+request, so a change's before and after can be compared on the same data set (run it from a
+checkout of the older commit against the same database: `--label` names the column).
+
+The database must hold generated data (bench/generate.py); the script signs in with its password.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SEARCHES = ("データ", "DX", "研修", "AI", "セキュリティ")
+
+
+def people(database_url: str, count: int) -> dict[str, Any]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        heads = [row[0] for row in connection.execute(text(
+            "SELECT DISTINCT e.employee_number FROM units u JOIN employees e ON e.id = u.head_id "
+            "JOIN units d ON d.id = u.id WHERE d.parent_id IS NOT NULL ORDER BY 1"))][:count]
+        hr = [row[0] for row in connection.execute(text(
+            "SELECT e.employee_number FROM role_grants g JOIN employees e ON e.id = g.employee_id "
+            "WHERE g.role = 'hr' ORDER BY 1"))]
+        staff = [row[0] for row in connection.execute(text(
+            "SELECT employee_number FROM employees WHERE is_active ORDER BY employee_number"))]
+        codes = [row[0] for row in connection.execute(text(
+            "SELECT code FROM courses WHERE status = 'published' ORDER BY code"))]
+    engine.dispose()
+    taken = set(heads) | set(hr)
+    return {"employee": [n for n in staff if n not in taken][:count], "manager": heads, "hr": hr[:1], "codes": codes}
+
+
+def measure(database_url: str, count: int, rounds: int) -> dict[str, dict[str, float]]:
+    from flask.testing import FlaskClient
+    from sqlalchemy import event
+
+    from app import create_app
+    from bench.generate import PASSWORD
+    from config import DevelopmentConfig
+
+    who = people(database_url, count)
+    # PAGE_CACHE_ENABLED is for commits that still had a page cache: every page is rendered.
+    app = create_app(DevelopmentConfig(), overrides={"DATABASE_URL": database_url, "WTF_CSRF_ENABLED": False,
+                                                     "PAGE_CACHE_ENABLED": False})
+    statements = [0]
+    event.listen(app.extensions["manabi.engine"], "before_cursor_execute",
+                 lambda *args: statements.__setitem__(0, statements[0] + 1))
+
+    def signed_in(login: str) -> FlaskClient:
+        client = app.test_client()
+        response = client.post("/login", data={"login": login, "password": PASSWORD})
+        assert response.status_code == 302, (login, response.status_code)
+        return client
+
+    clients = {role: [signed_in(login) for login in who[role]] for role in ("employee", "manager", "hr")}
+    codes = who["codes"]
+    pages: list[tuple[str, str, Any]] = [
+        ("/catalog/", "employee", lambda i: "/catalog/"),
+        ("/catalog/?q=", "employee", lambda i: f"/catalog/?q={SEARCHES[i % len(SEARCHES)]}"),
+        ("/catalog/courses/<code>", "employee", lambda i: f"/catalog/courses/{codes[i * 7 % len(codes)]}"),
+        ("/my-learning", "employee", lambda i: "/my-learning"),
+        ("/team", "manager", lambda i: "/team"),
+        ("/reports/dashboard", "hr", lambda i: "/reports/dashboard?fy=2026"),
+    ]
+    results: dict[str, dict[str, float]] = {}
+    for name, role, path in pages:
+        group = clients[role]
+        for index, client in enumerate(group):  # warm-up: each person once
+            assert client.get(path(index)).status_code == 200, name
+        samples, counts = [], []
+        for _ in range(rounds):
+            statements[0] = 0
+            started = time.process_time()
+            for index, client in enumerate(group):
+                client.get(path(index))
+            samples.append((time.process_time() - started) * 1000 / len(group))
+            counts.append(statements[0] / len(group))
+        results[name] = {"cpu_ms": round(statistics.median(samples), 1),
+                         "statements": round(statistics.median(counts), 1)}
+        print(f"{name:28s} {results[name]['cpu_ms']:7.1f} ms CPU  {results[name]['statements']:5.1f} statements",
+              flush=True)
+    app.extensions["manabi.engine"].dispose()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--people", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--label", default="this commit")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    results = measure(args.database_url, args.people, args.rounds)
+    if args.json:
+        args.json.write_text(json.dumps({"label": args.label, "pages": results}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
