@@ -20,6 +20,7 @@ from app.audit.views import bp as audit_bp
 from app.auth import login, passwords
 from app.auth import services as auth_services
 from app.auth.views import bp as auth_bp
+from app.catalog import cards as catalog_cards
 from app.catalog import labels as catalog_labels
 from app.catalog import services as catalog_services
 from app.catalog.views import bp as catalog_bp
@@ -71,6 +72,7 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     catalog_labels.register(app)
+    catalog_cards.register(app)
     cohort_labels.register(app)
     attendance_labels.register(app)
     reminder_views.init_app(app)

@@ -10,7 +10,7 @@ from flask_login import LoginManager, current_user
 from sqlalchemy import ColumnElement
 
 from app.auth.models import UserSession
-from app.auth.sessions import SESSION_TOKEN_KEY, load_signed_in, touch
+from app.auth.sessions import SESSION_TOKEN_KEY, load_signed_in, signed_in_statement, touch
 from app.core.db import SAFE_METHODS
 from app.org.models import Employee
 from app.permissions import remember_standing, standing_columns
@@ -29,6 +29,7 @@ _ALLOWED_WHILE_CHANGING = {"auth.change_password", "auth.logout", "static", "hom
 _SESSION_ROW = "_manabi_user_session"  # on g: this request's UserSession row
 _VALUES = "_manabi_signed_in_values"  # on g: what later domains asked to read with the person
 _COLUMNS = "manabi.signed_in_columns"  # in app.extensions: name -> column, see read_with_signed_in_user
+_STATEMENT = "manabi.signed_in_statement"  # in app.extensions: the one statement, built at the first request
 
 SignedInColumn = Callable[[], ColumnElement[Any]]
 
@@ -59,8 +60,11 @@ def _load_user(user_id: str) -> Employee | None:
     if not user_id.isdigit() or len(user_id) > 18:
         return None
     registered: dict[str, SignedInColumn] = current_app.extensions.get(_COLUMNS, {})
-    also = (*standing_columns(), *(column() for column in registered.values()))
-    found = load_signed_in(int(user_id), session.get(SESSION_TOKEN_KEY), also)
+    statement = current_app.extensions.get(_STATEMENT)
+    if statement is None:  # the registrations are made when the app is created: build it once
+        statement = signed_in_statement((*standing_columns(), *(column() for column in registered.values())))
+        current_app.extensions[_STATEMENT] = statement
+    found = load_signed_in(statement, int(user_id), session.get(SESSION_TOKEN_KEY))
     if found is None:
         return None
     employee, row, (roles, headed_unit_paths, *values) = found

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import current_app
-from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, or_, select, update
 from sqlalchemy.orm import lazyload
 
 from app.auth.models import UserSession
@@ -97,23 +97,30 @@ class SignedIn(NamedTuple):
     values: tuple[Any, ...]  # the `also` columns, in their order
 
 
-def load_signed_in(employee_id: int, token: str | None,
-                   also: Sequence[ColumnElement[Any]] = ()) -> SignedIn | None:
-    """The active person and their session row, in one statement (this runs on every signed-in
-    request). None when the row is missing, revoked or expired, or the person is deactivated.
+def signed_in_statement(also: Sequence[ColumnElement[Any]] = ()) -> Select[Any]:
+    """The statement `load_signed_in` runs, built once per app (what varies are its parameters):
+    it runs on every signed-in request, and building it and its cache key each time cost more than
+    running it.
 
     `also`: scalar subqueries correlated to Employee (the person's roles, the units they head ...),
     read in the same statement; their values come back in `values`. Their role grants are not
     loaded (ask `permissions`, which reads the roles from `also`); touching `employee.roles` loads
     them then."""
-    statement = (
+    return (
         select(Employee, UserSession, *also)
         .join(UserSession, UserSession.employee_id == Employee.id)
-        .where(Employee.id == employee_id, Employee.is_active.is_(True),
-               UserSession.token_hash == hash_token(token or ""), *_active(now()))
+        .where(Employee.id == bindparam("employee_id"), Employee.is_active.is_(True),
+               UserSession.token_hash == bindparam("token_hash"), UserSession.revoked_at.is_(None),
+               UserSession.created_at > bindparam("created_after"))
         .options(lazyload(Employee.role_grants))
     )
-    found = db_session.execute(statement).first()
+
+
+def load_signed_in(statement: Select[Any], employee_id: int, token: str | None) -> SignedIn | None:
+    """The active person and their session row, in one statement (`signed_in_statement`). None
+    when the row is missing, revoked or expired, or the person is deactivated."""
+    found = db_session.execute(statement, {"employee_id": employee_id, "token_hash": hash_token(token or ""),
+                                           "created_after": now() - _max_age()}).first()
     if found is None:
         return None
     return SignedIn(found[0], found[1], tuple(found[2:]))
