@@ -38,9 +38,9 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Both backends side by side (tests/run_backends.py): about the PostgreSQL run's time instead of both in turn.
 test: lint translations
-	$(BIN)/python -m pytest -q -p no:cacheprovider
-	MANABI_TEST_BACKEND=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider -m "not browser"
+	$(BIN)/python tests/run_backends.py $(ARGS)
 
 test-sqlite: $(VENV)/.dev-installed translations
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)

@@ -2,8 +2,8 @@
 
 Where the enrolment morning (bench/morning.py) gives the workers' CPU for the whole mix, this
 gives it for each page of the mix, in one process without a server: distinct signed-in people
-(employees for the catalog, a search, a course page and My learning; heads of units for the team
-page; HR for the dashboard) take turns, so nothing is one person's warm reload. It reports the
+(employees for the catalog, a search, a course page and My learning; heads of divisions, and of
+departments, for the team page; HR for the dashboard) take turns, so nothing is one person's warm reload. It reports the
 median over rounds of the CPU milliseconds (process time) per request and the SQL statements per
 request, so a change's before and after can be compared on the same data set (run it from a
 checkout of the older commit against the same database: `--label` names the column).
@@ -33,7 +33,10 @@ def people(database_url: str, count: int) -> dict[str, Any]:
     with engine.connect() as connection:
         heads = [row[0] for row in connection.execute(text(
             "SELECT DISTINCT e.employee_number FROM units u JOIN employees e ON e.id = u.head_id "
-            "JOIN units d ON d.id = u.id WHERE d.parent_id IS NOT NULL ORDER BY 1"))][:count]
+            "WHERE u.parent_id IS NOT NULL ORDER BY 1"))][:count]
+        department_heads = [row[0] for row in connection.execute(text(
+            "SELECT DISTINCT e.employee_number FROM units u JOIN employees e ON e.id = u.head_id "
+            "WHERE u.parent_id IS NULL ORDER BY 1"))][:max(1, count // 5)]
         hr = [row[0] for row in connection.execute(text(
             "SELECT e.employee_number FROM role_grants g JOIN employees e ON e.id = g.employee_id "
             "WHERE g.role = 'hr' ORDER BY 1"))]
@@ -43,7 +46,9 @@ def people(database_url: str, count: int) -> dict[str, Any]:
             "SELECT code FROM courses WHERE status = 'published' ORDER BY code"))]
     engine.dispose()
     taken = set(heads) | set(hr)
-    return {"employee": [n for n in staff if n not in taken][:count], "manager": heads, "hr": hr[:1], "codes": codes}
+    taken |= set(department_heads)
+    return {"employee": [n for n in staff if n not in taken][:count], "manager": heads,
+            "department_head": [n for n in department_heads if n not in hr], "hr": hr[:1], "codes": codes}
 
 
 def measure(database_url: str, count: int, rounds: int) -> dict[str, dict[str, float]]:
@@ -68,7 +73,8 @@ def measure(database_url: str, count: int, rounds: int) -> dict[str, dict[str, f
         assert response.status_code == 302, (login, response.status_code)
         return client
 
-    clients = {role: [signed_in(login) for login in who[role]] for role in ("employee", "manager", "hr")}
+    clients = {role: [signed_in(login) for login in who[role]]
+               for role in ("employee", "manager", "department_head", "hr")}
     codes = who["codes"]
     pages: list[tuple[str, str, Any]] = [
         ("/catalog/", "employee", lambda i: "/catalog/"),
@@ -76,6 +82,7 @@ def measure(database_url: str, count: int, rounds: int) -> dict[str, dict[str, f
         ("/catalog/courses/<code>", "employee", lambda i: f"/catalog/courses/{codes[i * 7 % len(codes)]}"),
         ("/my-learning", "employee", lambda i: "/my-learning"),
         ("/team", "manager", lambda i: "/team"),
+        ("/team (department head)", "department_head", lambda i: "/team"),
         ("/reports/dashboard", "hr", lambda i: "/reports/dashboard?fy=2026"),
     ]
     results: dict[str, dict[str, float]] = {}

@@ -12,7 +12,8 @@ control socket) and measures, in the same run:
     .ics, each marked sent in its own commit; no SMTP network (MAIL_TRANSPORT=discard); with one
     sender, then with two (REMINDER_SENDERS=2: the second process is started by the sweep itself
     and its start-up is inside the time).
-Throughput and latency come from wrk; results go to bench/RESULTS.md with the machine described.
+Throughput and latency come from wrk; results go to bench/COMPONENTS.md with the machine described
+(the headline, bench/RESULTS.md, is the enrolment morning: bench/morning.py).
 """
 from __future__ import annotations
 
@@ -139,9 +140,12 @@ def raw_dashboard_sql_ms(database_url: str, fiscal_year: int) -> float:
     return statistics.median(timings)
 
 
-def reminder_sweep(database_url: str, rows: int, processes: int = 1) -> dict[str, float]:
+def reminder_sweep(database_url: str, rows: int, processes: int = 1,
+                   mail: dict[str, object] | None = None) -> dict[str, float]:
     """Queue `rows` due reminders for confirmed places and send them with `processes` senders,
-    composing every message and dropping it (MAIL_TRANSPORT=discard: no SMTP network)."""
+    composing every message and dropping it (MAIL_TRANSPORT=discard: no SMTP network), or
+    delivering it as the `mail` settings say (bench/sweep_smtp.py: MAIL_TRANSPORT=smtp to a
+    local aiosmtpd)."""
     from sqlalchemy import delete, insert, select
 
     from app import create_app
@@ -173,7 +177,8 @@ def reminder_sweep(database_url: str, rows: int, processes: int = 1) -> dict[str
 
     # The product's own path: app/reminders/senders.py starts `processes - 1` more senders (fresh
     # interpreters: their start-up is inside the time) and they split the claims.
-    app = create_app(DevelopmentConfig(), overrides={"DATABASE_URL": database_url, "MAIL_TRANSPORT": "discard"})
+    app = create_app(DevelopmentConfig(), overrides={"DATABASE_URL": database_url, "MAIL_TRANSPORT": "discard",
+                                                     **(mail or {})})
     with app.app_context():
         start = time.perf_counter()
         report = deliver_with_senders(app, SWEEP_AT, worker="bench", senders=processes, batch=500,
@@ -267,7 +272,7 @@ def machine() -> str:
 
 
 def write_results(all_results: dict[str, dict], size: str, seconds: int) -> str:  # type: ignore[type-arg]
-    lines = [f"# Benchmark results (size {size})", "", f"Machine: {machine()}", "",
+    lines = [f"# Components, one at a time (size {size})", "", f"Machine: {machine()}", "",
              f"Each throughput figure is wrk for {seconds} s, 2 threads; pages signed in; gunicorn with 2 sync "
              "workers on the same 2 cores as wrk (so every figure is lower than a separate load machine would "
              "give; the ratios are what to read). The catalog and team figures are one signed-in person "
@@ -307,7 +312,7 @@ def write_results(all_results: dict[str, dict], size: str, seconds: int) -> str:
                          f"≤ 15 s for 100,000 | {'yes' if projected <= 15 else 'no'} |")
         lines.append("")
     text = "\n".join(lines) + "\n"
-    name = "RESULTS.md" if size == "M" else f"RESULTS-{size}.md"  # M is the size the targets are set for
+    name = "COMPONENTS.md" if size == "M" else f"COMPONENTS-{size}.md"  # M is the size the targets are set for
     (ROOT / "bench" / name).write_text(text, encoding="utf-8")
     return text
 

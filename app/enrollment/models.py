@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, text
+from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Index, Integer, String, bindparam, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Course
@@ -100,3 +100,13 @@ class CalendarFeed(Base):
     employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
+
+
+def is_active_place() -> ColumnElement[bool]:
+    """"The place is pending, confirmed or waitlisted", with the states written into the SQL rather
+    than bound: the condition of the partial index uq_enrolments_active_employee_course is exactly
+    this, and neither SQLite nor PostgreSQL (once it plans a prepared statement generically) can
+    prove that a bound list implies it, so with bound states the team page at size L scanned a
+    department's whole history instead (127 ms for one statement instead of 12)."""
+    return Enrolment.state.in_(bindparam("active_states", [state.value for state in ACTIVE_STATES],
+                                         expanding=True, literal_execute=True, unique=True))

@@ -10,7 +10,13 @@ from sqlalchemy.orm import joinedload
 from app.catalog.models import Assignment, AssignmentStatus
 from app.core.clock import now
 from app.core.db import db_session
-from app.enrollment.models import ACTIVE_STATES, CalendarFeed, Enrolment, EnrolmentEvent, EnrolmentState
+from app.enrollment.models import (
+    CalendarFeed,
+    Enrolment,
+    EnrolmentEvent,
+    EnrolmentState,
+    is_active_place,
+)
 from app.org.models import Employee
 from app.permissions import awaiting_decision_filter
 from app.scheduling.models import TrainingSession
@@ -24,7 +30,7 @@ def _with_session() -> tuple[Any, Any]:
 def positions(session_id: int) -> dict[int, int]:
     """Waitlist place of every live request of a session that has no seat, by enrolment id."""
     ids = db_session.scalars(select(Enrolment.id).where(
-        Enrolment.session_id == session_id, Enrolment.state.in_(ACTIVE_STATES),
+        Enrolment.session_id == session_id, is_active_place(),
         Enrolment.holds_seat.is_(False)).order_by(Enrolment.id)).all()
     return {enrolment_id: index for index, enrolment_id in enumerate(ids, start=1)}
 
@@ -36,7 +42,7 @@ def positions_for(enrolments: list[Enrolment]) -> dict[int, int]:
         return {}
     ranked = (select(Enrolment.id.label("id"), func.row_number().over(
         partition_by=Enrolment.session_id, order_by=Enrolment.id).label("place"))
-        .where(Enrolment.session_id.in_({e.session_id for e in waiting}), Enrolment.state.in_(ACTIVE_STATES),
+        .where(Enrolment.session_id.in_({e.session_id for e in waiting}), is_active_place(),
                Enrolment.holds_seat.is_(False)).subquery())
     rows = db_session.execute(select(ranked.c.id, ranked.c.place).where(ranked.c.id.in_([e.id for e in waiting])))
     return {row.id: row.place for row in rows}

@@ -19,11 +19,11 @@ from app.core.clock import now
 from app.core.db import db_session
 from app.core.events import subscribe
 from app.enrollment.models import (
-    ACTIVE_STATES,
     ApprovalStage,
     CalendarFeed,
     Enrolment,
     EnrolmentState,
+    is_active_place,
 )
 from app.enrollment.transitions import Stale, lock_session, lock_sessions, move, record_new, reread
 from app.org.models import Employee
@@ -64,7 +64,7 @@ def waitlist_position(enrolment: Enrolment) -> int | None:
         return None
     ahead = db_session.scalar(
         select(func.count()).select_from(Enrolment).where(
-            Enrolment.session_id == enrolment.session_id, Enrolment.state.in_(ACTIVE_STATES),
+            Enrolment.session_id == enrolment.session_id, is_active_place(),
             Enrolment.holds_seat.is_(False), Enrolment.id < enrolment.id)
     ) or 0
     return ahead + 1
@@ -138,7 +138,7 @@ def enrol(
             raise EnrolmentError(_("Complete %(titles)s first.", titles="、".join(p.title_ja for p in missing)))
     existing = db_session.scalar(select(Enrolment).where(
         Enrolment.employee_id == employee.id, Enrolment.course_id == course.id,
-        Enrolment.state.in_(ACTIVE_STATES)))
+        is_active_place()))
     if existing is not None:
         raise EnrolmentError(_("%(name)s already has a place or request in this course (%(when)s).",
                                name=employee.name, when=_local(existing.training_session.starts_at)))
@@ -191,7 +191,7 @@ def _overlap_warnings(employee: Employee, training_session: TrainingSession) -> 
         select(Meeting.starts_at, Meeting.ends_at, TrainingSession.id)
         .join(TrainingSession, Meeting.session_id == TrainingSession.id)
         .join(Enrolment, Enrolment.session_id == TrainingSession.id)
-        .where(Enrolment.employee_id == employee.id, Enrolment.state.in_(ACTIVE_STATES),
+        .where(Enrolment.employee_id == employee.id, is_active_place(),
                TrainingSession.id != training_session.id, TrainingSession.status == SessionStatus.SCHEDULED)
     ).all()
     clashes = [start for start, end, _sid in others if any(s < end and start < e for s, e in mine)]
@@ -314,7 +314,7 @@ def promote_waitlist(training_session: TrainingSession, policy: WaitlistPolicy =
     if not free:
         return []
     candidates = db_session.scalars(
-        select(Enrolment).where(Enrolment.session_id == training_session.id, Enrolment.state.in_(ACTIVE_STATES),
+        select(Enrolment).where(Enrolment.session_id == training_session.id, is_active_place(),
                                 Enrolment.holds_seat.is_(False)).order_by(Enrolment.id).limit(free)
         .execution_options(populate_existing=True)).all()
     for candidate in candidates:
@@ -347,7 +347,7 @@ def end_enrolments_of_cancelled_session(training_session: TrainingSession, actor
     """Every live place of a cancelled session ends; the triggers bring its seat count to zero."""
     lock_session(training_session.id)
     enrolments = db_session.scalars(select(Enrolment).where(
-        Enrolment.session_id == training_session.id, Enrolment.state.in_(ACTIVE_STATES))
+        Enrolment.session_id == training_session.id, is_active_place())
         .order_by(Enrolment.id).execution_options(populate_existing=True)).all()
     for enrolment in enrolments:
         move(enrolment, EnrolmentState.CANCELLED, actor, "session_cancelled", reason, holds_seat=False)

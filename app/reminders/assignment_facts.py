@@ -10,7 +10,7 @@ from sqlalchemy import select, tuple_
 from app.catalog.models import Assignment, AssignmentStatus, Course
 from app.completion.services import completed_course_ids_many
 from app.core.db import db_session, rows_among
-from app.enrollment.models import ACTIVE_STATES, Enrolment
+from app.enrollment.models import Enrolment, is_active_place
 from app.org.models import Employee
 
 
@@ -51,7 +51,7 @@ def assignment_facts_many(assignment_ids: set[int]) -> dict[int, AssignmentFacts
         live.update((employee_id, course_id) for employee_id, course_id in db_session.execute(
             select(Enrolment.employee_id, Enrolment.course_id).distinct()
             .where(tuple_(Enrolment.employee_id, Enrolment.course_id).in_(pairs[start:start + 500]),
-                   Enrolment.state.in_(ACTIVE_STATES))))
+                   is_active_place())))
     return {row.id: AssignmentFacts(
         row.id, row.employee_id, row.name, row.title_ja, row.title_en or "", row.due_on,
         row.status == AssignmentStatus.ACTIVE and row.course_id not in completed.get(row.employee_id, set()),

@@ -14,7 +14,7 @@ from app.cohorts.models import Application, Decision, Milestone, Submission, Tea
 from app.completion.services import check_rule, completed_course_ids_many, evaluate_enrolment
 from app.core.clock import TOKYO
 from app.core.db import db_session
-from app.enrollment.models import ACTIVE_STATES, ApprovalStage, Enrolment, EnrolmentState
+from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState, is_active_place
 from app.org.models import Employee, Unit
 from app.org.queries import manager_of
 from app.reminders.services import queue
@@ -42,7 +42,7 @@ def scan_assignments(at: datetime) -> int:
     employee_ids = list({r.employee_id for r in rows})
     completed = completed_course_ids_many(employee_ids)
     live = set(db_session.execute(select(Enrolment.employee_id, Enrolment.course_id).where(
-        Enrolment.employee_id.in_(employee_ids), Enrolment.state.in_(ACTIVE_STATES))).all())
+        Enrolment.employee_id.in_(employee_ids), is_active_place())).all())
     managers: dict[int, int | None] = {}
     queued = 0
     for row in rows:

@@ -9,7 +9,7 @@ from app.cohorts.models import Application, FieldworkTeam, Submission
 from app.core.db import db_session
 from app.core.events import subscribe
 from app.enrollment.events import EnrolmentTransitioned
-from app.enrollment.models import ACTIVE_STATES, ApprovalStage, Enrolment, EnrolmentState
+from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState, is_active_place
 from app.org.models import Employee, RoleGrant, RoleName
 from app.org.queries import manager_of
 from app.reminders.services import queue, schedule_session_reminders, void_pending
@@ -64,7 +64,7 @@ def on_session_moved(event: SessionMoved) -> None:
     if training_session is None:
         return
     enrolments = db_session.scalars(select(Enrolment).where(Enrolment.session_id == training_session.id,
-                                                            Enrolment.state.in_(ACTIVE_STATES)))
+                                                            is_active_place()))
     for enrolment in enrolments:
         queue(enrolment.employee_id, "session_moved", f"moved:{enrolment.id}:{training_session.sequence}",
               {"enrolment_id": enrolment.id}, enrolment_id=enrolment.id)

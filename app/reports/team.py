@@ -14,7 +14,7 @@ from app.catalog.models import Assignment, AssignmentStatus, Course
 from app.completion.models import Completion
 from app.core.clock import now, today
 from app.core.db import db_session
-from app.enrollment.models import ACTIVE_STATES, Enrolment, EnrolmentState
+from app.enrollment.models import Enrolment, EnrolmentState, is_active_place
 from app.org.models import Employee, Unit
 from app.scheduling.models import SessionStatus, TrainingSession
 
@@ -88,7 +88,7 @@ def team_overview(manager: Employee, roots: list[Unit], *, unit_id: int | None =
                                                                Enrolment.state)
                                                         .where(Enrolment.employee_id.in_(people_ids),
                                                                Enrolment.course_id.in_(assigned_courses),
-                                                               Enrolment.state.in_(ACTIVE_STATES))).all()}
+                                                               is_active_place())).all()}
     current = today()
     summaries: dict[int, CourseSummary] = {}
     for assignment in assignments:

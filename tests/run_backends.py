@@ -1,0 +1,49 @@
+"""The whole suite on SQLite and on PostgreSQL at once: `python tests/run_backends.py` (make test).
+
+The two runs share nothing (their own databases, temporary directories, ports and PostgreSQL
+cluster), and most of each is one Python process, so on a 2-core machine running them side by
+side takes about as long as the PostgreSQL run alone instead of both in turn. Each run's output
+goes to its own log; the log of a run that failed is printed whole, the others' last lines.
+Extra arguments go to both pytest runs.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = {"sqlite": [], "postgresql": ["-m", "not browser"]}  # browsers drive the app once, on SQLite
+
+
+def main() -> int:
+    logs = Path(tempfile.mkdtemp(prefix="manabi-test-logs-"))
+    started = time.monotonic()
+    processes = {}
+    for backend, extra in RUNS.items():
+        log = (logs / f"{backend}.log").open("w", encoding="utf-8")
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                   "--basetemp", str(logs / f"tmp-{backend}"), *extra, *sys.argv[1:]]
+        processes[backend] = (subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                               env={**os.environ, "MANABI_TEST_BACKEND": backend}), log)
+        print(f"{backend}: {' '.join(command[1:])}  (log: {logs / f'{backend}.log'})", flush=True)
+    failed = []
+    for backend, (process, log) in processes.items():
+        code = process.wait()
+        log.close()
+        text = (logs / f"{backend}.log").read_text(encoding="utf-8", errors="replace")
+        print(f"\n===== {backend}: exit {code} after {time.monotonic() - started:.0f} s =====", flush=True)
+        print(text if code else "\n".join(text.splitlines()[-3:]), flush=True)
+        if code:
+            failed.append(backend)
+    if failed:
+        print(f"FAILED on {', '.join(failed)}", flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
