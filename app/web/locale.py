@@ -58,26 +58,29 @@ def _loaded_user_locale() -> str | None:
     return state.dict.get("locale")
 
 
-_LANGUAGE = "_manabi_language"  # on g: (the Locale object, its code, its translations)
+_LANGUAGE = "manabi_language"  # on Flask-Babel's request namespace: (its Locale object, the code, the catalogue)
 
 
 def _language() -> tuple[Locale | None, str, NullTranslations]:
     """This request's language and catalogue, resolved once per locale.
 
     Flask-Babel resolves both on every call (~45 µs through its context lookups; a catalog page
-    makes ~150 calls). The locale Flask-Babel holds is read first, without its lookups, and the
-    cache is keyed by that object: `force_locale` (a job in the requester's language) sets another
-    one, so a forced block gets its own catalogue and the request's comes back after it.
+    makes ~150 calls). Here the locale Flask-Babel holds is read directly, and the cache is kept
+    beside it, keyed by that object: `force_locale` (a job in the requester's language) sets
+    another one, so a forced block gets its own catalogue and the request's comes back after it.
     """
     babel_context = g.get("_flask_babel")
     locale = getattr(babel_context, "babel_locale", None)
+    cached: tuple[Locale | None, str, Any] | None = getattr(babel_context, _LANGUAGE, None)
+    if cached is not None and locale is not None and cached[0] is locale:
+        return cached
     if locale is None:
         locale = get_locale()
-    cached: tuple[Locale | None, str, Any] | None = g.get(_LANGUAGE)
-    if cached is None or cached[0] is not locale:
-        cached = (locale, str(locale) if locale is not None else current_app.config["BABEL_DEFAULT_LOCALE"],
-                  get_translations())
-        setattr(g, _LANGUAGE, cached)
+        babel_context = g.get("_flask_babel")  # made by get_locale() if it was missing
+    cached = (locale, str(locale) if locale is not None else current_app.config["BABEL_DEFAULT_LOCALE"],
+              get_translations())
+    if babel_context is not None:
+        setattr(babel_context, _LANGUAGE, cached)
     return cached
 
 
