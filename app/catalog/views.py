@@ -27,7 +27,7 @@ from app.enrollment.queries import positions_for, viewer_enrolments
 from app.org.models import Grade, Unit, UnitKind
 from app.org.queries import all_grades
 from app.permissions import Permission, can_view_course, require, signed_in
-from app.scheduling.queries import open_seat_course_ids, upcoming_sessions_by_course
+from app.scheduling.queries import open_seat_course_ids, upcoming_seats_by_course, upcoming_sessions_by_course
 from app.web.ids import arg_id, parse_fiscal_year
 from app.web.locale import current_language
 from app.web.locale import gettext as _
@@ -63,7 +63,7 @@ def index() -> ResponseReturnValue:
         "catalog/index.html", page=page, filters=filters, grades=all_grades(),
         years=queries.fiscal_years(),
         assignments=queries.active_assignments_for(current_user.id, course_ids),
-        sessions=upcoming_sessions_by_course(course_ids, per_course=3),
+        sessions=upcoming_seats_by_course(course_ids, per_course=3),
     )
 
 

@@ -1,9 +1,10 @@
 """Reads of sessions."""
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import selectinload
 
 from app.core.clock import now
@@ -36,6 +37,50 @@ def upcoming_sessions_by_course(course_ids: list[int], *, include_cohort_only: b
     grouped: dict[int, list[TrainingSession]] = {}
     for training_session in db_session.scalars(stmt):
         grouped.setdefault(training_session.course_id, []).append(training_session)
+    return grouped
+
+
+class UpcomingSeats(NamedTuple):
+    """An upcoming session as a catalog card lists it: when, and how many seats are left."""
+
+    course_id: int
+    starts_at: datetime
+    capacity: int
+    seats_taken: int
+
+    @property
+    def seats_left(self) -> int:
+        return max(0, self.capacity - self.seats_taken)
+
+
+# Built once (the catalog asks on every view): the first `per_course` upcoming sessions of each
+# course, cut in SQL by a window function, as plain columns rather than session objects.
+_ranked_upcoming = (
+    select(TrainingSession.course_id, TrainingSession.starts_at, TrainingSession.capacity,
+           TrainingSession.seats_taken,
+           func.row_number().over(partition_by=TrainingSession.course_id,
+                                  order_by=(TrainingSession.starts_at, TrainingSession.id)).label("place"))
+    .where(TrainingSession.course_id.in_(bindparam("course_ids", expanding=True)),
+           TrainingSession.status == SessionStatus.SCHEDULED, TrainingSession.starts_at > bindparam("after"),
+           TrainingSession.cohort_only.is_(False))
+    .subquery()
+)
+_UPCOMING_SEATS = (
+    select(_ranked_upcoming.c.course_id, _ranked_upcoming.c.starts_at, _ranked_upcoming.c.capacity,
+           _ranked_upcoming.c.seats_taken)
+    .where(_ranked_upcoming.c.place <= bindparam("per_course"))
+    .order_by(_ranked_upcoming.c.starts_at, _ranked_upcoming.c.course_id)
+)
+
+
+def upcoming_seats_by_course(course_ids: list[int], per_course: int) -> dict[int, list[UpcomingSeats]]:
+    """Course id -> its first `per_course` upcoming sessions (soonest first), seats as they are now."""
+    if not course_ids:
+        return {}
+    grouped: dict[int, list[UpcomingSeats]] = {}
+    for row in db_session.execute(_UPCOMING_SEATS, {"course_ids": course_ids, "after": now(),
+                                                    "per_course": per_course}):
+        grouped.setdefault(row.course_id, []).append(UpcomingSeats(*row))
     return grouped
 
 

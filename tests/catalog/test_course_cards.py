@@ -24,6 +24,12 @@ def card(html: str) -> str:
     return found.group(1)
 
 
+def seats(html: str) -> list[str]:
+    found = re.search(r'<ul class="session-list">(.*?)</ul>', html, re.S)
+    assert found, html
+    return re.findall(r"<li>[^<]*— ([^<]+)</li>", found.group(1))
+
+
 def test_an_edited_course_shows_its_new_facts_at_once(app, client, readers):
     shunin, _ = readers
     factories.login_as(client, shunin)
@@ -60,3 +66,27 @@ def test_badges_that_are_the_readers_own_are_not_shared(app, client, readers):
     factories.post(client, "/logout")
     factories.login_as(client, kacho)
     assert "badge--ok" not in card(client.get("/catalog/").get_data(as_text=True))
+
+
+def test_a_card_lists_the_next_three_sessions_with_the_seats_left_now(app, client, readers):
+    from datetime import timedelta
+
+    from app.scheduling.models import TrainingSession
+
+    shunin, _ = readers
+    with app.app_context():
+        course = db_session.query(Course).filter_by(code="CARD-1").one()
+        full = factories.training_session(course, starts_in=timedelta(days=10), capacity=1)
+        factories.enrolment(factories.employee(), full)
+        factories.training_session(course, starts_in=timedelta(days=20), capacity=12)
+        factories.training_session(course, starts_in=timedelta(days=30), capacity=8)
+        factories.training_session(course, starts_in=timedelta(days=40), capacity=5)  # the fourth: not listed
+        db_session.commit()
+        eight_seats = db_session.query(TrainingSession).filter_by(capacity=8).one()
+    factories.login_as(client, shunin)
+    listed = seats(client.get("/catalog/").get_data(as_text=True))
+    assert listed == ["満席（キャンセル待ち可）", "残り 12 席", "残り 8 席"], listed
+    with app.app_context():  # seats taken elsewhere show on the next view: they are never cached
+        factories.enrolment(factories.employee(), db_session.merge(eight_seats))
+        db_session.commit()
+    assert seats(client.get("/catalog/").get_data(as_text=True))[2] == "残り 7 席"
