@@ -7,6 +7,8 @@ with their own password and then repeats what they came for, with a few seconds 
   My learning;
 - managers (unit heads): the team page;
 - HR: the dashboard.
+The users are FastHttpUsers (geventhttpclient): the load generator shares the 2 cores with the
+server, and python-requests' client cost several times more CPU per request.
 Logins come from the JSON file named by MANABI_BENCH_LOGINS ({"employee": [...], "manager": [...],
 "hr": [...]}); each role's list is handed out in order, so no two users share a person.
 """
@@ -19,7 +21,7 @@ import random
 import re
 from typing import Any
 
-from locust import HttpUser, between, task
+from locust import FastHttpUser, between, task
 
 _LOGINS: dict[str, list[str]] = json.loads(open(os.environ["MANABI_BENCH_LOGINS"], encoding="utf-8").read())
 _PASSWORD = os.environ["MANABI_BENCH_PASSWORD"]
@@ -34,7 +36,7 @@ SEARCHES = ("データ", "DX", "ＤＸ", "RPA", "セキュリティ", "AI", "研
 _THINK = float(os.environ.get("MANABI_BENCH_THINK", "1"))
 
 
-class Person(HttpUser):
+class Person(FastHttpUser):
     abstract = True
     role = "employee"
     wait_time = between(1 * _THINK, 4 * _THINK)

@@ -38,7 +38,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.backends import backend_databases, require_wrk  # noqa: E402 - after the path is set
+from bench import worker_profile  # noqa: E402 - after the path is set
+from bench.backends import backend_databases, require_wrk  # noqa: E402
 from bench.run import Server, machine, sign_in, wrk  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -126,11 +127,17 @@ def locust(base: str, logins_file: Path, users: int, seconds: int, think: float,
          "-r", str(users), "-t", f"{seconds}s", "--host", base, "--csv", str(prefix), "--csv-full-history",
          "--only-summary", "--loglevel", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    steady: dict[str, float] = {}
+    steady: dict[str, Any] = {}
+    profiler = None
     if server is not None:
         time.sleep(warm_up)
         started, cpu_before = time.time(), worker_cpu_seconds(server)
+        if worker_profile.available():
+            profiler = worker_profile.start(server.process.pid, max(5, seconds - warm_up - 5), prefix.parent / "spy")
     process.wait(timeout=seconds + 120)
+    if profiler is not None:
+        profiler.wait(timeout=120)
+        steady["profile"] = worker_profile.summarize(prefix.parent / "spy")
     if server is not None:
         cpu = worker_cpu_seconds(server) - cpu_before
         history = [row for row in csv.DictReader(open(f"{prefix}_stats_history.csv", encoding="utf-8"))
@@ -140,7 +147,7 @@ def locust(base: str, logins_file: Path, users: int, seconds: int, think: float,
         last = history[-1]
         done = int(last["Total Request Count"]) - int(at_start["Total Request Count"])
         elapsed = float(last["Timestamp"]) - float(at_start["Timestamp"])
-        steady = {"requests": done, "rps": done / max(elapsed, 1.0), "cpu_ms_per_request": cpu * 1000 / max(done, 1)}
+        steady.update(requests=done, rps=done / max(elapsed, 1.0), cpu_ms_per_request=cpu * 1000 / max(done, 1))
     pages: dict[str, dict[str, float]] = {}
     with open(f"{prefix}_stats.csv", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
@@ -188,6 +195,7 @@ def run_backend(name: str, database_url: str, size: str, users: int, burst_peopl
         results["saturated"] = saturated
         results["cpu_ms_per_request"] = round(steady["cpu_ms_per_request"], 1)
         results["ratio"] = round(steady["rps"] / float(ping["rps"]), 3)
+        results["profile"] = steady.get("profile")
     finally:
         server.stop()
         logins_file.unlink(missing_ok=True)
@@ -240,6 +248,17 @@ def write_results(all_results: dict[str, dict[str, Any]], size: str, users: int,
                 page = morning[name]
                 lines.append(f"| {name} | {page['requests']:.0f} | {page['failures']:.0f} | {page['p50_ms']:.0f} | "
                              f"{page['p95_ms']:.0f} | {page['p99_ms']:.0f} |")
+        profile = results.get("profile")
+        if profile and profile["samples"]:
+            lines += ["", f"Where the workers' CPU went in the saturated mix (py-spy, {profile['samples']:,} samples "
+                      "over both workers; bench/worker_profile.py): share of samples with each part on the stack "
+                      "(parts overlap), then the package of the code on the CPU.", "",
+                      "| part (inclusive) | share |", "|---|---:|"]
+            lines += [f"| {label} | {share} % |" for label, share in profile["parts"].items()]
+            lines += ["", "| on the CPU (self) | share |", "|---|---:|"]
+            lines += [f"| {name} | {share} % |" for name, share in profile["self"].items()]
+            lines += ["", "| function on the CPU | share |", "|---|---:|"]
+            lines += [f"| `{name}` | {share} % |" for name, share in profile["functions"].items()]
         lines += ["", "CPU and SQL statements per request, page by page (bench/page_cpu.py: 30 distinct people per "
                   "page in one process, median of 3 rounds):", "",
                   "| page | CPU ms | statements |", "|---|---:|---:|"]
