@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import Select, and_, bindparam, exists, func, select
 from sqlalchemy.orm import selectinload
 
 from app.catalog.models import (
@@ -57,16 +57,21 @@ def catalog_statement(filters: CatalogFilters, open_seat_course_ids: Select[Any]
     return stmt.order_by(Course.fiscal_year.desc(), Course.track, Course.code)
 
 
+# Built once, with their values as parameters: the catalog runs them on every view.
+_FISCAL_YEARS = select(Course.fiscal_year).distinct().order_by(Course.fiscal_year.desc())
+_ACTIVE_ASSIGNMENTS = select(Assignment).where(
+    Assignment.employee_id == bindparam("employee_id"), Assignment.status == AssignmentStatus.ACTIVE,
+    Assignment.course_id.in_(bindparam("course_ids", expanding=True)))
+
+
 def fiscal_years() -> list[int]:
-    return list(db_session.scalars(select(Course.fiscal_year).distinct().order_by(Course.fiscal_year.desc())))
+    return list(db_session.scalars(_FISCAL_YEARS))
 
 
 def active_assignments_for(employee_id: int, course_ids: list[int]) -> dict[int, Assignment]:
     if not course_ids:
         return {}
-    rows = db_session.scalars(select(Assignment).where(
-        Assignment.employee_id == employee_id, Assignment.status == AssignmentStatus.ACTIVE,
-        Assignment.course_id.in_(course_ids)))
+    rows = db_session.scalars(_ACTIVE_ASSIGNMENTS, {"employee_id": employee_id, "course_ids": course_ids})
     return {a.course_id: a for a in rows}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import joinedload
 
 from app.catalog.models import Assignment, AssignmentStatus
@@ -60,14 +60,18 @@ class MyLearning:
     course_states: dict[int, str] = field(default_factory=dict)  # course id -> live enrolment state
 
 
+# My learning's two reads, built once (every employee opens the page; the person is a parameter).
+_MY_ASSIGNMENTS = (select(Assignment).where(Assignment.employee_id == bindparam("employee_id"),
+                                            Assignment.status == AssignmentStatus.ACTIVE)
+                   .options(joinedload(Assignment.course)).order_by(Assignment.due_on))
+_MY_ENROLMENTS = (select(Enrolment).where(Enrolment.employee_id == bindparam("employee_id"))
+                  .options(*_with_session()).order_by(Enrolment.id.desc()))
+
+
 def my_learning(employee: Employee) -> MyLearning:
     result = MyLearning()
-    result.assignments = list(db_session.scalars(
-        select(Assignment).where(Assignment.employee_id == employee.id, Assignment.status == AssignmentStatus.ACTIVE)
-        .options(joinedload(Assignment.course)).order_by(Assignment.due_on)))
-    enrolments = list(db_session.scalars(
-        select(Enrolment).where(Enrolment.employee_id == employee.id).options(*_with_session())
-        .order_by(Enrolment.id.desc())).unique())
+    result.assignments = list(db_session.scalars(_MY_ASSIGNMENTS, {"employee_id": employee.id}))
+    enrolments = list(db_session.scalars(_MY_ENROLMENTS, {"employee_id": employee.id}).unique())
     current = now()
     for enrolment in enrolments:
         training_session = enrolment.training_session

@@ -53,8 +53,11 @@ def units_in_tree_order() -> list[Unit]:
     return ordered
 
 
+_ALL_GRADES = select(Grade).order_by(Grade.rank)  # built once: most pages list the grades
+
+
 def all_grades() -> list[Grade]:
-    return list(db_session.scalars(select(Grade).order_by(Grade.rank)))
+    return list(db_session.scalars(_ALL_GRADES))
 
 
 def employee_by_number(employee_number: str) -> Employee | None:
