@@ -1,15 +1,21 @@
 """Sending e-mail: SMTP (plain, STARTTLS or TLS) from the environment, or .eml files in
 development so `make run` needs no mail server.
 
-Messages are composed straight into bytes (`compose`), by hand, because a measurement of real
-delivery shows the need (ARCHITECTURE rule 12; bench/mail_compose.py --smtp): a Japanese reminder
-with its .ics took ~15–19 µs of CPU on the shared 2-core machine against ~3.8–4.9 ms with the
-standard library's EmailMessage (policy SMTP), ~2.5–3.5 ms reusing the batch's parts; composed and
-sent over one SMTP connection to a local aiosmtpd, this composer ran at 0.85–0.94 of a bare smtplib
-loop of pre-built messages and the standard library at 0.14–0.29 (issue 16 asks for at least 0.5);
-the sweep's budget of 15 s for 100,000 leaves 0.15 ms a message for everything. The output is ordinary MIME (UTF-8,
-base64 bodies, RFC 2047 headers), and the standard library stays the judge: tests/core/test_mail.py
-and test_mail_headers.py parse what `compose` writes with `email.message_from_bytes(...,
+Messages are composed (`compose`) with the standard library's email package, its legacy API
+(`email.message.Message`, `email.header.Header`, `email.encoders`, `email.utils`, generated with
+a compat32 policy with CRLF line ends), because real delivery is where the time goes
+(bench/mail_compose.py --smtp, on the shared 2-core machine): a Japanese confirmation with its
+.ics takes ~160 µs of CPU with what a batch shares reused (the From header, each Subject and
+extra header folded once, the Date of a second, each .ics part, a fixed boundary), against
+~0.75 ms for the legacy API used plainly and ~2.8–3.1 ms for EmailMessage with policy SMTP
+(~2.0 ms reusing parts); composed and sent over one SMTP connection to a local aiosmtpd, this
+runs at ~0.86 of a bare smtplib loop of pre-built messages, the plain legacy API at ~0.47 and
+EmailMessage at ~0.2 (issue 16 asks for at least 0.5; the whole sweep is bench/sweep_smtp.py).
+The one liberty taken with the library is `_Policy`: its generator writes a header value that is
+already folded (by `email.header.Header`, when composed) as it is, instead of folding it again
+for every message. The output is ordinary MIME (UTF-8, base64 bodies, RFC 2047 headers), and
+the standard library's newer parser is the judge: tests/core/test_mail.py and
+test_mail_headers.py parse what `compose` writes with `email.message_from_bytes(...,
 policy=email.policy.default)` (and RFC 2047 display names with `email.header.decode_header`), by
 example and by property (Hypothesis).
 
@@ -20,7 +26,6 @@ like "Sato\\r\\nBcc: evil@example.com" fails its message instead of adding a rec
 """
 from __future__ import annotations
 
-import base64
 import re
 import smtplib
 import ssl
@@ -28,7 +33,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.charset import BASE64, Charset
+from email.encoders import encode_base64
+from email.header import Header
+from email.message import Message
+from email.policy import Compat32
+from email.utils import format_datetime, quote
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,7 +50,7 @@ from app.core.text_safety import check_single_line
 class Attachment:
     filename: str  # ASCII letters, digits, ".", "-", "_": the callers name files after ids
     data: bytes
-    mime_type: str  # e.g. "text/calendar"
+    mime_type: str  # e.g. "text/calendar"; text/* is UTF-8 text
     params: tuple[tuple[str, str], ...] = ()  # extra Content-Type parameters, e.g. (("method", "PUBLISH"),)
 
 
@@ -71,6 +81,44 @@ _MESSAGE_ID = re.compile(rf"<{_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*>") 
 _TOKEN = re.compile(r"[A-Za-z0-9!#$&^_.+-]+")  # RFC 2045 token (the safe subset) for types and parameters
 _FILENAME = re.compile(r"[A-Za-z0-9._-]+")
 _PLAIN_WORD = 60  # ASCII words longer than this are sent as encoded words, so every line stays short
+_LINE = 78  # RFC 5322 §2.1.1: header lines of at most 78 characters
+
+# UTF-8 with base64 both for bodies and for RFC 2047 encoded words in headers (the standard
+# library's default picks quoted-printable words for mostly-ASCII text; base64 words read the same
+# in every reader, and for Japanese they are the shorter anyway).
+_UTF8 = Charset("utf-8")
+_UTF8.header_encoding = BASE64
+# "=_" never occurs in base64, and every part is base64, so one fixed boundary is never in a
+# part's text (the standard library would otherwise make a random one and search the whole
+# message for it with a regular expression compiled anew: a sixth of the time a message took).
+_BOUNDARY = "=_manabi_part"
+
+
+class _Policy(Compat32):
+    """compat32 with CRLF line ends, whose generator writes a header value that is already folded
+    (every line at most 78 characters, each continuation starting with whitespace, ASCII) as it
+    is, which is what compat32's own folding writes for such a value too, only without re-parsing
+    it for every message. Values are folded once, when composed, by `email.header.Header`, and
+    reused for the batch (the From header, each Subject, the Date of a second). Any other value
+    with a line break is refused (compat32 would write some of them, "a\\r\\n\\r\\nb" as two
+    lines); the rest (what the email package writes itself: Content-Type …) goes through
+    compat32's folding as before."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if isinstance(value, str):
+            written = f"{name}: {value}"
+            if _FOLDED.fullmatch(written):
+                return f"{written}\r\n".encode("ascii")
+            if "\r" in value or "\n" in value:
+                raise ValueError(f"header {name} is not a folded value")
+        return super().fold_binary(name, value)
+
+
+# A header already folded: printable ASCII lines of at most 78 characters, each continuation
+# starting with whitespace and holding more than whitespace (so nothing can start a new header).
+_FOLDED = re.compile(r"[ -~]{0,78}(?:\r\n[ \t](?=[ -~]*[!-~])[ -~]{0,77})*")
+
+_POLICY = _Policy(linesep="\r\n")
 
 
 def address(value: str) -> str:
@@ -84,7 +132,9 @@ def address(value: str) -> str:
 def compose(*, sender: tuple[str, str], recipient: tuple[str, str], subject: str, body: str, message_id: str,
             date: datetime, extra_headers: Sequence[tuple[str, str]] = (),
             attachments: Sequence[Attachment] = ()) -> OutgoingMail:
-    """A text/plain message (multipart/mixed when something is attached), UTF-8 throughout.
+    """A text/plain message (multipart/mixed when something is attached), UTF-8 throughout, built
+    with the standard library's email package (its legacy API: `email.message.Message`,
+    `email.header`, `email.encoders`).
 
     Raises UnsafeText (a ValueError) when any header value would break its header, and ValueError
     for a malformed address, Message-ID, header name, MIME type or attachment name.
@@ -97,21 +147,17 @@ def compose(*, sender: tuple[str, str], recipient: tuple[str, str], subject: str
         if not _HEADER_NAME.fullmatch(name) or name.lower() in _RESERVED:
             raise ValueError(f"not an extra header name this composer writes: {name!r}")
         headers[name] = _header(name, value)
-    text_part = [b"Content-Type: text/plain; charset=\"utf-8\"", b"Content-Transfer-Encoding: base64", b"",
-                 _base64(body.encode())]
+    message = Message(policy=_POLICY)
+    for name, value in headers.items():
+        message[name] = value
     if not attachments:
-        lines = [f"{k}: {v}".encode() for k, v in headers.items()] + text_part
+        _base64_part(message, "text/plain", body.encode(), _UTF8_TEXT)
     else:
-        # "=_" never occurs in base64; a checked Message-ID has no quote, backslash or space to escape.
-        boundary = "=_manabi_" + message_id.strip("<>").replace("@", "_")
-        headers["Content-Type"] = f'multipart/mixed;\r\n boundary="{boundary}"'
-        lines = [f"{k}: {v}".encode() for k, v in headers.items()] + [b"", f"--{boundary}".encode(), *text_part]
+        message.add_header("Content-Type", "multipart/mixed", boundary=_BOUNDARY)
+        message.attach(_base64_part(Message(), "text/plain", body.encode(), _UTF8_TEXT))
         for attachment in attachments:
-            lines += [f"--{boundary}".encode(),
-                      *_attachment_headers(attachment.filename, attachment.mime_type, attachment.params), b"",
-                      _attachment_base64(attachment.data)]
-        lines.append(f"--{boundary}--".encode())
-    return OutgoingMail(sender[1], recipient[1], message_id, b"\r\n".join(lines) + b"\r\n", headers)
+            message.attach(_attachment_part(attachment))
+    return OutgoingMail(sender[1], recipient[1], message_id, message.as_bytes(), headers)
 
 
 # Written by `compose` itself; an extra header may not add a second one (or a Bcc, Cc …).
@@ -121,22 +167,15 @@ _RESERVED = frozenset({"from", "to", "cc", "bcc", "subject", "date", "message-id
 
 @lru_cache(maxsize=4096)  # subjects repeat for everyone on a course, and the fixed headers always
 def _header(name: str, value: str) -> str:
-    """An unstructured header value (Subject, X-…): plain ASCII as is, folded at spaces; anything
-    else (non-ASCII, leading space, long words, text that looks like an encoded word) in RFC 2047
+    """An unstructured header value (Subject, X-…), folded: plain ASCII at its spaces; anything
+    else (non-ASCII, a leading space, long words, text that looks like an encoded word) as RFC 2047
     encoded words, which read back exactly."""
     header_value(value)
-    words = value.split(" ")
-    if not _plain_ascii(value) or value.startswith(" ") or max(map(len, words)) > _PLAIN_WORD:
-        return _encoded_words(value, len(name) + 2)
-    lines, line = [], words[0]
-    width = len(name) + 2  # "Subject: "
-    for word in words[1:]:
-        if word and width + len(line) + 1 + len(word) > 76 and line.strip():
-            lines.append(line)
-            line, width = " " + word, 0  # the space is the folding whitespace, kept when unfolded
-        else:
-            line += " " + word
-    return "\r\n".join([*lines, line])
+    if _plain_ascii(value) and not value.startswith(" ") and max(map(len, value.split(" "))) <= _PLAIN_WORD:
+        folded = Header(value, header_name=name).encode(linesep="\r\n")
+        if _FOLDED.fullmatch(f"{name}: {folded}"):  # not when a run of spaces is too long for a line
+            return folded
+    return Header(value, _UTF8, header_name=name).encode(linesep="\r\n")
 
 
 def _plain_ascii(value: str) -> bool:
@@ -150,7 +189,8 @@ def _date_header(timestamp: int) -> str:
 
 @lru_cache(maxsize=4096)  # the sender, and recipients who get several messages in a sweep
 def _address(name: str, addr_spec: str) -> str:
-    """'"Display name" <addr>' (a quoted string for plain ASCII names) or encoded words and <addr>.
+    """'"Display name" <addr>' (a quoted string for a plain ASCII name) or RFC 2047 encoded words
+    and <addr>.
 
     A long name takes several encoded words, cut between characters: RFC 2047 §6.2 readers join them
     exactly. (The standard library's newer parser puts a space between adjacent encoded words of a
@@ -160,71 +200,56 @@ def _address(name: str, addr_spec: str) -> str:
     if not name:
         return addr_spec
     if _plain_ascii(name) and len(name) <= _PLAIN_WORD:
-        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-        phrase = f'"{quoted}"'
+        phrase = f'"{quote(name)}"'  # every character kept: spaces at either end, "=?", specials
     else:
-        phrase = _encoded_words(name, len("From: "))
+        phrase = Header(name, _UTF8, header_name="From").encode(linesep="\r\n")
     last_line = phrase.rsplit("\n", 1)[-1]
-    fits = len(last_line) + len(addr_spec) + 8 <= 76  # "From: " or a continuation's space, " <", ">"
+    fits = len(last_line) + len(addr_spec) + 8 <= _LINE  # "From: " or a continuation's space, " <", ">"
     return f"{phrase}{' ' if fits else _FOLD}<{addr_spec}>"
 
 
 _FOLD = "\r\n "  # folding whitespace: unfolded, it is the one space
 
 
-def _encoded_words(value: str, used: int = 0) -> str:
-    """RFC 2047 B-encoding in words of at most 64 characters, never splitting a character; the first
-    word fits after the `used` columns of its line ("Subject: "), or starts on the next line."""
-    data = value.encode()
-    words, start = [], 0
-    room = min(39, (76 - used - 12) // 4 * 3)  # 39 bytes → 52 base64 characters → a 64-character word
-    if room < 4:  # a very long header name: no character fits after it
-        words, room = [""], 39
-    while start < len(data):
-        cut = min(start + room, len(data))
-        while cut < len(data) and data[cut] & 0xC0 == 0x80:  # a continuation byte: cut before its character
-            cut -= 1
-        words.append(f"=?utf-8?b?{base64.b64encode(data[start:cut]).decode()}?=")
-        start, room = cut, 39
-    return "\r\n ".join(words)
-
-
 def _quotable(value: str) -> str:
-    """A parameter value written inside quotes: printable ASCII without quotes or backslashes."""
+    """A parameter value: printable ASCII without quotes or backslashes."""
     header_value(value)
     if not value.isascii() or '"' in value or "\\" in value:
         raise ValueError(f"not a plain parameter value: {value!r}")
     return value
 
 
-@lru_cache(maxsize=4096)  # a sweep attaches each session's file, under the same few names, many times
-def _attachment_headers(filename: str, mime_type: str, params: tuple[tuple[str, str], ...]) -> tuple[bytes, ...]:
-    maintype, _slash, subtype = header_value(mime_type).partition("/")
-    if not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)):
-        raise ValueError(f"not a MIME type: {mime_type!r}")
-    if not _FILENAME.fullmatch(header_value(filename)):
-        raise ValueError(f"not a plain attachment name: {filename!r}")
-    written = ""
-    for key, value in params:
-        if not _TOKEN.fullmatch(header_value(key)):
-            raise ValueError(f"not a parameter name: {key!r}")
-        written += f'; {key}="{_quotable(value)}"'
-    return (f'Content-Type: {mime_type}; charset="utf-8"{written}'.encode(),
-            f'Content-Disposition: attachment; filename="{filename}"'.encode(),
-            b"Content-Transfer-Encoding: base64")
+def _base64_part(part: Message, content_type: str, data: bytes, params: Mapping[str, str],
+                 filename: str | None = None) -> Message:
+    """`part` holding `data` in base64 (email.encoders), with its Content-Type parameters and, for
+    an attachment, its file name."""
+    part.add_header("Content-Type", content_type, **params)
+    if filename is not None:
+        part.add_header("Content-Disposition", "attachment", filename=filename)
+    part.set_payload(data)
+    encode_base64(part)
+    return part
 
 
-# A sweep attaches each session's .ics (the same bytes object, from its CalendarCache) many times;
-# as many entries as that cache holds (app/reminders/facts.py), a few MB at most.
+_UTF8_TEXT = {"charset": "utf-8"}
+
+
+# A sweep attaches each session's .ics (the same bytes object, from its CalendarCache) to many
+# messages: each part is built once (as many as that cache holds, a few MB at most). The
+# generator only reads a part, so one can go into any number of messages.
 @lru_cache(maxsize=4096)
-def _attachment_base64(data: bytes) -> bytes:
-    return _base64(data)
-
-
-def _base64(data: bytes) -> bytes:
-    """Base64 in lines of 76 characters (RFC 2045)."""
-    encoded = base64.b64encode(data)
-    return b"\r\n".join([encoded[i:i + 76] for i in range(0, len(encoded), 76)])
+def _attachment_part(attachment: Attachment) -> Message:
+    maintype, _slash, subtype = header_value(attachment.mime_type).partition("/")
+    if not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)):
+        raise ValueError(f"not a MIME type: {attachment.mime_type!r}")
+    if not _FILENAME.fullmatch(header_value(attachment.filename)):
+        raise ValueError(f"not a plain attachment name: {attachment.filename!r}")
+    params = dict(_UTF8_TEXT) if maintype == "text" else {}  # text attachments are UTF-8, as the bodies
+    for key, value in attachment.params:
+        if not _TOKEN.fullmatch(header_value(key)) or key.lower() == "charset":
+            raise ValueError(f"not a parameter name: {key!r}")
+        params[key] = _quotable(value)
+    return _base64_part(Message(), f"{maintype}/{subtype}", attachment.data, params, attachment.filename)
 
 
 class Transport:

@@ -1,27 +1,37 @@
-"""iCalendar files: one per enrolment and one private feed per person.
+"""iCalendar files: one per enrolment and one private feed per person, written by the icalendar
+package.
 
 Every meeting is a VEVENT whose UID never changes; SEQUENCE rises when the session moves, and a
 cancelled session (or a cancelled place) is sent as STATUS:CANCELLED so calendars update in place.
+Times are local to Asia/Tokyo (DTSTART;TZID=Asia/Tokyo), with the zone's VTIMEZONE, made once
+from the zone database by icalendar.
 
-The text is written here rather than through the icalendar package: the reminder sweep attaches a
-file to each confirmation, and icalendar spent ~1 ms on one event (the tests still read every file
-back with icalendar, an independent parser).
+Text from people (course titles, labels, rooms) goes in as TEXT values, which icalendar escapes
+(backslash, ";", ",", line breaks as \\n) and folds at 75 octets without splitting a character;
+a web meeting link that is not one line (the form refuses it anyway) is left out of URL rather
+than written raw.
+
+The reminder sweep attaches a file to each confirmation; it builds each distinct file once per
+sweep (app/reminders/facts.py, CalendarCache: keyed by everything the file says, so by meetings,
+sequence and status), so icalendar's cost (~0.6 ms of CPU for a file of one meeting,
+bench/mail_compose.py, where the hand-written text took ~20 µs) is paid per session, not per
+message.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import lru_cache
+
+from icalendar import Calendar, Event, Timezone, vText
 
 from app.core.clock import TOKYO, now
+from app.core.text_safety import find_unsafe
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.scheduling.models import SessionStatus
 
 PRODID = "-//Manabi//Staff training//JA"
-# Japan has kept +09:00 without daylight saving since 1951, so one STANDARD block is exact.
-TOKYO_VTIMEZONE = ("BEGIN:VTIMEZONE", "TZID:Asia/Tokyo", "BEGIN:STANDARD", "DTSTART:19700101T000000",
-                   "TZNAME:JST", "TZOFFSETFROM:+0900", "TZOFFSETTO:+0900", "END:STANDARD", "END:VTIMEZONE")
-_CALENDAR_END = ("\r\n" + "\r\n".join([*TOKYO_VTIMEZONE, "END:VCALENDAR"]) + "\r\n").encode()
 
 
 @dataclass(frozen=True)
@@ -58,59 +68,54 @@ def build_calendar(enrolments: Iterable[Enrolment], *, domain: str, name: str, b
 
 
 def calendar_bytes(entries: Iterable[CalendarEntry], *, domain: str, name: str, base_url: str) -> bytes:
-    lines = ["BEGIN:VCALENDAR", f"PRODID:{PRODID}", "VERSION:2.0", "CALSCALE:GREGORIAN", "METHOD:PUBLISH",
-             f"X-WR-CALNAME:{_text(name)}", "X-WR-TIMEZONE:Asia/Tokyo"]
-    stamp = _utc(now())
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("x-wr-calname", vText(name))
+    calendar.add("x-wr-timezone", vText("Asia/Tokyo"))
+    calendar.add_component(_tokyo_timezone())
+    stamp = now()
     for entry in entries:
-        cancelled = entry.session_cancelled or entry.enrolment_state in (EnrolmentState.CANCELLED,
-                                                                         EnrolmentState.DECLINED)
-        tentative = entry.enrolment_state in (EnrolmentState.PENDING, EnrolmentState.WAITLISTED)
-        # A person's own cancellation also raises the sequence, so the calendar accepts it.
-        sequence = entry.sequence + (1 if cancelled and not entry.session_cancelled else 0)
-        description = [entry.title, entry.label] if entry.label else [entry.title]
-        if entry.online_url:
-            description.append(entry.online_url)
-        description.append(f"{base_url}/catalog/courses/{entry.course_code}")
-        for index, (meeting_id, starts_at, ends_at) in enumerate(entry.meetings, start=1):
-            suffix = f" ({index}/{len(entry.meetings)})" if len(entry.meetings) > 1 else ""
-            lines += ["BEGIN:VEVENT", f"SUMMARY:{_text(entry.title + suffix)}",
-                      f"DTSTART;TZID=Asia/Tokyo:{_local(starts_at)}", f"DTEND;TZID=Asia/Tokyo:{_local(ends_at)}",
-                      f"DTSTAMP:{stamp}", f"UID:{meeting_uid(meeting_id, domain)}", f"SEQUENCE:{sequence}",
-                      f"STATUS:{'CANCELLED' if cancelled else ('TENTATIVE' if tentative else 'CONFIRMED')}"]
-            if entry.location:
-                lines.append(f"LOCATION:{_text(entry.location)}")
-            if entry.online_url:
-                lines.append(f"URL:{entry.online_url}")
-            lines += [f"DESCRIPTION:{_text(chr(10).join(description))}",
-                      f"TRANSP:{'TRANSPARENT' if cancelled else 'OPAQUE'}", "END:VEVENT"]
-    return b"\r\n".join([_fold(line) for line in lines]) + _CALENDAR_END
+        for event in _events(entry, domain, base_url, stamp):
+            calendar.add_component(event)
+    return calendar.to_ical()
 
 
-def _text(value: str) -> str:
-    """RFC 5545 TEXT escaping."""
-    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n"))
+def _events(entry: CalendarEntry, domain: str, base_url: str, stamp: datetime) -> Iterable[Event]:
+    cancelled = entry.session_cancelled or entry.enrolment_state in (EnrolmentState.CANCELLED,
+                                                                     EnrolmentState.DECLINED)
+    tentative = entry.enrolment_state in (EnrolmentState.PENDING, EnrolmentState.WAITLISTED)
+    # A person's own cancellation also raises the sequence, so the calendar accepts it.
+    sequence = entry.sequence + (1 if cancelled and not entry.session_cancelled else 0)
+    description = [entry.title, entry.label] if entry.label else [entry.title]
+    if entry.online_url:
+        description.append(entry.online_url)
+    description.append(f"{base_url}/catalog/courses/{entry.course_code}")
+    url = entry.online_url if entry.online_url and find_unsafe(entry.online_url) is None else ""
+    for index, (meeting_id, starts_at, ends_at) in enumerate(entry.meetings, start=1):
+        suffix = f" ({index}/{len(entry.meetings)})" if len(entry.meetings) > 1 else ""
+        event = Event()
+        event.add("summary", entry.title + suffix)
+        event.add("dtstart", starts_at.astimezone(TOKYO))
+        event.add("dtend", ends_at.astimezone(TOKYO))
+        event.add("dtstamp", stamp)
+        event.add("uid", meeting_uid(meeting_id, domain))
+        event.add("sequence", sequence)
+        event.add("status", "CANCELLED" if cancelled else ("TENTATIVE" if tentative else "CONFIRMED"))
+        if entry.location:
+            event.add("location", entry.location)
+        if url:
+            event.add("url", url)
+        event.add("description", "\n".join(description))
+        event.add("transp", "TRANSPARENT" if cancelled else "OPAQUE")
+        yield event
 
 
-def _local(instant: datetime) -> str:
-    return instant.astimezone(TOKYO).strftime("%Y%m%dT%H%M%S")
-
-
-def _utc(instant: datetime) -> str:
-    return instant.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _fold(line: str) -> bytes:
-    """Fold at 75 octets without splitting a UTF-8 character (RFC 5545 §3.1)."""
-    data = line.encode()
-    if len(data) <= 75:
-        return data
-    parts, start, limit = [], 0, 75
-    while len(data) - start > limit:
-        cut = start + limit
-        while data[cut] & 0xC0 == 0x80:  # a continuation byte: cut before its character
-            cut -= 1
-        parts.append(data[start:cut])
-        start, limit = cut, 74  # continuation lines begin with a space
-    parts.append(data[start:])
-    return b"\r\n ".join(parts)
+@lru_cache(maxsize=1)
+def _tokyo_timezone() -> Timezone:
+    """Asia/Tokyo's VTIMEZONE from the zone database (one STANDARD block: +09:00 without daylight
+    saving since 1951), made once: icalendar takes milliseconds to make it. The component is only
+    read when a calendar is written, so every calendar can hold the same one."""
+    return Timezone.from_tzinfo(TOKYO, "Asia/Tokyo")

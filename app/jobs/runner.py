@@ -24,7 +24,6 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -98,7 +97,7 @@ def begin_read_transaction() -> None:
     second connection can commit meanwhile (WAL lets one writer beside readers). The transaction
     must only read: commit it before writing, and write in a new one."""
     bind = db_session.get_bind()
-    if bind.dialect.name != "sqlite" or isinstance(bind, Connection) or db_session().in_transaction():
+    if bind.dialect.name != "sqlite" or db_session().in_transaction():
         return
     db_session.connection(execution_options={"sqlite_begin": "DEFERRED"})
 

@@ -1,4 +1,4 @@
-"""Delivering the outbox: claim due rows, send each, mark it, one commit per message.
+"""Delivering the outbox: claim due rows, send each, mark it, one durable commit per message.
 
 - A claim is one UPDATE … RETURNING (status pending → sending, with the worker's name), so two
   schedulers running at once never take the same row (PostgreSQL skips rows locked by the other).
@@ -11,18 +11,22 @@
   (`release_claims`); so does the parent of an extra sender process that died.
 - A claimed batch is checked and rendered from facts read once for the whole batch
   (app/reminders/facts.py), and sent over one SMTP connection.
-- Just before a message goes, its standing is read again by primary key (`Standing`): its claim
+- Just before a message goes (rendered and composed, before its SMTP conversation), its
+  standing is read again by primary key (`Standing`): its claim
   (still this sender's?) and its place (the enrolment's state, the session's sequence, which
   rises with every move and cancellation, and status). A place that changed since the batch was
   read is read again, and the message is checked and rendered anew: the reminder of a moved or
   cancelled session is skipped (the move queued its replacements), any other message goes with
   the new time and place. A message whose claim was taken back is left to its new owner. The one
   case that can still carry old facts is a move that commits after that read and before the
-  mail server has accepted the message (the rendering of that one message and its SMTP
-  conversation): at most one message per sender, and the "session moved" notice follows it.
-- A row is marked sent in its own commit after the SMTP server accepted it and before the next
-  message goes. If the process dies between the two, the row is reclaimed and sent again with
-  the same Message-ID; a message whose mark committed is never sent again.
+  mail server has accepted the message (its SMTP conversation): at most one message per
+  sender, and the "session moved" notice follows it.
+- A row's sent mark is written after the SMTP server accepted it and committed, durably (the
+  server's own synchronous_commit), before the next message is handed to the server: with that
+  message's standing read (`_Outbox`), or at the batch's end. If the process dies in between,
+  the row is reclaimed and sent again with the same Message-ID: at most one message per sender;
+  a message whose mark committed is never sent again. Standings and marks go through one
+  connection held for the batch, through SQLAlchemy Core statements built once.
 - Failures retry with backoff; after the last try the row is failed and shown to HR.
 - Outside office hours only urgent kinds are claimed; the rest wait for the next office hours.
 
@@ -39,13 +43,14 @@ from __future__ import annotations
 
 import logging
 import time as monotonic_clock
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Connection, Table, Update, bindparam, delete, exists, func, select, text, update
+from sqlalchemy import Connection, Engine, Table, Update, bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -249,26 +254,39 @@ _NOTIFICATIONS = cast(Table, Notification.__table__)
 _SENT = (update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.id == bindparam("row_id"))
          .values(sent_at=bindparam("at"), subject=bindparam("subject_text")))
 
+# A claimed message's standing (see Standing) by primary keys, just before it goes.
+_N = _NOTIFICATIONS.alias("n")
+_E = cast(Table, Enrolment.__table__).alias("e")
+_S = cast(Table, TrainingSession.__table__).alias("s")
+_STANDING = (select(_N.c.status, _N.c.claimed_by, _N.c.sent_at.is_not(None), _E.c.state, _E.c.approval_stage,
+                    _S.c.sequence, _S.c.status)
+             .select_from(_N.outerjoin(_E, _E.c.id == bindparam("place_id"))
+                          .outerjoin(_S, _S.c.id == _E.c.session_id))
+             .where(_N.c.id == bindparam("letter_id")))
+# PostgreSQL: the last message's mark and the next one's standing in one statement.
+_SENT_AND_STANDING = _STANDING.add_cte(_SENT.cte("mark"))
+
 
 def _deliver_batch(letters: Sequence[ClaimedLetter], at: datetime, transport: Transport, worker: str, max_attempts: int,
                    report: DeliveryReport, prepare_only: bool, calendars: CalendarCache, heartbeat: _Heartbeat) -> None:
     facts = Facts(letters, calendars)
-    # Hold no transaction while the SMTP server talks, and write each mark in a transaction that
-    # starts as a writer: on SQLite a transaction that read and then writes after another
-    # connection committed fails at once with "database is locked" (no busy wait applies).
+    # Hold no transaction while the SMTP server talks (the outbox's end with each statement), and
+    # write each mark in a transaction that starts as a writer: on SQLite a transaction that read
+    # and then writes after another connection committed fails at once with "database is locked".
     db_session.commit()
     skipped: list[tuple[int, str]] = []
-    marks = _SentMarks()
-    try:
-        _send_letters(letters, facts, at, transport, worker, max_attempts, report, prepare_only, marks, skipped,
-                      heartbeat)
-    finally:
-        marks.close()
+    with _outbox_connection() as connection:
+        outbox = _Outbox(connection)
+        try:
+            _send_letters(letters, facts, at, transport, worker, max_attempts, report, prepare_only, outbox, skipped,
+                          heartbeat)
+        finally:
+            outbox.flush()
     # Skips need no commit of their own: if one is lost, the row is simply checked again.
     begin_write_transaction()
-    if marks.sent_ids:
+    if outbox.sent_ids:
         db_session.execute(update(Notification).where(
-            among(Notification.id, marks.sent_ids), Notification.status == DeliveryStatus.SENDING)
+            among(Notification.id, outbox.sent_ids), Notification.status == DeliveryStatus.SENDING)
             .values(status=DeliveryStatus.SENT, attempts=Notification.attempts + 1, last_error="")
             .execution_options(synchronize_session=False))
     for notification_id, reason in skipped:
@@ -281,7 +299,7 @@ def _deliver_batch(letters: Sequence[ClaimedLetter], at: datetime, transport: Tr
 
 
 def _send_letters(letters: Sequence[ClaimedLetter], facts: Facts, at: datetime, transport: Transport, worker: str,
-                  max_attempts: int, report: DeliveryReport, prepare_only: bool, marks: _SentMarks,
+                  max_attempts: int, report: DeliveryReport, prepare_only: bool, outbox: _Outbox,
                   skipped: list[tuple[int, str]], heartbeat: _Heartbeat) -> None:
     for letter in letters:
         heartbeat.keep_alive()
@@ -292,10 +310,11 @@ def _send_letters(letters: Sequence[ClaimedLetter], facts: Facts, at: datetime, 
         try:
             enrolment_id = int(letter.context.get("enrolment_id") or 0) or None
             place = facts.place(letter)
-            marks.ask(letter.id, enrolment_id)  # the standing, read while this message renders
             rendered = render(letter, facts)
             mail = build_mail(letter, rendered, facts, sent_at=now())
-            standing = marks.answer()  # the previous message's mark has committed too
+            if db_session().in_transaction():  # rendering read something (a cohort, a waitlist)
+                db_session.commit()
+            standing = outbox.standing(letter.id, enrolment_id)  # and the previous message's mark commits
             if not standing.claimed_by_worker(worker):
                 report.claims_lost += 1
                 continue
@@ -309,175 +328,88 @@ def _send_letters(letters: Sequence[ClaimedLetter], facts: Facts, at: datetime, 
                     continue
                 rendered = render(letter, facts)
                 mail = build_mail(letter, rendered, facts, sent_at=now())
+                if db_session().in_transaction():
+                    db_session.commit()
             if not prepare_only:
                 transport.send(mail)
         except Exception as error:
             db_session.rollback()
             _record_failure(letter.id, worker, error, at, max_attempts, report)
             continue
-        marks.sent(letter.id, at, rendered.subject)
+        outbox.sent(letter.id, at, rendered.subject)
         report.sent += 1
 
 
-_PREPARED = "manabi_sent_mark"
+@contextmanager
+def _outbox_connection() -> Iterator[Connection]:
+    """The connection a batch's standings and sent marks go through, held while the batch is sent:
+    through the session every message would pay a pool checkout with its ping, a BEGIN and a
+    COMMIT, three round trips on PostgreSQL besides the statement's own (measured on the 2-core
+    machine: ~1.3 ms a message against ~0.5 ms). It is one of the engine's, in autocommit (each
+    statement commits by itself; SQLite's writers still BEGIN IMMEDIATE, app/core/db.py), or, when
+    the app is bound to one connection, that one: the test suite binds one inside a transaction it
+    rolls back, where each step is a savepoint (`_Outbox._step`), as every commit in the suite is."""
+    bind = db_session.get_bind()
+    if isinstance(bind, Engine):
+        with bind.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT", sqlite_begin="IMMEDIATE")
+    else:
+        yield bind
 
 
-def _standing_sql(placeholders: tuple[str, str]) -> str:
-    """A claimed message's standing (see Standing) by primary keys: (enrolment id, notification id)."""
-    enrolment, notification = placeholders
-    return (f"SELECT n.status, n.claimed_by, n.sent_at IS NOT NULL, e.state, e.approval_stage, s.sequence, s.status "
-            f"FROM {Notification.__tablename__} AS n "
-            f"LEFT JOIN {Enrolment.__tablename__} AS e ON e.id = {enrolment} "
-            f"LEFT JOIN {TrainingSession.__tablename__} AS s ON s.id = e.session_id "
-            f"WHERE n.id = {notification}")
+class _Outbox:
+    """Reads each message's standing just before it goes, and writes each sent mark, on the
+    batch's connection (`_outbox_connection`). The mark of one message commits together with the
+    standing read of the next, before that one is handed to the mail server (on PostgreSQL in one
+    statement, a data-modifying WITH: one round trip a message; on SQLite two statements in one
+    transaction), and the batch's last mark when the batch ends. So a crash can repeat at most
+    one message, and a message whose mark committed is never sent again.
 
+    Each step is a transaction of its own (a savepoint when the connection is already inside one:
+    the test suite's); the statements are the same everywhere."""
 
-def _standing(row: Sequence[Any] | None) -> Standing:
-    if row is None:
-        return Standing(None, None, False, None, None, None, None)
-    status, claimed_by, is_sent, state, stage, sequence, session_status = row
-    return Standing(status, claimed_by, is_sent in (True, 1, "t"), state, stage,  # as each driver path gives it
-                    None if sequence is None else int(sequence), session_status)
-
-
-class _SentMarks:
-    """Writes each sent mark as its own single-statement transaction, committed before the next
-    message is handed to the mail server, so a crash can repeat at most one message; and reads
-    each message's standing just before it goes (`ask()` while it renders, `answer()` before it
-    is handed to the mail server).
-
-    Thousands of marks a second are the sweep's bottleneck, so outside the test suite they go
-    straight to one driver connection held for the batch, in autocommit: no pool checkout and no
-    ORM bookkeeping (together they cost more than the write). On PostgreSQL the last mark and the
-    next message's standing are one prepared statement (a data-modifying WITH), sent without
-    waiting (libpq's asynchronous API) before that message renders and collected after: one round
-    trip per message, overlapping the rendering. The mark does not wait for its WAL flush
-    (synchronous_commit off, on this connection while it sends): only if the database server
-    itself crashes can the last fraction of a second of marks be lost, and those messages go out
-    again with the same Message-ID, as when this process dies between a send and its mark. On
-    SQLite the mark is written right after the send and the standing read after the rendering
-    (both in-process, microseconds). The test suite binds the session to one connection inside a
-    rolled-back transaction; there both go through the session, with the same effect.
-    """
-
-    def __init__(self) -> None:
-        bind = db_session.get_bind()
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
         self.sent_ids: list[int] = []
-        self._raw: Any = None
-        self._libpq: Any = None
-        self._awaiting = False  # PostgreSQL: a statement is in flight
-        self._unwritten: tuple[int, datetime, str] | None = None  # PostgreSQL: goes with the next statement
-        self._asked: tuple[int, int | None] = (0, None)
-        self._at: tuple[datetime, Any] | None = None  # the sweep's time, converted once for the driver
-        self._standing_sql: Any = None  # a text() clause for SQLAlchemy, or the driver's own SQL string
-        table = _NOTIFICATIONS
-        if isinstance(bind, Connection):
-            self._standing_sql = text(_standing_sql((":enrolment_id", ":notification_id")))
-            return
-        self._raw = bind.raw_connection()
-        if bind.dialect.name == "postgresql":
-            self._raw.driver_connection.autocommit = True
-            cursor = self._raw.cursor()
-            cursor.execute("SET synchronous_commit TO OFF")
-            # Prepared once per batch: the server then skips parsing and planning for each mark.
-            cursor.execute(f"PREPARE {_PREPARED} (timestamptz, text, integer, integer, integer) AS "
-                           f"WITH mark AS (UPDATE {table.name} SET sent_at = $1, subject = $2 WHERE id = $3) "
-                           + _standing_sql(("$5", "$4")))
-            self._libpq = self._raw.driver_connection.pgconn
-        else:  # SQLite connections already run in autocommit (isolation_level None, see app/core/db.py)
-            self._to_db = table.c.sent_at.type.bind_processor(bind.dialect) or (lambda value: value)
-            self._sql = f"UPDATE {table.name} SET sent_at = ?, subject = ? WHERE id = ?"
-            self._standing_sql = _standing_sql(("?", "?"))
+        self._unwritten: dict[str, Any] | None = None  # the last mark, written with the next statement
+        self._together = connection.dialect.name == "postgresql"  # SQLite has no UPDATE inside WITH
 
     def sent(self, notification_id: int, at: datetime, subject: str) -> None:
-        """The mail server accepted this message: mark it (on PostgreSQL, with the next statement)."""
+        """The mail server accepted this message: its mark goes with the next standing read, or
+        with `flush` at the end of the batch, whichever comes first."""
         self.sent_ids.append(notification_id)
-        if self._libpq is not None:
-            self._unwritten = (notification_id, at, subject)
-        elif self._raw is None:
-            begin_write_transaction()
-            db_session.execute(_SENT, {"row_id": notification_id, "at": at, "subject_text": subject})
-            db_session.commit()
-        else:
-            cursor = self._raw.cursor()
-            try:
-                cursor.execute(self._sql, (self._driver_time(at), subject, notification_id))
-            finally:
-                cursor.close()
+        self._unwritten = {"row_id": notification_id, "at": at, "subject_text": subject}
 
-    def ask(self, notification_id: int, enrolment_id: int | None) -> None:
-        """Start reading a message's standing (on PostgreSQL with the last mark, without waiting)."""
-        self._asked = (notification_id, enrolment_id)
-        if self._libpq is None:
-            return
-        self._collect()
-        mark = self._unwritten
+    def standing(self, notification_id: int, enrolment_id: int | None) -> Standing:
+        """This message's standing as the database has it now; the last mark commits first."""
+        asked = {"letter_id": notification_id, "place_id": enrolment_id}
+        with self._step():
+            if self._unwritten is None:
+                row = self.connection.execute(_STANDING, asked).first()
+            elif self._together:
+                row = self.connection.execute(_SENT_AND_STANDING, {**self._unwritten, **asked}).first()
+            else:
+                self.connection.execute(_SENT, self._unwritten)
+                row = self.connection.execute(_STANDING, asked).first()
         self._unwritten = None
-        self._libpq.send_query_prepared(_PREPARED.encode(), [
-            self._driver_time(mark[1]) if mark else None, mark[2].encode() if mark else None,
-            str(mark[0]).encode() if mark else None, str(notification_id).encode() if notification_id else None,
-            str(enrolment_id).encode() if enrolment_id else None])
-        while self._libpq.flush():
-            pass
-        self._awaiting = True
+        if row is None:
+            return Standing(None, None, False, None, None, None, None)
+        status, claimed_by, is_sent, state, stage, sequence, session_status = row
+        return Standing(status, claimed_by, bool(is_sent), state, stage, sequence, session_status)
 
-    def answer(self) -> Standing:
-        """The standing asked for; raises if the last mark failed."""
-        notification_id, enrolment_id = self._asked
-        if self._libpq is not None:
-            return _standing(self._collect())
-        if self._raw is None:
-            return _standing(db_session.execute(self._standing_sql, {
-                "enrolment_id": enrolment_id, "notification_id": notification_id}).first())
-        cursor = self._raw.cursor()
-        try:
-            cursor.execute(self._standing_sql, (enrolment_id, notification_id))
-            return _standing(cursor.fetchone())
-        finally:
-            cursor.close()
+    def flush(self) -> None:
+        """Write the batch's last mark."""
+        if self._unwritten is not None:
+            with self._step():
+                self.connection.execute(_SENT, self._unwritten)
+            self._unwritten = None
 
-    def _driver_time(self, at: datetime) -> Any:
-        if self._at is None or self._at[0] != at:
-            self._at = (at, at.isoformat().encode() if self._libpq is not None else self._to_db(at))
-        return self._at[1]
-
-    def _collect(self) -> list[Any] | None:
-        """Wait for the statement in flight (PostgreSQL); its row, if any. Raises if it failed."""
-        if not self._awaiting:
-            return None
-        from psycopg import pq
-
-        self._awaiting = False
-        errors, row = [], None
-        while (result := self._libpq.get_result()) is not None:
-            if result.status == pq.ExecStatus.TUPLES_OK:
-                if result.ntuples:
-                    row = [None if (value := result.get_value(0, column)) is None else value.decode()
-                           for column in range(result.nfields)]
-            elif result.status != pq.ExecStatus.COMMAND_OK:
-                errors.append(result.get_error_message())
-        if errors:
-            raise RuntimeError(f"sent mark not written: {errors[0]}")
-        return row
-
-    def close(self) -> None:
-        if self._raw is None:
-            return
-        try:
-            self._collect()
-            if self._unwritten is not None:  # the batch's last mark
-                self.ask(0, None)
-                self._collect()
-            if self._libpq is not None:
-                cursor = self._raw.cursor()
-                cursor.execute(f"DEALLOCATE {_PREPARED}")
-                cursor.execute("RESET synchronous_commit")
-                self._raw.driver_connection.autocommit = False
-        except BaseException:
-            self._raw.invalidate()  # in an unknown state (prepared statement, autocommit): never reused
-            raise
-        finally:
-            self._raw.close()  # back to the pool
+    def _step(self) -> Any:
+        """A transaction of the step's own: begun and committed (in autocommit a COMMIT of
+        nothing, each statement committed as it ran), or inside a transaction the connection is
+        already in, a savepoint (as a Session joined with join_transaction_mode="create_savepoint")."""
+        connection = self.connection
+        return connection.begin_nested() if connection.in_transaction() else connection.begin()
 
 
 def _record_failure(notification_id: int, worker: str, error: Exception, at: datetime, max_attempts: int,

@@ -107,3 +107,25 @@ def test_body_and_calendar_attachment_round_trip() -> None:
     assert (attachment.get_content_type(), attachment.get_filename(), attachment.get_param("method")) == (
         "text/calendar", "manabi-1.ics", "PUBLISH")
     assert attachment.get_content().encode() == ics
+
+
+def test_runs_of_spaces_too_long_for_one_line_still_fold_and_read_back() -> None:
+    for subject in ("a" + " " * 100 + "b", "word " * 30 + "   ", "ab" + " " * 77 + "c"):
+        mail, message = parsed(subject=subject, recipient=(subject.strip()[:50], "yamada@pref.example.jp"))
+        assert str(message["Subject"]) == subject
+        assert all(len(line) <= 78 for line in mail.data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"))
+        assert message.defects == [] and message["Subject"].defects == ()
+
+
+def test_the_generator_writes_only_folded_values_with_line_breaks() -> None:
+    """Header values are folded when composed (email.header) and written as they are; a value with
+    any other line break is refused where compat32 would write it (some of them as two lines)."""
+    from app.core.mail import _POLICY
+
+    folded = "=?utf-8?b?5bGx55Sw?=\r\n =?utf-8?b?5aSq6YOO?="
+    assert _POLICY.fold_binary("Subject", folded) == f"Subject: {folded}\r\n".encode()
+    assert _POLICY.fold_binary("Content-Type", 'text/plain; charset="utf-8"') == (
+        b'Content-Type: text/plain; charset="utf-8"\r\n')
+    for value in ("a\r\nBcc: evil@example.com", "a\r\n\r\nb", "a\nb", "a\rb", "a\r\n \r\n b", "a\r\n"):
+        with pytest.raises(ValueError):
+            _POLICY.fold_binary("Subject", value)

@@ -122,3 +122,82 @@ def test_long_titles_and_special_characters_fold_and_read_back_exactly():
     assert str(event["description"]).split("\n")[:2] == [title, "第1回（津会場）"]
     assert event.decoded("dtstart") == starts and int(event["sequence"]) == 2
     assert str(event["uid"]) == "manabi-meeting-41@pref.example.jp"
+
+
+def _entry(**overrides):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    from app.enrollment.calendar import CalendarEntry
+    from app.enrollment.models import EnrolmentState
+
+    starts = datetime(2027, 1, 12, 1, 0, tzinfo=UTC)
+    fields = {"meetings": ((41, starts, starts + timedelta(hours=3)),), "sequence": 2, "title": "主任級デジタル研修",
+              "course_code": "DX-101", "label": "", "location": "県庁 講堂", "online_url": "",
+              "session_cancelled": False, "enrolment_state": EnrolmentState.CONFIRMED, **overrides}
+    return CalendarEntry(**fields)
+
+
+def _file(*entries, name: str = "研修") -> bytes:  # type: ignore[no-untyped-def]
+    from app.enrollment.calendar import calendar_bytes
+
+    return calendar_bytes(list(entries), domain="pref.example.jp", name=name, base_url="https://manabi.example.jp")
+
+
+def test_the_file_says_what_a_calendar_needs_in_tokyo_time():
+    from datetime import datetime
+
+    starts = datetime(2027, 1, 12, 1, 0, tzinfo=UTC)
+    second = starts + timedelta(days=7)
+    body = _file(_entry(meetings=((41, starts, starts + timedelta(hours=3)), (42, second, second + timedelta(hours=3))),
+                        online_url="https://meet.pref.example.jp/r/1", label="第1回"))
+    calendar = Calendar.from_ical(body)
+    assert (str(calendar["prodid"]), str(calendar["version"]), str(calendar["method"])) == (
+        "-//Manabi//Staff training//JA", "2.0", "PUBLISH")
+    assert str(calendar["x-wr-calname"]) == "研修"
+    [zone] = [c for c in calendar.walk() if c.name == "VTIMEZONE"]
+    assert str(zone["tzid"]) == "Asia/Tokyo"
+    assert [(c.name, str(c["tzoffsetto"].to_ical())) for c in zone.subcomponents] == [("STANDARD", "+0900")]
+    first, last = events(body)
+    assert [str(e["summary"]) for e in (first, last)] == ["主任級デジタル研修 (1/2)", "主任級デジタル研修 (2/2)"]
+    assert [str(e["uid"]) for e in (first, last)] == ["manabi-meeting-41@pref.example.jp",
+                                                     "manabi-meeting-42@pref.example.jp"]
+    assert b"DTSTART;TZID=Asia/Tokyo:20270112T100000" in body and b"DTEND;TZID=Asia/Tokyo:20270112T130000" in body
+    assert first.decoded("dtend") - first.decoded("dtstart") == timedelta(hours=3)
+    assert first.decoded("dtstamp").tzinfo is not None and int(first["sequence"]) == 2
+    assert (str(first["status"]), str(first["transp"]), str(first["url"])) == (
+        "CONFIRMED", "OPAQUE", "https://meet.pref.example.jp/r/1")
+    assert str(first["description"]).split("\n") == ["主任級デジタル研修", "第1回", "https://meet.pref.example.jp/r/1",
+                                                     "https://manabi.example.jp/catalog/courses/DX-101"]
+
+
+def test_cancellations_and_tentative_places_update_the_same_event():
+    from app.enrollment.models import EnrolmentState
+
+    def event_of(**overrides):  # type: ignore[no-untyped-def]
+        [event] = events(_file(_entry(**overrides)))
+        return str(event["uid"]), str(event["status"]), str(event["transp"]), int(event["sequence"])
+
+    uid = "manabi-meeting-41@pref.example.jp"
+    assert event_of(session_cancelled=True) == (uid, "CANCELLED", "TRANSPARENT", 2)  # its cancellation raised it
+    for state in (EnrolmentState.CANCELLED, EnrolmentState.DECLINED):  # a person's own: one higher, so it applies
+        assert event_of(enrolment_state=state) == (uid, "CANCELLED", "TRANSPARENT", 3)
+    for state in (EnrolmentState.PENDING, EnrolmentState.WAITLISTED):
+        assert event_of(enrolment_state=state) == (uid, "TENTATIVE", "OPAQUE", 2)
+
+
+def test_line_breaks_in_text_stay_inside_their_property():
+    """A title, room or label with a line break (an old import, a direct database edit) cannot add a
+    property or an event: TEXT escapes it as \\n; a web meeting link that is not one line is left
+    out of URL (it still shows, escaped, in the description)."""
+    attack = "\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:evil@example.com\r\nSTATUS:CANCELLED"
+    body = _file(_entry(title="研修" + attack, location="講堂\nATTENDEE:mailto:evil@example.com",
+                        label="第1回\rX-EVIL:1", online_url="https://meet.example.jp/r/1" + attack),
+                 name="研修" + attack)
+    [event] = events(body)
+    assert str(event["summary"]) == "研修" + attack.replace("\r\n", "\n")
+    assert str(event["location"]) == "講堂\nATTENDEE:mailto:evil@example.com"
+    assert (str(event["uid"]), str(event["status"])) == ("manabi-meeting-41@pref.example.jp", "CONFIRMED")
+    assert "url" not in event and "attendee" not in event and "x-evil" not in event
+    names = [line.split(b":", 1)[0].split(b";", 1)[0] for line in body.split(b"\r\n") if line and line[:1] != b" "]
+    assert names.count(b"BEGIN") == names.count(b"END") == 4  # VCALENDAR, VTIMEZONE, STANDARD, VEVENT
+    assert names.count(b"UID") == 1 and names.count(b"STATUS") == 1 and b"ATTENDEE" not in names
