@@ -9,6 +9,7 @@ Extra arguments go to both pytest runs.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,14 @@ def main() -> int:
         processes[backend] = (subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                                env={**os.environ, "MANABI_TEST_BACKEND": backend}), log)
         print(f"{backend}: {' '.join(command[1:])}  (log: {logs / f'{backend}.log'})", flush=True)
+    # A line a minute while both run, so a watcher of the console sees progress.
+    report_at = started + 60
+    while any(process.poll() is None for process, _ in processes.values()):
+        time.sleep(1)
+        if time.monotonic() >= report_at:
+            report_at += 60
+            print(f"{time.monotonic() - started:4.0f} s: " + " · ".join(
+                f"{backend} {_progress(logs / f'{backend}.log')}" for backend in processes), flush=True)
     failed = []
     for backend, (process, log) in processes.items():
         code = process.wait()
@@ -43,6 +52,12 @@ def main() -> int:
         print(f"FAILED on {', '.join(failed)}", flush=True)
         return 1
     return 0
+
+
+def _progress(log: Path) -> str:
+    """The last percentage pytest printed in `log` ("43 %"), or "starting"."""
+    found = re.findall(r"\[\s*(\d+)%\]", log.read_text(encoding="utf-8", errors="replace")[-2000:])
+    return f"{found[-1]} %" if found else "starting"
 
 
 if __name__ == "__main__":
