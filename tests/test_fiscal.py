@@ -53,3 +53,12 @@ def test_labels_in_both_languages(app):
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert fiscal_year_label(2020) == "FY2020 (Reiwa 2)"
         assert fiscal_half_label(FiscalHalf(2020, 2)) == "FY2020 (Reiwa 2) second half"
+
+
+def test_era_dates_name_the_era_and_its_first_year():
+    from app.core.fiscal import era_date
+
+    assert era_date(date(2026, 11, 30)) == "令和8年11月30日"
+    assert era_date(date(2019, 5, 1)) == "令和元年5月1日"
+    assert era_date(date(2019, 4, 30)) == "平成31年4月30日"
+    assert era_date(date(1989, 1, 8)) == "平成元年1月8日"

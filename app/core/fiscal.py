@@ -10,6 +10,8 @@ from datetime import date, datetime
 from app.core.clock import TOKYO
 
 REIWA_START_YEAR = 2019  # 令和元年 = 2019
+REIWA_STARTS_ON = date(2019, 5, 1)  # the era changed on 1 May, inside fiscal 2019
+HEISEI_START_YEAR = 1989  # 平成元年 = 1989 (from 8 January)
 
 
 @dataclass(frozen=True, order=True)
@@ -72,3 +74,11 @@ def fiscal_half_of(day: date | datetime) -> FiscalHalf:
         day = day.astimezone(TOKYO).date()
     fy = fiscal_year_of(day)
     return FiscalHalf(fy.year, 1 if 4 <= day.month <= 9 else 2)
+
+
+def era_date(day: date) -> str:
+    """A date in the Japanese calendar (和暦), as documents and the assembly expect it: 令和8年11月30日.
+    Dates before 令和 (1 May 2019) are given in 平成; the first year of an era is 元年."""
+    era, first_year = ("令和", REIWA_START_YEAR) if day >= REIWA_STARTS_ON else ("平成", HEISEI_START_YEAR)
+    number = day.year - first_year + 1
+    return f"{era}{'元' if number == 1 else number}年{day.month}月{day.day}日"

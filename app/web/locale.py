@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import inspect
 
 from app.core.clock import to_tokyo
-from app.core.fiscal import FiscalHalf, FiscalYear
+from app.core.fiscal import FiscalHalf, FiscalYear, era_date
 
 babel = Babel()
 
@@ -139,6 +139,18 @@ def _datetime_text(value: datetime, japanese: bool) -> str:
     return f"{_date_text(local.date(), japanese)} {local:%H:%M}"
 
 
+def format_era_date(value: date | datetime | None) -> str:
+    """和暦 with the Western year beside it in Japanese (令和8年11月30日（2026年）); the plain date in English.
+    For documents (certificates, public reports) where the prefecture writes dates in its own calendar."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = to_tokyo(value).date()
+    if is_japanese():
+        return f"{era_date(value)}（{value.year}年）"
+    return value.strftime("%d %B %Y")
+
+
 def format_time(value: datetime | None) -> str:
     return "" if value is None else f"{to_tokyo(value):%H:%M}"
 
@@ -162,6 +174,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["time"] = format_time
+    app.jinja_env.filters["era_date"] = format_era_date
     app.jinja_env.filters["fiscal_year"] = fiscal_year_label
     app.jinja_env.filters["fiscal_half"] = fiscal_half_label
     app.jinja_env.globals["current_locale"] = current_language
