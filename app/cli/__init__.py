@@ -3,6 +3,8 @@
 single-process server `make run` uses."""
 from __future__ import annotations
 
+import signal
+
 import click
 from flask import Flask, current_app
 from werkzeug.serving import run_simple
@@ -36,13 +38,23 @@ def scheduler_run_cmd() -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     scheduler, holder = build_scheduler(app, scheduled_jobs(app), blocking=True)
     click.echo(f"scheduler {holder} started (Ctrl+C to stop)")
+    # systemd stops services with SIGTERM: treat it like Ctrl+C, so running jobs finish and the lease is
+    # released at once (the standby takes over now rather than after the lease expires).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
         with app.app_context():
             release_lease(holder)
+        click.echo(f"scheduler {holder} stopped, lease released")
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 @click.command("serve")
