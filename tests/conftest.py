@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+# Apps the tests build with other configurations (production, development) leave their records to
+# pytest's capture instead of printing a JSON line per request into the test output.
+os.environ.setdefault("LOG_FORMAT", "off")
+
 from flask import Flask
 from flask.testing import FlaskClient
 

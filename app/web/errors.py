@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from app.core.db import db_session
 from app.web.locale import choose_locale_without_database
 from app.web.locale import gettext as _
+from app.web.request_log import current_request_id
 
 RETRY_AFTER_SECONDS = 30  # what a 503 asks clients (and the load balancer) to wait
 
@@ -117,9 +118,10 @@ def render_error(code: int, message: str | None = None) -> ResponseReturnValue:
     choose_locale_without_database()
     text = message or _messages().get(code, _("Something went wrong."))
     if _wants_json():
-        response = jsonify(error=text, status=code)
+        response = jsonify(error=text, status=code, request_id=current_request_id())
     else:
-        response = current_app.make_response(render_template("errors/error.html", code=code, message=text))
+        response = current_app.make_response(render_template("errors/error.html", code=code, message=text,
+                                                             request_id=current_request_id()))
     response.status_code = code
     if code == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -3,6 +3,7 @@ site. They are checked by the real tools (systemd-analyze, nginx -t), and the un
 lines are started and signed in through, so a unit that names a wrong path or flag fails here."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -92,7 +93,7 @@ def production_env(make_database_url: Callable[[], str], tmp_path: Path) -> Iter
             env[key] = value
     env.update(DATABASE_URL=make_database_url(), BASE_URL=f"http://127.0.0.1:{port}", MAIL_TRANSPORT="discard",
                UPLOAD_DIR=str(tmp_path / "uploads"), SECRET_KEY="deploy-test-" + "x" * 40, FLASK_APP="wsgi",
-               TRUSTED_PROXY_COUNT="0", MANABI_TEST_PORT=str(port))
+               TRUSTED_PROXY_COUNT="0", MANABI_TEST_PORT=str(port), LOG_FORMAT="json")
     flask = str(ROOT / ".venv" / "bin" / "flask") if (ROOT / ".venv").exists() else "flask"
     upgraded = subprocess.run([flask, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert upgraded.returncode == 0, upgraded.stderr
@@ -153,5 +154,7 @@ def test_the_units_command_lines_serve_the_app_and_run_the_scheduler(production_
         web_log = stop(web)
         scheduler_log = stop(scheduler)
     assert web.returncode == 0, web_log
+    signed_in = [json.loads(line) for line in web_log.splitlines() if '"endpoint": "auth.login"' in line]
+    assert [(line["method"], line["status"]) for line in signed_in][-1] == ("POST", 302), web_log
     assert "started" in scheduler_log and "lease released" in scheduler_log, scheduler_log
     assert scheduler.returncode == 0, scheduler_log
