@@ -71,6 +71,8 @@ class Config:
     LOGIN_DEVICE_COOKIE_DAYS = int(os.environ.get("LOGIN_DEVICE_COOKIE_DAYS", 90))
 
     # Mail
+    # json: one JSON object per line on stderr (app/core/log_format.py); text; off (tests capture records).
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
     MAIL_HOST = os.environ.get("MAIL_HOST", "127.0.0.1")
     MAIL_PORT = int(os.environ.get("MAIL_PORT", 25))
     MAIL_SECURITY = os.environ.get("MAIL_SECURITY", "none")  # none | starttls | tls
@@ -104,6 +106,8 @@ class Config:
     # Files uploaded by users (fieldwork submissions)
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads"))
     COHORT_UPLOAD_MAX_BYTES = int(os.environ.get("COHORT_UPLOAD_MAX_BYTES", 10 * 1024 * 1024))
+    # Images, short videos and PDF handouts for e-learning pages (within MAX_CONTENT_LENGTH)
+    ELEARNING_MEDIA_MAX_BYTES = int(os.environ.get("ELEARNING_MEDIA_MAX_BYTES", 19 * 1024 * 1024))
 
     PASSWORD_MIN_LENGTH = 10
     # Argon2id cost: OWASP's recommended configuration (19 MiB, 2 passes, 1 lane: ~28 ms of one
@@ -133,6 +137,7 @@ class DevelopmentConfig(Config):
 
 class TestConfig(Config):
     TESTING = True
+    LOG_FORMAT = "off"  # records still reach pytest's caplog
     SECRET_KEY = "test-secret"
     BASE_URL = "https://manabi.test.example.jp"  # not the test client's "localhost": links must come from here
     DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "sqlite://")

@@ -30,6 +30,9 @@ from app.cohorts.views import bp as cohorts_bp
 from app.completion import services as completion_services
 from app.completion.views import bp as completion_bp
 from app.core import db
+from app.core.log_format import configure_logging
+from app.elearning import services as elearning_services
+from app.elearning.views import bp as elearning_bp
 from app.enrollment import services as enrollment_services
 from app.enrollment.views import bp as enrollment_bp
 from app.home.views import bp as home_bp
@@ -40,12 +43,12 @@ from app.reminders import subscribers as reminder_subscribers
 from app.reminders import views as reminder_views
 from app.reports.views import bp as reports_bp
 from app.scheduling.views import bp as scheduling_bp
-from app.web import errors, external_urls, headers, ids, locale, trusted_proxies
+from app.web import errors, external_urls, headers, ids, locale, request_log, trusted_proxies
 from config import Config, config_from_env
 
 csrf = CSRFProtect()
 BLUEPRINTS = (home_bp, auth_bp, org_bp, audit_bp, catalog_bp, scheduling_bp, enrollment_bp, reminder_views.bp,
-              attendance_bp, assessment_bp, completion_bp, cohorts_bp, reports_bp, jobs_bp)
+              attendance_bp, assessment_bp, completion_bp, cohorts_bp, elearning_bp, reports_bp, jobs_bp)
 
 
 def create_app(config: Config | None = None, overrides: dict[str, Any] | None = None) -> Flask:
@@ -58,7 +61,9 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
 
     passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"],
                         app.config["ARGON2_PARALLELISM"])
+    configure_logging(app.config["LOG_FORMAT"])
     db.init_app(app)
+    request_log.init_app(app)
     csrf.init_app(app)
     locale.init_app(app)
     login.init_app(app)
@@ -81,6 +86,7 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     for register in (auth_services.register_subscribers, catalog_services.register_subscribers,
                      quizzes.register_subscribers, enrollment_services.register_subscribers,
                      completion_services.register_subscribers, cohort_services.register_subscribers,
+                     elearning_services.register_subscribers,
                      reminder_subscribers.register, org_jobs.register_jobs):
         register()
 

@@ -33,6 +33,7 @@ from app.cohorts.models import (  # noqa: F401
 )
 from app.completion.models import Completion  # noqa: F401
 from app.core.models import SchedulerLease  # noqa: F401
+from app.elearning.models import Media, ModuleProgress, PageView  # noqa: F401
 from app.enrollment.models import CalendarFeed, Enrolment, EnrolmentEvent  # noqa: F401
 from app.jobs.models import BackgroundJob  # noqa: F401
 from app.org.models import Employee, Grade, Placement, RoleGrant, Unit  # noqa: F401

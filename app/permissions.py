@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from flask import abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, false, func, or_, select, true
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from app.assessment.models import QuizAttempt
 from app.catalog.models import Course, CourseStatus, ProgrammeItem
@@ -45,11 +45,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Permission(enum.StrEnum):
     ORG_EMPLOYEE_READ = "org:employee:read"
     ORG_STAFF_IMPORT = "org:staff:import"
+    ORG_PLACEMENT_EDIT = "org:placement:edit"  # move someone to another unit, change a unit's head
     AUTH_PASSWORD_RESET = "auth:password:reset"
     AUTH_ROLE_ASSIGN = "auth:role:assign"
     AUTH_SESSION_REVOKE = "auth:session:revoke"  # "sign out everywhere" for someone else
     AUDIT_EVENT_READ = "audit:event:read"
     REPORTS_TEAM_READ = "reports:team:read"
+    REPORTS_TEAM_READ_ANY = "reports:team:read-any"  # any unit's team page (a manager: their own subtree)
+    REPORTS_COMPLIANCE_READ = "reports:compliance:read"  # mandatory training across the prefecture
     CATALOG_COURSE_EDIT = "catalog:course:edit"
     CATALOG_ASSIGNMENT_EDIT = "catalog:assignment:edit"
     SCHEDULING_SESSION_EDIT = "scheduling:session:edit"
@@ -79,6 +82,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         {
             Permission.ORG_EMPLOYEE_READ,
             Permission.ORG_STAFF_IMPORT,
+            Permission.ORG_PLACEMENT_EDIT,
             Permission.AUTH_PASSWORD_RESET,
             Permission.CATALOG_COURSE_EDIT,
             Permission.CATALOG_ASSIGNMENT_EDIT,
@@ -93,6 +97,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.COMPLETION_RECORD,
             Permission.COHORT_MANAGE,
             Permission.REPORTS_ORG_READ,
+            Permission.REPORTS_TEAM_READ,
+            Permission.REPORTS_TEAM_READ_ANY,
+            Permission.REPORTS_COMPLIANCE_READ,
             Permission.JOBS_JOB_READ,
         }
     ),
@@ -103,6 +110,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.AUTH_ROLE_ASSIGN,
             Permission.AUTH_SESSION_REVOKE,
             Permission.AUDIT_EVENT_READ,
+            Permission.REPORTS_COMPLIANCE_READ,
         }
     ),
 }
@@ -341,6 +349,12 @@ def can_endorse_application(manager: Employee, applicant: Employee) -> bool:
             and _manages_unit(manager, applicant.unit))
 
 
+def can_endorse_application_now(manager: Employee, applicant: Employee) -> bool:
+    """`can_endorse_application` for the endorsement itself, the manager rule read again from the
+    organisation as committed now (`manages_now`): a transfer committed meanwhile wins."""
+    return can_endorse_application(manager, applicant) and manages_now(manager, applicant.id)
+
+
 def can_decide_application(actor: Employee, applicant: Employee) -> bool:
     """HR selects, reserves, declines, promotes or withdraws a cohort applicant, never themselves
     (their own application is decided by a colleague)."""
@@ -384,6 +398,28 @@ def can_decide_enrolment(actor: Employee, enrolment: Enrolment) -> bool:
     if enrolment.approval_stage == ApprovalStage.MANAGER:
         return can_approve_as_manager(actor, enrolment.employee)
     return False
+
+
+def manages_now(user: Employee, employee_id: int) -> bool:
+    """The manager rule (`_manages_unit`: `user` heads an open unit whose subtree holds the person's
+    unit) read from the organisation as committed now, not from what the sign-in loader read at
+    the start of the request: for a decision taken under its lock, so that a transfer or a change
+    of head committed meanwhile wins (one statement)."""
+    staff_unit, headed = aliased(Unit), aliased(Unit)
+    return db_session.scalar(
+        select(headed.id).select_from(Employee).join(staff_unit, Employee.unit_id == staff_unit.id)
+        .join(headed, staff_unit.path.startswith(headed.path))
+        .where(Employee.id == employee_id, headed.head_id == user.id, headed.is_active.is_(True)).limit(1)) is not None
+
+
+def can_decide_enrolment_now(actor: Employee, enrolment: Enrolment) -> bool:
+    """`can_decide_enrolment` for the decision itself: a manager's right is read again from the
+    organisation as committed now (`manages_now`). HR's is a role, unaffected by transfers."""
+    if not can_decide_enrolment(actor, enrolment):
+        return False
+    if enrolment.approval_stage == ApprovalStage.MANAGER and not has_role(actor, RoleName.HR):
+        return manages_now(actor, enrolment.employee_id)
+    return True
 
 
 def can_cancel_enrolment(actor: Employee, enrolment: Enrolment) -> bool:
@@ -451,8 +487,20 @@ def can_view_course(user: Employee, course: Course) -> bool:
 
 
 def can_view_team_unit(user: Employee, unit_id: int) -> bool:
-    """Narrow the team page to one unit: a unit inside a subtree `user` heads."""
-    return _manages_unit(user, db_session.get(Unit, unit_id))
+    """Narrow the team page (and its exports) to one unit: any unit for HR, else a unit inside a
+    subtree `user` heads."""
+    unit = db_session.get(Unit, unit_id)
+    if unit is not None and has_permission(user, Permission.REPORTS_TEAM_READ_ANY):
+        return True
+    return _manages_unit(user, unit)
+
+
+def team_unit_roots(user: Employee) -> list[Unit]:
+    """The subtrees whose units the team page offers `user`: every top-level unit for HR (the
+    whole prefecture, one unit at a time), else the units they head."""
+    if has_permission(user, Permission.REPORTS_TEAM_READ_ANY):
+        return list(db_session.scalars(select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.sort_order)))
+    return headed_units(user)
 
 
 # --- query scopes ----------------------------------------------------------------------------

@@ -131,10 +131,26 @@ def enrolment(person: Employee, session_, *, actor: Employee | None = None, over
     return result.enrolment
 
 
+def _levels(*descriptions: str) -> list[dict]:  # type: ignore[type-arg]
+    return [{"label": label, "points": points, "description": text}
+            for (label, points), text in zip((("十分", 4), ("概ね", 3), ("一部", 2), ("不十分", 0)), descriptions,
+                                             strict=True)]
+
+
+PRESENTATION_RUBRIC = [
+    {"name": "課題設定", "levels": _levels("根拠に基づき明確", "根拠がやや弱い", "やや曖昧", "定義されていない")},
+    {"name": "解決策の実効性",
+     "levels": _levels("実行可能で効果の見込みがある", "効果の検証が弱い", "実現性に課題", "示されていない")},
+    {"name": "発表・伝達", "levels": _levels("簡潔・明瞭", "概ね伝わる", "構成に改善の余地", "伝わらない")},
+]
+
+
 def cohort(*, quota: int = 3, caps: dict | None = None, requires_endorsement: bool = True,  # type: ignore[type-arg]
            grades: tuple[str, ...] = ("SHUNIN", "SHUSA", "HOSA"), open_for: timedelta = timedelta(days=10),
-           opened_ago: timedelta = timedelta(days=1), modules: int = 1):  # type: ignore[no-untyped-def]
-    """A cohort of a fresh cohort programme (with `modules` module courses), open for applications."""
+           opened_ago: timedelta = timedelta(days=1), modules: int = 1,
+           rubrics: dict | None = None):  # type: ignore[no-untyped-def,type-arg]
+    """A cohort of a fresh cohort programme (with `modules` module courses), open for applications.
+    The programme's rubrics default to PRESENTATION_RUBRIC on the final presentation only."""
     from app.catalog.course_files import CourseSpec
     from app.catalog.services import save_course
     from app.cohorts.services import CohortSettings, open_cohort
@@ -145,7 +161,8 @@ def cohort(*, quota: int = 3, caps: dict | None = None, requires_endorsement: bo
                       track="cohort_programme", theme="general", delivery_format="blended", hours="12",
                       fiscal_year=2026, target_grades=list(grades), prerequisites=[], min_attendance_pct=80,
                       quiz_pass_mark=None, survey_required=False, body_md="## ねらい\n",
-                      items=[(code, True) for code in module_codes], electives_required=0)
+                      items=[(code, True) for code in module_codes], electives_required=0,
+                      rubrics={"presentation": PRESENTATION_RUBRIC} if rubrics is None else rubrics)
     programme = save_course(None, None, spec)  # type: ignore[arg-type]
     current = now()
     settings = CohortSettings(name=f"第{n}期", fiscal_year=2026, applications_open_at=current - opened_ago,

@@ -18,7 +18,7 @@ APP = Path(__file__).resolve().parent.parent / "app"
 
 # Earlier packages never import later ones. `core` imports no domain; `web` only core.
 DOMAIN_ORDER = ["core", "web", "jobs", "audit", "org", "auth", "catalog", "scheduling", "enrollment",
-                "attendance", "assessment", "completion", "cohorts", "reminders", "reports", "backup"]
+                "attendance", "assessment", "completion", "cohorts", "elearning", "reminders", "reports", "backup"]
 # The edge composes everything: the factory, the model registry, the CLI, the demo, the home page.
 EDGE = {"__init__", "models", "cli", "demo", "home"}
 TOP_LEVEL_FILES = {"__init__.py", "models.py", "permissions.py"}

@@ -25,7 +25,7 @@ from app.attendance.models import AttendanceMark
 from app.core.clock import now
 from app.core.db import db_session
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
-from app.org.models import Employee, RoleName
+from app.org.models import Employee, RoleName, Unit
 from app.reminders.models import Notification
 from app.scheduling.models import Meeting, TrainingSession
 from tests import factories
@@ -341,6 +341,9 @@ def test_the_team_page_narrows_to_units_of_ones_own_subtree_only(app: Flask, wor
     assert client.get(f"/team?unit={world.division_id}").status_code == 200
     assert client.get(f"/team?unit={world.elsewhere_id}").status_code == 403
     assert client.get("/team?unit=2000000000").status_code == 403
+    hr = signed_in(app, world, "hr")  # HR: any unit, one at a time (an unknown one is still refused)
+    assert hr.get(f"/team?unit={world.elsewhere_id}").status_code == 200
+    assert hr.get("/team?unit=2000000000").status_code == 403
 
 
 # --- the predicates themselves --------------------------------------------------------------------
@@ -467,7 +470,13 @@ def test_own_things_catalog_and_team_predicates(world: World, judge: dict[str, E
     assert permissions.can_view_team_unit(judge["manager"], world.division_id)
     assert not permissions.can_view_team_unit(judge["manager"], world.elsewhere_id)
     assert not permissions.can_view_team_unit(judge["manager"], 2_000_000_000)
-    assert not permissions.can_view_team_unit(judge["hr"], world.division_id)  # HR has its own dashboard
+    assert permissions.can_view_team_unit(judge["hr"], world.division_id)  # HR: any unit of the prefecture
+    assert permissions.can_view_team_unit(judge["hr"], world.elsewhere_id)
+    assert not permissions.can_view_team_unit(judge["hr"], 2_000_000_000)  # no such unit
+    assert not permissions.can_view_team_unit(judge["member"], world.division_id)
+    roots = {unit.id for unit in permissions.team_unit_roots(judge["hr"])}
+    assert roots and roots == set(db_session.scalars(select(Unit.id).where(Unit.parent_id.is_(None))))
+    assert [u.id for u in permissions.team_unit_roots(judge["manager"])] == [world.division_id]
 
 
 def test_viewable_employee_or_abort(world: World, judge: dict[str, Employee]) -> None:

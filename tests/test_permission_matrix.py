@@ -31,6 +31,8 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "org.temporary_password": ("POST", "/org/staff/{other}/temporary-password", frozenset({"hr", "admin"})),
     "org.update_roles": ("POST", "/org/staff/{other}/roles", frozenset({"admin"})),
     "org.staff_import": ("GET", "/org/import", frozenset({"hr"})),
+    "org.set_head": ("POST", "/org/units/head", frozenset({"hr"})),
+    "org.transfer": ("POST", "/org/staff/{other}/transfer", frozenset({"hr"})),
     "org.staff_import_apply": ("POST", "/org/import/apply", frozenset({"hr"})),
     "audit.events": ("GET", "/admin/audit/", frozenset({"admin"})),
     "catalog.index": ("GET", "/catalog/", ALL_SIGNED_IN),
@@ -45,6 +47,8 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "catalog.versions": ("GET", "/catalog/design/{course}/versions", frozenset({"hr"})),
     "catalog.rules": ("GET", "/catalog/rules", frozenset({"hr"})),
     "catalog.deactivate_rule": ("POST", "/catalog/rules/{rule}/deactivate", frozenset({"hr"})),
+    "catalog.rollover": ("GET", "/catalog/rules/rollover?from_year=2026", frozenset({"hr"})),
+    "catalog.apply_rollover_view": ("POST", "/catalog/rules/rollover", frozenset({"hr"})),
     "scheduling.course_sessions": ("GET", "/sessions/course/{course}", frozenset({"hr"})),
     "scheduling.new_session": ("GET", "/sessions/course/{course}/new", frozenset({"hr"})),
     "scheduling.edit_session": ("GET", "/sessions/{session}/edit", frozenset({"hr"})),
@@ -78,9 +82,23 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "attendance.upload_participants": ("POST", "/attendance/meetings/{meeting}/participants", frozenset({"hr"})),
     "attendance.apply_participants": ("POST", "/attendance/meetings/{meeting}/participants/apply",
                                       frozenset({"hr"})),
+    "attendance.participants": ("GET", "/attendance/meetings/{meeting}/participant-lists", frozenset({"hr"})),
+    "attendance.match_participant": ("POST", "/attendance/meetings/{meeting}/participants/match",
+                                     frozenset({"hr"})),
     "assessment.take_quiz": ("GET", "/enrolments/{enrolment}/quiz", frozenset()),  # only the participant
     "assessment.start_quiz": ("POST", "/enrolments/{enrolment}/quiz/start", frozenset()),  # only the participant
     "assessment.quiz_result": ("GET", "/enrolments/{enrolment}/quiz/result", frozenset()),
+    # E-learning: anyone signed in studies a published course's modules (their own progress only);
+    # the course here has one module ("main") and no quiz, so its quiz pages are not found (404).
+    "elearning.module": ("GET", "/learn/{course}/main", ALL_SIGNED_IN),
+    "elearning.start": ("POST", "/learn/{course}/main/start", ALL_SIGNED_IN),
+    "elearning.page": ("GET", "/learn/{course}/main/pages/1", ALL_SIGNED_IN),
+    "elearning.read": ("POST", "/learn/{course}/main/pages/1/read", ALL_SIGNED_IN),
+    "elearning.media": ("GET", "/elearning-media/{course}/figure.png", ALL_SIGNED_IN),  # none uploaded: 404
+    "elearning.manage_media": ("GET", "/catalog/design/{course}/media", frozenset({"hr"})),
+    "assessment.self_paced_quiz": ("GET", "/learn/{course}/main/quiz", ALL_SIGNED_IN),
+    "assessment.self_paced_start": ("POST", "/learn/{course}/main/quiz/start", ALL_SIGNED_IN),
+    "assessment.self_paced_result": ("GET", "/learn/{course}/main/quiz/result", ALL_SIGNED_IN),
     "assessment.answer_survey": ("GET", "/enrolments/{enrolment}/survey", frozenset()),
     "assessment.grading": ("GET", "/grading", frozenset({"instructor", "hr"})),
     "assessment.grade_attempt": ("GET", "/grading/attempts/999999", frozenset({"instructor", "hr"})),
@@ -101,20 +119,27 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "cohorts.teams": ("GET", "/cohorts/{cohort}/teams", frozenset({"hr"})),
     "cohorts.set_milestone": ("POST", "/cohorts/{cohort}/milestones", frozenset({"hr"})),
     "cohorts.board": ("GET", "/cohorts/{cohort}/board", frozenset({"hr"})),
+    "cohorts.rubric": ("GET", "/cohorts/{cohort}/rubrics/plan", frozenset({"hr"})),
     "cohorts.work": ("GET", "/cohorts/{cohort}/work", frozenset()),  # selected participants only
     "cohorts.abstract": ("POST", "/cohorts/{cohort}/abstract", frozenset()),  # team members only
     "cohorts.submission": ("GET", "/cohorts/submissions/999999", frozenset()),
     "cohorts.download": ("GET", "/cohorts/files/999999", frozenset()),
     "cohorts.showcase": ("GET", "/cohorts/{cohort}/showcase", ALL_SIGNED_IN),
-    "reports.team": ("GET", "/team", frozenset({"manager"})),
-    "reports.team_csv": ("GET", "/team/export.csv", frozenset({"manager"})),
-    "reports.team_xlsx": ("GET", "/team/export.xlsx", frozenset({"manager"})),
+    "reports.team": ("GET", "/team", frozenset({"manager", "hr"})),
+    "reports.team_csv": ("GET", "/team/export.csv", frozenset({"manager", "hr"})),
+    "reports.team_xlsx": ("GET", "/team/export.xlsx", frozenset({"manager", "hr"})),
+    "reports.compliance": ("GET", "/reports/compliance", frozenset({"hr", "admin"})),
+    "reports.compliance_people": ("GET", "/reports/compliance/people?state=overdue", frozenset({"hr", "admin"})),
+    "reports.compliance_csv": ("GET", "/reports/compliance/export.csv", frozenset({"hr", "admin"})),
+    "reports.compliance_xlsx": ("GET", "/reports/compliance/export.xlsx", frozenset({"hr", "admin"})),
     "reports.dashboard": ("GET", "/reports/dashboard", frozenset({"hr"})),
     "reports.drilldown": ("GET", "/reports/drilldown", frozenset({"hr"})),
     "reports.plans": ("GET", "/reports/plans", frozenset({"hr"})),
     "reports.half_year": ("GET", "/reports/half-year", frozenset({"hr"})),
     "reports.half_year_xlsx": ("GET", "/reports/half-year.xlsx", frozenset({"hr"})),
     "reports.public_report": ("GET", "/public/reports/no-such-report", frozenset(ROLES)),  # 404, never a login
+    "reports.public_report_csv": ("GET", "/public/reports/no-such-report/figures.csv", frozenset(ROLES)),
+    "reports.public_report_xlsx": ("GET", "/public/reports/no-such-report/figures.xlsx", frozenset(ROLES)),
     "reports.export_enrolments": ("GET", "/reports/export/enrolments.csv", frozenset({"hr"})),
     "reports.export_enrolments_xlsx": ("GET", "/reports/export/enrolments.xlsx", frozenset({"hr"})),
     # A background job's page: whoever started it (here "employee"), and HR for any job.
@@ -153,6 +178,8 @@ def people(app):
         }
         ids = {name: (p.id, p.employee_number) for name, p in people.items()}
         course = factories.course()
+        course.modules_spec = [{"key": "main", "title": {"ja": "単元", "en": "Module"},  # e-learning
+                                "pages": [{"title": "1", "body": "本文\n"}]}]
         ids["course"] = (course.code, "")
         ids["rule"] = (factories.assignment_rule(course, "SHUNIN").id, "")
         session = factories.training_session(course)

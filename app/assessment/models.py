@@ -4,7 +4,19 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import Base, enum_column
@@ -64,11 +76,16 @@ class QuizAttempt(Base):
     __table_args__ = (
         UniqueConstraint("enrolment_id", "attempt_no"),
         Index("ix_quiz_attempts_employee_quiz", "employee_id", "quiz_id"),
+        # A self-paced attempt (an e-learning module's closing quiz) has no enrolment: its number is
+        # unique per person and quiz instead, so two tabs starting it at once start one attempt.
+        Index("uq_quiz_attempts_self_paced", "quiz_id", "employee_id", "attempt_no", unique=True,
+              sqlite_where=text("enrolment_id IS NULL"), postgresql_where=text("enrolment_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
-    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id", ondelete="CASCADE"))
+    # None: a self-paced attempt (an e-learning module's closing quiz)
+    enrolment_id: Mapped[int | None] = mapped_column(ForeignKey("enrolments.id", ondelete="CASCADE"))
     employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
     attempt_no: Mapped[int] = mapped_column(Integer)
     question_order: Mapped[list[int]] = mapped_column(JSON)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,6 +109,14 @@ def attempts_of(enrolment_id: int, quiz_id: int) -> list[QuizAttempt]:
         QuizAttempt.enrolment_id == enrolment_id, QuizAttempt.quiz_id == quiz_id).order_by(QuizAttempt.attempt_no)))
 
 
+def self_paced_attempts(employee_id: int, quiz_id: int) -> list[QuizAttempt]:
+    """A person's attempts at a quiz taken at their own pace (an e-learning module's closing quiz):
+    no enrolment, numbered per person and quiz."""
+    return list(db_session.scalars(select(QuizAttempt).where(
+        QuizAttempt.employee_id == employee_id, QuizAttempt.quiz_id == quiz_id, QuizAttempt.enrolment_id.is_(None))
+        .order_by(QuizAttempt.attempt_no)))
+
+
 def _closed_to(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: datetime) -> str | None:
     """Why this person cannot take the quiz at all now (not theirs, not open yet), or None."""
     if enrolment.employee_id != employee.id or enrolment.state != EnrolmentState.CONFIRMED:
@@ -147,11 +156,20 @@ class QuizStatus:
 
 def status_of(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: datetime | None = None) -> QuizStatus:
     at = at or now()
-    attempts = attempts_of(enrolment.id, quiz.id)
+    return _status(attempts_of(enrolment.id, quiz.id), quiz, _closed_to(employee, enrolment, quiz, at), at)
+
+
+def self_paced_status(employee: Employee, quiz: Quiz, closed_because: str | None,
+                      at: datetime | None = None) -> QuizStatus:
+    """`status_of` for a self-paced quiz; whether it is open is the caller's (the module's) to say."""
+    return _status(self_paced_attempts(employee.id, quiz.id), quiz, closed_because, at or now())
+
+
+def _status(attempts: list[QuizAttempt], quiz: Quiz, closed_because: str | None, at: datetime) -> QuizStatus:
     open_attempt = next((a for a in attempts if a.submitted_at is None and not _expired(a, at)), None)
     expired = next((a for a in attempts if _expired(a, at)), None)
     next_no = None if no_new_attempt(quiz, attempts) else len(attempts) + 1
-    return QuizStatus(attempts, open_attempt, expired, _closed_to(employee, enrolment, quiz, at), next_no)
+    return QuizStatus(attempts, open_attempt, expired, closed_because, next_no)
 
 
 def answers_visible(quiz: Quiz, attempts: list[QuizAttempt]) -> bool:
@@ -168,10 +186,23 @@ def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: da
     attempt past its deadline is closed and marked first. With `resume_only` (answers being sent)
     never a new one: a late or repeated submission must not start, and so use up, another attempt."""
     at = at or now()
-    closed = _closed_to(employee, enrolment, quiz, at)
+    return _start_or_resume(employee, quiz, _closed_to(employee, enrolment, quiz, at),
+                            lambda: attempts_of(enrolment.id, quiz.id), enrolment.id, at, resume_only)
+
+
+def self_paced_start_or_resume(employee: Employee, quiz: Quiz, closed_because: str | None,
+                               at: datetime | None = None, *, resume_only: bool = False) -> QuizAttempt:
+    """`start_or_resume` for a self-paced quiz (no enrolment); the module says whether it is open."""
+    return _start_or_resume(employee, quiz, closed_because, lambda: self_paced_attempts(employee.id, quiz.id),
+                            None, at or now(), resume_only)
+
+
+def _start_or_resume(employee: Employee, quiz: Quiz, closed: str | None,
+                     read_attempts: Callable[[], list[QuizAttempt]], enrolment_id: int | None, at: datetime,
+                     resume_only: bool) -> QuizAttempt:
     if closed is not None:
         raise QuizError(closed)
-    attempts = attempts_of(enrolment.id, quiz.id)
+    attempts = read_attempts()
     timed_out = False
     for attempt in attempts:
         if attempt.submitted_at is None:
@@ -194,14 +225,14 @@ def start_or_resume(employee: Employee, enrolment: Enrolment, quiz: Quiz, at: da
     order = [q.id for q in quiz.questions]
     if quiz.shuffle:
         random.SystemRandom().shuffle(order)
-    attempt = QuizAttempt(quiz_id=quiz.id, enrolment_id=enrolment.id, employee_id=employee.id,
+    attempt = QuizAttempt(quiz_id=quiz.id, enrolment_id=enrolment_id, employee_id=employee.id,
                           attempt_no=len(attempts) + 1, question_order=order, started_at=at,
                           deadline_at=at + timedelta(minutes=quiz.time_limit_minutes) if quiz.time_limit_minutes
                           else None)
     if transitions.record_attempt(attempt):
         return attempt
     # Another tab started this attempt at the same moment: resume that one.
-    started = next((a for a in attempts_of(enrolment.id, quiz.id) if a.submitted_at is None), None)
+    started = next((a for a in read_attempts() if a.submitted_at is None), None)
     if started is None:
         raise Stale(_("This attempt has already been submitted."))
     return started
@@ -326,6 +357,12 @@ def grade_answer(grader: Employee, answer: Answer, points: int, comment: str = "
 def quiz_passed(enrolment_id: int, quiz_id: int) -> bool:
     return bool(db_session.scalar(select(func.count()).select_from(QuizAttempt).where(
         QuizAttempt.enrolment_id == enrolment_id, QuizAttempt.quiz_id == quiz_id, QuizAttempt.passed.is_(True))))
+
+
+def self_paced_passed(employee_id: int, quiz_id: int) -> bool:
+    return bool(db_session.scalar(select(func.count()).select_from(QuizAttempt).where(
+        QuizAttempt.employee_id == employee_id, QuizAttempt.quiz_id == quiz_id, QuizAttempt.enrolment_id.is_(None),
+        QuizAttempt.passed.is_(True))))
 
 
 def attempts_to_grade(grader: Employee) -> list[QuizAttempt]:

@@ -44,7 +44,7 @@ its logs or memory (they see answers arrive); recovering deleted rows from the d
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -184,6 +184,11 @@ class SurveyResults:
     invited: int
     min_respondents: int
     questions: list[QuestionResult]
+    # session id -> answers still needed before that session's pending answers are shown (None:
+    # fewer participants are left to answer, so they never will be). It tells nothing new: the
+    # answers received per session are on the page already (`received` under the session
+    # filter), and nothing of the answers themselves.
+    needed: dict[int, int | None] = field(default_factory=dict)
 
     @property
     def held_back(self) -> int:
@@ -197,11 +202,12 @@ class SurveyResults:
 def results(course: Course, session_id: int | None = None) -> SurveyResults:
     """The survey's results for the course, or one of its sessions (reads only)."""
     k = min_respondents()
-    invited_stmt = select(func.count()).select_from(Enrolment).where(
-        Enrolment.course_id == course.id, Enrolment.state == EnrolmentState.CONFIRMED)
+    invited_stmt = select(Enrolment.session_id, func.count()).where(
+        Enrolment.course_id == course.id, Enrolment.state == EnrolmentState.CONFIRMED).group_by(Enrolment.session_id)
     if session_id is not None:
         invited_stmt = invited_stmt.where(Enrolment.session_id == session_id)
-    invited = db_session.scalar(invited_stmt) or 0
+    invited_by_session = dict(db_session.execute(invited_stmt).all())
+    invited = sum(invited_by_session.values())
     survey = survey_of_course(course.id)
     if survey is None:
         return SurveyResults(0, 0, invited, k, [QuestionResult(q) for q in _default_questions()])
@@ -226,8 +232,16 @@ def results(course: Course, session_id: int | None = None) -> SurveyResults:
                 result.texts.append(value)
     for result in per_question.values():
         result.texts.sort()
-    received = len(rows) + (db_session.scalar(pending_stmt) or 0)
-    return SurveyResults(received, len(shown), invited, k, list(per_question.values()))
+    pending = dict(db_session.execute(
+        pending_stmt.with_only_columns(PendingSurveyResponse.session_id, func.count())
+        .group_by(PendingSurveyResponse.session_id)).all())
+    received = len(rows) + sum(pending.values())
+    released = Counter(row.session_id for row in rows)
+    needed: dict[int, int | None] = {}
+    for session, waiting in pending.items():
+        left = invited_by_session.get(session, 0) - released[session] - waiting  # who may still answer
+        needed[session] = k - waiting if k - waiting <= left else None
+    return SurveyResults(received, len(shown), invited, k, list(per_question.values()), needed=needed)
 
 
 def satisfaction_by_course(starts_on: date, ends_on: date) -> dict[int, tuple[float, int]]:

@@ -2,7 +2,8 @@
 every survey answer is one guarded statement in this module, so a double click, two tabs or two
 graders at once take effect once and the loser is told what happened (never a 500).
 
-Quiz attempt (one row per attempt; `attempt_no` unique per enrolment)::
+Quiz attempt (one row per attempt; `attempt_no` unique per enrolment, or per person and quiz for a
+self-paced attempt, an e-learning module's closing quiz)::
 
     start (a POST) ──► OPEN ──submit (or the deadline, closed by the next POST)──► SUBMITTED
                │  (answers may be saved)                                    │
@@ -138,7 +139,7 @@ def record_score(attempt: QuizAttempt, score: int, max_score: int, percent: int,
         db_session.refresh(attempt)
         raise Stale(_("This attempt has already been graded."))
     _set_loaded(attempt, values)
-    emit(QuizGraded(attempt.enrolment_id))
+    emit(QuizGraded(attempt.enrolment_id, attempt.quiz_id, attempt.employee_id))
 
 
 # --- hand grading ----------------------------------------------------------------------------

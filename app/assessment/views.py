@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -9,13 +12,18 @@ from app.assessment.forms import GradingForm, QuizAnswersForm, SurveyForm, gradi
 from app.assessment.models import Question, QuestionType, Quiz, QuizAttempt, Survey
 from app.assessment.quiz_editor import QuizEditorForm, questions_from_text, questions_to_text
 from app.audit.services import record_event
+from app.catalog.models import Course
 from app.catalog.queries import course_by_code
 from app.core.clock import now
 from app.core.db import db_session
+from app.elearning import queries as elearning_queries
+from app.elearning import services as elearning_services
 from app.enrollment.models import Enrolment
-from app.permissions import Permission, can_grade_attempt, is_own_enrolment, require, signed_in
+from app.org.models import Employee
+from app.permissions import Permission, can_grade_attempt, can_view_course, is_own_enrolment, require, signed_in
 from app.scheduling.queries import sessions_of_course
 from app.web.charts import bar_chart_svg
+from app.web.locale import current_language
 from app.web.locale import gettext as _
 
 bp = Blueprint("assessment", __name__)
@@ -29,13 +37,62 @@ def _own_enrolment(enrolment_id: int) -> Enrolment:
     return enrolment
 
 
-def _render_quiz(enrolment: Enrolment, quiz: Quiz, attempt: QuizAttempt, ordered: list[Question],
-                 form: QuizAnswersForm) -> str:
+@dataclass(frozen=True)
+class _Sitting:
+    """Whose quiz a page is about: an enrolment's (the session's understanding quiz), or the
+    signed-in person's own pace through an e-learning module that the course's quiz closes. The
+    pages are the same; where they lead back to and how attempts are found differ."""
+
+    quiz: Quiz
+    back_url: str
+    back_title: str
+    take_url: str
+    start_url: str
+    result_url: str
+    status: Callable[[], quizzes.QuizStatus]
+    start_or_resume: Callable[[bool], QuizAttempt]  # the argument: resume only (answers being sent)
+
+
+def _enrolment_sitting(enrolment_id: int) -> _Sitting:
+    enrolment = _own_enrolment(enrolment_id)
+    quiz = quizzes.quiz_for_course(enrolment.course_id)
+    if quiz is None:
+        abort(404)
+    return _Sitting(
+        quiz, url_for("enrollment.detail", enrolment_id=enrolment.id), enrolment.course.title(current_language()),
+        url_for("assessment.take_quiz", enrolment_id=enrolment.id),
+        url_for("assessment.start_quiz", enrolment_id=enrolment.id),
+        url_for("assessment.quiz_result", enrolment_id=enrolment.id),
+        lambda: quizzes.status_of(current_user, enrolment, quiz),
+        lambda resume_only: quizzes.start_or_resume(current_user, enrolment, quiz, resume_only=resume_only))
+
+
+def _self_paced_sitting(code: str, key: str) -> _Sitting:
+    """The module's closing quiz, open once the person has read every page (app/elearning says)."""
+    course = course_by_code(code)
+    if course is None or not can_view_course(current_user, course):
+        abort(404)
+    module = elearning_services.module_of(course, key)
+    quiz = quizzes.quiz_for_course(course.id) if module is not None and module.has_quiz else None
+    if module is None or quiz is None:
+        abort(404)
+    progress = elearning_queries.progress_by_module(current_user.id, course.id).get(module.key)
+    closed = elearning_services.quiz_closed_because(progress)
+    return _Sitting(
+        quiz, url_for("elearning.module", code=course.code, key=module.key), module.title(current_language()),
+        url_for("assessment.self_paced_quiz", code=course.code, key=module.key),
+        url_for("assessment.self_paced_start", code=course.code, key=module.key),
+        url_for("assessment.self_paced_result", code=course.code, key=module.key),
+        lambda: quizzes.self_paced_status(current_user, quiz, closed),
+        lambda resume_only: quizzes.self_paced_start_or_resume(current_user, quiz, closed, resume_only=resume_only))
+
+
+def _render_quiz(sitting: _Sitting, attempt: QuizAttempt, ordered: list[Question], form: QuizAnswersForm) -> str:
     saved = {a.question_id: a.response for a in attempt.answers}
     if form.errors:  # a refused POST: show what was sent
         saved = form.shown_over(saved)
     remaining = None if attempt.deadline_at is None else max(0, int((attempt.deadline_at - now()).total_seconds()))
-    return render_template("assessment/take_quiz.html", enrolment=enrolment, quiz=quiz, attempt=attempt,
+    return render_template("assessment/take_quiz.html", sitting=sitting, quiz=sitting.quiz, attempt=attempt,
                            questions=ordered, saved=saved, remaining=remaining, form=form)
 
 
@@ -44,49 +101,57 @@ def _render_quiz(enrolment: Enrolment, quiz: Quiz, attempt: QuizAttempt, ordered
 def take_quiz(enrolment_id: int) -> ResponseReturnValue:
     """GET shows the open attempt, or a page whose button starts one (`start_quiz`): looking, or
     following a link from anywhere, never starts or closes an attempt. POST saves or submits."""
-    enrolment = _own_enrolment(enrolment_id)
-    quiz = quizzes.quiz_for_course(enrolment.course_id)
-    if quiz is None:
-        abort(404)
+    return _take(_enrolment_sitting(enrolment_id))
+
+
+@bp.route("/learn/<code>/<key>/quiz", methods=["GET", "POST"])
+@signed_in
+def self_paced_quiz(code: str, key: str) -> ResponseReturnValue:
+    """The same, for an e-learning module's closing quiz."""
+    return _take(_self_paced_sitting(code, key))
+
+
+def _take(sitting: _Sitting) -> ResponseReturnValue:
+    quiz = sitting.quiz
     if request.method != "POST":  # GET and HEAD only look
-        status = quizzes.status_of(current_user, enrolment, quiz)
+        status = sitting.status()
         if status.open_attempt is None:
             refused = status.closed_because  # not open yet, or not theirs to take
             if refused is None and status.expired_attempt is None and not status.can_start:
                 refused = quizzes.no_new_attempt(quiz, status.attempts)  # passed, or every attempt used
             if refused:
                 flash(refused, "info")
-                return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
-            return render_template("assessment/start_quiz.html", enrolment=enrolment, quiz=quiz, status=status)
+                return redirect(sitting.result_url)
+            return render_template("assessment/start_quiz.html", sitting=sitting, quiz=quiz, status=status)
         attempt = status.open_attempt
     else:
         try:
-            attempt = quizzes.start_or_resume(current_user, enrolment, quiz, resume_only=True)
+            attempt = sitting.start_or_resume(True)
         except quizzes.QuizError as error:
             db_session.commit()  # a timed-out attempt may have been closed
             flash(str(error), "info")
-            return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
+            return redirect(sitting.result_url)
         db_session.commit()
     questions = queries.questions_by_id(attempt.question_order)
     ordered = [questions[i] for i in attempt.question_order if i in questions]
     form = quiz_answers_form(ordered)
     if request.method != "POST":
-        return _render_quiz(enrolment, quiz, attempt, ordered, form)
+        return _render_quiz(sitting, attempt, ordered, form)
     if not form.validate():
-        return _render_quiz(enrolment, quiz, attempt, ordered, form), 400
+        return _render_quiz(sitting, attempt, ordered, form), 400
     try:
         if form.is_save:
             quizzes.save_answers(attempt, form.responses())
             db_session.commit()
             flash(_("Your answers so far are saved."), "success")
-            return redirect(url_for("assessment.take_quiz", enrolment_id=enrolment.id))
+            return redirect(sitting.take_url)
         quizzes.submit(attempt, form.responses())
     except quizzes.QuizError as error:
         db_session.commit()
         flash(str(error), "error")
     else:
         db_session.commit()
-    return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
+    return redirect(sitting.result_url)
 
 
 @bp.route("/enrolments/<int:enrolment_id>/quiz/start", methods=["POST"])
@@ -94,32 +159,45 @@ def take_quiz(enrolment_id: int) -> ResponseReturnValue:
 def start_quiz(enrolment_id: int) -> ResponseReturnValue:
     """The button that starts an attempt (or resumes the open one: a double click starts one).
     An attempt past its time limit is closed and marked first."""
-    enrolment = _own_enrolment(enrolment_id)
-    quiz = quizzes.quiz_for_course(enrolment.course_id)
-    if quiz is None:
-        abort(404)
+    return _start(_enrolment_sitting(enrolment_id))
+
+
+@bp.route("/learn/<code>/<key>/quiz/start", methods=["POST"])
+@signed_in
+def self_paced_start(code: str, key: str) -> ResponseReturnValue:
+    return _start(_self_paced_sitting(code, key))
+
+
+def _start(sitting: _Sitting) -> ResponseReturnValue:
     try:
-        quizzes.start_or_resume(current_user, enrolment, quiz)
+        sitting.start_or_resume(False)
     except quizzes.QuizError as error:
         db_session.commit()  # a timed-out attempt may have been closed
         flash(str(error), "info")
-        return redirect(url_for("assessment.quiz_result", enrolment_id=enrolment.id))
+        return redirect(sitting.result_url)
     db_session.commit()
-    return redirect(url_for("assessment.take_quiz", enrolment_id=enrolment.id))
+    return redirect(sitting.take_url)
 
 
 @bp.route("/enrolments/<int:enrolment_id>/quiz/result")
 @signed_in
 def quiz_result(enrolment_id: int) -> ResponseReturnValue:
-    enrolment = _own_enrolment(enrolment_id)
-    quiz = quizzes.quiz_for_course(enrolment.course_id)
-    if quiz is None:
-        abort(404)
-    status = quizzes.status_of(current_user, enrolment, quiz)
+    return _result(_enrolment_sitting(enrolment_id))
+
+
+@bp.route("/learn/<code>/<key>/quiz/result")
+@signed_in
+def self_paced_result(code: str, key: str) -> ResponseReturnValue:
+    return _result(_self_paced_sitting(code, key))
+
+
+def _result(sitting: _Sitting) -> ResponseReturnValue:
+    quiz = sitting.quiz
+    status = sitting.status()
     attempts = status.attempts
     last = next((a for a in reversed(attempts) if a.submitted_at is not None), None)
     questions = queries.questions_by_id(last.question_order) if last is not None else {}
-    return render_template("assessment/quiz_result.html", enrolment=enrolment, quiz=quiz, attempts=attempts,
+    return render_template("assessment/quiz_result.html", sitting=sitting, quiz=quiz, attempts=attempts,
                            last=last, questions=questions, status=status,
                            show_answers=quizzes.answers_visible(quiz, attempts))
 
@@ -163,8 +241,10 @@ def grade_attempt(attempt_id: int) -> ResponseReturnValue:
 
 
 def _render_grading(attempt: QuizAttempt, form: GradingForm) -> str:
+    quiz = db_session.get(Quiz, attempt.quiz_id)
     return render_template("assessment/grade_attempt.html", attempt=attempt, form=form,
-                           enrolment=db_session.get(Enrolment, attempt.enrolment_id))
+                           employee=db_session.get(Employee, attempt.employee_id),
+                           course=db_session.get(Course, quiz.course_id) if quiz is not None else None)
 
 
 @bp.route("/enrolments/<int:enrolment_id>/survey", methods=["GET", "POST"])

@@ -1,5 +1,6 @@
 """The forms of the attendance pages. Every value a page posts is read here, never from
-`request.form` in a view: the check-in code, the participant-list upload and the roster.
+`request.form` in a view: the check-in code, the participant list (upload, apply, match a person
+by hand) and the roster.
 
 The roster has one row per participant, so its form class is built for the rows the page shows
 (`roster_form`), keeping the field names the page has always posted: `status-<enrolment id>`,
@@ -14,12 +15,13 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import Field, HiddenField, StringField
+from wtforms import Field, HiddenField, SelectField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length
 
 from app.attendance import services
 from app.attendance.models import AttendanceStatus
 from app.core.text_safety import SingleLineText
+from app.web.ids import parse_id
 from app.web.locale import lazy_gettext as _l
 
 REMARK_MAX = 300  # attendance_marks.remark is a String(300)
@@ -39,7 +41,41 @@ class ParticipantsUploadForm(FlaskForm):
 
 
 class ParticipantsApplyForm(FlaskForm):
-    enrolment_ids = HiddenField(validators=[DataRequired()])
+    """Apply a previewed participant list (attendance.apply_participants)."""
+
+    import_id = HiddenField(validators=[DataRequired(message=_l("Choose a list to apply."))])
+
+    @property
+    def import_key(self) -> int | None:
+        """The list's id, or None for anything that cannot name a row (app/web/ids.py)."""
+        return parse_id(self.import_id.data)
+
+
+NOT_A_PARTICIPANT = "none"
+
+
+class ParticipantMatchForm(FlaskForm):
+    """Match a person the list could not match to someone enrolled, or say they are not a
+    participant (attendance.match_participant). The choices are the meeting's enrolments."""
+
+    participant_id = HiddenField(validators=[DataRequired(message=_l("Choose a person from the list."))])
+    enrolment = SelectField(_l("Who is this?"), choices=[],
+                            validators=[DataRequired(message=_l("Choose the enrolled person, or "
+                                                                "“not a participant”."))])
+
+    def set_choices(self, choices: Sequence[tuple[int, str]]) -> None:
+        self.enrolment.choices = [("", str(_l("(choose)"))),
+                                  *[(str(enrolment_id), label) for enrolment_id, label in choices],
+                                  (NOT_A_PARTICIPANT, str(_l("Not a participant (a guest, an observer)")))]
+
+    @property
+    def participant_key(self) -> int | None:
+        return parse_id(self.participant_id.data)
+
+    @property
+    def enrolment_id(self) -> int | None:
+        """The chosen enrolment; None for "not a participant"."""
+        return None if self.enrolment.data == NOT_A_PARTICIPANT else int(self.enrolment.data)
 
 
 # --- the roster --------------------------------------------------------------------------------

@@ -5,14 +5,13 @@ state the actor saw, so a double check-in, or a roster saved from an older page,
 overwrites what someone else recorded meanwhile."""
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from app.attendance import transitions
 from app.attendance.checkin_codes import code_is_valid
@@ -24,7 +23,6 @@ from app.core.db import db_session
 from app.core.events import emit
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee
-from app.org.staff_csv import StaffFileError, decode
 from app.scheduling.models import Meeting
 from app.web.locale import gettext as _
 
@@ -119,9 +117,11 @@ def set_mark(actor: Employee | None, enrolment: Enrolment, meeting: Meeting, sta
 
 
 def roster_enrolments(meeting: Meeting) -> list[Enrolment]:
+    """The confirmed enrolments of the meeting's session, with their people (one statement)."""
     return list(db_session.scalars(
         select(Enrolment).where(Enrolment.session_id == meeting.session_id,
-                                Enrolment.state == EnrolmentState.CONFIRMED).order_by(Enrolment.id)))
+                                Enrolment.state == EnrolmentState.CONFIRMED)
+        .options(joinedload(Enrolment.employee)).order_by(Enrolment.id)))
 
 
 def mark_all_present(actor: Employee, meeting: Meeting) -> int:
@@ -168,99 +168,6 @@ def check_in(employee: Employee, meeting: Meeting, code: str, secret: str, at: d
         except Stale:
             continue
     raise AlreadyCheckedIn(_("You have already checked in."))
-
-
-# --- web-meeting participant lists -----------------------------------------------------------
-
-
-@dataclass
-class ParticipantPreview:
-    matched: list[tuple[int, str, str]] = field(default_factory=list)  # (line, e-mail, employee name)
-    unmatched: list[tuple[int, str, str]] = field(default_factory=list)  # (line, e-mail or text, why)
-    enrolment_ids: list[int] = field(default_factory=list)
-    problem: str = ""
-
-
-EMAIL_HEADERS = ("email", "e-mail", "mail", "メール", "メールアドレス", "user email", "attendee email",
-                 "参加者のメール", "電子メール")
-
-
-def _email_header(row: list[str]) -> int | None:
-    """The position of the e-mail column if this row is a header (a label, no address in it)."""
-    if any("@" in cell for cell in row):
-        return None
-    for position, cell in enumerate(row):
-        label = cell.strip().lstrip("\ufeff").strip().lower()
-        if (label in EMAIL_HEADERS or "email" in label or "e-mail" in label or label.endswith("mail")
-                or "メール" in label):
-            return position
-    return None
-
-
-def preview_participants(meeting: Meeting, raw: bytes) -> ParticipantPreview:
-    """Match a web-meeting system's participant CSV to the meeting's roster by e-mail.
-
-    Reads UTF-8 (with or without BOM), CP932 and UTF-16 (Teams), commas or tabs, and reports made
-    of sections (a summary, then the participants): each header row sets the e-mail column for
-    the rows under it."""
-    preview = ParticipantPreview()
-    try:
-        text = raw.decode("utf-16") if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else decode(raw)[0]
-    except UnicodeDecodeError:
-        preview.problem = _("The file is neither UTF-8 nor Shift_JIS (CP932).")
-        return preview
-    except StaffFileError as error:
-        preview.problem = " ".join(p.message for p in error.problems)
-        return preview
-    text = text.lstrip("\ufeff")
-    delimiter = "\t" if text.count("\t") > text.count(",") else ","
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    roster = {e.employee.email.lower(): e for e in roster_enrolments(meeting) if joined_before(e, meeting)}
-    column = None
-    seen: set[str] = set()
-    for line, row in enumerate(rows, start=1):
-        header = _email_header(row)
-        if header is not None:
-            column = header
-            continue
-        if column is None or column >= len(row) or not row[column].strip():
-            continue
-        email = row[column].strip().lower()
-        if email in seen:
-            continue
-        seen.add(email)
-        enrolment = roster.get(email)
-        if enrolment is None:
-            preview.unmatched.append((line, email, _("not enrolled in this session")))
-        else:
-            preview.matched.append((line, email, enrolment.employee.name))
-            preview.enrolment_ids.append(enrolment.id)
-    if column is None:
-        preview.problem = _("No e-mail column was found in the file.")
-    return preview
-
-
-def apply_participants(actor: Employee, meeting: Meeting, enrolment_ids: list[int]) -> int:
-    """Mark the matched people present. A mark that already says they attended (late, left
-    early) is kept, and so is any remark: the list only proves presence."""
-    changed = []
-    existing = marks_for_meeting(meeting.id)
-    for enrolment in db_session.scalars(select(Enrolment).where(Enrolment.id.in_(enrolment_ids),
-                                                                Enrolment.session_id == meeting.session_id,
-                                                                Enrolment.state == EnrolmentState.CONFIRMED)):
-        mark = existing.get(enrolment.id)
-        if not joined_before(enrolment, meeting) or (mark is not None and mark.status in ATTENDED):
-            continue
-        try:  # from the mark as read above: one changed meanwhile (a check-in) stays
-            if set_mark(actor, enrolment, meeting, AttendanceStatus.PRESENT, mark.remark if mark else "",
-                        source=MarkSource.IMPORT, announce=False,
-                        seen=None if mark is None else Seen(mark.status, mark.remark)):
-                changed.append(enrolment.id)
-        except Stale:
-            continue
-    if changed:
-        emit(AttendanceChanged(tuple(changed)))
-    return len(changed)
 
 
 def marks_for_meeting(meeting_id: int) -> dict[int, AttendanceMark]:

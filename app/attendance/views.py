@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -8,21 +9,30 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from app.attendance import participants as participants_service
 from app.attendance import services
 from app.attendance.checkin_codes import current_code
 from app.attendance.events import AttendanceChanged
 from app.attendance.forms import (
     CheckInForm,
+    ParticipantMatchForm,
     ParticipantsApplyForm,
     ParticipantsUploadForm,
     RosterForm,
     RosterRow,
     roster_form,
 )
-from app.attendance.models import AttendanceStatus
+from app.attendance.models import (
+    AttendanceStatus,
+    ImportedParticipant,
+    ImportState,
+    ParticipantImport,
+    ParticipantMatch,
+)
 from app.core.clock import now
 from app.core.db import db_session
 from app.core.events import emit
+from app.core.text_safety import find_unsafe
 from app.enrollment.models import Enrolment
 from app.permissions import attendance_session_filter, can_mark_attendance, signed_in
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
@@ -96,7 +106,10 @@ def _roster_page(meeting: Meeting, enrolments: list[Enrolment], joined: dict[int
              for e in enrolments}
     return render_template("attendance/roster.html", meeting=meeting, training_session=meeting.training_session,
                            enrolments=enrolments, marks=marks, rates=rates, statuses=list(AttendanceStatus),
-                           joined=joined, form=form, upload_form=ParticipantsUploadForm())
+                           joined=joined, form=form, upload_form=ParticipantsUploadForm(),
+                           web_seconds=participants_service.covered_by_enrolment(meeting),
+                           unmatched=participants_service.unmatched_counts([meeting.id]).get(meeting.id, 0),
+                           has_imports=bool(participants_service.imports_of(meeting)))
 
 
 @bp.route("/meetings/<int:meeting_id>/check-in-screen")
@@ -160,6 +173,52 @@ def check_in(meeting_id: int) -> ResponseReturnValue:
     return render_template("attendance/check_in.html", meeting=meeting, form=form), status
 
 
+def _import_arg(import_id: int) -> dict[str, Any]:
+    """The query string naming a list (`import` is a keyword, so it cannot be a keyword argument)."""
+    return {"import": str(import_id)}
+
+
+@bp.route("/meetings/<int:meeting_id>/participant-lists")
+@signed_in
+def participants(meeting_id: int) -> ResponseReturnValue:
+    """A participant list of the meeting (the latest, or ?import=<id>): everyone in it with their
+    minutes and what the session's rule makes of them; before applying, a preview; after, the
+    people still to be matched by hand."""
+    meeting = _meeting_to_mark(meeting_id)
+    chosen = parse_ids(request.args.getlist("import"))
+    participant_import = participants_service.load_import(meeting, chosen[0] if chosen else None)
+    if chosen and participant_import is None:
+        abort(404)
+    return _participants_page(meeting, participant_import)
+
+
+def _participants_page(meeting: Meeting, participant_import: ParticipantImport | None,
+                       problems: list[str] | None = None, match_form: ParticipantMatchForm | None = None,
+                       match_for: int | None = None) -> str:
+    choices = [(e.id, f"{e.employee.name}（{e.employee.employee_number}）")
+               for e in participants_service.match_choices(meeting)]
+    forms = {}
+    if participant_import is not None and participant_import.state == ImportState.APPLIED:
+        for person in participant_import.participants:
+            if person.match == ParticipantMatch.UNMATCHED:
+                form = match_form if match_form is not None and match_for == person.id else ParticipantMatchForm(
+                    formdata=None, data={"participant_id": person.id})
+                form.set_choices(choices)
+                forms[person.id] = form
+    # a refused match of someone the page shows no form for (the list is not applied yet)
+    unplaced = [] if match_form is None or match_for in forms else [
+        f"{match_form.enrolment.label.text}: {error}" for error in match_form.enrolment.errors]
+    return render_template(
+        "attendance/participants_preview.html", meeting=meeting, participant_import=participant_import,
+        match_errors=unplaced,
+        rows=participants_service.rows_of(meeting, participant_import) if participant_import else [],
+        imports=participants_service.imports_of(meeting), problems=problems or [], match_forms=forms,
+        required_pct=participants_service.required_pct(meeting),
+        scheduled_minutes=participants_service.scheduled_seconds(meeting) // 60,
+        apply_form=ParticipantsApplyForm(formdata=None, data={"import_id": participant_import.id})
+        if participant_import else None, upload_form=ParticipantsUploadForm(formdata=None))
+
+
 @bp.route("/meetings/<int:meeting_id>/participants", methods=["POST"])
 @signed_in
 def upload_participants(meeting_id: int) -> ResponseReturnValue:
@@ -168,10 +227,16 @@ def upload_participants(meeting_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash(" ".join(str(e) for e in form.file.errors) or _("Choose a CSV file."), "error")
         return redirect(url_for("attendance.roster", meeting_id=meeting.id))
-    preview = services.preview_participants(meeting, form.file.data.read())
-    apply_form = ParticipantsApplyForm(data={"enrolment_ids": ",".join(str(i) for i in preview.enrolment_ids)})
-    return render_template("attendance/participants_preview.html", meeting=meeting, preview=preview,
-                           apply_form=apply_form), 422 if preview.problem else 200
+    name = (form.file.data.filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:200]
+    if not name or find_unsafe(name) is not None:  # shown on the page and in the audit trail
+        name = "participants.csv"
+    try:
+        participant_import = participants_service.upload(current_user, meeting, form.file.data.read(), name)
+    except participants_service.ImportRefused as refused:
+        db_session.rollback()
+        return _participants_page(meeting, None, problems=refused.problems), 422
+    db_session.commit()
+    return redirect(url_for("attendance.participants", meeting_id=meeting.id, **_import_arg(participant_import.id)))
 
 
 @bp.route("/meetings/<int:meeting_id>/participants/apply", methods=["POST"])
@@ -181,11 +246,50 @@ def apply_participants(meeting_id: int) -> ResponseReturnValue:
     form = ParticipantsApplyForm()
     if not form.validate_on_submit():
         abort(400)
-    ids = parse_ids(form.enrolment_ids.data.split(","))
-    count = services.apply_participants(current_user, meeting, ids)
-    db_session.commit()
-    flash(_("%(n)s people marked present from the participant list.", n=count), "success")
-    return redirect(url_for("attendance.roster", meeting_id=meeting.id))
+    import_id = form.import_key
+    participant_import = participants_service.load_import(meeting, import_id) if import_id is not None else None
+    if participant_import is None:
+        abort(404)
+    try:
+        count = participants_service.apply(current_user, participant_import)
+    except services.Stale:
+        db_session.rollback()
+        flash(_("This list has already been applied."), "info")
+    else:
+        db_session.commit()
+        flash(_("Attendance set from the participant list (%(n)s marks changed).", n=count), "success")
+    return redirect(url_for("attendance.participants", meeting_id=meeting.id, **_import_arg(participant_import.id)))
+
+
+@bp.route("/meetings/<int:meeting_id>/participants/match", methods=["POST"])
+@signed_in
+def match_participant(meeting_id: int) -> ResponseReturnValue:
+    meeting = _meeting_to_mark(meeting_id)
+    form = ParticipantMatchForm()
+    participant_id = form.participant_key
+    participant = db_session.get(ImportedParticipant, participant_id) if participant_id is not None else None
+    if participant is None or participant.participant_import.meeting_id != meeting.id:
+        abort(404)
+    participant_import = participant.participant_import
+    form.set_choices([(e.id, e.employee.name) for e in participants_service.match_choices(meeting)])
+    if not form.validate_on_submit():
+        return _participants_page(meeting, participant_import, match_form=form, match_for=participant.id), 400
+    enrolment = db_session.get(Enrolment, form.enrolment_id) if form.enrolment_id is not None else None
+    try:
+        participants_service.settle(current_user, participant, enrolment)
+    except services.Stale:
+        db_session.rollback()
+        flash(_("Someone else has already matched this person; see below."), "info")
+    except services.AttendanceError as error:
+        db_session.rollback()
+        form.enrolment.errors = [str(error)]
+        return _participants_page(meeting, participant_import, match_form=form, match_for=participant.id), 400
+    else:
+        db_session.commit()
+        flash(_("Matched: %(name)s.", name=participant.name or participant.email) if enrolment
+              else _("Recorded as not a participant: %(name)s.", name=participant.name or participant.email),
+              "success")
+    return redirect(url_for("attendance.participants", meeting_id=meeting.id, **_import_arg(participant_import.id)))
 
 
 @bp.route("/teaching")
@@ -197,4 +301,6 @@ def teaching() -> ResponseReturnValue:
                    attendance_session_filter(current_user))
             .options(joinedload(Meeting.training_session).joinedload(TrainingSession.course))
             .order_by(Meeting.starts_at).limit(200))
-    return render_template("attendance/teaching.html", meetings=list(db_session.scalars(stmt).unique()))
+    meetings = list(db_session.scalars(stmt).unique())
+    return render_template("attendance/teaching.html", meetings=meetings,
+                           unmatched=participants_service.unmatched_counts([m.id for m in meetings]))

@@ -5,12 +5,17 @@ in four steps, each usable on its own: `read_header` (the YAML block), `check_he
 `validate_quiz` (the quiz section) and `check_body` (the Markdown);
 `render_course_file` writes a spec back so that parsing it again yields the same spec (round trip).
 The content hash is taken over the canonical spec, so formatting alone never counts as a change.
+
+The files have one canonical style (`dump_header`, below): `render_course_file(parse(file))` gives
+back the file byte for byte, so exporting a course that was never edited on the web reproduces its
+file exactly, and a test keeps every file in courses/ canonical.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,14 +23,19 @@ from typing import Any
 import yaml
 
 from app.catalog.models import CourseKind, DeliveryFormat, Theme, Track
+from app.catalog.module_files import check_modules, render_modules
 from app.core.text_safety import find_unsafe
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 QUESTION_TYPES = ("single", "multiple", "true_false", "short")
 KNOWN_KEYS = {
     "code", "kind", "title", "track", "theme", "format", "hours", "fiscal_year", "target_grades",
-    "prerequisites", "completion", "courses", "electives_required", "quiz", "status",
+    "prerequisites", "completion", "courses", "electives_required", "quiz", "status", "rubrics",
+    "modules", "valid_for_months",
 }
+RUBRIC_MILESTONES = ("plan", "interim", "final_report", "presentation")
+"""The milestones of a cohort programme that a programme's `rubrics:` may grade, in their order
+(the values of app.cohorts.models.MilestoneKind; catalog comes first in the import order)."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +69,13 @@ class CourseSpec:
     electives_required: int = 0
     quiz: dict[str, Any] | None = None
     status: str = "published"
+    # milestone key -> [{"name", "levels": [{"label", "points", "description"}]}]; programmes only
+    rubrics: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    modules: list[dict[str, Any]] | None = None  # e-learning modules (app/catalog/module_files.py)
+    valid_for_months: int | None = None  # a completion expires after this many months (None: never)
 
     def canonical(self) -> dict[str, Any]:
-        return {
+        data = {
             "code": self.code, "kind": self.kind, "title": {"ja": self.title_ja, "en": self.title_en},
             "track": self.track, "theme": self.theme, "format": self.delivery_format, "hours": self.hours,
             "fiscal_year": self.fiscal_year, "target_grades": sorted(self.target_grades),
@@ -72,6 +86,13 @@ class CourseSpec:
             "electives_required": self.electives_required, "quiz": self.quiz, "status": self.status,
             "body": self.body_md.strip(),
         }
+        if self.rubrics:  # only when present: the hashes of courses without rubrics stay as they were
+            data["rubrics"] = self.rubrics
+        if self.modules:  # likewise
+            data["modules"] = self.modules
+        if self.valid_for_months is not None:  # likewise
+            data["valid_for_months"] = self.valid_for_months
+        return data
 
     def content_hash(self) -> str:
         payload = json.dumps(self.canonical(), sort_keys=True, ensure_ascii=False)
@@ -148,11 +169,31 @@ def parse_course_text(text: str, filename: str, grade_codes: set[str]) -> tuple[
     quiz = meta.get("quiz")
     if quiz is not None:
         problems += validate_quiz(quiz)
+    rubrics, rubric_problems = check_rubrics(meta.get("rubrics"), header.kind)
+    problems += rubric_problems
+    modules, module_problems = check_modules(meta.get("modules"), kind=header.kind, has_quiz=quiz is not None,
+                                             survey_required=header.survey_required, text=text)
+    problems += module_problems
+    valid_for_months, validity_problems = check_valid_for_months(meta.get("valid_for_months"))
+    problems += validity_problems
     body_md, body_problems = check_body(body)
     problems += body_problems
     if problems:
         return None, _file_issues(filename, problems)
-    return header.to_spec(body_md, quiz), []
+    spec = header.to_spec(body_md, quiz)
+    spec.rubrics = rubrics
+    spec.modules = modules
+    spec.valid_for_months = valid_for_months
+    return spec, []
+
+
+def check_valid_for_months(value: Any) -> tuple[int | None, list[Problem]]:
+    """`valid_for_months`: optional, 1–120; a completion of the course expires after that (recertification)."""
+    if value is None:
+        return None, []
+    if not _is_whole(value, 1, 120):
+        return None, [("valid_for_months", "must be a whole number of months from 1 to 120")]
+    return int(value), []
 
 
 def _file_issues(filename: str, problems: list[Problem]) -> list[FileIssue]:
@@ -448,6 +489,93 @@ def _answer_problems(where: str, qtype: str, choices: Any, answer: Any) -> list[
     return []
 
 
+# --- step 3b: a programme's rubrics ---------------------------------------------------------------
+
+RUBRIC_MAX_CRITERIA = 8
+RUBRIC_MAX_LEVELS = 5
+
+
+def check_rubrics(raw: Any, kind: str) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:
+    """`rubrics`: per milestone (plan, interim, final_report, presentation) a list of criteria, each
+    with a name and 2–5 levels (label, points 0–100, description). Returns the normalised rubrics
+    (only the known keys, in a fixed order) and the problems."""
+    if raw is None:
+        return {}, []
+    if kind != CourseKind.PROGRAMME.value:
+        return {}, [("rubrics", "only a programme has rubrics for its milestones")]
+    if not isinstance(raw, dict):
+        return {}, [("rubrics", f"must be a mapping of milestones ({', '.join(RUBRIC_MILESTONES)}) to criteria")]
+    problems: list[Problem] = [(f"rubrics.{key}", f"unknown milestone; use one of: {', '.join(RUBRIC_MILESTONES)}")
+                               for key in sorted(str(k) for k in raw if k not in RUBRIC_MILESTONES)]
+    rubrics: dict[str, list[dict[str, Any]]] = {}
+    for key in RUBRIC_MILESTONES:
+        if key in raw:
+            criteria, found = check_rubric(raw[key], f"rubrics.{key}")
+            problems += found
+            if criteria:
+                rubrics[key] = criteria
+    return rubrics, problems
+
+
+def check_rubric(raw: Any, where: str) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """One milestone's criteria (`where` names the field, e.g. "rubrics.plan"); also used by the web form."""
+    if not isinstance(raw, list) or not raw:
+        return [], [(where, "needs a list of criteria")]
+    if len(raw) > RUBRIC_MAX_CRITERIA:
+        return [], [(where, f"has more than {RUBRIC_MAX_CRITERIA} criteria")]
+    problems: list[Problem] = []
+    criteria: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for number, criterion in enumerate(raw, start=1):
+        at = f"{where}[{number}]"
+        if not isinstance(criterion, dict):
+            problems.append((at, "must be a mapping with a name and levels"))
+            continue
+        problems += [(f"{at}.{key}", "unknown key") for key in sorted(str(k) for k in criterion
+                                                                       if k not in ("name", "levels"))]
+        name = _rubric_text(criterion.get("name"), f"{at}.name", 100, problems)
+        if name and name in names:
+            problems.append((f"{at}.name", f"{name!r} is used twice"))
+        names.add(name)
+        levels = criterion.get("levels")
+        if not isinstance(levels, list) or not 2 <= len(levels) <= RUBRIC_MAX_LEVELS:
+            problems.append((f"{at}.levels", f"needs 2 to {RUBRIC_MAX_LEVELS} levels"))
+            continue
+        checked = [_rubric_level(level, f"{at}.levels[{index}]", problems)
+                   for index, level in enumerate(levels, start=1)]
+        criteria.append({"name": name, "levels": checked})
+    return criteria, problems
+
+
+def _rubric_level(level: Any, at: str, problems: list[Problem]) -> dict[str, Any]:
+    """One level of a criterion: a short label, its points and what earns it."""
+    if not isinstance(level, dict):
+        problems.append((at, "must be a mapping with label, points and description"))
+        return {"label": "", "points": 0, "description": ""}
+    problems += [(f"{at}.{key}", "unknown key") for key in sorted(str(k) for k in level
+                                                                   if k not in ("label", "points", "description"))]
+    label = _rubric_text(level.get("label"), f"{at}.label", 40, problems)
+    points = level.get("points")
+    if not _is_whole(points, 0, 100):
+        problems.append((f"{at}.points", "must be a whole number from 0 to 100"))
+        points = 0
+    description = _rubric_text(level.get("description"), f"{at}.description", 300, problems)
+    return {"label": label, "points": points, "description": description}
+
+
+def _rubric_text(value: Any, at: str, limit: int, problems: list[Problem]) -> str:
+    """Required single-line safe text of at most `limit` characters (stripped)."""
+    if not isinstance(value, str) or not value.strip():
+        problems.append((at, "is missing"))
+        return ""
+    text = value.strip()
+    if len(text) > limit:
+        problems.append((at, f"is longer than {limit} characters"))
+    elif (problem := find_unsafe(text)) is not None:
+        problems.append((at, problem.describe()))
+    return text
+
+
 # --- step 4: the body ---------------------------------------------------------------------------
 
 
@@ -477,6 +605,8 @@ def render_course_file(spec: CourseSpec) -> str:
             "survey_required": spec.survey_required,
         },
     }
+    if spec.valid_for_months is not None:
+        meta["valid_for_months"] = spec.valid_for_months
     if spec.kind == CourseKind.PROGRAMME.value:
         meta["courses"] = [{"code": c, "required": r} for c, r in spec.items]
         meta["electives_required"] = spec.electives_required
@@ -484,5 +614,125 @@ def render_course_file(spec: CourseSpec) -> str:
         meta["status"] = spec.status
     if spec.quiz is not None:
         meta["quiz"] = spec.quiz
-    header = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, default_flow_style=None, width=100)
-    return f"---\n{header}---\n{spec.body_md.strip()}\n"
+    if spec.rubrics:
+        meta["rubrics"] = {key: [_ordered(criterion, ("name", "levels")) | {
+            "levels": [_ordered(level, ("label", "points", "description")) for level in criterion["levels"]]}
+            for criterion in spec.rubrics[key]] for key in RUBRIC_MILESTONES if key in spec.rubrics}
+    if "quiz" in meta:
+        meta["quiz"] = canonical_quiz(meta["quiz"])
+    # The modules come last, in their own style (page bodies as literal blocks: module_files.py).
+    return f"---\n{dump_header(meta)}{render_modules(spec.modules)}---\n{spec.body_md.strip()}\n"
+
+
+# --- the canonical style of courses/ --------------------------------------------------------------
+#
+# One way to write every header, so that export reproduces a file byte for byte (the style the
+# authors used): keys in the order `render_course_file` gives; mappings in block style, indented by
+# two; a sequence under its key indented by two more; scalar lists inline (`[HOSA, SHUNIN]`) except
+# the keys below; no line wrapping; strings plain unless YAML would read them as something else,
+# then in double quotes.
+
+FLOW_ITEM_KEYS = frozenset({"courses", "levels"})
+"""Sequences of small mappings written one `- {key: value, …}` per line (a programme's courses, a
+criterion's levels); other sequences of mappings are written in block style."""
+BLOCK_SCALAR_KEYS = frozenset({"choices"})
+"""Sequences of scalars written one `- item` per line (a question's choices); others are inline."""
+QUIZ_KEY_ORDER = ("pass_mark", "attempts_allowed", "time_limit_minutes", "opens_after_session", "shuffle",
+                  "show_answers", "show_answers_between_attempts", "questions")
+QUESTION_KEY_ORDER = ("type", "text", "choices", "answer", "points")
+
+
+def _ordered(mapping: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    """`mapping` with the keys of `order` first, in that order, then any others sorted."""
+    return {**{key: mapping[key] for key in order if key in mapping},
+            **{key: mapping[key] for key in sorted(mapping) if key not in order}}
+
+
+def canonical_quiz(quiz: Any) -> Any:
+    """The quiz section with its keys in the canonical order (a stored spec may come back reordered)."""
+    if not isinstance(quiz, dict):
+        return quiz
+    ordered = _ordered(quiz, QUIZ_KEY_ORDER)
+    if isinstance(ordered.get("questions"), list):
+        ordered["questions"] = [_ordered(q, QUESTION_KEY_ORDER) if isinstance(q, dict) else q
+                                for q in ordered["questions"]]
+    return ordered
+
+
+def dump_header(meta: dict[str, Any]) -> str:
+    """The YAML header (without the `---` lines) in the canonical style; `yaml.safe_load` reads it back equal."""
+    lines: list[str] = []
+    _emit_mapping(meta, 0, lines)
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _emit_mapping(mapping: dict[str, Any], indent: int, lines: list[str], first_lead: str | None = None) -> None:
+    for position, (key, value) in enumerate(mapping.items()):
+        lead = first_lead if (position == 0 and first_lead is not None) else " " * indent
+        _emit_entry(str(key), value, indent, lead, lines)
+
+
+def _emit_entry(key: str, value: Any, indent: int, lead: str, lines: list[str]) -> None:
+    """`key: value` at `indent`; `lead` starts the line (spaces, or the "- " of the item holding it)."""
+    if isinstance(value, dict) and value:
+        lines.append(f"{lead}{key}:")
+        _emit_mapping(value, indent + 2, lines)
+        return
+    block = isinstance(value, list) and value and (
+        key in FLOW_ITEM_KEYS or key in BLOCK_SCALAR_KEYS or any(isinstance(item, (dict, list)) for item in value))
+    if not block:
+        lines.append(f"{lead}{key}: {_inline(value, in_flow=False)}")
+        return
+    lines.append(f"{lead}{key}:")
+    dash = " " * (indent + 2) + "- "
+    for item in value:
+        if isinstance(item, dict) and item and key not in FLOW_ITEM_KEYS:
+            _emit_mapping(item, indent + 4, lines, first_lead=dash)
+        else:
+            lines.append(dash + _inline(item, in_flow=isinstance(item, (dict, list))))
+
+
+def _inline(value: Any, *, in_flow: bool) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_inline(item, in_flow=True)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_inline(item, in_flow=True) for item in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    return text if _plain_reads_back(text, in_flow=in_flow) else _double_quoted(text)
+
+
+def _plain_reads_back(text: str, *, in_flow: bool) -> bool:
+    """Whether `text` written plain is read back as the same string (not a number, a date, a
+    boolean, a comment, a mapping …); inside `[…]`/`{…}` commas and brackets matter too."""
+    if not text or text != text.strip() or any(ch in text for ch in "\n\r\t"):
+        return False
+    probe = f"k: [{text}]" if in_flow else f"k: {text}"
+    try:
+        loaded = yaml.safe_load(probe)
+    except yaml.YAMLError:
+        return False
+    return bool(loaded == ({"k": [text]} if in_flow else {"k": text}))
+
+
+def _double_quoted(text: str) -> str:
+    """A YAML double-quoted scalar; characters YAML would fold or refuse are escaped."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif (ch.isprintable() or unicodedata.category(ch) == "Zs") and ch not in "\u2028\u2029\x85\ufeff":
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'

@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.catalog.course_files import CODE_PATTERN, CourseSpec
-from app.catalog.labels import FORMAT_LABELS, KIND_LABELS, THEME_LABELS, TRACK_LABELS
+from app.catalog.labels import FORMAT_LABELS, KIND_LABELS, RECURRENCE_LABELS, THEME_LABELS, TRACK_LABELS
 from app.core.text_safety import MultiLineText, SingleLineText
 from app.org.models import Grade
 from app.web.locale import lazy_gettext as _l
@@ -63,6 +63,9 @@ class CourseForm(FlaskForm):
     quiz_pass_mark = IntegerField(_l("Quiz pass mark (%)"), validators=[
         Optional(), NumberRange(min=0, max=100, message=_l("Enter a percentage from 0 to 100."))])
     survey_required = BooleanField(_l("Survey required for completion"))
+    valid_for_months = IntegerField(_l("Completion valid for (months)"), validators=[
+        Optional(),
+        NumberRange(min=1, max=120, message=_l("Enter a number of months from 1 to 120, or leave it empty."))])
     required_courses = TextAreaField(_l("Required courses (codes)"), validators=[Optional(), Length(max=2000),
                                                                                MultiLineText()])
     elective_courses = TextAreaField(_l("Elective courses (codes)"), validators=[Optional(), Length(max=2000),
@@ -109,6 +112,7 @@ class CourseForm(FlaskForm):
             quiz_pass_mark=self.quiz_pass_mark.data, survey_required=bool(self.survey_required.data),
             body_md=(self.body_md.data or "").strip() + "\n", items=items,
             electives_required=(self.electives_required.data or 0) if is_programme else 0, quiz=quiz,
+            valid_for_months=self.valid_for_months.data,
         )
 
     def fill_from(self, spec: CourseSpec) -> None:
@@ -121,6 +125,7 @@ class CourseForm(FlaskForm):
         self.prerequisites.data = " ".join(spec.prerequisites)
         self.min_attendance.data, self.quiz_pass_mark.data = spec.min_attendance_pct, spec.quiz_pass_mark
         self.survey_required.data = spec.survey_required
+        self.valid_for_months.data = spec.valid_for_months
         self.required_courses.data = "\n".join(c for c, r in spec.items if r)
         self.elective_courses.data = "\n".join(c for c, r in spec.items if not r)
         self.electives_required.data = spec.electives_required
@@ -136,6 +141,50 @@ class AssignmentRuleForm(FlaskForm):
         DataRequired(message=_l("Enter the fiscal year.")),
         NumberRange(min=2000, max=2100, message=_l("Enter a year such as 2020."))])
     due_on = DateField(_l("Due date"), validators=[DataRequired(message=_l("Enter the due date."))])
+    recurrence = SelectField(_l("Repeats"), choices=[], default="none")
+    interval_months = IntegerField(_l("Every how many months"), validators=[
+        Optional(), NumberRange(min=1, max=120, message=_l("Enter a number of months from 1 to 120."))])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recurrence.choices = _choices(RECURRENCE_LABELS)
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        if self.recurrence.data == "months" and self.interval_months.data is None and not self.interval_months.errors:
+            self.interval_months.errors = [*self.interval_months.errors,
+                                           _l("Enter how many months apart the rule repeats.")]
+            ok = False
+        if self.recurrence.data != "months" and self.interval_months.data is not None:
+            self.interval_months.errors = [*self.interval_months.errors,
+                                           _l("Only a rule that repeats every N months takes a number of months.")]
+            ok = False
+        return ok
+
+
+class RolloverForm(FlaskForm):
+    """Rolling the assignment rules of a fiscal year over to the next (catalog.rollover): the
+    preview is a GET with `from_year`; applying it is a POST that needs `confirm` ticked."""
+
+    from_year = IntegerField(_l("Fiscal year to roll over"), validators=[
+        DataRequired(message=_l("Enter the fiscal year.")),
+        NumberRange(min=2000, max=2099, message=_l("Enter a year such as 2026."))])
+    confirm = BooleanField(_l("Create these rules for the next fiscal year"))
+
+    def validate_confirm(self, field: Field) -> None:
+        if (field.raw_data or [""])[0] != "y":
+            raise ValidationError(_l("Tick the confirmation to roll the rules over."))
+
+
+class RolloverPreviewForm(FlaskForm):
+    """The preview's year (a GET: no CSRF, nothing is written)."""
+
+    class Meta:
+        csrf = False
+
+    from_year = IntegerField(_l("Fiscal year to roll over"), validators=[
+        DataRequired(message=_l("Enter the fiscal year.")),
+        NumberRange(min=2000, max=2099, message=_l("Enter a year such as 2026."))])
 
 
 class PreviewForm(FlaskForm):

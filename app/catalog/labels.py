@@ -29,10 +29,21 @@ STATUS_LABELS = {
     "retired": _l("Retired"),
 }
 KIND_LABELS = {"course": _l("Course"), "programme": _l("Programme")}
+RECURRENCE_LABELS = {
+    "none": _l("Once"),
+    "fiscal_year": _l("Every fiscal year"),
+    "months": _l("Every N months"),
+}
+ASSIGNMENT_STATUS_LABELS = {
+    "active": _l("Owed"),
+    "withdrawn": _l("Withdrawn"),
+    "superseded": _l("Past cycle"),
+}
 
 
 def register(app: Flask) -> None:
     app.jinja_env.globals.update(
         TRACK_LABELS=TRACK_LABELS, THEME_LABELS=THEME_LABELS, FORMAT_LABELS=FORMAT_LABELS,
-        STATUS_LABELS=STATUS_LABELS, KIND_LABELS=KIND_LABELS,
+        STATUS_LABELS=STATUS_LABELS, KIND_LABELS=KIND_LABELS, RECURRENCE_LABELS=RECURRENCE_LABELS,
+        ASSIGNMENT_STATUS_LABELS=ASSIGNMENT_STATUS_LABELS,
     )

@@ -87,6 +87,8 @@ class Course(Base):
         CheckConstraint("min_attendance_pct BETWEEN 0 AND 100", name="attendance_pct_range"),
         CheckConstraint("quiz_pass_mark IS NULL OR quiz_pass_mark BETWEEN 0 AND 100", name="pass_mark_range"),
         CheckConstraint("electives_required >= 0", name="electives_non_negative"),
+        CheckConstraint("valid_for_months IS NULL OR valid_for_months BETWEEN 1 AND 120",
+                        name="valid_for_months_range"),
         Index("ix_courses_catalog", "status", "fiscal_year", "track"),
     )
 
@@ -106,6 +108,10 @@ class Course(Base):
     survey_required: Mapped[bool] = mapped_column(Boolean, default=False)
     electives_required: Mapped[int] = mapped_column(Integer, default=0)
     quiz_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    valid_for_months: Mapped[int | None] = mapped_column(Integer)  # a completion expires after this (None: never)
+    modules_spec: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # e-learning (catalog/module_files.py)
+    # a programme's rubric per milestone (plan, interim, final_report, presentation): see course_files
+    rubrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[CourseStatus] = mapped_column(enum_column(CourseStatus))
     source: Mapped[CourseSource] = mapped_column(enum_column(CourseSource))
     source_path: Mapped[str | None] = mapped_column(String(300))
@@ -115,7 +121,15 @@ class Course(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     retired_at: Mapped[datetime | None]
+    # A file course against its file: when `flask catalog sync` last applied (or confirmed) it and
+    # the hash it applied; the latest web edit since then (who, when). Sync refuses to overwrite a
+    # web edit unless forced, and clears these once the course matches its file again.
+    synced_at: Mapped[datetime | None]
+    synced_hash: Mapped[str | None] = mapped_column(String(64))
+    web_edited_at: Mapped[datetime | None]
+    web_edited_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))  # staff are never deleted
 
+    web_edited_by: Mapped[Employee | None] = relationship(foreign_keys=[web_edited_by_id])
     target_grades: Mapped[list[Grade]] = relationship(secondary=course_target_grades, order_by=Grade.rank)
     prerequisites: Mapped[list[Course]] = relationship(
         secondary=course_prerequisites,
@@ -181,11 +195,23 @@ assignment_rule_departments = Table(
 )
 
 
+class Recurrence(enum.StrEnum):
+    NONE = "none"
+    FISCAL_YEAR = "fiscal_year"  # a new cycle every 年度, due on the same day each year
+    MONTHS = "months"  # a new cycle every `interval_months`, counted from the first due date
+
+
 class AssignmentRule(Base):
-    """"Every employee of grade G (optionally in departments D) must complete X by T in FY Y"."""
+    """"Every employee of grade G (optionally in departments D) must complete X by T in FY Y",
+    once or again every cycle (app/catalog/recurrence.py)."""
 
     __tablename__ = "assignment_rules"
-    __table_args__ = (UniqueConstraint("course_id", "grade_id", "fiscal_year"),)
+    __table_args__ = (
+        UniqueConstraint("course_id", "grade_id", "fiscal_year"),
+        CheckConstraint("(recurrence = 'months' AND interval_months BETWEEN 1 AND 120) "
+                        "OR (recurrence <> 'months' AND interval_months IS NULL)", name="interval_for_months"),
+        Index("uq_assignment_rules_previous_rule_id", "previous_rule_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
@@ -193,6 +219,14 @@ class AssignmentRule(Base):
     fiscal_year: Mapped[int] = mapped_column(Integer)
     due_on: Mapped[date]
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    recurrence: Mapped[Recurrence] = mapped_column(enum_column(Recurrence), default=Recurrence.NONE,
+                                                   server_default=Recurrence.NONE.value)
+    interval_months: Mapped[int | None] = mapped_column(Integer)
+    # The rule of the previous fiscal year this one was rolled over from: unique, so a rule rolls
+    # over once. No foreign key: rules are never deleted (only switched off), and SQLite can add
+    # and drop a plain column without rebuilding a table that others reference.
+    previous_rule_id: Mapped[int | None] = mapped_column(Integer)
+    rolled_over_at: Mapped[datetime | None]  # set once by the guarded roll-over (catalog/transitions.py)
     created_at: Mapped[datetime]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
 
@@ -204,16 +238,20 @@ class AssignmentRule(Base):
 class AssignmentStatus(enum.StrEnum):
     ACTIVE = "active"  # owed
     WITHDRAWN = "withdrawn"  # left the grade or department: kept as history, no longer counted
+    SUPERSEDED = "superseded"  # a later cycle of the same rule replaced it: kept as history
 
 
 class Assignment(Base):
-    """A rule materialised for one employee, with a due date."""
+    """A rule materialised for one employee and one cycle, with a due date. A recurring rule gives
+    each person one row per cycle; earlier cycles stay as history."""
 
     __tablename__ = "assignments"
     __table_args__ = (
-        UniqueConstraint("rule_id", "employee_id"),
+        UniqueConstraint("rule_id", "employee_id", "cycle"),
+        CheckConstraint("cycle >= 1", name="cycle_positive"),
         Index("ix_assignments_employee_status", "employee_id", "status"),
         Index("ix_assignments_course_status", "course_id", "status"),
+        Index("ix_assignments_fiscal_year_status", "fiscal_year", "status"),  # HR's compliance view
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -221,6 +259,9 @@ class Assignment(Base):
     employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
     fiscal_year: Mapped[int] = mapped_column(Integer)
+    cycle: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Only a completion on or after this day counts for this cycle (None: any current completion).
+    opens_on: Mapped[date | None]
     due_on: Mapped[date]
     status: Mapped[AssignmentStatus] = mapped_column(enum_column(AssignmentStatus))
     assigned_at: Mapped[datetime]

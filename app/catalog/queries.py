@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, exists, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.catalog.models import (
     Assignment,
@@ -119,3 +119,10 @@ def assignment_counts() -> dict[int, int]:
         Assignment.status == AssignmentStatus.ACTIVE).group_by(Assignment.rule_id))
     return dict(rows.all())
 
+
+
+def assignments_with_courses(employee_id: int) -> list[Assignment]:
+    """Every assignment a person has had, every cycle, with its course (one statement)."""
+    return list(db_session.scalars(select(Assignment).where(Assignment.employee_id == employee_id)
+                                   .options(joinedload(Assignment.course))
+                                   .order_by(Assignment.course_id, Assignment.cycle)))

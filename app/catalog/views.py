@@ -9,9 +9,18 @@ from sqlalchemy import select
 from wtforms import SelectChoice
 
 from app.catalog import queries
-from app.catalog.forms import AssignmentRuleForm, CourseForm, PreviewForm, RetireForm
+from app.catalog.forms import (
+    AssignmentRuleForm,
+    CourseForm,
+    PreviewForm,
+    RetireForm,
+    RolloverForm,
+    RolloverPreviewForm,
+)
 from app.catalog.labels import FORMAT_LABELS, THEME_LABELS, TRACK_LABELS
-from app.catalog.models import AssignmentRule, Course, CourseStatus
+from app.catalog.models import AssignmentRule, Course, CourseStatus, Recurrence
+from app.catalog.module_files import modules_of
+from app.catalog.rollover import apply_rollover, preview_rollover
 from app.catalog.services import (
     CatalogError,
     create_assignment_rule,
@@ -22,7 +31,10 @@ from app.catalog.services import (
     save_course,
     spec_from_course,
 )
+from app.core.clock import today
 from app.core.db import db_session
+from app.core.fiscal import fiscal_year_of
+from app.elearning.queries import progress_by_module
 from app.enrollment.queries import positions_for, viewer_enrolments
 from app.org.models import Grade, Unit, UnitKind
 from app.org.queries import all_grades
@@ -92,6 +104,8 @@ def course(code: str) -> ResponseReturnValue:
         for_my_grade=current_user.grade_id in {g.id for g in course.target_grades},
         sessions=sessions, mine=mine,
         live={e.session_id: e for e in mine if e.is_active}, positions=positions_for(mine),
+        modules=modules_of(course.modules_spec),  # e-learning: one statement more, only when it has some
+        module_progress=progress_by_module(current_user.id, course.id) if course.modules_spec else {},
     )
 
 
@@ -241,8 +255,10 @@ def rules() -> ResponseReturnValue:
         elif queries.assignment_rule_exists(course.id, grade.id, form.fiscal_year.data):
             form.course.errors = [_("A rule for this course, grade and fiscal year already exists.")]
         else:
-            _rule, changes = create_assignment_rule(current_user, course, grade, form.fiscal_year.data,
-                                                    form.due_on.data, [d for d in departments if d is not None])
+            _rule, changes = create_assignment_rule(
+                current_user, course, grade, form.fiscal_year.data, form.due_on.data,
+                [d for d in departments if d is not None], recurrence=Recurrence(form.recurrence.data),
+                interval_months=form.interval_months.data)
             db_session.commit()
             flash(_("Rule created: %(count)s people assigned.", count=changes.assigned), "success")
             return redirect(url_for("catalog.rules"))
@@ -260,4 +276,40 @@ def deactivate_rule(rule_id: int) -> ResponseReturnValue:
     deactivate_assignment_rule(current_user, rule)
     db_session.commit()
     flash(_("Rule switched off; its assignments are kept as history."), "success")
+    return redirect(url_for("catalog.rules"))
+
+
+@bp.route("/rules/rollover")
+@require(Permission.CATALOG_ASSIGNMENT_EDIT)
+def rollover() -> ResponseReturnValue:
+    """The preview: what rolling a fiscal year's rules over to the next would create (reads only)."""
+    form = RolloverPreviewForm(request.args, meta={"csrf": False})
+    if "from_year" not in request.args:
+        form.from_year.data = fiscal_year_of(today()).year
+    elif not form.validate():
+        return render_template("catalog/rollover.html", form=form, confirm_form=None, lines=[]), 400
+    confirm_form = RolloverForm(from_year=form.from_year.data)
+    return render_template("catalog/rollover.html", form=form, confirm_form=confirm_form,
+                           lines=preview_rollover(form.from_year.data))
+
+
+@bp.route("/rules/rollover", methods=["POST"])
+@require(Permission.CATALOG_ASSIGNMENT_EDIT)
+def apply_rollover_view() -> ResponseReturnValue:
+    form = RolloverForm()
+    if not form.validate_on_submit():
+        preview = RolloverPreviewForm(meta={"csrf": False})
+        if form.from_year.errors:
+            preview.from_year.errors = list(form.from_year.errors)
+            return render_template("catalog/rollover.html", form=preview, confirm_form=None, lines=[]), 400
+        return render_template("catalog/rollover.html", form=preview, confirm_form=form,
+                               lines=preview_rollover(form.from_year.data)), 400
+    result = apply_rollover(current_user, form.from_year.data)
+    db_session.commit()
+    if result.created:
+        flash(_("Rolled over: %(rules)s rules for fiscal %(year)s, %(count)s people assigned.",
+                rules=len(result.created), year=form.from_year.data + 1, count=result.assigned), "success")
+    else:
+        flash(_("Nothing to roll over for fiscal %(year)s: its rules were rolled over already or carry on "
+                "by themselves.", year=form.from_year.data), "info")
     return redirect(url_for("catalog.rules"))

@@ -7,10 +7,18 @@ from datetime import datetime
 
 from flask import Flask
 
+from app.completion.recertification import run_recurrence
+from app.core.clock import TOKYO
 from app.core.db import db_session
 from app.core.scheduler import ScheduledJob
 from app.jobs.runner import run_due
-from app.reminders.scans import queue_manager_digests, scan_assignments, scan_milestones, sweep_ended_sessions
+from app.reminders.scans import (
+    queue_manager_digests,
+    scan_assignments,
+    scan_expiring_completions,
+    scan_milestones,
+    sweep_ended_sessions,
+)
 from app.reminders.senders import deliver_with_senders
 
 log = logging.getLogger(__name__)
@@ -24,9 +32,12 @@ def deliver(app: Flask, at: datetime, holder: str) -> None:
 
 
 def scan(app: Flask, at: datetime, holder: str) -> None:
-    """Completions of sessions just ended, assignment reminders, cohort milestones."""
+    """Completions of sessions just ended, the next cycles of recurring and expired training,
+    assignment reminders, certificates about to expire, cohort milestones."""
     sweep_ended_sessions(at)
+    run_recurrence(at.astimezone(TOKYO).date())
     scan_assignments(at)
+    scan_expiring_completions(at)
     scan_milestones(at)
     db_session.commit()
 

@@ -277,12 +277,97 @@ class ReviewForm(FlaskForm):
 
 
 def review_form(rubric: Sequence[dict[str, Any]], **kwargs: Any) -> ReviewForm:
-    """A ReviewForm with one level field per criterion of the rubric."""
+    """A ReviewForm with one level field per criterion of the rubric, and the rubric's digest
+    (`rubric_version`, a hidden field) that says which rubric the page showed."""
 
     class RubricReviewForm(ReviewForm):
         criterion_count = len(rubric)
+        rubric_version = StringField(validators=[Length(max=64)])
 
     for index, criterion in enumerate(rubric):
         setattr(RubricReviewForm, f"criterion-{index}", StringField(str(criterion.get("name", index + 1)),
                                                                     validators=[Length(max=10)]))
     return RubricReviewForm(**kwargs)
+
+
+# --- HR: a milestone's rubric -----------------------------------------------------------------
+
+RUBRIC_CRITERIA = 8  # slots on the page (the file format's limits: app/catalog/course_files.py)
+RUBRIC_LEVELS = 5
+_POINTS_MESSAGE = _l("Enter a whole number from 0 to 100.")
+
+
+class RubricForm(FlaskForm):
+    """A milestone's rubric: up to 8 criteria, each a name and up to 5 levels (label, points,
+    description); blank rows are ignored, an all-blank form removes the rubric. Fields are
+    `c<i>-name`, `c<i>-l<j>-label`, `c<i>-l<j>-points`, `c<i>-l<j>-description` (built by
+    `rubric_edit_form`); every error names the criterion, the level and the field."""
+
+    def criterion_rows(self) -> list[tuple[Field, list[tuple[Field, Field, Field]]]]:
+        return [(self[f"c{i}-name"], [(self[f"c{i}-l{j}-label"], self[f"c{i}-l{j}-points"],
+                                       self[f"c{i}-l{j}-description"]) for j in range(RUBRIC_LEVELS)])
+                for i in range(RUBRIC_CRITERIA)]
+
+    def fill_from(self, criteria: Sequence[dict[str, Any]]) -> None:
+        for (name, levels), criterion in zip(self.criterion_rows(), criteria, strict=False):
+            name.data = criterion.get("name", "")
+            for (label, points, description), level in zip(levels, criterion.get("levels", []), strict=False):
+                label.data, points.data = level.get("label", ""), str(level.get("points", ""))
+                description.data = level.get("description", "")
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        names: set[str] = set()
+        for name, levels in self.criterion_rows():
+            used = [row for row in levels if any(_text(f).strip() for f in row)]
+            title = _text(name).strip()
+            if not title and not used:
+                continue  # a blank criterion
+            if not title:
+                name.errors = [*name.errors, _l("Enter a name for this criterion.")]
+            elif title in names:
+                name.errors = [*name.errors, _l("Another criterion has this name.")]
+            elif len(used) < 2:
+                name.errors = [*name.errors, _l("Give this criterion at least two levels.")]
+            names.add(title)
+            for label, points, description in used:
+                if not _text(label).strip():
+                    label.errors = [*label.errors, _l("Enter a label for this level.")]
+                if not _text(points).strip():
+                    points.errors = [*points.errors, _POINTS_MESSAGE]
+                if not _text(description).strip():
+                    description.errors = [*description.errors, _l("Describe what earns this level.")]
+            valid = valid and not name.errors and not any(f.errors for row in used for f in row)
+        return valid
+
+    def criteria(self) -> list[dict[str, Any]]:
+        """The filled criteria, in page order (call after `validate`)."""
+        result = []
+        for name, levels in self.criterion_rows():
+            used = [row for row in levels if any(_text(f).strip() for f in row)]
+            if _text(name).strip():
+                result.append({"name": _text(name).strip(), "levels": [
+                    {"label": _text(label).strip(), "points": parse_int(points.data, minimum=0, maximum=100) or 0,
+                     "description": _text(description).strip()} for label, points, description in used]})
+        return result
+
+
+def rubric_edit_form(**kwargs: Any) -> RubricForm:
+    """A RubricForm with its 8 × 5 slots; the labels say which criterion and level a field is."""
+
+    class SlotsRubricForm(RubricForm):
+        pass
+
+    for i in range(RUBRIC_CRITERIA):
+        setattr(SlotsRubricForm, f"c{i}-name", StringField(
+            _l("Criterion %(n)s: name", n=i + 1), validators=[Length(max=100), SingleLineText()]))
+        for j in range(RUBRIC_LEVELS):
+            where = {"n": i + 1, "m": j + 1}
+            setattr(SlotsRubricForm, f"c{i}-l{j}-label", StringField(
+                _l("Criterion %(n)s, level %(m)s: label", **where), validators=[Length(max=40), SingleLineText()]))
+            setattr(SlotsRubricForm, f"c{i}-l{j}-points", WholeNumberField(
+                _l("Criterion %(n)s, level %(m)s: points", **where), message=_POINTS_MESSAGE, minimum=0, maximum=100))
+            setattr(SlotsRubricForm, f"c{i}-l{j}-description", StringField(
+                _l("Criterion %(n)s, level %(m)s: description", **where),
+                validators=[Length(max=300), SingleLineText()]))
+    return SlotsRubricForm(**kwargs)

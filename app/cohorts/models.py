@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -118,6 +120,8 @@ class Application(Base):
     is_withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
     endorsement: Mapped[Endorsement] = mapped_column(enum_column(Endorsement))
     endorsed_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"))
+    # The head asked to endorse it (the applicant's manager); a transfer hands it to the new head.
+    approver_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"), index=True)
     endorsement_comment: Mapped[str] = mapped_column(String(1000), default="")
     decision: Mapped[Decision] = mapped_column(enum_column(Decision))
     reserve_rank: Mapped[int | None] = mapped_column(Integer)
@@ -183,8 +187,8 @@ class Milestone(Base):
     kind: Mapped[MilestoneKind] = mapped_column(enum_column(MilestoneKind))
     due_at: Mapped[datetime]
     per_team: Mapped[bool] = mapped_column(Boolean, default=True)  # or one submission per person
-    rubric: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    # rubric: [{"name": "課題設定", "levels": [{"label": "優", "description": "...", "points": 4}, ...]}]
+    # Its rubric is the programme's for this kind of milestone (Course.rubrics, from the programme's
+    # file or HR's edit): one source for every cohort; each review keeps the rubric it was graded by.
 
 
 class SubmissionStatus(enum.StrEnum):
@@ -247,6 +251,8 @@ class Review(Base):
                                                unique=True)
     mentor_id: Mapped[int] = mapped_column(ForeignKey("employees.id"))
     accepted: Mapped[bool] = mapped_column(Boolean)
+    # the rubric as it was when graded: [{"name", "levels": [{"label", "points", "description"}]}]
+    rubric: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     scores: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # criterion index -> level index
     points: Mapped[int] = mapped_column(Integer, default=0)
     max_points: Mapped[int] = mapped_column(Integer, default=0)
@@ -254,3 +260,19 @@ class Review(Base):
     created_at: Mapped[datetime]
 
     mentor: Mapped[Employee] = relationship()
+
+    def chosen_levels(self) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """Each criterion of the rubric graded by, with the level the mentor chose (None if unscored)."""
+        chosen = []
+        for index, criterion in enumerate(self.rubric or []):
+            levels = criterion.get("levels", [])
+            level = self.scores.get(str(index))
+            chosen.append((criterion, levels[level] if level is not None and 0 <= level < len(levels) else None))
+        return chosen
+
+
+def rubric_digest(rubric: list[dict[str, Any]]) -> str:
+    """A short fingerprint of a rubric: the review form carries the one it showed, so scores given
+    against a rubric that HR changed meanwhile are refused rather than misread."""
+    payload = json.dumps(rubric, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]

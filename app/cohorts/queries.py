@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -119,6 +120,20 @@ def milestones(cohort_id: int) -> list[Milestone]:
                   key=lambda m: order[m.kind])
 
 
+def milestone_rubric(milestone: Milestone) -> list[dict[str, Any]]:
+    """The criteria a submission for this milestone is graded by: the programme's rubric for its
+    kind (empty when the programme has none for it)."""
+    rubrics = db_session.scalar(select(Course.rubrics).join(Cohort, Cohort.programme_id == Course.id)
+                                .where(Cohort.id == milestone.cohort_id)) or {}
+    return list(rubrics.get(milestone.kind.value, []))
+
+
+def rubrics_by_milestone(cohort: Cohort, stones: Iterable[Milestone]) -> dict[int, list[dict[str, Any]]]:
+    """Each milestone's criteria (see `milestone_rubric`), from the cohort's programme already loaded."""
+    rubrics = cohort.programme.rubrics or {}
+    return {m.id: list(rubrics.get(m.kind.value, [])) for m in stones}
+
+
 def teams(cohort_id: int) -> list[FieldworkTeam]:
     return list(db_session.scalars(select(FieldworkTeam).where(FieldworkTeam.cohort_id == cohort_id)
                                    .options(selectinload(FieldworkTeam.members).joinedload(TeamMember.employee),
@@ -202,10 +217,11 @@ def progress_board(cohort: Cohort) -> tuple[list[ParticipantProgress], list[Mile
 
 
 def completion_met(cohort: Cohort, row: ParticipantProgress) -> bool:
-    """Minimum attendance across modules, every milestone accepted, the presentation at the bar."""
+    """Minimum attendance across modules, every milestone accepted, the presentation at the bar
+    (when it was graded by a rubric: a programme without a presentation rubric has no score to reach)."""
     attendance = row.attendance_percent
     return (attendance is not None and attendance >= cohort.min_attendance_pct
             and all(status == SubmissionStatus.ACCEPTED.value for status in row.milestone_status.values())
             and bool(row.milestone_status)
-            and row.presentation_percent is not None and row.presentation_percent >= cohort.final_score_bar)
+            and (row.presentation_percent is None or row.presentation_percent >= cohort.final_score_bar))
 

@@ -19,6 +19,7 @@ from app.audit.services import record_event
 from app.catalog.models import Course, ProgrammeItem, Theme
 from app.cohorts import transitions
 from app.cohorts.events import ApplicationDecided, EndorsementRequested, SubmissionReviewed
+from app.cohorts.handover import handed_over_notice, reroute_pending_endorsements
 from app.cohorts.models import (
     Application,
     Cohort,
@@ -33,8 +34,9 @@ from app.cohorts.models import (
     SubmissionFile,
     SubmissionStatus,
     TeamMember,
+    rubric_digest,
 )
-from app.cohorts.queries import completion_met, progress_board
+from app.cohorts.queries import completion_met, milestone_rubric, progress_board
 from app.cohorts.transitions import CohortError, Stale
 from app.cohorts.uploads import CheckedFile
 from app.completion.services import sync_programme_completion
@@ -43,10 +45,13 @@ from app.core.db import db_session
 from app.core.events import emit, subscribe
 from app.core.text_safety import find_unsafe
 from app.enrollment.models import Enrolment
+from app.org.events import ApproversChanged
 from app.org.models import Employee, Grade, Unit
+from app.org.queries import managers_of
 from app.permissions import (
     can_decide_application,
     can_endorse_application,
+    can_endorse_application_now,
     can_review_submission,
     is_own_application,
     is_team_member,
@@ -107,29 +112,9 @@ def open_cohort(actor: Employee, programme: Course, settings: CohortSettings, gr
     for kind, days in ((MilestoneKind.PLAN, 30), (MilestoneKind.INTERIM, 90), (MilestoneKind.FINAL_REPORT, 150),
                        (MilestoneKind.PRESENTATION, 160)):
         db_session.add(Milestone(cohort_id=cohort.id, kind=kind, per_team=True,
-                                 due_at=settings.applications_close_at + timedelta(days=days),
-                                 rubric=DEFAULT_RUBRIC if kind == MilestoneKind.PRESENTATION else []))
+                                 due_at=settings.applications_close_at + timedelta(days=days)))
     db_session.flush()
     return cohort
-
-
-DEFAULT_RUBRIC = [
-    {"name": "課題設定", "levels": [
-        {"label": "十分", "description": "所属の実課題を根拠に基づき明確に定義している", "points": 4},
-        {"label": "概ね", "description": "課題は明確だが根拠がやや弱い", "points": 3},
-        {"label": "一部", "description": "課題がやや曖昧", "points": 2},
-        {"label": "不十分", "description": "課題が定義されていない", "points": 0}]},
-    {"name": "解決策の実効性", "levels": [
-        {"label": "十分", "description": "デジタル技術を活用した実行可能な解決策と効果の見込みがある", "points": 4},
-        {"label": "概ね", "description": "解決策は妥当だが効果の検証が弱い", "points": 3},
-        {"label": "一部", "description": "実現性に課題がある", "points": 2},
-        {"label": "不十分", "description": "解決策が示されていない", "points": 0}]},
-    {"name": "発表・伝達", "levels": [
-        {"label": "十分", "description": "相手に合わせて簡潔・明瞭に伝えている", "points": 4},
-        {"label": "概ね", "description": "概ね伝わる", "points": 3},
-        {"label": "一部", "description": "構成に改善の余地がある", "points": 2},
-        {"label": "不十分", "description": "伝わらない", "points": 0}]},
-]
 
 
 # --- applications ----------------------------------------------------------------------------
@@ -157,6 +142,8 @@ def apply(employee: Employee, cohort: Cohort, statement: str, theme: str, answer
         statement=statement.strip()[:4000], theme=theme, answers=[a.strip()[:2000] for a in answers],
         endorsement=Endorsement.PENDING if cohort.requires_endorsement else Endorsement.ENDORSED,
         decision=Decision.UNDECIDED, created_at=now(), updated_at=now())
+    if cohort.requires_endorsement:
+        application.approver_id = managers_of([employee.id]).get(employee.id)  # a transfer hands it on
     transitions.record_application(application, employee)
     if cohort.requires_endorsement:
         emit(EndorsementRequested(application.id))
@@ -198,8 +185,9 @@ def _not_own_application(actor: Employee, application: Application) -> None:
 
 
 def endorse(manager: Employee, application: Application, endorsed: bool, comment: str) -> None:
-    if not may_endorse(manager, application):
-        raise CohortError(_("Only the applicant's manager can endorse this application."))
+    if not can_endorse_application_now(manager, application.employee):
+        raise CohortError(handed_over_notice(manager, application)
+                          or _("Only the applicant's manager can endorse this application."))
     _safe_text(_("Comment"), comment, multiline=True)
     transitions.endorse(application, manager, endorsed, comment)
 
@@ -377,7 +365,10 @@ def rubric_points(rubric: list[dict[str, Any]], scores: dict[str, int]) -> tuple
     return total, maximum
 
 
-def review(mentor: Employee, submission: Submission, accepted: bool, scores: dict[str, int], comment: str) -> Review:
+def review(mentor: Employee, submission: Submission, accepted: bool, scores: dict[str, int], comment: str,
+           *, rubric_seen: str | None = None) -> Review:
+    """Accept or return a submission, scoring each criterion of its milestone's rubric (if it has
+    one). `rubric_seen`: the digest of the rubric the form showed; a rubric changed meanwhile is Stale."""
     _safe_text(_("Comment"), comment, multiline=True)
     milestone = submission.milestone
     if not can_review_submission(mentor, submission):
@@ -389,9 +380,14 @@ def review(mentor: Employee, submission: Submission, accepted: bool, scores: dic
         raise Stale(_("A newer version has been submitted; review that one."))
     if not accepted and not comment.strip():
         raise CohortError(_("Say what to revise when returning a submission."))
-    points, maximum = rubric_points(milestone.rubric, scores) if milestone.rubric else (0, 0)
-    result = Review(submission_id=submission.id, mentor_id=mentor.id, accepted=accepted, scores=scores,
-                    points=points, max_points=maximum, comment=comment.strip(), created_at=now())
+    rubric = milestone_rubric(milestone)
+    if rubric_seen is not None and rubric_seen != rubric_digest(rubric):
+        raise Stale(_("The rubric of this milestone was changed while you were reviewing; "
+                      "score the criteria again."))
+    points, maximum = rubric_points(rubric, scores) if rubric else (0, 0)
+    kept = {str(index): scores[str(index)] for index in range(len(rubric)) if str(index) in scores}
+    result = Review(submission_id=submission.id, mentor_id=mentor.id, accepted=accepted, rubric=rubric,
+                    scores=kept, points=points, max_points=maximum, comment=comment.strip(), created_at=now())
     transitions.review(submission, mentor, result)
     return result
 
@@ -432,3 +428,8 @@ def _on_attendance(event: AttendanceChanged) -> None:
 def register_subscribers() -> None:
     subscribe(SubmissionReviewed, _on_reviewed)
     subscribe(AttendanceChanged, _on_attendance)
+    subscribe(ApproversChanged, _on_approvers_changed)
+
+
+def _on_approvers_changed(event: ApproversChanged) -> None:
+    reroute_pending_endorsements(event)  # a transfer: applications to endorse go to the new head

@@ -174,10 +174,16 @@ def endorse(application: Application, manager: Employee, endorsed: bool, comment
                               "endorsement_comment": comment.strip()[:1000], "updated_at": now()}
     moved = rows_changed(db_session.execute(update(Application).where(
         Application.id == application.id, Application.endorsement == Endorsement.PENDING,
-        Application.is_withdrawn.is_(False)).values(**values).execution_options(synchronize_session=False)))
+        Application.is_withdrawn.is_(False),
+        # handed to another head by a transfer meanwhile (`reroute_endorsement`): theirs now
+        Application.approver_id.is_not_distinct_from(application.approver_id))
+        .values(**values).execution_options(synchronize_session=False)))
     if moved != 1:
         reread(application)
         name = application.employee.name
+        if application.endorsement == Endorsement.PENDING and not application.is_withdrawn:
+            raise Stale(_("%(name)s's application was handed to another head after a transfer just now.",
+                          name=name))
         if application.is_withdrawn:
             raise Stale(_("%(name)s's application has been withdrawn.", name=name))
         raise Stale(_("The endorsement of %(name)s's application has already been recorded.", name=name))
@@ -319,5 +325,19 @@ def review(submission: Submission, mentor: Employee, result: Review) -> None:
     record_event(mentor, "cohorts.reviewed", "cohort_submission", submission.id,
                  before={"status": SubmissionStatus.SUBMITTED.value},
                  after={"status": to.value, "accepted": result.accepted, "points": result.points,
-                        "max": result.max_points})
+                        "max": result.max_points,
+                        "scores": {criterion.get("name", ""): level.get("label", "") if level else None
+                                   for criterion, level in result.chosen_levels()}})
     emit(SubmissionReviewed(submission.id))
+
+
+def reroute_endorsement(application: Application, to_approver_id: int | None) -> bool:
+    """Hand an application still waiting for endorsement from the head it has in memory to
+    `to_approver_id` (a transfer); False if it was endorsed, withdrawn or handed over meanwhile."""
+    moved = rows_changed(db_session.execute(update(Application).where(
+        Application.id == application.id, Application.endorsement == Endorsement.PENDING,
+        Application.is_withdrawn.is_(False), Application.approver_id.is_not_distinct_from(application.approver_id))
+        .values(approver_id=to_approver_id).execution_options(synchronize_session=False)))
+    if moved == 1:
+        _set_loaded(application, {"approver_id": to_approver_id})
+    return moved == 1

@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from app.catalog.services import CatalogError, save_rubric
 from app.cohorts import queries, services
 from app.cohorts.forms import (
     AbstractForm,
@@ -18,21 +19,27 @@ from app.cohorts.forms import (
     EndorsementForm,
     MilestoneForm,
     ReviewForm,
+    RubricForm,
     SelectionForm,
     TeamForm,
     WorkForm,
     application_form,
     new_cohort_form,
     review_form,
+    rubric_edit_form,
 )
+from app.cohorts.handover import handed_over_notice
+from app.cohorts.labels import MILESTONE_LABELS
 from app.cohorts.models import (
     Application,
     Cohort,
     Decision,
     FieldworkTeam,
     Milestone,
+    MilestoneKind,
     Submission,
     SubmissionFile,
+    rubric_digest,
 )
 from app.cohorts.uploads import CheckedFile, UploadError, check_upload
 from app.core.clock import now
@@ -149,7 +156,11 @@ def endorsements() -> ResponseReturnValue:
         return _render_endorsements(form)
     application = _row_or_404(Application, form.application_row_id)
     if not services.may_endorse(current_user, application):
-        abort(403)
+        notice = handed_over_notice(current_user, application)  # a page opened before a transfer
+        if notice is None:
+            abort(403)
+        flash(notice, "error")
+        return redirect(url_for("cohorts.endorsements"))
     if not form.validate():
         return _render_endorsements(form, application.id), 400
     try:
@@ -303,6 +314,43 @@ def set_milestone(cohort_id: int) -> ResponseReturnValue:
     return redirect(url_for("cohorts.board", cohort_id=cohort.id))
 
 
+def _render_rubric(cohort: Cohort, milestone: str, form: RubricForm) -> str:
+    return render_template("cohorts/rubric.html", cohort=cohort, milestone=milestone, form=form,
+                           programme=cohort.programme)
+
+
+@bp.route("/<int:cohort_id>/rubrics/<milestone>", methods=["GET", "POST"])
+@require(Permission.CATALOG_COURSE_EDIT)
+def rubric(cohort_id: int, milestone: str) -> ResponseReturnValue:
+    """HR edits the rubric of one milestone. It belongs to the programme (its course file), so
+    every cohort of the programme grades by it; the edit is a web edit of that file course."""
+    cohort = _cohort_or_404(cohort_id)
+    if milestone not in {kind.value for kind in MilestoneKind}:
+        abort(404)
+    form = rubric_edit_form()
+    if request.method != "POST":
+        form.fill_from((cohort.programme.rubrics or {}).get(milestone, []))
+        return _render_rubric(cohort, milestone, form)
+    if not form.validate():
+        return _render_rubric(cohort, milestone, form), 400
+    criteria = form.criteria()
+    try:
+        changed = save_rubric(current_user, cohort.programme, milestone, criteria)
+    except CatalogError as error:  # the form checks the same rules: a last word, never a 500
+        db_session.rollback()
+        flash(str(error), "error")
+        return _render_rubric(cohort, milestone, form), 400
+    db_session.commit()
+    label = MILESTONE_LABELS.get(milestone, milestone)
+    if not changed:
+        flash(_("No change to the rubric of %(milestone)s.", milestone=label), "success")
+    elif criteria:
+        flash(_("Rubric of %(milestone)s saved (%(n)s criteria).", milestone=label, n=len(criteria)), "success")
+    else:
+        flash(_("Rubric of %(milestone)s removed.", milestone=label), "success")
+    return redirect(url_for("cohorts.board", cohort_id=cohort.id))
+
+
 @bp.route("/<int:cohort_id>/board", methods=["GET", "POST"])
 @signed_in
 def board(cohort_id: int) -> ResponseReturnValue:
@@ -326,6 +374,7 @@ def _render_work(cohort: Cohort, team: FieldworkTeam | None, stones: list[Milest
                  abstract_form: AbstractForm | None = None) -> str:
     return render_template("cohorts/work.html", cohort=cohort, team=team, milestones=stones,
                            history=queries.submission_history(stones, team, current_user.id), now=now(),
+                           rubrics=queries.rubrics_by_milestone(cohort, stones),
                            work_form=work_form, failed_id=failed_id, abstract_form=abstract_form)
 
 
@@ -362,9 +411,10 @@ def work(cohort_id: int) -> ResponseReturnValue:
     return redirect(url_for("cohorts.work", cohort_id=cohort.id))
 
 
-def _render_submission(item: Submission, form: ReviewForm) -> str:
+def _render_submission(item: Submission, form: ReviewForm, rubric: list[dict[str, object]]) -> str:
     team = db_session.get(FieldworkTeam, item.team_id) if item.team_id else None
-    return render_template("cohorts/submission.html", submission=item, team=team, form=form,
+    return render_template("cohorts/submission.html", submission=item, team=team, form=form, rubric=rubric,
+                           rubric_version=rubric_digest(rubric),
                            may_review=can_review_submission(current_user, item), text=render_markdown(item.text))
 
 
@@ -374,13 +424,15 @@ def submission(submission_id: int) -> ResponseReturnValue:
     item = _row_or_404(Submission, submission_id)
     if not can_see_submission(current_user, item):
         abort(403)
-    form = review_form(item.milestone.rubric)
+    rubric = queries.milestone_rubric(item.milestone)
+    form = review_form(rubric)
     if request.method != "POST":
-        return _render_submission(item, form)
+        return _render_submission(item, form, rubric)
     if not form.validate():
-        return _render_submission(item, form), 400
+        return _render_submission(item, form, rubric), 400
     try:
-        services.review(current_user, item, form.is_accepted, form.scores(), form.comment.data or "")
+        services.review(current_user, item, form.is_accepted, form.scores(), form.comment.data or "",
+                        rubric_seen=form["rubric_version"].data or None)
     except services.CohortError as error:
         db_session.rollback()
         flash(str(error), "error")

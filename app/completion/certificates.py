@@ -11,6 +11,9 @@ import io
 import secrets
 from datetime import date
 
+from app.core.fiscal import era_date
+from app.core.pdf_fonts import japanese_font
+
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
@@ -37,17 +40,15 @@ def is_well_formed(secret: str, code: str) -> bool:
 
 
 def render_pdf(*, name: str, course_title: str, course_title_en: str, hours: str, completed_on: date,
-               code: str, verify_url: str, issuer: str) -> bytes:
-    """An A4 landscape certificate. Japanese text uses a standard CID font (no font file needed:
-    PDF readers supply HeiseiKakuGo); the code and the URL are in Helvetica so they can be copied."""
+               code: str, verify_url: str, issuer: str, valid_until: date | None = None) -> bytes:
+    """An A4 landscape certificate, a Japanese document: dated in 和暦 with the Western year beside
+    it. Japanese text is in the embedded font of app/core/pdf_fonts.py (a subset, searchable); the
+    fixed English line, the code and the URL (ASCII) in Helvetica."""
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
 
-    if "HeiseiKakuGo-W5" not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont("HeiseiKakuGo-W5"))
+    japanese = japanese_font()
     buffer = io.BytesIO()
     width, height = landscape(A4)
     pdf = canvas.Canvas(buffer, pagesize=(width, height), invariant=1)
@@ -57,22 +58,25 @@ def render_pdf(*, name: str, course_title: str, course_title_en: str, hours: str
     pdf.rect(12 * mm, 12 * mm, width - 24 * mm, height - 24 * mm)
     pdf.setLineWidth(0.8)
     pdf.rect(16 * mm, 16 * mm, width - 32 * mm, height - 32 * mm)
-    pdf.setFont("HeiseiKakuGo-W5", 40)
+    pdf.setFont(japanese, 40)
     pdf.drawCentredString(width / 2, height - 55 * mm, "修 了 証")
     pdf.setFont("Helvetica", 14)
     pdf.drawCentredString(width / 2, height - 65 * mm, "Certificate of Completion")
-    pdf.setFont("HeiseiKakuGo-W5", 26)
+    pdf.setFont(japanese, 26)
     pdf.drawCentredString(width / 2, height - 90 * mm, f"{name}　様")
-    pdf.setFont("HeiseiKakuGo-W5", 16)
+    pdf.setFont(japanese, 16)
     pdf.drawCentredString(width / 2, height - 108 * mm, "あなたは次の研修を修了したことを証します。")
-    pdf.setFont("HeiseiKakuGo-W5", 20)
+    pdf.setFont(japanese, 20)
     pdf.drawCentredString(width / 2, height - 124 * mm, course_title)
-    pdf.setFont("Helvetica", 12)
+    pdf.setFont(japanese, 12)  # written by people: may hold any character, which Helvetica lacks
     pdf.drawCentredString(width / 2, height - 132 * mm, course_title_en)
-    pdf.setFont("HeiseiKakuGo-W5", 13)
+    pdf.setFont(japanese, 13)
     pdf.drawCentredString(width / 2, height - 146 * mm,
-                          f"修了日　{completed_on.year}年{completed_on.month}月{completed_on.day}日"
+                          f"修了日　{era_date(completed_on)}（{completed_on.year}年）"
                           f"　　研修時間　{hours}時間")
+    if valid_until is not None:  # recertification: the certificate says how long it counts
+        pdf.drawCentredString(width / 2, height - 155 * mm,
+                              f"有効期限　{era_date(valid_until)}（{valid_until.year}年）まで")
     pdf.drawRightString(width - 30 * mm, 40 * mm, issuer)
     pdf.setFont("Helvetica", 10)
     pdf.drawString(30 * mm, 34 * mm, f"Verification code: {code}")

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from app.assessment.events import QuizGraded, SurveyAnswered
 from app.assessment.quizzes import quiz_for_course, quiz_passed
@@ -18,7 +18,8 @@ from app.assessment.surveys import has_answered_course
 from app.attendance.events import AttendanceChanged
 from app.attendance.services import rate_of
 from app.audit.services import record_event
-from app.catalog.models import Course, CourseKind, CourseStatus, ProgrammeItem
+from app.catalog.models import Assignment, AssignmentStatus, Course, CourseKind, CourseStatus, ProgrammeItem
+from app.catalog.recurrence import valid_until
 from app.completion.certificates import new_code
 from app.completion.models import Completion, CompletionSource
 from app.core.clock import now, today
@@ -67,25 +68,49 @@ def check_rule(enrolment: Enrolment) -> RuleCheck:
     return RuleCheck(attendance_ok, rate.percent, quiz_ok, quiz is not None, survey_ok, course.survey_required)
 
 
-def valid_completion(employee_id: int, course_id: int) -> Completion | None:
+def latest_completion(employee_id: int, course_id: int) -> Completion | None:
+    """The person's latest cycle of the course that was not revoked, expired or not."""
     return db_session.scalar(select(Completion).where(Completion.employee_id == employee_id,
                                                       Completion.course_id == course_id,
-                                                      Completion.revoked_at.is_(None)))
+                                                      Completion.revoked_at.is_(None))
+                             .order_by(Completion.cycle.desc()).limit(1))
+
+
+def valid_completion(employee_id: int, course_id: int) -> Completion | None:
+    """The completion that counts today: the latest one, unless it has expired."""
+    latest = latest_completion(employee_id, course_id)
+    return latest if latest is not None and not latest.is_expired_on(today()) else None
+
+
+def renewal_owed(completion: Completion) -> bool:
+    """A later cycle is owed that this (still valid) completion does not answer: an active
+    assignment of the course that opened after it was completed (app/catalog/recurrence.py)."""
+    return db_session.scalar(select(Assignment.id).where(
+        Assignment.employee_id == completion.employee_id, Assignment.course_id == completion.course_id,
+        Assignment.status == AssignmentStatus.ACTIVE, Assignment.opens_on > completion.completed_on,
+        Assignment.opens_on <= today()).limit(1)) is not None
 
 
 def _record(employee_id: int, course: Course, source: CompletionSource, *, enrolment_id: int | None = None,
             completed_on: date | None = None, actor: Employee | None = None, note: str = "",
             hours: Decimal | None = None) -> Completion:
+    """A new completion, as the next cycle after the person's latest one (kept as history); the
+    unique (person, course, cycle) among those not revoked is the last word under a race."""
+    latest = latest_completion(employee_id, course.id)
+    completed_on = completed_on or today()
     completion = Completion(
         employee_id=employee_id, course_id=course.id, enrolment_id=enrolment_id, source=source,
-        completed_on=completed_on or today(), hours=hours if hours is not None else course.hours,
+        completed_on=completed_on, cycle=latest.cycle + 1 if latest is not None else 1,
+        valid_until=valid_until(completed_on, course.valid_for_months),
+        hours=hours if hours is not None else course.hours,
         certificate_code=new_code(current_app.config["SECRET_KEY"]), evidence_note=note, recorded_at=now(),
         recorded_by_id=actor.id if actor else None)
     db_session.add(completion)
     db_session.flush()
     record_event(actor, "completion.recorded", "completion", completion.id,
                  after={"employee_id": employee_id, "course": course.code, "source": source.value,
-                        "completed_on": completion.completed_on.isoformat()})
+                        "completed_on": completion.completed_on.isoformat(), "cycle": completion.cycle,
+                        "valid_until": completion.valid_until.isoformat() if completion.valid_until else None})
     return completion
 
 
@@ -97,22 +122,36 @@ def _revoke(completion: Completion, reason: str, actor: Employee | None = None) 
 
 
 def evaluate_enrolment(enrolment: Enrolment) -> Completion | None:
-    """Record or revoke the completion of the enrolment's course by its rule."""
+    """Record or revoke the completion of the enrolment's course by its rule.
+
+    A place earns at most one completion. A new take of a course whose completion expired, or
+    for a later cycle that the current one does not answer, records the next cycle; the earlier
+    cycles stay as they were."""
     if enrolment.course.kind == CourseKind.PROGRAMME:
         return None
-    existing = valid_completion(enrolment.employee_id, enrolment.course_id)
-    if existing is not None and existing.source == CompletionSource.MANUAL:
+    latest = latest_completion(enrolment.employee_id, enrolment.course_id)
+    if latest is not None and latest.enrolment_id == enrolment.id:
+        if enrolment.state == EnrolmentState.CONFIRMED and check_rule(enrolment).met:
+            return latest if not latest.is_expired_on(today()) else None
+        _revoke(latest, "rule no longer met (attendance, quiz or survey corrected)")
+        evaluate_programmes(enrolment.employee_id, enrolment.course_id)
+        return None
+    existing = latest if latest is not None and not latest.is_expired_on(today()) else None
+    if existing is not None and (existing.source == CompletionSource.MANUAL or not renewal_owed(existing)):
         return existing
+    if _earned_before(enrolment.id):
+        return existing  # this place answered an earlier cycle: not a new take
     holds = enrolment.state == EnrolmentState.CONFIRMED and check_rule(enrolment).met
-    if holds and existing is None:
+    if holds:
         completion = _record(enrolment.employee_id, enrolment.course, CompletionSource.RULE, enrolment_id=enrolment.id)
         evaluate_programmes(enrolment.employee_id, enrolment.course_id)
         return completion
-    if not holds and existing is not None and existing.enrolment_id == enrolment.id:
-        _revoke(existing, "rule no longer met (attendance, quiz or survey corrected)")
-        evaluate_programmes(enrolment.employee_id, enrolment.course_id)
-        return None
     return existing
+
+
+def _earned_before(enrolment_id: int) -> bool:
+    return db_session.scalar(select(Completion.id).where(Completion.enrolment_id == enrolment_id,
+                                                         Completion.revoked_at.is_(None)).limit(1)) is not None
 
 
 def evaluate_programmes(employee_id: int, course_id: int) -> None:
@@ -146,10 +185,21 @@ def sync_programme_completion(employee_id: int, programme: Course, met: bool) ->
     return existing
 
 
+def record_self_paced_completion(employee_id: int, course: Course) -> Completion:
+    """A course taken at one's own pace met its rule (app/elearning decides, once, by a guarded
+    move of the person's progress): record the completion, unless one is already valid."""
+    existing = valid_completion(employee_id, course.id)
+    if existing is not None and not renewal_owed(existing):
+        return existing
+    completion = _record(employee_id, course, CompletionSource.RULE, note="e-learning")
+    evaluate_programmes(employee_id, course.id)
+    return completion
+
+
 def record_manual_completion(actor: Employee, employee: Employee, course: Course, completed_on: date,
                              hours: Decimal, note: str) -> Completion:
     existing = valid_completion(employee.id, course.id)
-    if existing is not None:
+    if existing is not None and not renewal_owed(existing):
         raise ValueError(_("%(name)s has already completed this course.", name=employee.name))
     completion = _record(employee.id, course, CompletionSource.MANUAL, completed_on=completed_on, actor=actor,
                          note=note, hours=hours)
@@ -158,6 +208,8 @@ def record_manual_completion(actor: Employee, employee: Employee, course: Course
 
 
 def completed_course_ids_many(employee_ids: list[int]) -> dict[int, set[int]]:
+    """The courses each person has completed (not revoked), expired or not: prerequisites and the
+    period reports count what was done then. What is owed now asks `latest_completed_on_many`."""
     grouped: dict[int, set[int]] = {}
     if not employee_ids:
         return grouped
@@ -165,6 +217,34 @@ def completed_course_ids_many(employee_ids: list[int]) -> dict[int, set[int]]:
             Completion.employee_id.in_(employee_ids), Completion.revoked_at.is_(None))):
         grouped.setdefault(employee_id, set()).add(course_id)
     return grouped
+
+
+def latest_completed_on_many(employee_ids: list[int]) -> dict[tuple[int, int], date]:
+    """(person, course) → the day of the latest current completion (not revoked, not expired):
+    what an assignment cycle is checked against (`assignment_done`)."""
+    latest: dict[tuple[int, int], date] = {}
+    if not employee_ids:
+        return latest
+    for start in range(0, len(employee_ids), 500):
+        for employee_id, course_id, completed_on in db_session.execute(
+                select(Completion.employee_id, Completion.course_id, func.max(Completion.completed_on)).where(
+                    Completion.employee_id.in_(employee_ids[start:start + 500]), current_completion())
+                .group_by(Completion.employee_id, Completion.course_id)):
+            latest[(employee_id, course_id)] = completed_on
+    return latest
+
+
+def current_completion(day: date | None = None) -> ColumnElement[bool]:
+    """The SQL condition of a completion that counts on `day` (today): not revoked, not expired.
+    Reports that count completions should use it too, so an expired certificate is not "done"."""
+    day = day or today()
+    return and_(Completion.revoked_at.is_(None),
+                or_(Completion.valid_until.is_(None), Completion.valid_until >= day))
+
+
+def assignment_done(opens_on: date | None, completed_on: date | None) -> bool:
+    """Whether a cycle that opened on `opens_on` is answered by a current completion of `completed_on`."""
+    return completed_on is not None and (opens_on is None or completed_on >= opens_on)
 
 
 # --- event subscribers -----------------------------------------------------------------------
@@ -180,7 +260,8 @@ def _on_attendance(event: AttendanceChanged) -> None:
 
 
 def _on_single(event: QuizGraded | SurveyAnswered) -> None:
-    _evaluate_ids([event.enrolment_id])
+    if event.enrolment_id is not None:  # None: a self-paced quiz, whose module app/elearning evaluates
+        _evaluate_ids([event.enrolment_id])
 
 
 def register_subscribers() -> None:

@@ -8,10 +8,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from app.catalog.queries import assignments_with_courses
 from app.completion.certificates import is_well_formed, normalise, render_pdf
 from app.completion.forms import CompletionRecordForm
+from app.completion.history import cycle_history
 from app.completion.models import Completion
 from app.completion.services import record_manual_completion
+from app.core.clock import today
 from app.core.db import db_session
 from app.permissions import Permission, can_view_employee, public, require, signed_in, viewable_employee_or_abort
 from app.web.external_urls import external_url
@@ -38,8 +41,10 @@ def transcript(employee_id: int) -> ResponseReturnValue:
     employee = viewable_employee_or_abort(current_user, employee_id)
     completions = _completions_of(employee.id)
     valid = [c for c in completions if c.revoked_at is None]
+    day = today()
     return render_template("completion/transcript.html", employee=employee, completions=completions,
-                           total_hours=sum((c.hours for c in valid), Decimal(0)))
+                           total_hours=sum((c.hours for c in valid), Decimal(0)), today=day,
+                           cycles=cycle_history(assignments_with_courses(employee.id), completions, day))
 
 
 @bp.route("/staff/<int:employee_id>/transcript.csv")
@@ -47,9 +52,12 @@ def transcript(employee_id: int) -> ResponseReturnValue:
 def transcript_csv(employee_id: int) -> ResponseReturnValue:
     employee = viewable_employee_or_abort(current_user, employee_id)
     header = [_("Completed on"), _("Course code"), _("Course"), _("Hours"), _("How"), _("Certificate code"),
-              _("Status")]
+              _("Valid until"), _("Status")]
+    day = today()
     rows = [[c.completed_on.isoformat(), c.course.code, c.course.title_ja, str(c.hours), c.source.value,
-             c.certificate_code, "revoked" if c.revoked_at else "valid"] for c in _completions_of(employee.id)]
+             c.certificate_code, c.valid_until.isoformat() if c.valid_until else "",
+             "revoked" if c.revoked_at else ("expired" if c.is_expired_on(day) else "valid")]
+            for c in _completions_of(employee.id)]
     return csv_response_rows(f"transcript-{employee.employee_number}.csv", header, rows)
 
 
@@ -67,7 +75,7 @@ def _certificate_or_404(code: str) -> Completion:
 @signed_in
 def certificate(code: str) -> ResponseReturnValue:
     completion = _certificate_or_404(code)
-    return render_template("completion/certificate.html", completion=completion,
+    return render_template("completion/certificate.html", completion=completion, today=today(),
                            verify_url=external_url("completion.verify", code=completion.certificate_code))
 
 
@@ -80,6 +88,7 @@ def certificate_pdf(code: str) -> ResponseReturnValue:
     pdf = render_pdf(name=completion.employee.name, course_title=completion.course.title_ja,
                      course_title_en=completion.course.title_en, hours=f"{completion.hours.normalize():f}",
                      completed_on=completion.completed_on, code=completion.certificate_code,
+                     valid_until=completion.valid_until,
                      verify_url=external_url("completion.verify", code=completion.certificate_code),
                      issuer=current_app.config.get("CERTIFICATE_ISSUER", "人事課長"))
     return Response(pdf, mimetype="application/pdf", headers={
@@ -100,7 +109,8 @@ def verify(code: str | None = None) -> ResponseReturnValue:
         else:
             completion = db_session.scalar(select(Completion).where(Completion.certificate_code == normalise(code))
                                            .options(joinedload(Completion.course), joinedload(Completion.employee)))
-            state = "invalid" if completion is None else ("revoked" if completion.revoked_at else "valid")
+            state = "invalid" if completion is None else (
+                "revoked" if completion.revoked_at else ("expired" if completion.is_expired_on(today()) else "valid"))
     return render_template("completion/verify.html", code=code, state=state, completion=completion), \
         404 if state == "invalid" else 200
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import joinedload
 
+from app.audit.models import AuditEvent
 from app.catalog.models import Assignment, AssignmentStatus
 from app.core.clock import now
 from app.core.db import db_session
@@ -134,3 +136,25 @@ def calendar_feed(employee_id: int) -> CalendarFeed | None:
 
 def feed_by_token(token: str) -> CalendarFeed | None:
     return db_session.scalar(select(CalendarFeed).where(CalendarFeed.token == token))
+
+
+REROUTED_ACTION = "enrollment.approval_rerouted"  # the audit trail of a request handed to a new head
+
+
+@dataclass(frozen=True)
+class HandedOver:
+    to_approver: Employee | None  # None: to HR, no head being left above the person
+    at: datetime
+
+
+def handed_over_from(enrolment_id: int, approver_id: int) -> HandedOver | None:
+    """The last time this request was handed away from `approver_id` after a transfer (from the
+    audit trail), or None if it never was theirs to hand over."""
+    events = db_session.scalars(select(AuditEvent).where(
+        AuditEvent.target_type == "enrolment", AuditEvent.target_id == str(enrolment_id),
+        AuditEvent.action == REROUTED_ACTION).order_by(AuditEvent.id.desc()))
+    for event in events:
+        if (event.before or {}).get("approver_id") == approver_id:
+            to_id = (event.after or {}).get("approver_id")
+            return HandedOver(db_session.get(Employee, to_id) if to_id else None, event.occurred_at)
+    return None

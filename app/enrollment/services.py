@@ -11,13 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.services import record_event
 from app.core.clock import now
 from app.core.db import db_session
-from app.core.events import subscribe
+from app.core.events import emit, subscribe
+from app.enrollment.events import ApprovalsRerouted, Handover
 from app.enrollment.models import (
     ApprovalStage,
     CalendarFeed,
@@ -25,14 +26,16 @@ from app.enrollment.models import (
     EnrolmentState,
     is_active_place,
 )
-from app.enrollment.transitions import Stale, lock_session, lock_sessions, move, record_new, reread
-from app.org.models import Employee
-from app.org.queries import manager_of
+from app.enrollment.queries import REROUTED_ACTION, handed_over_from
+from app.enrollment.transitions import Stale, lock_session, lock_sessions, move, record_new, reread, reroute
+from app.org.events import ApproversChanged
+from app.org.models import Employee, Unit
+from app.org.queries import manager_of, managers_of
 from app.permissions import (
     can_approve_as_manager,
     can_approve_as_training_staff,
     can_cancel_enrolment,
-    can_decide_enrolment,
+    can_decide_enrolment_now,
 )
 from app.scheduling.events import SessionCancelled, SessionCapacityIncreased
 from app.scheduling.models import ApprovalPolicy, Meeting, SessionStatus, TrainingSession
@@ -205,10 +208,24 @@ def _overlap_warnings(employee: Employee, training_session: TrainingSession) -> 
 
 def _not_yours_to_decide(actor: Employee, enrolment: Enrolment, refusal: str) -> str:
     """A manager whose stage another manager (or a double click) has just completed is told so,
-    not that they lack the right."""
+    not that they lack the right; a former head whose request went to a new head after a
+    transfer is told where it went."""
     if enrolment.approval_stage == ApprovalStage.HR and can_approve_as_manager(actor, enrolment.employee):
         return _("This request has already been approved by a manager and now waits for the training staff.")
-    return refusal
+    return handed_over_notice(actor, enrolment) or refusal
+
+
+def handed_over_notice(actor: Employee, enrolment: Enrolment) -> str | None:
+    """What to tell someone who opens (or tries to decide) a request that was theirs until a
+    transfer handed it to another head; None if it never was theirs."""
+    handed = handed_over_from(enrolment.id, actor.id)
+    if handed is None:
+        return None
+    if handed.to_approver is None:
+        return _("After a transfer, %(name)s's request went to the training staff on %(date)s; "
+                 "you can no longer decide it.", name=enrolment.employee.name, date=_local(handed.at))
+    return _("After a transfer, %(name)s's request was handed to %(head)s on %(date)s; you can no longer "
+             "decide it.", name=enrolment.employee.name, head=handed.to_approver.name, date=_local(handed.at))
 
 
 def _lock_and_reread(enrolment: Enrolment) -> Enrolment:
@@ -221,7 +238,7 @@ def approve(actor: Employee, enrolment: Enrolment) -> None:
     _lock_and_reread(enrolment)
     if enrolment.state != EnrolmentState.PENDING:
         raise EnrolmentError(ended_message(enrolment, deciding=True))
-    if not can_decide_enrolment(actor, enrolment):
+    if not can_decide_enrolment_now(actor, enrolment):
         raise EnrolmentError(_not_yours_to_decide(actor, enrolment, _("You cannot approve this request.")))
     policy = enrolment.training_session.approval_policy
     before = enrolment.approval_stage.value
@@ -245,7 +262,7 @@ def decline(actor: Employee, enrolment: Enrolment, reason: str, policy: Waitlist
     _lock_and_reread(enrolment)
     if enrolment.state != EnrolmentState.PENDING:
         raise EnrolmentError(ended_message(enrolment, deciding=True))
-    if not can_decide_enrolment(actor, enrolment):
+    if not can_decide_enrolment_now(actor, enrolment):
         raise EnrolmentError(_not_yours_to_decide(actor, enrolment, _("You cannot decline this request.")))
     before = enrolment.approval_stage.value
     had_seat = enrolment.holds_seat
@@ -402,9 +419,67 @@ def _on_session_cancelled(event: SessionCancelled) -> None:
 
 
 def register_subscribers() -> None:
-    """Follow scheduling's announcements: capacity up → promote; session cancelled → end places."""
+    """Follow scheduling's announcements: capacity up → promote; session cancelled → end places;
+    and the organisation's: a transfer hands pending requests to the new head."""
     subscribe(SessionCapacityIncreased, _on_capacity_increased)
     subscribe(SessionCancelled, _on_session_cancelled)
+    subscribe(ApproversChanged, _on_approvers_changed)
+
+
+def _on_approvers_changed(event: ApproversChanged) -> None:
+    reroute_pending_requests(event)
+
+
+# --- transfers: pending requests follow the head -------------------------------------------------
+
+
+def reroute_pending_requests(change: ApproversChanged) -> list[Handover]:
+    """Requests waiting at the manager's stage whose person now reports to another head go to that
+    head (the approver the approval notice and the queue name), in the transfer's transaction;
+    with no head left above the person, to HR's stage, as a new request would. Each hand-over is
+    in the request's history and the audit trail; `ApprovalsRerouted` announces them (the notice to
+    the new head, the old head's unsent notices voided: app/reminders). A request decided in a
+    race is left as decided (transitions.reroute is guarded)."""
+    in_scope = [Enrolment.employee_id.in_(change.employee_ids)] if change.employee_ids else []
+    if change.unit_paths:
+        in_scope.append(Enrolment.employee_id.in_(
+            select(Employee.id).join(Unit, Employee.unit_id == Unit.id)
+            .where(or_(*(Unit.path.startswith(path) for path in change.unit_paths)))))
+    if not in_scope:
+        return []
+    pending = list(db_session.scalars(select(Enrolment).where(
+        Enrolment.state == EnrolmentState.PENDING, Enrolment.approval_stage == ApprovalStage.MANAGER,
+        or_(*in_scope)).order_by(Enrolment.id).execution_options(populate_existing=True)))
+    heads = managers_of({e.employee_id for e in pending})
+    moving = [e for e in pending if e.approver_id != heads.get(e.employee_id)]
+    if not moving:
+        return []
+    lock_sessions({e.session_id for e in moving})  # the lock order of every writer: sessions first
+    actor = db_session.get(Employee, change.actor_id) if change.actor_id else None
+    handovers = []
+    for enrolment in moving:
+        reread(enrolment)
+        if enrolment.state != EnrolmentState.PENDING or enrolment.approval_stage != ApprovalStage.MANAGER:
+            continue
+        before, after = enrolment.approver_id, heads.get(enrolment.employee_id)
+        if before == after:  # handed over meanwhile by another change
+            continue
+        try:
+            with db_session.begin_nested():
+                if after is None:
+                    move(enrolment, EnrolmentState.PENDING, actor, "forwarded", f"{change.reason}: no head above",
+                         stage=ApprovalStage.HR)
+                else:
+                    reroute(enrolment, after, actor, f"{change.reason} {change.change_key}")
+        except Stale:
+            continue
+        record_event(actor, REROUTED_ACTION, "enrolment", enrolment.id, before={"approver_id": before},
+                     after={"approver_id": after, "stage": enrolment.approval_stage.value},
+                     summary=f"{change.reason} {change.change_key}")
+        handovers.append(Handover(enrolment.id, enrolment.employee_id, before, after))
+    if handovers:
+        emit(ApprovalsRerouted(change.change_key, tuple(handovers)))
+    return handovers
 
 
 # --- calendar feeds --------------------------------------------------------------------------

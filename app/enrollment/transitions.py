@@ -8,13 +8,16 @@
       │        └─────── cancel ──────────────► CANCELLED ◄── cancel ── CONFIRMED, WAITLISTED
       └─ no approval needed ──► CONFIRMED or WAITLISTED ── seat given (WAITLISTED) ──► CONFIRMED
 
-A move names the state it expects (state, seat, approval stage: what the caller just read) and is
-`UPDATE enrolments SET … WHERE id = :id AND state = :state AND holds_seat = :seat AND
-approval_stage = :stage`. If another request moved the row first, nothing changes and `Stale`
-says so; the caller tells the user what happened instead ("already cancelled"), never a second
-effect. The enrolment's `holds_seat` is the only truth about seats: triggers (migration
-5e47a2c9d1f0) move `training_sessions.seats_taken` with it, the CHECK keeps it within capacity,
-and a constraint trigger refuses a counter that differs from the rows.
+A move names the state it expects (state, seat, approval stage and approver: what the caller just
+read) and is `UPDATE enrolments SET … WHERE id = :id AND state = :state AND holds_seat = :seat AND
+approval_stage = :stage AND approver_id IS :approver`. A transfer hands a PENDING request at the
+manager's stage to the new head (`reroute`, the same kind of guarded UPDATE on the approver): so a
+decision and a transfer that race apply one outcome, whichever commits first. If another request
+moved the row first, nothing changes and `Stale` says so; the caller tells the user what happened
+instead ("already cancelled"), never a second effect. The enrolment's `holds_seat` is the only
+truth about seats: triggers (migration 5e47a2c9d1f0) move `training_sessions.seats_taken` with
+it, the CHECK keeps it within capacity, and a constraint trigger refuses a counter that differs
+from the rows.
 
 Lock order, the same for every writer: the session row first (`lock_session`, FOR UPDATE on
 PostgreSQL; SQLite's writer already holds the whole database), then its enrolments. So a seat
@@ -71,8 +74,8 @@ def lock_sessions(session_ids: set[int]) -> None:
 
 def reread(enrolment: Enrolment) -> Enrolment:
     """The row as committed now (call after `lock_session`): what the user is really acting on."""
-    db_session.refresh(enrolment, ["state", "holds_seat", "approval_stage", "confirmed_at", "ended_at",
-                                   "end_reason"])
+    db_session.refresh(enrolment, ["state", "holds_seat", "approval_stage", "approver_id", "confirmed_at",
+                                   "ended_at", "end_reason"])
     return enrolment
 
 
@@ -98,7 +101,8 @@ def move(enrolment: Enrolment, to_state: EnrolmentState, actor: Employee | None,
     moved = rows_changed(db_session.execute(
         update(Enrolment).where(Enrolment.id == enrolment.id, Enrolment.state == enrolment.state,
                                 Enrolment.holds_seat == enrolment.holds_seat,
-                                Enrolment.approval_stage == enrolment.approval_stage)
+                                Enrolment.approval_stage == enrolment.approval_stage,
+                                Enrolment.approver_id.is_not_distinct_from(enrolment.approver_id))
         .values(**values).execution_options(synchronize_session=False)))
     if moved != 1:
         raise Stale(enrolment.id)
@@ -108,6 +112,23 @@ def move(enrolment: Enrolment, to_state: EnrolmentState, actor: Employee | None,
     if "holds_seat" in values:
         _forget_seat_count(enrolment.session_id)
     _record(enrolment, from_state, actor, kind, note, at)
+
+
+def reroute(enrolment: Enrolment, to_approver_id: int, actor: Employee | None, note: str) -> None:
+    """Hand a PENDING request at the manager's stage from the approver it has in memory to
+    `to_approver_id`, or raise `Stale` if it was decided, withdrawn or handed over meanwhile. Its
+    state does not change: the history says who it went to, nothing is announced as a transition."""
+    moved = rows_changed(db_session.execute(
+        update(Enrolment).where(Enrolment.id == enrolment.id, Enrolment.state == EnrolmentState.PENDING,
+                                Enrolment.approval_stage == ApprovalStage.MANAGER,
+                                Enrolment.approver_id.is_not_distinct_from(enrolment.approver_id))
+        .values(approver_id=to_approver_id).execution_options(synchronize_session=False)))
+    if moved != 1:
+        raise Stale(enrolment.id)
+    attributes.set_committed_value(enrolment, "approver_id", to_approver_id)
+    db_session.add(EnrolmentEvent(enrolment_id=enrolment.id, occurred_at=now(), actor_id=actor.id if actor else None,
+                                  from_state=enrolment.state.value, to_state=enrolment.state.value,
+                                  note=f"rerouted: {note}"[:500]))
 
 
 def _record(enrolment: Enrolment, from_state: str | None, actor: Employee | None, kind: str, note: str,

@@ -10,6 +10,7 @@ from app.attendance.services import rate_of
 from app.catalog.queries import assignment_course_ids
 from app.completion.services import check_rule, completed_course_ids_many, valid_completion
 from app.core.db import db_session
+from app.elearning.queries import my_modules, prestudy_by_employee, prestudy_modules, progress_by_module
 from app.enrollment import queries
 from app.enrollment.calendar import build_calendar
 from app.enrollment.forms import BulkEnrolForm, CancelEnrolmentForm, DecisionForm, EnrolForm
@@ -21,6 +22,7 @@ from app.enrollment.services import (
     decide_many,
     enrol,
     enrol_many,
+    handed_over_notice,
     promote_by_hand,
     reset_calendar_feed,
 )
@@ -35,6 +37,7 @@ from app.permissions import (
     can_override_enrolment_rules,
     can_view_enrolment,
     can_view_roster,
+    has_permission,
     public,
     require,
     signed_in,
@@ -118,6 +121,13 @@ def _status_message(enrolment: Enrolment) -> str:
 @bp.route("/enrolments/<int:enrolment_id>")
 @signed_in
 def detail(enrolment_id: int) -> ResponseReturnValue:
+    found = queries.load_enrolment(enrolment_id)
+    if found is not None and not can_view_enrolment(current_user, found):
+        notice = handed_over_notice(current_user, found)  # an old link in a former head's mail
+        if notice is not None:
+            flash(notice, "info")
+            may_approve = has_permission(current_user, Permission.ENROLLMENT_APPROVE)
+            return redirect(url_for("enrollment.approvals" if may_approve else "home.home"))
     enrolment = _enrolment_or_404(enrolment_id)
     # After the session: attendance, quiz, survey and completion, read from those domains here.
     after: dict[str, object] = {}
@@ -125,7 +135,11 @@ def detail(enrolment_id: int) -> ResponseReturnValue:
         after = {"rate": rate_of(enrolment), "check": check_rule(enrolment),
                  "completion": valid_completion(enrolment.employee_id, enrolment.course_id),
                  **quiz_summary(enrolment, current_user)}
+    prestudy = prestudy_modules(enrolment.course)  # e-learning to do before the session, if the course has some
     return render_template("enrollment/detail.html", enrolment=enrolment, events=queries.events_of(enrolment.id),
+                           prestudy=prestudy,
+                           prestudy_progress=progress_by_module(enrolment.employee_id, enrolment.course_id)
+                           if prestudy else {},
                            position=queries.positions_for([enrolment]).get(enrolment.id),
                            can_cancel=can_cancel_enrolment(current_user, enrolment), cancel_form=CancelEnrolmentForm(),
                            can_decide=can_decide_enrolment(current_user, enrolment), decision_form=DecisionForm(),
@@ -190,8 +204,14 @@ def approvals() -> ResponseReturnValue:
             flash(_("Give a reason for declining."), "error")
             return redirect(url_for("enrollment.approvals"))
         chosen = list(db_session.scalars(select(Enrolment).where(Enrolment.id.in_(ids))))
+        # A page opened before a transfer may still list requests handed to another head since.
+        handed_over = {e.id: notice for e in chosen if not can_view_enrolment(current_user, e)
+                       and (notice := handed_over_notice(current_user, e)) is not None}
+        chosen = [e for e in chosen if e.id not in handed_over]
         if any(not can_view_enrolment(current_user, e) for e in chosen):
             abort(403)
+        for notice in handed_over.values():
+            flash(notice, "error")
         outcome = decide_many(current_user, chosen, form.action.data, reason, current_policy())
         db_session.commit()
         if outcome.done:
@@ -214,9 +234,16 @@ def roster(session_id: int) -> ResponseReturnValue:
         abort(403)
     form = BulkEnrolForm()
     _fill_bulk_choices(form)
-    return render_template("enrollment/roster.html", training_session=training_session,
-                           enrolments=queries.roster(training_session.id),
-                           positions=queries.positions(training_session.id), bulk_form=form, outcome=None)
+    enrolments = queries.roster(training_session.id)
+    return render_template("enrollment/roster.html", training_session=training_session, enrolments=enrolments,
+                           positions=queries.positions(training_session.id), bulk_form=form, outcome=None,
+                           **_prestudy_columns(training_session, enrolments))
+
+
+def _prestudy_columns(training_session: TrainingSession, enrolments: list[Enrolment]) -> dict[str, object]:
+    """Who has done the course's pre-study (e-learning before the session), for the roster."""
+    return {"prestudy": prestudy_modules(training_session.course),
+            "prestudy_done": prestudy_by_employee(training_session.course, [e.employee_id for e in enrolments])}
 
 
 def _fill_bulk_choices(form: BulkEnrolForm) -> None:
@@ -259,9 +286,10 @@ def enrol_many_view(session_id: int) -> ResponseReturnValue:
     outcome = enrol_many(current_user, employees, training_session, completed,
                          override_rules=bool(form.override_rules.data), unknown=unknown)
     db_session.commit()
-    return render_template("enrollment/roster.html", training_session=training_session,
-                           enrolments=queries.roster(training_session.id),
-                           positions=queries.positions(training_session.id), bulk_form=form, outcome=outcome)
+    enrolments = queries.roster(training_session.id)
+    return render_template("enrollment/roster.html", training_session=training_session, enrolments=enrolments,
+                           positions=queries.positions(training_session.id), bulk_form=form, outcome=outcome,
+                           **_prestudy_columns(training_session, enrolments))
 
 
 # --- My learning and calendars ---------------------------------------------------------------
@@ -271,8 +299,11 @@ def enrol_many_view(session_id: int) -> ResponseReturnValue:
 @signed_in
 def my_learning() -> ResponseReturnValue:
     feed = queries.calendar_feed(current_user.id)
+    modules = my_modules(current_user.id)  # e-learning begun, and where each pre-study stands
     return render_template("enrollment/my_learning.html", data=queries.my_learning(current_user), feed=feed,
-                           progress=_assignment_progress(current_user.id))
+                           progress=_assignment_progress(current_user.id), modules=modules,
+                           prestudy_state={(m.course.id, m.module.key): m.progress.state.value for m in modules},
+                           studying={m.course.id for m in modules if m.progress.state.value != "completed"})
 
 
 def _assignment_progress(employee_id: int) -> dict[int, str]:

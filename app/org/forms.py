@@ -4,8 +4,8 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import BooleanField, DateField, HiddenField, SelectChoice, SelectMultipleField
-from wtforms.validators import DataRequired, Optional
+from wtforms import BooleanField, DateField, HiddenField, SelectChoice, SelectField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.org.models import RoleName
@@ -57,3 +57,18 @@ class RolesForm(FlaskForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.roles.choices = [SelectChoice(role.value, role_label(role)) for role in RoleName]
+
+
+class TransferForm(FlaskForm):
+    """Move someone to another division (異動), on the employee's page (HR)."""
+
+    unit = SelectField(_l("New division"), choices=[], validators=[DataRequired(message=_l("Choose a division."))])
+    as_of = DateField(_l("Transfers take effect on"), validators=[Optional()])
+
+
+class UnitHeadForm(FlaskForm):
+    """Change a unit's head, on the organisation page (HR). An empty number leaves the post vacant."""
+
+    unit = SelectField(_l("Unit"), choices=[], validators=[DataRequired(message=_l("Choose a unit."))])
+    employee_number = StringField(_l("Employee number of the new head (empty: vacant)"),
+                                  validators=[Optional(), Length(max=32)])

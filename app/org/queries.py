@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from app.core.db import db_session
+from app.core.db import db_session, rows_among
 from app.core.text_search import normalize_for_search
 from app.org.models import Employee, Grade, Placement, Unit
 
@@ -76,19 +77,36 @@ def placement_history(employee_id: int) -> list[Placement]:
 
 
 def manager_of(employee: Employee) -> Employee | None:
-    """The head of the employee's unit, or the next head up when that post is empty or is them."""
-    unit = employee.unit
-    if unit is None:
-        return None
-    chain_ids = [*unit.ancestor_ids(), unit.id]
-    units = {u.id: u for u in db_session.scalars(select(Unit).where(Unit.id.in_(chain_ids)))}
-    for unit_id in reversed(chain_ids):
-        head_id = units[unit_id].head_id if unit_id in units else None
-        if head_id is not None and head_id != employee.id:
-            head = db_session.get(Employee, head_id)
-            if head is not None and head.is_active:
-                return head
-    return None
+    """The head of the employee's unit, or the next head up when that post is empty or is them
+    (`managers_of` for one person)."""
+    head_id = managers_of([employee.id]).get(employee.id)
+    return db_session.get(Employee, head_id) if head_id is not None else None
+
+
+def managers_of(employee_ids: Collection[int]) -> dict[int, int | None]:
+    """Each person's manager id, in three statements for any number of people: the head of their
+    unit, or the next head up when that post is empty or is them. Only an active head of an open
+    unit counts, as for the permissions (`permissions._heads`), so whoever this names may decide."""
+    ids = set(employee_ids)
+    if not ids:
+        return {}
+    unit_of = {row.id: row.path for row in rows_among(
+        select(Employee.id, Unit.path).join(Unit, Employee.unit_id == Unit.id), Employee.id, ids)}
+    chain_ids = {int(part) for path in unit_of.values() for part in path.strip("/").split("/") if part}
+    heads = {row.id: row.head_id for row in rows_among(
+        select(Unit.id, Unit.head_id).where(Unit.is_active.is_(True), Unit.head_id.is_not(None)), Unit.id, chain_ids)}
+    active = set(db_session.scalars(select(Employee.id).where(
+        Employee.id.in_(set(heads.values())), Employee.is_active.is_(True)))) if heads else set()
+    found: dict[int, int | None] = {}
+    for employee_id in ids:
+        found[employee_id] = None
+        path = unit_of.get(employee_id)
+        for unit_id in reversed([int(part) for part in (path or "").strip("/").split("/") if part]):
+            head_id = heads.get(unit_id)
+            if head_id is not None and head_id != employee_id and head_id in active:
+                found[employee_id] = head_id
+                break
+    return found
 
 
 def staff_fingerprint() -> str:

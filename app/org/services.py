@@ -1,7 +1,8 @@
 """Writes to the organisation: staff import (upsert, transfers, deactivation), units, roles."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -12,7 +13,7 @@ from app.audit.services import record_event
 from app.core.clock import now
 from app.core.db import db_session
 from app.core.events import emit
-from app.org.events import EmployeesDeactivated, StaffImported
+from app.org.events import ApproversChanged, EmployeesDeactivated, StaffImported
 from app.org.models import Employee, Grade, Placement, RoleGrant, RoleName, Unit, UnitKind
 from app.org.staff_csv import StaffFileError, StaffRow, read_file
 from app.permissions import PermissionDenied, can_grant_role, can_revoke_role
@@ -431,14 +432,15 @@ def plan_staff_import(raw: bytes, *, as_of: date, on_progress: ProgressCallback 
 # --- step 4: apply ---------------------------------------------------------------------------
 
 
-def _open_placements() -> dict[int, tuple[int, date]]:
-    """Each person's open placement: employee id -> (placement id, started on)."""
+def _open_placements(employee_id: int | None = None) -> dict[int, tuple[int, date]]:
+    """Each person's open placement (or one person's): employee id -> (placement id, started on)."""
     found: dict[int, tuple[int, date]] = {}
-    for placement_id, employee_id, started_on in db_session.execute(
-        select(Placement.id, Placement.employee_id, Placement.started_on)
-        .where(Placement.ended_on.is_(None)).order_by(Placement.started_on, Placement.id)
-    ):
-        found[employee_id] = (placement_id, started_on)  # the latest, should there be two
+    statement = (select(Placement.id, Placement.employee_id, Placement.started_on)
+                 .where(Placement.ended_on.is_(None)).order_by(Placement.started_on, Placement.id))
+    if employee_id is not None:
+        statement = statement.where(Placement.employee_id == employee_id)
+    for placement_id, person_id, started_on in db_session.execute(statement):
+        found[person_id] = (placement_id, started_on)  # the latest, should there be two
     return found
 
 
@@ -541,6 +543,16 @@ def _set_heads(plan: StaffImportPlan) -> None:
         for unit_id, number in sorted(plan.head_changes.items())])
 
 
+def _announce_new_heads(plan: StaffImportPlan, actor: Employee | None) -> None:
+    """Whoever moved unit, and everyone under a unit whose head changed, may report to a new head:
+    their pending work follows (ApproversChanged), in the import's transaction."""
+    moved = [person.id for person, item in plan.changed if person.is_active and person.unit_id != item.unit.id]
+    paths = list(db_session.scalars(select(Unit.path).where(Unit.id.in_(list(plan.head_changes))))) \
+        if plan.head_changes else []
+    if moved or paths:
+        announce_approvers_changed(actor, moved, paths, "staff_import")
+
+
 def _expire_bulk_written() -> None:
     """The bulk statements bypass objects already loaded in this session (the actor, the units of
     the plan, a test's people): expire those so they are read again."""
@@ -568,6 +580,7 @@ def apply_staff_import(plan: StaffImportPlan, actor: Employee | None) -> ImportR
     placements.write()
     _set_heads(plan)
     _expire_bulk_written()
+    _announce_new_heads(plan, actor)
     if plan.leaving:
         emit(EmployeesDeactivated(tuple(sorted(p.id for p in plan.leaving))))  # their sessions end (app/auth)
     record_event(actor, "org.staff_imported", "staff_list", None,
@@ -602,6 +615,10 @@ def import_staff(
 
 
 # --- units and roles -------------------------------------------------------------------------
+
+
+class OrgChangeError(Exception):
+    """Why a transfer or a change of head cannot be made, fit to show the user."""
 
 
 def create_unit(code: str, name: str, kind: UnitKind, parent: Unit | None, *,
@@ -640,7 +657,60 @@ def revoke_role(actor: Employee | None, employee: Employee, role: RoleName) -> N
 
 
 def set_unit_head(actor: Employee | None, unit: Unit, employee: Employee | None) -> None:
+    """Make `employee` the head of `unit` (None: nobody). The pending work of the people whose
+    head this changes moves to their new head in the same transaction (ApproversChanged)."""
     before = unit.head_id
-    unit.head_id = employee.id if employee else None
+    after = employee.id if employee else None
+    if before == after:
+        return
+    if employee is not None and not employee.is_active:
+        raise OrgChangeError(_("%(name)s is not an active employee.", name=employee.name))
+    unit.head_id = after
+    db_session.flush()
     record_event(actor, "org.unit_head_set", "unit", unit.id,
                  before={"head_id": before}, after={"head_id": unit.head_id})
+    # The old and the new head's own requests may change hands too, wherever they belong.
+    people = tuple(sorted(i for i in (before, after) if i is not None))
+    announce_approvers_changed(actor, people, (unit.path,), "head_changed")
+
+
+def transfer_employee(actor: Employee | None, employee: Employee, unit: Unit, *, as_of: date) -> None:
+    """Move someone to another unit (異動) from `as_of`: their open placement ends the day before
+    and a new one opens (a second move on the same day edits that one), as a staff import does.
+    A head who leaves the unit they head stops heading it. Their pending work, and that of the
+    people whose head this changes, moves to the new heads in the same transaction."""
+    if not employee.is_active:
+        raise OrgChangeError(_("%(name)s is not an active employee.", name=employee.name))
+    if not unit.is_active:
+        raise OrgChangeError(_("division %(value)s is closed", value=unit.code))
+    before = employee.unit_id
+    if before == unit.id:
+        return
+    grade_id = employee.grade_id
+    if grade_id is None:
+        raise OrgChangeError(_("%(name)s has no grade; set it with the staff list first.", name=employee.name))
+    placements = _PlacementWrites(as_of, _open_placements(employee.id))
+    placements.move(employee.id, unit.id, grade_id)
+    placements.write()
+    employee.unit_id = unit.id
+    stopped: list[Unit] = list(db_session.scalars(select(Unit).where(Unit.head_id == employee.id,
+                                                                     Unit.id == before)))
+    for headed in stopped:
+        headed.head_id = None
+        record_event(actor, "org.unit_head_set", "unit", headed.id,
+                     before={"head_id": employee.id}, after={"head_id": None}, summary="transferred out")
+    db_session.flush()
+    _expire_bulk_written()
+    record_event(actor, "org.employee_transferred", "employee", employee.id,
+                 before={"unit_id": before}, after={"unit_id": unit.id}, summary=f"as of {as_of.isoformat()}")
+    announce_approvers_changed(actor, (employee.id,), tuple(u.path for u in stopped), "transfer")
+
+
+def announce_approvers_changed(actor: Employee | None, employee_ids: Iterable[int], unit_paths: Iterable[str],
+                               reason: str) -> str:
+    """Tell later domains that these people (and everyone under these units) may have a new head;
+    returns the key naming this change."""
+    change_key = f"{reason}:{now():%Y%m%d%H%M%S}:{secrets.token_hex(4)}"
+    emit(ApproversChanged(tuple(sorted(set(employee_ids))), tuple(sorted(set(unit_paths))),
+                          actor.id if actor is not None else None, reason, change_key))
+    return change_key

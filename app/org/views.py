@@ -1,16 +1,26 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from app.auth.services import issue_temporary_password
 from app.core.clock import today
 from app.core.db import db_session
 from app.org import queries
-from app.org.forms import RolesForm, StaffImportApplyForm, StaffImportForm, TemporaryPasswordForm, role_label
+from app.org.forms import (
+    RolesForm,
+    StaffImportApplyForm,
+    StaffImportForm,
+    TemporaryPasswordForm,
+    TransferForm,
+    UnitHeadForm,
+    role_label,
+)
 from app.org.jobs import (
     discard_staged,
     find_staged,
@@ -19,14 +29,15 @@ from app.org.jobs import (
     preview_staff_import,
     queue_staff_import,
 )
-from app.org.models import RoleName
-from app.org.services import grant_role, revoke_role
+from app.org.models import RoleName, Unit
+from app.org.services import OrgChangeError, grant_role, revoke_role, set_unit_head, transfer_employee
 from app.permissions import (
     Permission,
     PermissionDenied,
     can_change_roles,
     can_reset_password,
     can_show_temporary_password,
+    has_permission,
     require,
     signed_in,
     viewable_employee_or_abort,
@@ -58,8 +69,13 @@ def staff() -> ResponseReturnValue:
 def employee_detail(employee_id: int) -> ResponseReturnValue:
     employee = viewable_employee_or_abort(current_user, employee_id)
     roles_form = RolesForm(data={"roles": [r.value for r in employee.roles]})
+    transfer_form = None
+    if has_permission(current_user, Permission.ORG_PLACEMENT_EDIT) and employee.is_active:
+        transfer_form = TransferForm(data={"as_of": today()})
+        _unit_choices(transfer_form.unit, queries.units_in_tree_order())
     return render_template(
         "org/employee.html", employee=employee, history=queries.placement_history(employee.id),
+        transfer_form=transfer_form,
         manager=queries.manager_of(employee), roles_form=roles_form,
         password_form=TemporaryPasswordForm(), role_label=role_label,
         may_change_roles=can_change_roles(current_user, employee),
@@ -116,7 +132,79 @@ def update_roles(employee_id: int) -> ResponseReturnValue:
 @bp.route("/units")
 @require(Permission.ORG_EMPLOYEE_READ)
 def units() -> ResponseReturnValue:
-    return render_template("org/units.html", units=queries.units_in_tree_order())
+    tree = queries.units_in_tree_order()
+    head_form = None
+    if has_permission(current_user, Permission.ORG_PLACEMENT_EDIT):
+        head_form = UnitHeadForm()
+        _unit_choices(head_form.unit, tree)
+    return render_template("org/units.html", units=tree, head_form=head_form)
+
+
+def _unit_choices(select_field: Any, tree: list[Unit]) -> None:
+    select_field.choices = [SelectChoice("", "—")] + [SelectChoice(str(u.id), "　" * u.depth + f"{u.name}（{u.code}）")
+                                                      for u in tree]
+
+
+# --- transfers and heads (HR): pending work follows the new head ---------------------------------
+
+
+@bp.route("/units/head", methods=["POST"])
+@require(Permission.ORG_PLACEMENT_EDIT)
+def set_head() -> ResponseReturnValue:
+    """Change a unit's head; requests and applications waiting for the old head go to the new one."""
+    form = UnitHeadForm()
+    _unit_choices(form.unit, queries.units_in_tree_order())
+    if not form.validate_on_submit():
+        _flash_errors(form)
+        return redirect(url_for("org.units"))
+    unit = db_session.get(Unit, int(form.unit.data))
+    number = (form.employee_number.data or "").strip()
+    head = queries.employee_by_number(number) if number else None
+    if unit is None or (number and head is None):
+        flash(_("%(label)s: no employee with number %(number)s.", label=form.employee_number.label.text,
+                number=number), "error")
+        return redirect(url_for("org.units"))
+    try:
+        set_unit_head(current_user, unit, head)
+    except OrgChangeError as error:
+        db_session.rollback()
+        flash(f"{form.employee_number.label.text}: {error}", "error")
+        return redirect(url_for("org.units"))
+    db_session.commit()
+    flash(_("%(unit)s: the head is now %(name)s. Pending requests and applications went to the new head, "
+            "who is told by mail.", unit=unit.name, name=head.name if head else _("(vacant)")), "success")
+    return redirect(url_for("org.units"))
+
+
+@bp.route("/staff/<int:employee_id>/transfer", methods=["POST"])
+@require(Permission.ORG_PLACEMENT_EDIT)
+def transfer(employee_id: int) -> ResponseReturnValue:
+    """Move someone to another division from a date; their pending work follows their new head."""
+    employee = viewable_employee_or_abort(current_user, employee_id)
+    form = TransferForm()
+    _unit_choices(form.unit, queries.units_in_tree_order())
+    if not form.validate_on_submit():
+        _flash_errors(form)
+        return redirect(url_for("org.employee_detail", employee_id=employee.id))
+    unit = db_session.get(Unit, int(form.unit.data))
+    if unit is None:
+        abort(404)
+    try:
+        transfer_employee(current_user, employee, unit, as_of=form.as_of.data or today())
+    except OrgChangeError as error:
+        db_session.rollback()
+        flash(f"{form.unit.label.text}: {error}", "error")
+        return redirect(url_for("org.employee_detail", employee_id=employee.id))
+    db_session.commit()
+    flash(_("%(name)s moved to %(unit)s. Their pending requests and applications went to their new head, "
+            "who is told by mail.", name=employee.name, unit=unit.name), "success")
+    return redirect(url_for("org.employee_detail", employee_id=employee.id))
+
+
+def _flash_errors(form: Any) -> None:
+    for name, errors in form.errors.items():
+        label = getattr(form, name).label.text if hasattr(form, name) else name
+        flash(f"{label}: {' '.join(str(e) for e in errors)}", "error")
 
 
 # --- staff list import ----------------------------------------------------------------------

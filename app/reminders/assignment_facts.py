@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import select, tuple_
 
 from app.catalog.models import Assignment, AssignmentStatus, Course
-from app.completion.services import completed_course_ids_many
+from app.completion.services import assignment_done, latest_completed_on_many
 from app.core.db import db_session, rows_among
 from app.enrollment.models import Enrolment, is_active_place
 from app.org.models import Employee
@@ -41,10 +41,10 @@ def assignment_facts_many(assignment_ids: set[int]) -> dict[int, AssignmentFacts
         return {}
     rows = list(rows_among(
         select(Assignment.id, Assignment.employee_id, Assignment.course_id, Assignment.status, Assignment.due_on,
-               Employee.name, Course.title_ja, Course.title_en)
+               Assignment.opens_on, Employee.name, Course.title_ja, Course.title_en)
         .join(Employee, Employee.id == Assignment.employee_id).join(Course, Course.id == Assignment.course_id),
         Assignment.id, assignment_ids))
-    completed = completed_course_ids_many(sorted({row.employee_id for row in rows}))
+    completed = latest_completed_on_many(sorted({row.employee_id for row in rows}))
     pairs = sorted({(row.employee_id, row.course_id) for row in rows})
     live: set[tuple[int, int]] = set()
     for start in range(0, len(pairs), 500):
@@ -54,5 +54,6 @@ def assignment_facts_many(assignment_ids: set[int]) -> dict[int, AssignmentFacts
                    is_active_place())))
     return {row.id: AssignmentFacts(
         row.id, row.employee_id, row.name, row.title_ja, row.title_en or "", row.due_on,
-        row.status == AssignmentStatus.ACTIVE and row.course_id not in completed.get(row.employee_id, set()),
+        row.status == AssignmentStatus.ACTIVE
+        and not assignment_done(row.opens_on, completed.get((row.employee_id, row.course_id))),
         (row.employee_id, row.course_id) in live) for row in rows}

@@ -6,10 +6,17 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from app.completion.recertification import run_recurrence
 from app.core.clock import TOKYO, now
 from app.core.db import db_session
 from app.core.scheduler import worker_name
-from app.reminders.scans import queue_manager_digests, scan_assignments, scan_milestones, sweep_ended_sessions
+from app.reminders.scans import (
+    queue_manager_digests,
+    scan_assignments,
+    scan_expiring_completions,
+    scan_milestones,
+    sweep_ended_sessions,
+)
 from app.reminders.senders import deliver_with_senders
 
 
@@ -46,11 +53,14 @@ def deliver_due_cmd(at: str | None, senders: int | None) -> None:
 @click.option("--now", "at", help="Pretend it is this time (ISO 8601).")
 @with_appcontext
 def scan_cmd(at: str | None) -> None:
-    """Evaluate completions of sessions just ended; queue follow-ups and assignment reminders."""
+    """Evaluate completions of sessions just ended; open the next cycles of recurring and expired
+    training; queue follow-ups, assignment reminders and notices of certificates about to expire."""
     when = _parse_now(at)
-    count = sweep_ended_sessions(when) + scan_assignments(when) + scan_milestones(when)
+    count = sweep_ended_sessions(when)
+    cycles = run_recurrence(when.astimezone(TOKYO).date())
+    count += scan_assignments(when) + scan_expiring_completions(when) + scan_milestones(when)
     db_session.commit()
-    click.echo(f"queued {count}")
+    click.echo(f"cycles opened {cycles.opened}, renewals owed {cycles.renewed}, queued {count}")
 
 
 @reminders_group.command("digest")

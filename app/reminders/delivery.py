@@ -13,11 +13,12 @@
   (app/reminders/facts.py), and sent over one SMTP connection.
 - Just before a message goes (rendered and composed, before its SMTP conversation), its
   standing is read again by primary key (`Standing`): its claim
-  (still this sender's?) and its place (the enrolment's state, the session's sequence, which
-  rises with every move and cancellation, and status). A place that changed since the batch was
-  read is read again, and the message is checked and rendered anew: the reminder of a moved or
-  cancelled session is skipped (the move queued its replacements), any other message goes with
-  the new time and place. A message whose claim was taken back is left to its new owner. The one
+  (still this sender's?) and its place (the enrolment's state, approval stage and approver, the
+  session's sequence, which rises with every move and cancellation, and status). A place that
+  changed since the batch was read is read again, and the message is checked and rendered anew:
+  the reminder of a moved or cancelled session is skipped (the move queued its replacements), a
+  request handed to another head is not sent to the old one, any other message goes with the new
+  time and place. A message whose claim was taken back is left to its new owner. The one
   case that can still carry old facts is a move that commits after that read and before the
   mail server has accepted the message (its SMTP conversation): at most one message per
   sender, and the "session moved" notice follows it.
@@ -259,7 +260,7 @@ _N = _NOTIFICATIONS.alias("n")
 _E = cast(Table, Enrolment.__table__).alias("e")
 _S = cast(Table, TrainingSession.__table__).alias("s")
 _STANDING = (select(_N.c.status, _N.c.claimed_by, _N.c.sent_at.is_not(None), _E.c.state, _E.c.approval_stage,
-                    _S.c.sequence, _S.c.status)
+                    _E.c.approver_id, _S.c.sequence, _S.c.status)
              .select_from(_N.outerjoin(_E, _E.c.id == bindparam("place_id"))
                           .outerjoin(_S, _S.c.id == _E.c.session_id))
              .where(_N.c.id == bindparam("letter_id")))
@@ -305,6 +306,8 @@ def _send_letters(letters: Sequence[ClaimedLetter], facts: Facts, at: datetime, 
         heartbeat.keep_alive()
         reason = skip_reason(letter, facts, at)
         if reason is not None:
+            if db_session().in_transaction():  # the check read something (what a hand-over lists)
+                db_session.commit()
             skipped.append((letter.id, reason))
             continue
         try:
@@ -393,9 +396,9 @@ class _Outbox:
                 row = self.connection.execute(_STANDING, asked).first()
         self._unwritten = None
         if row is None:
-            return Standing(None, None, False, None, None, None, None)
-        status, claimed_by, is_sent, state, stage, sequence, session_status = row
-        return Standing(status, claimed_by, bool(is_sent), state, stage, sequence, session_status)
+            return Standing(None, None, False, None, None, None, None, None)
+        status, claimed_by, is_sent, state, stage, approver_id, sequence, session_status = row
+        return Standing(status, claimed_by, bool(is_sent), state, stage, approver_id, sequence, session_status)
 
     def flush(self) -> None:
         """Write the batch's last mark."""

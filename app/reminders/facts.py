@@ -29,6 +29,7 @@ from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
 from app.enrollment.queries import positions
 from app.org.models import Employee
 from app.reminders.assignment_facts import assignment_facts_many
+from app.reminders.expiry_facts import expiry_facts_many
 from app.reminders.kinds import KINDS, built_in_wording
 from app.reminders.models import KindSetting, MessageTemplate, OptOut
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
@@ -71,6 +72,7 @@ class Place:
     id: int
     state: EnrolmentState
     approval_stage: ApprovalStage
+    approver_id: int | None  # the head to decide it at the manager's stage (a transfer hands it on)
     employee_id: int
     session_id: int
     course_code: str
@@ -98,6 +100,7 @@ class Standing:
     is_sent: bool  # its sent mark is written (by whoever sent it)
     enrolment_state: str | None  # None: no place (or none any more)
     approval_stage: str | None
+    approver_id: int | None
     sequence: int | None
     session_status: str | None
 
@@ -110,8 +113,9 @@ class Standing:
         """The place is as the batch's facts say (StrEnum members equal their values)."""
         if place is None:
             return self.enrolment_state is None
-        return (self.enrolment_state, self.approval_stage, self.sequence, self.session_status) == (
-            place.state, place.approval_stage, place.sequence, place.session_status)
+        return (self.enrolment_state, self.approval_stage, self.approver_id, self.sequence,
+                self.session_status) == (place.state, place.approval_stage, place.approver_id, place.sequence,
+                                         place.session_status)
 
 
 class CalendarCache:
@@ -152,7 +156,10 @@ class Facts:
                          and int(letter.context.get("enrolment_id") or 0) in self.places}
         self.meetings = _meetings(with_calendar)
         self.assignments = assignment_facts_many(
-            {int(i) for letter in letters if (i := letter.context.get("assignment_id"))})
+            {int(i) for letter in letters if (i := letter.context.get("assignment_id"))}
+            | {int(i) for letter in letters for i in letter.context.get("assignment_ids") or ()})
+        self.expiring = expiry_facts_many(
+            {int(i) for letter in letters if (i := letter.context.get("completion_id"))})
         self._positions: dict[int, dict[int, int]] = {}
         self._calendars = calendars or CalendarCache()
 
@@ -203,14 +210,15 @@ def _people(ids: set[int]) -> dict[int, Person]:
 
 
 def _places(ids: set[int]) -> dict[int, Place]:
-    statement = (select(Enrolment.id, Enrolment.state, Enrolment.approval_stage, Enrolment.employee_id,
+    statement = (select(Enrolment.id, Enrolment.state, Enrolment.approval_stage, Enrolment.approver_id,
+                        Enrolment.employee_id,
                         Enrolment.session_id, Course.code, Course.title_ja, Course.title_en, TrainingSession.starts_at,
                         TrainingSession.status, TrainingSession.sequence, TrainingSession.label,
                         TrainingSession.location, TrainingSession.online_url)
                  .join(TrainingSession, TrainingSession.id == Enrolment.session_id)
                  .join(Course, Course.id == Enrolment.course_id))
-    return {row[0]: Place(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] or "", row[8], row[9],
-                          row[10], row[11] or "", row[12] or "", row[13] or "")
+    return {row[0]: Place(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8] or "", row[9],
+                          row[10], row[11], row[12] or "", row[13] or "", row[14] or "")
             for row in rows_among(statement, Enrolment.id, ids)}  # by position: ~5x cheaper than by name
 
 

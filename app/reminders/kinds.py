@@ -140,11 +140,45 @@ KINDS: dict[str, Kind] = {k.code: k for k in [
          "チームの状況：{url}" + SIGNATURE_JA,
          "[Manabi] Overdue in your team: {employee} ({course})",
          "Dear {name},\n\n{employee} has not completed {course} (due {due_date}).\n\nYour team: {url}" + SIGNATURE_EN),
+    # One a week per head (app/reminders/scans.py): {items} lists the team's overdue training by
+    # person, each with a count; rendered when sent, so what was completed since drops out.
+    Kind("overdue_team_digest", _l("Staff training overdue (weekly list to the manager)"), False, False,
+         (*COMMON, "items", "count", "people"),
+         "【まなび】所属職員の期限を過ぎた研修：{people}名・{count}件",
+         "{name} 様\n\n所属職員の指定研修のうち、修了期限を過ぎて未修了のものは次のとおりです"
+         "（{people}名・{count}件）。受講を促してください。\n\n{items}\n\n"
+         "チームの状況：{url}" + SIGNATURE_JA,
+         "[Manabi] Overdue training in your team: {count} item(s), {people} person(s)",
+         "Dear {name},\n\nThese assigned courses of your staff are past their due date and not yet completed "
+         "({count} item(s), {people} person(s)). Please encourage them to complete them.\n\n{items}\n\n"
+         "Your team: {url}" + SIGNATURE_EN),
+    # To a head who takes over pending requests and applications after a transfer (a person moved, or the
+    # head of a unit changed): {items} lists them, as they still stand when the notice is sent.
+    Kind("work_handed_over", _l("Requests handed over after a transfer (to the new manager)"), True, False,
+         (*COMMON, "items", "count", "endorsements_url"),
+         "【まなび】異動に伴い、承認・推薦の依頼{count}件が引き継がれました",
+         "{name} 様\n\n職員の異動または所属長の交代により、次の依頼があなたに引き継がれました。"
+         "承認・推薦の判断をお願いします。\n\n{items}\n\n"
+         "承認待ちの受講申込：{url}\n推薦待ちの応募：{endorsements_url}" + SIGNATURE_JA,
+         "[Manabi] {count} request(s) handed over to you after a transfer",
+         "Dear {name},\n\nAfter a transfer (a person moved, or the head of a unit changed), these requests are now "
+         "yours to decide.\n\n{items}\n\n"
+         "Enrolment requests: {url}\nApplications to endorse: {endorsements_url}" + SIGNATURE_EN),
     Kind("followup_todo", _l("Quiz or survey still to do"), False, False, (*COMMON, "course", "todo"),
          "【まなび】研修後の手続きが残っています：{course}",
          "{name} 様\n\n{course} の受講お疲れさまでした。修了には次が必要です：{todo}\n\n{url}" + SIGNATURE_JA,
          "[Manabi] Still to do: {course}",
          "Dear {name},\n\nThank you for attending {course}. To complete it: {todo}\n\n{url}" + SIGNATURE_EN),
+    # From app/reminders/scans.py (scan_expiring_completions): {url} is the course page, to renew.
+    Kind("completion_expiring", _l("Certificate expiring soon"), False, False, (*COMMON, "course", "valid_until"),
+         "【まなび】修了の有効期限が近づいています：{course}（{valid_until}まで）",
+         "{name} 様\n\n{course} の修了は {valid_until} まで有効です。"
+         "期限が過ぎると未修了の扱いになり、改めて受講が必要になります。期限までに再受講してください。\n\n"
+         "{url}" + SIGNATURE_JA,
+         "[Manabi] Certificate expiring: {course} (valid until {valid_until})",
+         "Dear {name},\n\nYour completion of {course} is valid until {valid_until}. After that it no longer "
+         "counts and you will need to take the course again; please renew it before then.\n\n"
+         "{url}" + SIGNATURE_EN),
     Kind("cohort_endorsement_requested", _l("Cohort application to endorse (to the manager)"), True, False,
          (*COMMON, "applicant", "cohort"),
          "【まなび】スマート人材育成への応募の推薦をお願いします：{applicant}",

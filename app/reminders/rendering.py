@@ -8,17 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from itertools import groupby
 from string import Formatter
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app.cohorts.labels import MILESTONE_LABELS
-from app.cohorts.models import Application, Milestone, Submission
+from app.cohorts.models import Application, Endorsement, Milestone, Submission
 from app.core.clock import TOKYO
 from app.core.db import db_session
 from app.core.mail import Attachment, OutgoingMail, compose
-from app.enrollment.models import ApprovalStage, EnrolmentState
+from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
+from app.reminders.assignment_facts import AssignmentFacts
 from app.reminders.facts import Facts, Letter
 from app.reminders.kinds import KINDS, built_in_wording
 from app.reminders.models import MessageTemplate
@@ -86,12 +89,22 @@ def skip_reason(letter: Letter, facts: Facts, at: datetime) -> str | None:
         if place is None or place.state != EnrolmentState.PENDING or place.approval_stage not in (
                 ApprovalStage.MANAGER, ApprovalStage.HR):
             return "request already decided"
+        if place.approval_stage == ApprovalStage.MANAGER and place.approver_id != letter.recipient_id:
+            return "request handed to another head"
+    if letter.kind == "overdue_team_digest" and not _still_overdue(letter, facts):
+        return "nothing overdue any more"
+    if letter.kind == "work_handed_over" and not handed_over_items(letter.recipient_id, letter.context):
+        return "nothing handed over is still waiting"
     if letter.kind.startswith("assignment_"):
         assignment = facts.assignments.get(int(letter.context.get("assignment_id", 0)))
         if assignment is None or not assignment.still_owed:
             return "assignment no longer owed"
         if letter.kind == "assignment_not_enrolled" and assignment.enrolled:
             return "enrolled since"
+    if letter.kind == "completion_expiring":
+        expiring = facts.expiring.get(int(letter.context.get("completion_id", 0)))
+        if expiring is None or not expiring.still_expiring:
+            return "renewed or revoked since"
     return None
 
 
@@ -122,8 +135,18 @@ def render(letter: Letter, facts: Facts) -> Rendered:
         assignment = facts.assignments.get(int(letter.context["assignment_id"]))
         if assignment is not None:
             values.update(assignment.values(locale))
+    if "completion_id" in letter.context:
+        expiring = facts.expiring.get(int(letter.context["completion_id"]))
+        if expiring is not None:
+            values.update(expiring.values(locale, base))
     if letter.kind == "manager_digest":
         values["url"] = base + "/approvals"
+    if letter.kind == "overdue_team_digest":
+        values.update(_overdue_digest_values(letter, facts, locale), url=base + "/team")
+    if letter.kind == "work_handed_over":
+        items = handed_over_items(letter.recipient_id, letter.context)
+        values.update(items=_handed_over_text(items, locale), count=len(items), url=base + "/approvals",
+                      endorsements_url=base + "/cohorts/endorsements")
     if not _COHORT_KEYS.isdisjoint(letter.context):
         values.update(_cohort_values(letter, locale, base))
     subject, body = facts.template(letter.kind, locale)
@@ -176,3 +199,73 @@ def _cohort_values(letter: Letter, locale: str, base: str) -> dict[str, Any]:
             values["due_date"] = _when(milestone.due_at, locale)
             values["url"] = f"{base}/cohorts/{milestone.cohort_id}/work"
     return values
+
+
+# --- lists: a head's overdue staff, what a transfer handed a head ------------------------------
+
+
+def _still_overdue(letter: Letter, facts: Facts) -> list[AssignmentFacts]:
+    """The digest's assignments still owed, by person (name) and due date."""
+    found = [facts.assignments[i] for i in map(int, letter.context.get("assignment_ids") or ())
+             if i in facts.assignments and facts.assignments[i].still_owed]
+    return sorted(found, key=lambda a: (a.employee_name, a.employee_id, a.due_on, a.id))
+
+
+def _overdue_digest_values(letter: Letter, facts: Facts, locale: str) -> dict[str, Any]:
+    """{items}: each person with their count, then their overdue courses; {count}, {people}."""
+    owed = _still_overdue(letter, facts)
+    lines: list[str] = []
+    for (_name, _id), group in groupby(owed, key=lambda a: (a.employee_name, a.employee_id)):
+        mine = list(group)
+        lines.append(f"■ {mine[0].employee_name}（{len(mine)}件）" if locale == "ja"
+                     else f"* {mine[0].employee_name} ({len(mine)})")
+        for assignment in mine:
+            shown = assignment.values(locale)
+            lines.append(f"  ・{shown['course']}（期限 {shown['due_date']}）" if locale == "ja"
+                         else f"  - {shown['course']} (due {shown['due_date']})")
+    return {"items": "\n".join(lines), "count": len(owed), "people": len({a.employee_id for a in owed})}
+
+
+@dataclass(frozen=True)
+class HandedOverItem:
+    kind: str  # "enrolment" or "application"
+    person: str
+    what_ja: str
+    what_en: str
+
+
+def handed_over_items(recipient_id: int, context: dict[str, Any]) -> list[HandedOverItem]:
+    """The items of a hand-over notice that still wait for the recipient: requests still pending at
+    the manager's stage with them as the approver, applications still waiting for their
+    endorsement (one handed on again, or decided, since drops out)."""
+    items: list[HandedOverItem] = []
+    enrolment_ids = [int(i) for i in context.get("enrolment_ids") or ()]
+    if enrolment_ids:
+        for enrolment in db_session.scalars(select(Enrolment).where(
+                Enrolment.id.in_(enrolment_ids), Enrolment.state == EnrolmentState.PENDING,
+                Enrolment.approval_stage == ApprovalStage.MANAGER, Enrolment.approver_id == recipient_id)
+                .options(joinedload(Enrolment.employee), joinedload(Enrolment.course),
+                         joinedload(Enrolment.training_session)).order_by(Enrolment.id)):
+            starts = enrolment.training_session.starts_at
+            items.append(HandedOverItem(
+                "enrolment", enrolment.employee.name,
+                f"受講申込：{enrolment.course.title_ja}（{_when(starts, 'ja')}）",
+                f"Enrolment request: {enrolment.course.title_en or enrolment.course.title_ja} ({_when(starts, 'en')})"))
+    application_ids = [int(i) for i in context.get("application_ids") or ()]
+    if application_ids:
+        for application in db_session.scalars(select(Application).where(
+                Application.id.in_(application_ids), Application.endorsement == Endorsement.PENDING,
+                Application.is_withdrawn.is_(False), Application.approver_id == recipient_id)
+                .options(joinedload(Application.employee), joinedload(Application.cohort))
+                .order_by(Application.id)):
+            cohort = application.cohort
+            items.append(HandedOverItem(
+                "application", application.employee.name,
+                f"推薦：{cohort.programme.title('ja')} {cohort.name} への応募",
+                f"To endorse: application to {cohort.programme.title('en')} {cohort.name}"))
+    return items
+
+
+def _handed_over_text(items: list[HandedOverItem], locale: str) -> str:
+    return "\n".join(f"・{item.person}：{item.what_ja}" if locale == "ja" else f"- {item.person}: {item.what_en}"
+                     for item in items)

@@ -8,16 +8,18 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import aliased
 
 from app.catalog.models import Assignment, AssignmentStatus
 from app.cohorts.models import Application, Decision, Milestone, Submission, TeamMember
-from app.completion.services import check_rule, completed_course_ids_many, evaluate_enrolment
+from app.completion.models import Completion
+from app.completion.services import assignment_done, check_rule, evaluate_enrolment, latest_completed_on_many
 from app.core.clock import TOKYO
 from app.core.db import db_session
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState, is_active_place
 from app.org.models import Employee, Unit
-from app.org.queries import manager_of
-from app.reminders.services import queue
+from app.org.queries import managers_of
+from app.reminders.services import queue, queue_or_merge
 from app.scheduling.models import SessionStatus, TrainingSession
 
 NOT_ENROLLED_WINDOW = timedelta(days=30)
@@ -30,23 +32,24 @@ def _week(day: date) -> str:
 
 
 def scan_assignments(at: datetime) -> int:
-    """Queue "not yet enrolled", "due soon" and weekly "overdue" notices (with the manager's copy)."""
+    """Queue "not yet enrolled", "due soon" and weekly "overdue" notices (each person's own), and
+    each head's weekly list of their team's overdue training."""
     today = at.astimezone(TOKYO).date()
     rows = db_session.execute(
-        select(Assignment.id, Assignment.employee_id, Assignment.course_id, Assignment.due_on)
+        select(Assignment.id, Assignment.employee_id, Assignment.course_id, Assignment.due_on, Assignment.opens_on)
         .join(Employee, Assignment.employee_id == Employee.id)
         .where(Assignment.status == AssignmentStatus.ACTIVE, Employee.is_active.is_(True),
                Assignment.due_on <= today + NOT_ENROLLED_WINDOW)).all()
     if not rows:
         return 0
     employee_ids = list({r.employee_id for r in rows})
-    completed = completed_course_ids_many(employee_ids)
+    completed = latest_completed_on_many(employee_ids)
     live = set(db_session.execute(select(Enrolment.employee_id, Enrolment.course_id).where(
         Enrolment.employee_id.in_(employee_ids), is_active_place())).all())
-    managers: dict[int, int | None] = {}
+    overdue: dict[int, list[int]] = {}  # employee id -> their overdue assignments, for their head's list
     queued = 0
     for row in rows:
-        if row.course_id in completed.get(row.employee_id, set()):
+        if assignment_done(row.opens_on, completed.get((row.employee_id, row.course_id))):
             continue
         context = {"assignment_id": row.id}
         if today <= row.due_on:
@@ -58,15 +61,23 @@ def scan_assignments(at: datetime) -> int:
             continue
         week = _week(today)
         queued += bool(queue(row.employee_id, "assignment_overdue", f"assign:{row.id}:overdue:{week}", context))
-        if row.employee_id not in managers:
-            employee = db_session.get(Employee, row.employee_id)
-            head = manager_of(employee) if employee else None
-            managers[row.employee_id] = head.id if head else None
-        manager_id = managers[row.employee_id]
-        if manager_id is not None:
-            queued += bool(queue(manager_id, "assignment_overdue_copy", f"assign:{row.id}:overdue_copy:{week}",
-                                 context))
-    return queued
+        overdue.setdefault(row.employee_id, []).append(row.id)
+    return queued + _queue_overdue_digests(overdue, _week(today))
+
+
+def _queue_overdue_digests(overdue: dict[int, list[int]], week: str) -> int:
+    """The heads' copy of the overdue notices: one list a week per head of everything overdue in
+    their team (not one mail per item). A second sweep in the week adds what became overdue
+    since to the list while it is unsent, and queues nothing twice."""
+    managers = managers_of(overdue)
+    by_head: dict[int, list[int]] = {}
+    for employee_id, assignment_ids in overdue.items():
+        head_id = managers.get(employee_id)
+        if head_id is not None:
+            by_head.setdefault(head_id, []).extend(assignment_ids)
+    return sum(queue_or_merge(head_id, "overdue_team_digest", f"overdue-digest:{head_id}:{week}",
+                              "assignment_ids", assignment_ids)
+               for head_id, assignment_ids in sorted(by_head.items()))
 
 
 def queue_manager_digests(at: datetime) -> int:
@@ -141,3 +152,23 @@ def scan_milestones(at: datetime) -> int:
             queued += bool(queue(person, "cohort_milestone_due", f"milestone:{milestone.id}:{person}:{stage}",
                                  {"milestone_id": milestone.id}))
     return queued
+
+
+EXPIRY_NOTICE_WINDOW = timedelta(days=30)
+
+
+def scan_expiring_completions(at: datetime) -> int:
+    """One notice per completion that expires within 30 days and has not been renewed by a later
+    cycle: the person is asked to take the course again before it lapses."""
+    today = at.astimezone(TOKYO).date()
+    newer = aliased(Completion)
+    rows = db_session.execute(
+        select(Completion.id, Completion.employee_id)
+        .join(Employee, Completion.employee_id == Employee.id)
+        .where(Employee.is_active.is_(True), Completion.revoked_at.is_(None),
+               Completion.valid_until >= today, Completion.valid_until <= today + EXPIRY_NOTICE_WINDOW,
+               ~select(newer.id).where(newer.employee_id == Completion.employee_id,
+                                       newer.course_id == Completion.course_id, newer.revoked_at.is_(None),
+                                       newer.cycle > Completion.cycle).exists())).all()
+    return sum(bool(queue(employee_id, "completion_expiring", f"expiry:{completion_id}:before",
+                          {"completion_id": completion_id})) for completion_id, employee_id in rows)

@@ -40,6 +40,45 @@ def queue(recipient_id: int, kind: str, dedupe_key: str, context: dict[str, Any]
     return row
 
 
+def queue_or_merge(recipient_id: int, kind: str, dedupe_key: str, list_key: str, items: list[int],
+                   context: dict[str, Any] | None = None) -> bool:
+    """One notice per cause that lists items (a head's weekly overdue list, what a transfer handed a
+    head): queued with `items` under `context[list_key]`, or, while that notice is still pending,
+    the new items added to it (one guarded UPDATE: a notice a sender has claimed, or sent, is left
+    as it is). Returns True when a notice was queued (not when one was extended)."""
+    row = queue(recipient_id, kind, dedupe_key, {**(context or {}), list_key: sorted(set(items))})
+    if row is not None:
+        return True
+    found = db_session.execute(select(Notification.id, Notification.context).where(
+        Notification.dedupe_key == dedupe_key[:200], Notification.status == DeliveryStatus.PENDING)).first()
+    if found is None:
+        return False
+    listed = [int(i) for i in (found.context or {}).get(list_key, [])]
+    merged = sorted({*listed, *items})
+    if merged != sorted(listed):
+        db_session.execute(
+            update(Notification).where(Notification.id == found.id, Notification.status == DeliveryStatus.PENDING)
+            .values(context={**found.context, list_key: merged}).execution_options(synchronize_session="fetch"))
+    return False
+
+
+def void_unsent(recipient_id: int, kind: str, *, enrolment_id: int | None = None,
+                dedupe_key: str | None = None) -> int:
+    """Void the recipient's notices of `kind` about one thing (an enrolment, or the one notice of a
+    cause) that have not gone out: one guarded UPDATE from pending, so a notice a sender has
+    already claimed is left to it (it reads the request again just before sending, and skips it
+    if it is no longer the recipient's: app/reminders/rendering.py). Returns how many."""
+    stmt = update(Notification).where(Notification.recipient_id == recipient_id, Notification.kind == kind,
+                                      Notification.status == DeliveryStatus.PENDING)
+    if enrolment_id is not None:
+        stmt = stmt.where(Notification.enrolment_id == enrolment_id)
+    if dedupe_key is not None:
+        stmt = stmt.where(Notification.dedupe_key == dedupe_key)
+    result = db_session.execute(stmt.values(status=DeliveryStatus.VOID, last_error="handed over after a transfer")
+                                .execution_options(synchronize_session="fetch"))
+    return rows_changed(result) or 0
+
+
 def session_reminder_offsets() -> list[int]:
     setting = db_session.get(KindSetting, "session_reminder")
     if setting is not None and setting.offsets:

@@ -4,15 +4,14 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.auth.events import SignInDelayed
-from app.cohorts.events import ApplicationDecided, EndorsementRequested, SubmissionReviewed
+from app.cohorts.events import ApplicationDecided, EndorsementRequested, EndorsementsRerouted, SubmissionReviewed
 from app.cohorts.models import Application, FieldworkTeam, Submission
 from app.core.db import db_session
 from app.core.events import subscribe
-from app.enrollment.events import EnrolmentTransitioned
+from app.enrollment.events import ApprovalsRerouted, EnrolmentTransitioned, Handover
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState, is_active_place
 from app.org.models import Employee, RoleGrant, RoleName
-from app.org.queries import manager_of
-from app.reminders.services import queue, schedule_session_reminders, void_pending
+from app.reminders.services import queue, queue_or_merge, schedule_session_reminders, void_pending, void_unsent
 from app.scheduling.events import SessionMoved
 from app.scheduling.models import TrainingSession
 from app.web.external_urls import base_url
@@ -74,10 +73,37 @@ def on_session_moved(event: SessionMoved) -> None:
 
 def on_endorsement_requested(event: EndorsementRequested) -> None:
     application = db_session.get(Application, event.application_id)
-    manager = manager_of(application.employee) if application is not None else None
-    if application is not None and manager is not None:
-        queue(manager.id, "cohort_endorsement_requested", f"cohort:endorse:{application.id}",
+    if application is not None and application.approver_id is not None:  # the head asked (app/cohorts)
+        queue(application.approver_id, "cohort_endorsement_requested", f"cohort:endorse:{application.id}",
               {"application_id": application.id})
+
+
+def on_approvals_rerouted(event: ApprovalsRerouted) -> None:
+    """Requests a transfer handed to a new head: the old head's unsent "please approve" notices are
+    voided, and each new head gets one notice listing what they took over in this change."""
+    for handover in event.handovers:
+        if handover.from_approver_id is not None:
+            void_unsent(handover.from_approver_id, "approval_requested", enrolment_id=handover.item_id)
+    _tell_new_heads(event.change_key, event.handovers, "enrolment_ids")
+
+
+def on_endorsements_rerouted(event: EndorsementsRerouted) -> None:
+    """Applications a transfer handed to a new head: as `on_approvals_rerouted`."""
+    for handover in event.handovers:
+        if handover.from_approver_id is not None:
+            void_unsent(handover.from_approver_id, "cohort_endorsement_requested",
+                        dedupe_key=f"cohort:endorse:{handover.item_id}")
+    _tell_new_heads(event.change_key, event.handovers, "application_ids")
+
+
+def _tell_new_heads(change_key: str, handovers: tuple[Handover, ...], list_key: str) -> None:
+    """One notice per new head and change, whatever domains hand them work (merged while unsent)."""
+    by_head: dict[int, list[int]] = {}
+    for handover in handovers:
+        if handover.to_approver_id is not None:  # None: HR's stage, told as a forwarded request
+            by_head.setdefault(handover.to_approver_id, []).append(handover.item_id)
+    for head_id, items in sorted(by_head.items()):
+        queue_or_merge(head_id, "work_handed_over", f"handover:{change_key}:{head_id}", list_key, items)
 
 
 def on_application_decided(event: ApplicationDecided) -> None:
@@ -109,6 +135,8 @@ def register() -> None:
     subscribe(EnrolmentTransitioned, on_enrolment_transitioned)
     subscribe(SessionMoved, on_session_moved)
     subscribe(EndorsementRequested, on_endorsement_requested)
+    subscribe(ApprovalsRerouted, on_approvals_rerouted)
+    subscribe(EndorsementsRerouted, on_endorsements_rerouted)
     subscribe(ApplicationDecided, on_application_decided)
     subscribe(SubmissionReviewed, on_submission_reviewed)
     subscribe(SignInDelayed, on_sign_in_delayed)

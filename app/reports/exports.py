@@ -1,4 +1,5 @@
-"""The fiscal year's enrolments as rows, read in batches (yield_per) so exports stream."""
+"""The fiscal year's enrolments as rows, read in batches (yield_per) so exports stream; and the
+public figures of a published report as rows (CSV and Excel of the public page)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import Employee, Grade, Unit
 from app.reports.figures import Period
+from app.reports.models import HalfYearReport
 from app.scheduling.models import TrainingSession
 from app.web.locale import gettext as _
 
@@ -38,3 +40,33 @@ def enrolment_rows(period: Period) -> Iterator[list[Any]]:
                starts_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M") if starts_at else "",
                state.value if hasattr(state, "value") else state,
                requested_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M") if requested_at else ""]
+
+
+# --- the public figures of a published report (already through suppression.suppress) ----------
+
+HIDDEN = "x"  # a suppressed count or rate, the same mark whatever the reason (see suppression.py)
+
+
+def public_filename(report: HalfYearReport, extension: str) -> str:
+    return f"training-report-{report.fiscal_year}-h{report.half}-v{report.version}.{extension}"
+
+
+def public_header() -> list[str]:
+    return [_("Table"), _("Breakdown"), _("Participants"), _("Completed"), _("Completion rate (%)"),
+            _("Attendance rate (%)"), _("Planned"), _("Against plan (%)")]
+
+
+def public_rows(figures: dict[str, Any]) -> Iterator[list[Any]]:
+    """The public tables, row by row with their totals. A hidden count is written "x" (an empty
+    cell would read as zero); a rate is empty when hidden or when there is nothing to divide by."""
+    def count(row: dict[str, Any], key: str) -> Any:
+        return HIDDEN if row.get(key) is None else row[key]
+
+    tables = ((_("By department"), "by_department"), (_("By grade"), "by_grade"),
+              (_("By course and programme"), "by_course"))
+    for title, key in tables:
+        for row in [*figures.get(key, []), {**figures["totals"], "label": _("Total")}]:
+            yield [title, row["label"], count(row, "participants"), count(row, "completed"),
+                   row.get("completion_rate"), row.get("attendance_rate"),
+                   row.get("planned") if key == "by_course" else None,
+                   row.get("achievement") if key == "by_course" else None]

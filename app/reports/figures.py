@@ -41,6 +41,10 @@ class Period:
         return FiscalHalf(self.fiscal_year, self.half).ends_on if self.half else FiscalYear(self.fiscal_year).ends_on
 
     @property
+    def fiscal_half(self) -> FiscalHalf | None:
+        return FiscalHalf(self.fiscal_year, self.half) if self.half else None
+
+    @property
     def start(self) -> datetime:
         return datetime.combine(self.starts_on, time(0), tzinfo=TOKYO)
 
@@ -49,6 +53,19 @@ class Period:
         from datetime import timedelta
 
         return datetime.combine(self.ends_on + timedelta(days=1), time(0), tzinfo=TOKYO)
+
+
+def plan_of(halves: dict[int, int], half: int | None) -> int | None:
+    """A course's plan for a half (1, 2) or the year (None), from its plans keyed by half (0 for the
+    year). A half is compared only with its own plan, never with a share of the year's: training is
+    seasonal (new staff in April, grade training in autumn), so half of the annual plan would show
+    a course on plan at 180 % in 上期 and 20 % in 下期. The year falls back to the sum of both
+    halves' plans when HR planned halves only."""
+    if half:
+        return halves.get(half)
+    if 0 in halves:
+        return halves[0]
+    return halves[1] + halves[2] if 1 in halves and 2 in halves else None
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -98,8 +115,11 @@ def compute(period: Period, locale: str = "ja") -> dict[str, Any]:
     units, department_of = _departments()
     grades = {g.id: g for g in db_session.scalars(select(Grade))}
     courses = {c.id: c for c in db_session.scalars(select(Course))}
-    plans = {p.course_id: p.planned for p in db_session.scalars(select(CoursePlan).where(
-        CoursePlan.fiscal_year == period.fiscal_year))}
+    plans_by_half: dict[int, dict[int, int]] = {}
+    for plan in db_session.scalars(select(CoursePlan).where(CoursePlan.fiscal_year == period.fiscal_year)):
+        plans_by_half.setdefault(plan.course_id, {})[plan.half] = plan.planned
+    plans = {course_id: planned for course_id, halves in plans_by_half.items()
+             if (planned := plan_of(halves, period.half)) is not None}
 
     def bucket() -> dict[str, int]:
         return {"participants": 0, "completed": 0, "marked": 0, "attended": 0}
@@ -133,13 +153,14 @@ def compute(period: Period, locale: str = "ja") -> dict[str, Any]:
     quiz = quiz_figures(period)
     satisfaction = satisfaction_figures(period)
     course_rows = []
-    for course_id in sorted(set(by_course) | set(plans), key=lambda c: courses[c].code if c in courses else ""):
+    for course_id in sorted(set(by_course) | set(plans_by_half), key=lambda c: courses[c].code if c in courses else ""):
         course = courses.get(course_id)
         if course is None:
             continue
         row = by_course.get(course_id, bucket())
         planned = plans.get(course_id)
-        course_rows.append(finish(course.code, course.title(locale), row, planned=planned,
+        annual = plan_of(plans_by_half.get(course_id, {}), None) if period.half else None
+        course_rows.append(finish(course.code, course.title(locale), row, planned=planned, annual_planned=annual,
                                   achievement=_rate(row["participants"], planned) if planned else None,
                                   **quiz.get(course_id, {"quiz_attempts": 0, "quiz_pass_rate": None,
                                                          "quiz_average": None}),
@@ -219,35 +240,3 @@ def cohort_figures(period: Period, locale: str) -> list[dict[str, Any]]:
                      "milestones_accepted": accepted, "milestones_due": due,
                      "milestone_rate": _rate(accepted, due), "completed": completed_of.get(cohort.programme_id, 0)})
     return rows
-
-
-SUPPRESSION_THRESHOLD = 5
-
-
-def suppress(figures: dict[str, Any], threshold: int = SUPPRESSION_THRESHOLD) -> dict[str, Any]:
-    """The public version: no names of people (there are none here), counts below the threshold
-    replaced by None ("<5"), and every rate built on such a count hidden too (as numerator or
-    denominator: 80% of 5 places, or 50% of a plan of 4, would give the small count away)."""
-    def clean(row: dict[str, Any]) -> dict[str, Any]:
-        out = dict(row)
-        for count_key, rate_keys in (("participants", ("completion_rate", "achievement")),
-                                     ("completed", ("completion_rate",)), ("marked", ("attendance_rate",)),
-                                     ("attended", ("attendance_rate",)),
-                                     ("quiz_attempts", ("quiz_pass_rate", "quiz_average")),
-                                     ("satisfaction_responses", ("satisfaction",)), ("applicants", ()),
-                                     ("selected", ())):
-            if count_key in out and isinstance(out[count_key], int) and 0 < out[count_key] < threshold:
-                out[count_key] = None
-                for rate_key in rate_keys:
-                    if rate_key in out:
-                        out[rate_key] = None
-        if "division" in out:
-            out.pop("division")
-        return out
-
-    public = dict(figures)
-    for key in ("by_department", "by_grade", "by_course", "cohorts"):
-        public[key] = [clean(r) for r in figures.get(key, [])]
-    public["by_division"] = []  # divisions are too small to publish
-    public["totals"] = clean(figures["totals"])
-    return public

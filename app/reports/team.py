@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from app.catalog.models import Assignment, AssignmentStatus, Course
 from app.completion.models import Completion
+from app.completion.services import assignment_done, current_completion
 from app.core.clock import now, today
 from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState, is_active_place
@@ -62,11 +63,15 @@ def subtree_units(roots: list[Unit]) -> list[Unit]:
 
 
 def team_overview(manager: Employee, roots: list[Unit], *, unit_id: int | None = None, grade_id: int | None = None,
-                  status: str = "") -> TeamOverview:
+                  status: str = "", shown_roots: list[Unit] | None = None) -> TeamOverview:
+    """`roots`: the subtrees the viewer may narrow to (the unit filter offers their units).
+    `shown_roots`: what is shown before a unit is chosen, `roots` unless given (HR may choose any
+    unit of the prefecture but is shown only the units they head, often none, until they choose)."""
     units = subtree_units(roots)
     overview = TeamOverview(units=units)
     allowed = {u.id: u for u in units}
-    scope = [u.id for u in units]
+    default_paths = tuple(r.path for r in (roots if shown_roots is None else shown_roots))
+    scope = [u.id for u in units if u.path.startswith(default_paths)]
     if unit_id is not None:
         chosen = allowed.get(unit_id)
         scope = [u.id for u in units if chosen is not None and u.path.startswith(chosen.path)]
@@ -81,9 +86,12 @@ def team_overview(manager: Employee, roots: list[Unit], *, unit_id: int | None =
         .options(joinedload(Assignment.employee), joinedload(Assignment.course))).unique())
     overview.people = len({a.employee_id for a in assignments})
     assigned_courses = sorted({a.course_id for a in assignments})  # only these pairs matter, not all their history
-    done = set(db_session.execute(select(Completion.employee_id, Completion.course_id).where(
-        Completion.employee_id.in_(people_ids), Completion.course_id.in_(assigned_courses),
-        Completion.revoked_at.is_(None))).all())
+    # The latest current completion of each pair (not revoked, not expired): a cycle is done by one
+    # on or after the day it opened (the same rule as the compliance view and the reminders).
+    latest = {(e, c): d for e, c, d in db_session.execute(
+        select(Completion.employee_id, Completion.course_id, func.max(Completion.completed_on)).where(
+            Completion.employee_id.in_(people_ids), Completion.course_id.in_(assigned_courses),
+            current_completion()).group_by(Completion.employee_id, Completion.course_id))}
     live = {(e, c): s for e, c, s in db_session.execute(select(Enrolment.employee_id, Enrolment.course_id,
                                                                Enrolment.state)
                                                         .where(Enrolment.employee_id.in_(people_ids),
@@ -95,7 +103,7 @@ def team_overview(manager: Employee, roots: list[Unit], *, unit_id: int | None =
         key = (assignment.employee_id, assignment.course_id)
         summary = summaries.setdefault(assignment.course_id, CourseSummary(assignment.course))
         summary.assigned += 1
-        if key in done:
+        if assignment_done(assignment.opens_on, latest.get(key)):
             row_status = "completed"
             summary.completed += 1
         elif assignment.due_on < current:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import secrets
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -13,28 +12,33 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from app.audit.services import record_event
 from app.catalog.models import Course, CourseStatus
 from app.completion.services import completed_course_ids_many
-from app.core.clock import now, today
+from app.core.clock import today
 from app.core.db import db_session
 from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee, Grade, Unit
 from app.org.queries import all_grades
-from app.permissions import Permission, can_view_team_unit, headed_units, public, require
+from app.permissions import Permission, can_view_team_unit, headed_units, public, require, team_unit_roots
+from app.reports import compliance as comp
 from app.reports import figures as fig
-from app.reports.exports import enrolment_header, enrolment_rows
+from app.reports import queries as report_queries
+from app.reports import services as report_services
+from app.reports import transitions
+from app.reports.exports import enrolment_header, enrolment_rows, public_filename, public_header, public_rows
 from app.reports.forms import HalfYearForm, plans_form
 from app.reports.models import CoursePlan, HalfYearReport
+from app.reports.suppression import THRESHOLD as SUPPRESSION_THRESHOLD
+from app.reports.suppression import suppress
 from app.reports.team import STATUSES, TeamOverview, team_overview
 from app.scheduling.models import TrainingSession
 from app.web.charts import bar_chart_svg
 from app.web.ids import arg_id, parse_fiscal_year
 from app.web.locale import current_language
 from app.web.locale import gettext as _
-from app.web.pagination import Page, page_number
-from app.web.spreadsheets import csv_response_rows, neutralise, xlsx_response_rows
+from app.web.pagination import Page, page_number, paginate
+from app.web.spreadsheets import csv_response_rows, neutralise, xlsx_response_rows, xlsx_response_sheets
 
 bp = Blueprint("reports", __name__)
 
@@ -51,10 +55,10 @@ def _overview() -> TeamOverview:
     unit_id = arg_id("unit")
     if unit_id is not None and not can_view_team_unit(current_user, unit_id):
         abort(403)  # another unit's id in the URL: not theirs to see
-    roots = headed_units(current_user)
     status = request.args.get("status", "")
-    return team_overview(current_user, roots, unit_id=unit_id, grade_id=arg_id("grade"),
-                         status=status if status in STATUSES else "")
+    # A manager: the subtrees they head. HR: any unit of the prefecture, one chosen at a time.
+    return team_overview(current_user, team_unit_roots(current_user), unit_id=unit_id, grade_id=arg_id("grade"),
+                         status=status if status in STATUSES else "", shown_roots=headed_units(current_user))
 
 
 @bp.route("/team")
@@ -66,7 +70,8 @@ def team() -> ResponseReturnValue:
     page = Page(items=overview.rows[(number - 1) * size:number * size], page=number, per_page=size,
                 total=len(overview.rows))
     return render_template("reports/team.html", overview=overview, page=page, grades=all_grades(),
-                           labels=_status_labels(), statuses=STATUSES)
+                           labels=_status_labels(), statuses=STATUSES,
+                           choose_unit=arg_id("unit") is None and not headed_units(current_user))
 
 
 def _team_rows(overview: TeamOverview) -> Iterator[list[Any]]:
@@ -172,15 +177,11 @@ def plans() -> ResponseReturnValue:
     period = _period()
     courses = list(db_session.scalars(select(Course).where(Course.status == CourseStatus.PUBLISHED)
                                       .order_by(Course.code)))
-    existing = {p.course_id: p for p in db_session.scalars(select(CoursePlan).where(
+    existing = {(p.course_id, p.half): p.planned for p in db_session.scalars(select(CoursePlan).where(
         CoursePlan.fiscal_year == period.fiscal_year))}
-    form = plans_form(courses, current_language(), {course_id: p.planned for course_id, p in existing.items()})
+    form = plans_form(courses, current_language(), existing)
     if form.validate_on_submit():
-        for course_id, planned in form.planned().items():
-            plan = existing.get(course_id) or CoursePlan(course_id=course_id, fiscal_year=period.fiscal_year, planned=0)
-            plan.planned = planned
-            db_session.add(plan)
-        record_event(current_user, "reports.plans_saved", "course_plans", period.fiscal_year)
+        report_services.save_plans(current_user, period.fiscal_year, form.planned(), form.cleared())
         db_session.commit()
         flash(_("Plans saved."), "success")
         return redirect(url_for("reports.plans", fy=period.fiscal_year))
@@ -194,8 +195,7 @@ def plans() -> ResponseReturnValue:
 
 
 def _report_row(period: fig.Period) -> HalfYearReport | None:
-    return db_session.scalar(select(HalfYearReport).where(HalfYearReport.fiscal_year == period.fiscal_year,
-                                                          HalfYearReport.half == period.half))
+    return transitions.latest_version(period.fiscal_year, period.half or 1)
 
 
 def _half_period() -> fig.Period:
@@ -210,32 +210,33 @@ def _half_period() -> fig.Period:
 @require(Permission.REPORTS_ORG_READ)
 def half_year() -> ResponseReturnValue:
     period = _half_period()
-    report = _report_row(period)
     form = HalfYearForm()
-    if form.is_submitted() and report is not None and report.published_at is not None:
-        flash(_("A published report cannot be changed."), "error")
-        return redirect(url_for("reports.half_year", fy=period.fiscal_year, half=period.half))
+    if form.is_submitted() and form.action.data != "correct":
+        report = _report_row(period)
+        if report is not None and report.published_at is not None:  # whatever was typed: nothing to change
+            flash(_("A published report cannot be changed."), "error")
+            return redirect(url_for("reports.half_year", fy=period.fiscal_year, half=period.half))
     if form.validate_on_submit():
-        if report is None:
-            report = HalfYearReport(fiscal_year=period.fiscal_year, half=period.half, narrative="")
-            db_session.add(report)
-        report.narrative = form.narrative.data or ""
-        if form.is_publish:
-            report.snapshot = fig.compute(period, "ja")
-            report.published_at = now()
-            report.published_by_id = current_user.id
-            report.public_slug = secrets.token_urlsafe(9)
-            record_event(current_user, "reports.half_year_published", "half_year_report",
-                         f"{period.fiscal_year}-{period.half}")
-            flash(_("Report published. Its figures are now frozen."), "success")
+        try:
+            message = report_services.act_on_half_year(current_user, period, form.action.data,
+                                                       form.narrative.data or "", (form.reason.data or "").strip(),
+                                                       form.version.number)
+        except transitions.ReportError as error:
+            db_session.rollback()
+            flash(str(error), "error")
         else:
-            flash(_("Comments saved."), "success")
-        db_session.commit()
+            db_session.commit()
+            flash(message, "success")
         return redirect(url_for("reports.half_year", fy=period.fiscal_year, half=period.half))
+    report = _report_row(period)
+    versions = report_queries.published_versions(period.fiscal_year, period.half or 1) \
+        if report is not None and report.published_at is not None else []
     figures = report.snapshot if report is not None and report.snapshot else fig.compute(period, current_language())
     return render_template("reports/half_year.html", form=form, figures=figures, charts=_charts(figures),
-                           period=period, report=report, years=_years(), print_view=request.args.get("print") == "1"), \
-        400 if form.errors else 200
+                           period=period, report=report, versions=versions, years=_years(),
+                           can_publish=transitions.half_has_ended(period.fiscal_year, period.half or 1),
+                           publishable_from=transitions.publishable_from(period.fiscal_year, period.half or 1),
+                           print_view=request.args.get("print") == "1"), 400 if form.errors else 200
 
 
 @bp.route("/reports/half-year.xlsx")
@@ -285,18 +286,37 @@ def _figures_workbook(figures: dict[str, Any], filename: str) -> Response:
     return response
 
 
+def _published_or_404(slug: str) -> tuple[HalfYearReport, dict[str, Any]]:
+    report = report_queries.published_by_slug(slug)
+    if report is None or not report.snapshot:
+        abort(404)
+    return report, suppress(report.snapshot)
+
+
 @bp.route("/public/reports/<slug>")
 @public
 def public_report(slug: str) -> ResponseReturnValue:
-    """The published report for everyone (no sign-in): aggregates only, small counts suppressed."""
-    report = db_session.scalar(select(HalfYearReport).where(HalfYearReport.public_slug == slug,
-                                                            HalfYearReport.published_at.is_not(None)))
-    if report is None or not report.snapshot:
-        abort(404)
-    figures = fig.suppress(report.snapshot)
+    """A published version for everyone (no sign-in): aggregates only, small counts and whatever
+    would give them away hidden (app/reports/suppression.py); the notice of a correction."""
+    report, figures = _published_or_404(slug)
     period = fig.Period(report.fiscal_year, report.half)
     return render_template("reports/public_report.html", figures=figures, charts=_charts(figures), period=period,
-                           report=report, threshold=fig.SUPPRESSION_THRESHOLD)
+                           report=report, versions=report_queries.published_versions(report.fiscal_year, report.half),
+                           threshold=SUPPRESSION_THRESHOLD)
+
+
+@bp.route("/public/reports/<slug>/figures.csv")
+@public
+def public_report_csv(slug: str) -> ResponseReturnValue:
+    report, figures = _published_or_404(slug)
+    return csv_response_rows(public_filename(report, "csv"), public_header(), public_rows(figures))
+
+
+@bp.route("/public/reports/<slug>/figures.xlsx")
+@public
+def public_report_xlsx(slug: str) -> ResponseReturnValue:
+    report, figures = _published_or_404(slug)
+    return xlsx_response_rows(public_filename(report, "xlsx"), _("Figures"), public_header(), public_rows(figures))
 
 
 # --- exports ---------------------------------------------------------------------------------
@@ -318,3 +338,76 @@ def export_enrolments_xlsx() -> ResponseReturnValue:
                               enrolment_rows(period))
 
 
+
+
+# --- HR's compliance view: mandatory training across the prefecture ---------------------------
+
+
+def _compliance_filters() -> comp.Filters:
+    """The view's filters from the query string; a bad value is ignored (never a 500)."""
+    half = request.args.get("half", "")
+    return comp.Filters(
+        fiscal_year=parse_fiscal_year(request.args.get("fy")) or fiscal_year_of(today()).year,
+        half=int(half) if half in ("1", "2") else None, department_id=arg_id("department"), unit_id=arg_id("unit"),
+        unit_only=request.args.get("only") == "1", grade_id=arg_id("grade"), course_id=arg_id("course"))
+
+
+def _compliance_state() -> str | None:
+    state = request.args.get("state", "")
+    return state if state in comp.STATES else None
+
+
+def _compliance_view(reference: comp.Reference | None = None) -> comp.ComplianceView:
+    by = request.args.get("by", "")
+    return comp.compliance_view(_compliance_filters(), by if by in comp.BREAKDOWNS else "department", today(),
+                                current_language(), reference)
+
+
+@bp.route("/reports/compliance")
+@require(Permission.REPORTS_COMPLIANCE_READ)
+def compliance() -> ResponseReturnValue:
+    view = _compliance_view()
+    charted = [row for row in view.rows if row.counts.done_rate is not None]
+    title = _("Completion rate by %(breakdown)s", breakdown=comp.breakdown_labels()[view.breakdown])
+    chart = bar_chart_svg([row.label for row in charted], [row.counts.done_rate or 0 for row in charted],
+                          title=title, unit="%", max_value=100)
+    return render_template("reports/compliance.html", view=view, chart=chart, labels=comp.state_labels(),
+                           breakdowns=comp.breakdown_labels(), years=_years())
+
+
+@bp.route("/reports/compliance/people")
+@require(Permission.REPORTS_COMPLIANCE_READ)
+def compliance_people() -> ResponseReturnValue:
+    """The people behind a count: one page of the assignments in the view (and state)."""
+    filters, state, reference = _compliance_filters(), _compliance_state(), comp.load_reference()
+    page = paginate(comp.people_statement(filters, reference, today(), state), per_page=50, scalars=False)
+    page.items = list(comp.person_rows(page.items, reference, current_language()))
+    return render_template("reports/compliance_people.html", filters=filters, state=state, page=page,
+                           reference=reference, labels=comp.state_labels(), years=_years())
+
+
+def _compliance_filename(extension: str) -> str:
+    filters = _compliance_filters()
+    half = f"-h{filters.half}" if filters.half else ""
+    return f"compliance-{filters.fiscal_year}{half}-{today().isoformat()}.{extension}"
+
+
+@bp.route("/reports/compliance/export.csv")
+@require(Permission.REPORTS_COMPLIANCE_READ)
+def compliance_csv() -> ResponseReturnValue:
+    """The people of the view (and state), every row, streamed."""
+    reference = comp.load_reference()
+    rows = comp.all_people(_compliance_filters(), reference, today(), _compliance_state(), current_language())
+    return csv_response_rows(_compliance_filename("csv"), comp.people_header(), comp.people_cells(rows))
+
+
+@bp.route("/reports/compliance/export.xlsx")
+@require(Permission.REPORTS_COMPLIANCE_READ)
+def compliance_xlsx() -> ResponseReturnValue:
+    """The view's table on one sheet, its people (and state) on the next."""
+    reference = comp.load_reference()
+    view = _compliance_view(reference)
+    rows = comp.all_people(view.filters, reference, today(), _compliance_state(), current_language())
+    return xlsx_response_sheets(_compliance_filename("xlsx"), [
+        (_("Counts"), comp.summary_header(view.breakdown), comp.summary_cells(view)),
+        (_("Assigned people"), comp.people_header(), comp.people_cells(rows))])

@@ -10,7 +10,7 @@ from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional,
 
 from app.core.clock import TOKYO
 from app.core.text_safety import MultiLineText, SingleLineText
-from app.scheduling.models import ApprovalPolicy
+from app.scheduling.models import DEFAULT_MIN_PRESENCE_PCT, ApprovalPolicy
 from app.web.locale import gettext as _
 from app.web.locale import lazy_gettext as _l
 
@@ -72,6 +72,10 @@ class SessionForm(FlaskForm):
                                              validators=[DataRequired(message=_l("Enter a date and time."))])
     cancellation_deadline_at = DateTimeLocalField(_l("Cancellation deadline"), format="%Y-%m-%dT%H:%M",
                                                   validators=[DataRequired(message=_l("Enter a date and time."))])
+    min_presence_pct = IntegerField(
+        _l("Present in a web meeting from (percent of its time)"), default=DEFAULT_MIN_PRESENCE_PCT,
+        validators=[DataRequired(message=_l("Enter a percentage from 1 to 100.")),
+                    NumberRange(min=1, max=100, message=_l("Enter a percentage from 1 to 100."))])
     approval_policy = SelectField(_l("Approval"), choices=[])
     instructors = StringField(_l("Instructors (employee numbers)"), validators=[Optional(), Length(max=400),
                                                                                 SingleLineText()])

@@ -10,6 +10,8 @@ from app.catalog.models import Course
 from app.core.db import Base, enum_column
 from app.org.models import Employee
 
+DEFAULT_MIN_PRESENCE_PCT = 75
+
 
 class ApprovalPolicy(enum.StrEnum):
     NONE = "none"
@@ -40,6 +42,7 @@ class TrainingSession(Base):
         CheckConstraint("capacity >= 0", name="capacity_non_negative"),
         CheckConstraint("seats_taken >= 0 AND seats_taken <= capacity", name="seats_within_capacity"),
         CheckConstraint("enrolment_closes_at > enrolment_opens_at", name="window_ordered"),
+        CheckConstraint("min_presence_pct >= 1 AND min_presence_pct <= 100", name="min_presence_pct_range"),
         Index("ix_training_sessions_course_starts", "course_id", "starts_at"),
     )
 
@@ -60,6 +63,10 @@ class TrainingSession(Base):
     ends_at: Mapped[datetime]  # last meeting's end
     sequence: Mapped[int] = mapped_column(Integer, default=0)  # iCalendar SEQUENCE, raised on moves
     notes: Mapped[str] = mapped_column(Text, default="")
+    # The share of a meeting's scheduled time someone must be in the web meeting to count as
+    # present when a participant list is imported (app/attendance/participants.py).
+    min_presence_pct: Mapped[int] = mapped_column(Integer, default=DEFAULT_MIN_PRESENCE_PCT,
+                                                  server_default=str(DEFAULT_MIN_PRESENCE_PCT))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     cancelled_at: Mapped[datetime | None]

@@ -14,7 +14,13 @@ from app.core.db import db_session, rows_changed
 from app.core.events import emit
 from app.org.models import Employee
 from app.scheduling.events import SessionCancelled, SessionCapacityIncreased, SessionMoved
-from app.scheduling.models import ApprovalPolicy, Meeting, SessionStatus, TrainingSession
+from app.scheduling.models import (
+    DEFAULT_MIN_PRESENCE_PCT,
+    ApprovalPolicy,
+    Meeting,
+    SessionStatus,
+    TrainingSession,
+)
 from app.web.locale import gettext as _
 
 
@@ -37,6 +43,7 @@ class SessionDetails:
     cancellation_deadline_at: datetime
     approval_policy: ApprovalPolicy
     notes: str = ""
+    min_presence_pct: int = DEFAULT_MIN_PRESENCE_PCT  # web-meeting minutes that count as present, in %
 
 
 def _check(details: SessionDetails, meetings: Sequence[tuple[datetime, datetime]]) -> None:
@@ -47,6 +54,8 @@ def _check(details: SessionDetails, meetings: Sequence[tuple[datetime, datetime]
             raise SchedulingError("meetings", _("Each meeting must end after it starts."))
     if details.capacity < 0:
         raise SchedulingError("capacity", _("Capacity cannot be negative."))
+    if not 1 <= details.min_presence_pct <= 100:
+        raise SchedulingError("min_presence_pct", _("Enter a percentage from 1 to 100."))
     if details.enrolment_closes_at <= details.enrolment_opens_at:
         raise SchedulingError("enrolment_closes_at", _("Enrolment must close after it opens."))
     first = min(start for start, _ in meetings)
@@ -104,8 +113,9 @@ def update_session(actor: Employee | None, training_session: TrainingSession, de
         raise SchedulingError("capacity", _("%(taken)s seats are already taken; capacity cannot go below that.",
                                             taken=training_session.seats_taken))
     before = {"starts_at": training_session.starts_at.isoformat(), "capacity": training_session.capacity,
-              "location": training_session.location, "meetings": [(m.starts_at.isoformat(), m.ends_at.isoformat())
-                                                         for m in training_session.meetings]}
+              "location": training_session.location, "min_presence_pct": training_session.min_presence_pct,
+              "meetings": [(m.starts_at.isoformat(), m.ends_at.isoformat())
+                           for m in training_session.meetings]}
     old_times = [(m.starts_at, m.ends_at) for m in sorted(training_session.meetings, key=lambda m: m.starts_at)]
     old_capacity, old_place = training_session.capacity, (training_session.location, training_session.online_url)
     for key, value in details.__dict__.items():
@@ -129,7 +139,7 @@ def update_session(actor: Employee | None, training_session: TrainingSession, de
     db_session.flush()
     record_event(actor, "scheduling.session_updated", "training_session", training_session.id, before=before,
                  after={"starts_at": training_session.starts_at.isoformat(), "capacity": training_session.capacity,
-                        "location": training_session.location,
+                        "location": training_session.location, "min_presence_pct": training_session.min_presence_pct,
                         "meetings": [(m.starts_at.isoformat(), m.ends_at.isoformat())
                                      for m in training_session.meetings]})
     if moved:

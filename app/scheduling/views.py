@@ -39,6 +39,7 @@ def _details(form: SessionForm) -> SessionDetails:
         enrolment_closes_at=form.tokyo(form.enrolment_closes_at.data),
         cancellation_deadline_at=form.tokyo(form.cancellation_deadline_at.data),
         approval_policy=ApprovalPolicy(form.approval_policy.data), notes=form.notes.data or "",
+        min_presence_pct=form.min_presence_pct.data,
     )
 
 

@@ -42,15 +42,21 @@ def csv_response_rows(filename: str, header: list[str], rows: Iterable[list[Any]
 
 def xlsx_response_rows(filename: str, sheet: str, header: list[str], rows: Iterable[list[Any]]) -> Response:
     """Excel in openpyxl's write-only mode (rows are streamed to a temporary file, not kept)."""
+    return xlsx_response_sheets(filename, [(sheet, header, rows)])
+
+
+def xlsx_response_sheets(filename: str, sheets: Iterable[tuple[str, list[str], Iterable[list[Any]]]]) -> Response:
+    """Several sheets (title, header, rows) in one workbook, written as `xlsx_response_rows` does."""
     import tempfile
 
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
-    worksheet = workbook.create_sheet(title=sheet[:31])
-    worksheet.append([neutralise(h) for h in header])
-    for row in rows:
-        worksheet.append([neutralise(v) if isinstance(v, str) else v for v in row])
+    for sheet, header, rows in sheets:
+        worksheet = workbook.create_sheet(title=sheet[:31])
+        worksheet.append([neutralise(h) for h in header])
+        for row in rows:
+            worksheet.append([neutralise(v) if isinstance(v, str) else v for v in row])
     handle = tempfile.TemporaryFile()
     workbook.save(handle)
     handle.seek(0)

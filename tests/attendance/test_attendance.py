@@ -1,9 +1,8 @@
 """Taking attendance: the roster (marks, remarks, "mark all present", the audit trail, who may
-open it), people who joined late, importing a web-meeting participant list, and the attendance
-rate on the enrolment page."""
+open it), people who joined late, and the attendance rate on the enrolment page. Web-meeting
+participant lists: tests/attendance/test_participant_lists.py."""
 from __future__ import annotations
 
-import io
 import re
 from datetime import timedelta
 
@@ -12,7 +11,7 @@ import time_machine
 from sqlalchemy import select
 
 from app.attendance.models import AttendanceMark, AttendanceStatus, MarkSource
-from app.attendance.services import apply_participants, preview_participants, rate_of
+from app.attendance.services import rate_of
 from app.audit.models import AuditEvent
 from app.core.db import db_session
 from app.enrollment.models import Enrolment
@@ -248,110 +247,6 @@ def test_rate_leaves_out_excused_and_meetings_not_held_yet(ctx, setup):
         assert (rate.attended, rate.counted, rate.percent) == (1, 1, 100)
 
 
-# --- web-meeting participant lists -------------------------------------------------------------
-
-
-def upload(client, meeting_id: int, raw: bytes, filename: str = "participants.csv"):  # type: ignore[no-untyped-def]
-    token = factories.csrf_token(client, f"/attendance/meetings/{meeting_id}")
-    return client.post(f"/attendance/meetings/{meeting_id}/participants",
-                       data={"csrf_token": token, "file": (io.BytesIO(raw), filename)},
-                       content_type="multipart/form-data")
-
-
-def test_participant_list_preview_then_apply(app, setup):
-    meeting_id, _starts_at, ends_at = setup["meetings"][0]
-    a, b, _c = setup["enrolments"]
-    emails = [p.email for p in setup["staff"]]
-    text = ("名前,メールアドレス,参加時刻\r\n"
-            f"受講 花子0,{emails[0].upper()},10:01\r\n"
-            "外部 講師,guest@example.com,10:02\r\n"
-            f"受講 花子1,  {emails[1].lower()} ,10:03\r\n"
-            ",,\r\n"
-            f"受講 花子0,{emails[0]},10:30\r\n")  # rejoined after a dropped connection
-    raw = "\ufeff".encode() + text.encode("utf-8")  # a BOM, as spreadsheet programs write
-    with time_machine.travel(ends_at + timedelta(minutes=30), tick=False):
-        client = signed_in(app, setup["instructor"])
-        response = upload(client, meeting_id, raw)
-        assert response.status_code == 200
-        page = response.get_data(as_text=True)
-        assert f"2行目: {emails[0].lower()} → 受講 花子0" in page
-        assert f"4行目: {emails[1].lower()} → 受講 花子1" in page
-        assert "3行目: guest@example.com — この日程の受講者ではありません" in page
-        assert "6行目" not in page  # the same person twice is one match
-        assert marks(app, meeting_id) == {}  # nothing saved by the preview
-        ids = re.search(r'name="enrolment_ids"[^>]*value="([^"]*)"', page).group(1)
-        assert sorted(int(i) for i in ids.split(",")) == sorted([a, b])
-        token = factories.csrf_token(client, f"/attendance/meetings/{meeting_id}")
-        response = client.post(f"/attendance/meetings/{meeting_id}/participants/apply",
-                               data={"csrf_token": token, "enrolment_ids": ids})
-        assert response.status_code == 302
-    got = marks(app, meeting_id)
-    assert {e: (m.status, m.source) for e, m in got.items()} == {
-        a: (AttendanceStatus.PRESENT, MarkSource.IMPORT), b: (AttendanceStatus.PRESENT, MarkSource.IMPORT)}
-    assert [e.after["source"] for e in audits(app)] == ["import", "import"]
-
-
-def test_participant_list_in_cp932_with_an_english_header(app, setup):
-    meeting_id, _, ends_at = setup["meetings"][0]
-    emails = [p.email for p in setup["staff"]]
-    teams = ("氏名,メール,参加時刻,退出時刻\r\n"
-             f"受講 花子2,{emails[2]},2020/10/01 10:00,2020/10/01 12:00\r\n").encode("cp932")
-    zoom = ("Name (Original Name),User Email,Join Time,Leave Time,Duration (Minutes)\n"
-            f"Hanako,{emails[0].upper()},10:00,12:00,120\n").encode()
-    with time_machine.travel(ends_at + timedelta(minutes=30), tick=False):
-        client = signed_in(app, setup["hr"])
-        page = upload(client, meeting_id, teams).get_data(as_text=True)
-        assert f"2行目: {emails[2].lower()} → 受講 花子2" in page
-        page = upload(client, meeting_id, zoom).get_data(as_text=True)
-        assert f"2行目: {emails[0].lower()} → 受講 花子0" in page
-    assert marks(app, meeting_id) == {}
-
-
-def test_participant_list_without_an_email_column_is_a_clear_problem(app, setup):
-    meeting_id, _, ends_at = setup["meetings"][0]
-    raw = "名前,参加時刻\r\n受講 花子0,10:00\r\n".encode("cp932")
-    with time_machine.travel(ends_at + timedelta(minutes=30), tick=False):
-        client = signed_in(app, setup["instructor"])
-        response = upload(client, meeting_id, raw)
-        assert response.status_code == 422
-        page = response.get_data(as_text=True)
-        assert "ファイルにメールアドレスの列が見つかりません。" in page and "enrolment_ids" not in page
-    assert marks(app, meeting_id) == {}
-
-
-def test_participant_list_upload_is_for_the_sessions_staff_only(app, setup):
-    meeting_id, _, ends_at = setup["meetings"][0]
-    raw = f"email\n{setup['staff'][0].email}\n".encode()
-    with time_machine.travel(ends_at + timedelta(minutes=30), tick=False):
-        client = signed_in(app, setup["other_instructor"])
-        assert upload(client, meeting_id, raw).status_code == 403
-        response = factories.post(client, f"/attendance/meetings/{meeting_id}/participants/apply",
-                                  {"enrolment_ids": str(setup["enrolments"][0])})
-        assert response.status_code == 403
-    assert marks(app, meeting_id) == {}
-
-
-def test_applying_ids_of_another_session_does_nothing(ctx, setup):
-    meeting = db_session.get(Meeting, setup["meetings"][0][0])
-    other_session = factories.training_session(factories.course(), starts_in=timedelta(days=5))
-    stranger = factories.enrolment(factories.employee(), other_session)
-    assert apply_participants(setup["hr"], meeting, [stranger.id]) == 0
-    assert db_session.scalars(select(AttendanceMark)).all() == []
-
-
-def test_preview_leaves_out_late_joiners_and_reports_undecodable_files(ctx, setup):
-    meeting = db_session.get(Meeting, setup["meetings"][0][0])
-    enrolment = db_session.get(Enrolment, setup["enrolments"][0])
-    enrolment.confirmed_at = meeting.ends_at + timedelta(hours=1)
-    db_session.flush()
-    preview = preview_participants(meeting, f"E-mail\n{setup['staff'][0].email}\n{setup['staff'][1].email}\n".encode())
-    assert [line for line, *_ in preview.matched] == [3]
-    assert [line for line, *_ in preview.unmatched] == [2]
-    assert preview.enrolment_ids == [setup["enrolments"][1]]
-    broken = preview_participants(meeting, b"email\n\xff\xfe\x00\x81\x00\n")
-    assert broken.problem and not broken.matched
-
-
 # --- the rate on the enrolment page ----------------------------------------------------------
 
 
@@ -371,62 +266,3 @@ def test_enrolment_page_shows_the_rate_against_the_minimum(app, setup):
         roster = signed_in(app, setup["instructor"]).get(f"/attendance/meetings/{second_id}").get_data(as_text=True)
         row = row_of(roster, "受講 花子0")
         assert "50%" in row and "(1/2)" in row and "80% 未満" in row
-
-
-def test_import_keeps_late_and_left_early_marks_and_remarks(ctx, setup):
-    from app.attendance.services import set_mark
-
-    meeting = db_session.get(Meeting, setup["meetings"][0][0])
-    a, b, c = (db_session.get(Enrolment, e) for e in setup["enrolments"])
-    with time_machine.travel(meeting.ends_at + timedelta(minutes=30), tick=False):
-        set_mark(setup["instructor"], a, meeting, AttendanceStatus.LATE, "30分遅刻")
-        set_mark(setup["instructor"], b, meeting, AttendanceStatus.ABSENT, "回線不調で教室に来られず")
-        preview = preview_participants(meeting, "\n".join(["email"] + [p.email for p in setup["staff"]]).encode())
-        assert sorted(preview.enrolment_ids) == sorted([a.id, b.id, c.id])
-        assert apply_participants(setup["instructor"], meeting, preview.enrolment_ids) == 2
-    got = {m.enrolment_id: (m.status, m.remark) for m in db_session.scalars(select(AttendanceMark))}
-    assert got == {a.id: (AttendanceStatus.LATE, "30分遅刻"),  # what the instructor saw is kept
-                   b.id: (AttendanceStatus.PRESENT, "回線不調で教室に来られず"),  # attended online after all
-                   c.id: (AttendanceStatus.PRESENT, "")}
-
-
-def test_teams_attendance_report_in_utf16_with_tabs_and_sections(ctx, setup):
-    """Teams writes UTF-16 with tabs, a summary section first, then the participants."""
-    meeting = db_session.get(Meeting, setup["meetings"][0][0])
-    emails = [p.email for p in setup["staff"]]
-    report = "\r\n".join([
-        "1. 概要", "会議のタイトル\t出席簿の研修", "出席者数\t3", "",
-        "2. 参加者", "名前\t最初の参加\t最後の退出\t会議の長さ\tメール\t参加者 ID (UPN)\t役割",
-        f"受講 花子0\t10:00\t12:00\t2時間\t{emails[0]}\t{emails[0]}\t出席者",
-        f"受講 花子2\t10:05\t12:00\t1時間55分\t{emails[2].upper()}\t{emails[2]}\t出席者",
-        "外部 講師\t10:00\t12:00\t2時間\tguest@example.com\tguest@example.com\t開催者", "",
-        "3. 会議中のアクティビティ", "名前\t参加\t退出\t期間\tメール\t役割",
-        f"受講 花子1\t10:00\t10:30\t30分\t{emails[1]}\t出席者"])
-    preview = preview_participants(meeting, report.encode("utf-16"))
-    assert preview.problem == ""
-    assert [(line, email) for line, email, _name in preview.matched] == [
-        (7, emails[0].lower()), (8, emails[2].lower()), (13, emails[1].lower())]
-    assert [(line, email) for line, email, _why in preview.unmatched] == [(9, "guest@example.com")]
-
-
-def test_zoom_report_with_meeting_data_reads_the_participant_section(ctx, setup):
-    meeting = db_session.get(Meeting, setup["meetings"][0][0])
-    emails = [p.email for p in setup["staff"]]
-    report = "\n".join([
-        "Meeting ID,Topic,Start Time,End Time,User Email,Duration (Minutes),Participants",
-        "812 3456 7890,出席簿の研修,10/01/2020 10:00,10/01/2020 12:00,host@pref.example.lg.jp,120,3", "",
-        "Name (Original Name),User Email,Join Time,Leave Time,Duration (Minutes),Guest",
-        f"受講 花子0,{emails[0]},10/01/2020 10:00,10/01/2020 12:00,120,No",
-        f"受講 花子1,{emails[1]},10/01/2020 10:02,10/01/2020 12:00,118,No"])
-    preview = preview_participants(meeting, report.encode())
-    assert [(line, email) for line, email, _name in preview.matched] == [(5, emails[0].lower()), (6, emails[1].lower())]
-    assert [email for _line, email, _why in preview.unmatched] == ["host@pref.example.lg.jp"]
-
-
-def test_a_participant_whose_name_mentions_mail_is_not_taken_for_a_header(ctx, setup):
-    meeting = db_session.get(Meeting, setup["meetings"][0][0])
-    emails = [p.email for p in setup["staff"]]
-    raw = "\n".join(["Name,Email", "Mailroom guest,", f"受講 花子0,{emails[0]}",
-                     f"受講 花子1,{emails[1]}"]).encode()
-    preview = preview_participants(meeting, raw)
-    assert [line for line, *_ in preview.matched] == [3, 4] and preview.unmatched == []

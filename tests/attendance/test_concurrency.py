@@ -1,7 +1,8 @@
 """Races of attendance through the real web stack, on SQLite and PostgreSQL (ARCHITECTURE.md
 rule 11): a check-in sent three times at once (from no mark, or from "absent") makes one mark;
 "mark all present" while people check in leaves one mark each; a roster saved from a page opened
-before a check-in does not overwrite it. Every change is audited once; losers are told what
+before a check-in does not overwrite it; a participant list applied, or a guest matched by hand,
+three times at once takes effect once. Every change is audited once; losers are told what
 happened, in Japanese, on the page they are redirected to: never a 500 or a second effect.
 
 Like tests/cohorts/test_concurrency.py this serves a freshly migrated database of its own with
@@ -18,11 +19,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
 
+from app.attendance import participants
 from app.attendance.checkin_codes import current_code
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus, MarkSource
 from app.attendance.services import set_mark
 from app.audit.models import AuditEvent
-from app.core.clock import now
+from app.core.clock import TOKYO, now
 from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import Employee, RoleName
@@ -184,3 +186,65 @@ def test_a_roster_saved_from_an_older_page_keeps_a_check_in(site: Site) -> None:
     marks = _marks(site, meeting.id)
     assert all(marks[e].status in ATTENDED and marks[e].source == MarkSource.CHECK_IN for e in (late_id, other_id))
     assert _audits(site, late_id, meeting.id) == 2 and _audits(site, other_id, meeting.id) == 2
+
+
+# --- participant lists: one apply, one match by hand --------------------------------------------
+
+
+def _applied_list_with_a_guest(site: Site, meeting: Meeting_, *, apply: bool) -> tuple[int, int]:
+    """A participant list with one guest without an e-mail, in for 170 of the 180 minutes:
+    (import id, guest id)."""
+    with site.app.app_context():
+        instructor = db_session.scalar(select(Employee).where(Employee.employee_number == meeting.instructor))
+        found = db_session.get(Meeting, meeting.id)
+        start, end = (found.starts_at + timedelta(minutes=m) for m in (0, 170))
+        raw = ("Name,Email,Join Time,Leave Time\n"
+               f"ゲスト,,{start.astimezone(TOKYO):%Y/%m/%d %H:%M:%S},{end.astimezone(TOKYO):%Y/%m/%d %H:%M:%S}\n")
+        participant_import = participants.upload(instructor, found, raw.encode(), "participants.csv")
+        if apply:
+            participants.apply(instructor, participant_import)
+        db_session.commit()
+        return participant_import.id, participant_import.participants[0].id
+
+
+def _count(site: Site, action: str) -> int:
+    with site.app.app_context():
+        return db_session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action))
+
+
+def test_a_list_applied_three_times_at_once_is_applied_once(site: Site) -> None:
+    meeting = _meeting_now(site, 1)
+    import_id, _guest = _applied_list_with_a_guest(site, meeting, apply=False)
+    page, post = (f"/attendance/meetings/{meeting.id}/{tail}" for tail in ("participant-lists", "participants"))
+    browsers = [site.browser(meeting.instructor) for _ in range(3)]
+    applied_before = _count(site, "attendance.participants_applied")
+
+    results = post_at_once([Post(b, f"{post}/apply", {"import_id": str(import_id), "csrf_token": b.csrf_token(page)})
+                            for b in browsers])
+
+    assert_all_redirected(results, site.errors)
+    messages = sorted(m for b, r in zip(browsers, results, strict=False) for m in told(b, r))
+    assert messages == sorted(["参加者リストから出欠を登録しました（変更 0 件）。"]
+                              + ["このリストは登録済みです。"] * 2)
+    assert _count(site, "attendance.participants_applied") == applied_before + 1
+
+
+def test_a_guest_matched_by_hand_three_times_at_once_is_matched_and_marked_once(site: Site) -> None:
+    meeting = _meeting_now(site, 1)
+    ((_login, enrolment_id),) = meeting.people
+    _import, guest_id = _applied_list_with_a_guest(site, meeting, apply=True)
+    page, post = (f"/attendance/meetings/{meeting.id}/{tail}" for tail in ("participant-lists", "participants"))
+    browsers = [site.browser(meeting.instructor) for _ in range(3)]
+    matched_before = _count(site, "attendance.participant_matched")
+
+    results = post_at_once([Post(b, f"{post}/match", {"participant_id": str(guest_id), "enrolment": str(enrolment_id),
+                                                       "csrf_token": b.csrf_token(page)}) for b in browsers])
+
+    assert_all_redirected(results, site.errors)
+    messages = sorted(m for b, r in zip(browsers, results, strict=False) for m in told(b, r))
+    assert messages == sorted(["照合しました: ゲスト。"]
+                              + ["ほかの人がすでにこの人を照合しています。下で確認してください。"] * 2)
+    mark = _marks(site, meeting.id)[enrolment_id]
+    assert (mark.status, mark.source) == (AttendanceStatus.PRESENT, MarkSource.IMPORT)  # 170 of 180 minutes
+    assert _audits(site, enrolment_id, meeting.id) == 1
+    assert _count(site, "attendance.participant_matched") == matched_before + 1

@@ -486,3 +486,43 @@ def test_a_mentor_reviewing_twice_at_once_reviews_once(site: Site) -> None:
         assert status == (SubmissionStatus.ACCEPTED if reviews[0].accepted else SubmissionStatus.RETURNED)
         assert db_session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "cohorts.reviewed", AuditEvent.target_id == str(submission.id))) == 1
+
+
+def test_two_mentors_scoring_the_rubric_at_once_store_one_scored_review(site: Site) -> None:
+    """Each scores every criterion of the presentation's rubric differently: one review is kept,
+    whole (its scores, points and the rubric it was graded by agree), audited once with its scores."""
+    work = _fieldwork(site)
+    with site.app.app_context():
+        presentation = next(m.id for m in queries.milestones(work.cohort_id) if m.kind == MilestoneKind.PRESENTATION)
+    member = site.browser(work.members[0])
+    path = f"/cohorts/{work.cohort_id}/work"
+    assert member.post(path, {"milestone_id": str(presentation), "text": "発表資料",
+                              "csrf_token": member.csrf_token(path)}).status == 302
+    (submission,) = _submissions(site, presentation)
+    review_path = f"/cohorts/submissions/{submission.id}"
+    browsers = [site.browser(work.mentor) for _ in range(2)] + [site.browser(site.hr_logins[0])]
+    scorings = [("0", "0", "0"), ("1", "2", "3"), ("3", "3", "1")]
+    posts = []
+    for browser, levels in zip(browsers, scorings, strict=True):
+        page = browser.get(review_path).text
+        version = page.split('name="rubric_version" value="')[1].split('"')[0]
+        posts.append(Post(browser, review_path, {
+            "decision": "accept", "comment": "", "rubric_version": version,
+            "csrf_token": browser.csrf_token(review_path),
+            **{f"criterion-{i}": level for i, level in enumerate(levels)}}))
+
+    results = post_at_once(posts)
+
+    assert_all_redirected(results, site.errors)
+    messages = sorted(m for post, r in zip(posts, results, strict=True) for m in told(post.client, r))
+    assert messages == sorted(["確認結果を保存しました。"] + ["この提出物は確認済みです。"] * 2)
+    with site.app.app_context():
+        (review,) = db_session.scalars(select(Review).where(Review.submission_id == submission.id))
+        levels = tuple(review.scores[str(i)] for i in range(3))
+        assert tuple(str(level) for level in levels) in scorings
+        points = {0: 4, 1: 3, 2: 2, 3: 0}
+        assert (review.points, review.max_points) == (sum(points[level] for level in levels), 12)
+        assert [c["name"] for c in review.rubric] == ["課題設定", "解決策の実効性", "発表・伝達"]
+        (audited,) = db_session.scalars(select(AuditEvent.after).where(
+            AuditEvent.action == "cohorts.reviewed", AuditEvent.target_id == str(submission.id)))
+        assert list(audited["scores"]) == ["課題設定", "解決策の実効性", "発表・伝達"]

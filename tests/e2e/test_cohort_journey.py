@@ -71,6 +71,14 @@ def no_error(page: Page) -> None:
     expect(page.locator(".flash--error")).to_have_count(0)
 
 
+def score_plan(mentor: Page, levels: tuple[tuple[str, str], ...]) -> None:
+    """Choose a level for each criterion of the plan's rubric (from courses/smart-2020.md)."""
+    expect(mentor.locator("main form fieldset")).to_have_count(len(levels))
+    for criterion, level in levels:
+        mentor.get_by_role("group", name=criterion, exact=True).get_by_role(
+            "radio", name=re.compile("^" + re.escape(level))).check()
+
+
 def milestone_section(page: Page, *names: str) -> Locator:
     """The panel of one milestone on the work page (its heading carries the status badge)."""
     return page.locator("main section.panel").filter(
@@ -227,6 +235,8 @@ def test_employee_applies_manager_endorses_hr_selects_and_forms_a_team_mentor_re
     expect(plan).to_have_count(1)
     expect(page.locator("main section.panel h2").first).to_have_text(starts("フィールドワーク計画", "Fieldwork plan"))
     expect(plan.get_by_role("heading", level=2)).to_contain_text(either("未提出", "Not submitted"))
+    # the rubric the mentor will grade by is shown before submitting (open while nothing is submitted)
+    expect(plan.locator("details table.rubric")).to_contain_text("計画の実現性")
     plan.get_by_label(whole("本文（Markdown）", "Text (Markdown)")).fill(
         "## 目的\n\n補助金申請の処理日数を短くする。\n\n"
         "## 進め方\n\n1. 現状の処理時間を測る\n2. ボトルネックを特定する\n")
@@ -257,6 +267,7 @@ def test_employee_applies_manager_endorses_hr_selects_and_forms_a_team_mentor_re
         r"^(?:フィールドワーク計画|Fieldwork plan) — (?:第1版|Version 1) (?:提出済み|Submitted)$"))
     expect(mentor.locator("main article.prose")).to_contain_text("ボトルネックを特定する")
     expect(mentor.get_by_role("link", name="plan.pdf", exact=True)).to_be_visible()
+    score_plan(mentor, (("課題の把握", "概ね"), ("計画の実現性", "一部"), ("役割分担", "十分")))
     mentor.get_by_label(whole("コメント", "Comment")).fill(RETURN_COMMENT)
     shot(mentor, "09-mentor-reviews-version-1")
     mentor.locator("main").get_by_role("button", name=whole("修正を依頼する", "Return for revision")).click()
@@ -275,6 +286,8 @@ def test_employee_applies_manager_endorses_hr_selects_and_forms_a_team_mentor_re
     expect(page.locator("main")).to_contain_text(RETURN_COMMENT)
     expect(page.locator("main").get_by_role("button", name=whole("修正を依頼する", "Return for revision"))
            ).to_have_count(0)  # a team member does not review
+    scores = page.locator("main table.rubric").filter(has_text=either("観点ごとの評価", "Scores by criterion"))
+    expect(scores.get_by_role("row").filter(has_text="計画の実現性")).to_contain_text("2 / 4")  # 一部: 2 of 4
     file_link = page.get_by_role("link", name="plan.pdf", exact=True)
     file_url = base + (file_link.get_attribute("href") or "")
     with page.expect_download() as download_info:
@@ -304,6 +317,7 @@ def test_employee_applies_manager_endorses_hr_selects_and_forms_a_team_mentor_re
     mentor.goto(second_url)
     expect(mentor.get_by_role("heading", level=1)).to_contain_text(either("第2版", "Version 2"))
     expect(mentor.locator("main article.prose")).to_contain_text("受付日と決定日の差")
+    score_plan(mentor, (("課題の把握", "十分"), ("計画の実現性", "概ね"), ("役割分担", "十分")))
     mentor.get_by_label(whole("コメント", "Comment")).fill(ACCEPT_COMMENT)
     mentor.locator("main").get_by_role("button", name=whole("承認する", "Accept")).click()
     expect(mentor).to_have_url(second_url)
@@ -311,6 +325,7 @@ def test_employee_applies_manager_endorses_hr_selects_and_forms_a_team_mentor_re
     expect(success(mentor)).to_have_text(either("確認結果を保存しました", "Review saved"))
     expect(mentor.get_by_role("heading", level=1)).to_contain_text(either("承認済み", "Accepted"))
     expect(mentor.locator("main")).to_contain_text(ACCEPT_COMMENT)
+    expect(mentor.locator("main")).to_contain_text(either("12点中11点", "11 of 12 points"))
     shot(mentor, "12-mentor-accepted-version-2")
 
     page.reload()

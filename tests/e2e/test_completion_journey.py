@@ -30,9 +30,11 @@ from app.assessment.quizzes import materialize_quiz
 from app.assessment.surveys import DEFAULT_QUESTIONS
 from app.catalog.course_files import CourseSpec, validate_quiz
 from app.catalog.services import publish_course, save_course
+from app.completion.models import Completion
 from app.completion.services import valid_completion
 from app.core.clock import now
 from app.core.db import db_session
+from app.core.fiscal import era_date
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.enrollment.services import enrol
 from app.org.models import Employee
@@ -243,6 +245,12 @@ def test_instructor_shows_the_code_employee_checks_in_passes_quiz_answers_survey
     expect(certificate).to_contain_text(journey.title_ja)
     expect(certificate.locator("strong")).to_have_text(certificate_code)
     expect(certificate).to_contain_text(f"{base}/verify/{certificate_code}")
+    with live_server.app.app_context():
+        completed_on = db_session.scalar(select(Completion.completed_on)
+                                         .where(Completion.certificate_code == certificate_code))
+    assert completed_on is not None
+    reiwa = f"{era_date(completed_on)}（{completed_on.year}年）"  # a document: 和暦 with the Western year
+    expect(certificate).to_contain_text(either(reiwa, completed_on.strftime("%d %B %Y")))
     shot(page, "09-employee-certificate")
     with page.expect_download() as download_info:
         page.get_by_role("link", name=whole("PDFをダウンロード", "Download PDF")).click()
@@ -255,6 +263,7 @@ def test_instructor_shows_the_code_employee_checks_in_passes_quiz_answers_survey
     text = reader.pages[0].extract_text()
     assert f"Verification code: {certificate_code}" in text, text
     assert f"{base}/verify/{certificate_code}" in text, text
+    assert journey.employee_name in text and f"修了日　{reiwa}" in text, text  # the embedded font's text
 
     employee_context.close()
     instructor_context.close()

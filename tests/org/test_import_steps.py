@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.audit.models import AuditEvent
 from app.core.db import db_session
 from app.org import services
-from app.org.events import EmployeesDeactivated, StaffImported
+from app.org.events import ApproversChanged, EmployeesDeactivated, StaffImported
 from app.org.models import Employee, Grade, Placement, Unit
 from app.org.services import (
     ImportReport,
@@ -263,7 +263,9 @@ def test_apply_writes_the_plan_counts_it_and_audits_it(org: Org, emitted: list[o
     assert event is not None and event.actor_id == hr.id and event.after == report.counts()
     assert AS_OF.isoformat() in event.summary
     leavers = tuple(sorted((org.other.id, hr.id)))
-    assert emitted == [EmployeesDeactivated(leavers), StaffImported(AS_OF)]
+    moved = [e for e in emitted if isinstance(e, ApproversChanged)]  # the mover's pending work follows them
+    assert [(e.employee_ids, e.unit_paths, e.reason) for e in moved] == [((org.staff.id,), (), "staff_import")]
+    assert [e for e in emitted if e not in moved] == [EmployeesDeactivated(leavers), StaffImported(AS_OF)]
 
     newcomer = db_session.scalar(select(Employee).where(Employee.employee_number == "20001"))
     assert newcomer is not None and newcomer.is_active and newcomer.unit_id == org.zaisei.id

@@ -153,7 +153,7 @@ def test_session_reminders_land_on_business_days_at_nine(team):
     assert (day - one_day_before.date()).days == 4
 
 
-def test_assignment_notices_and_weekly_overdue_with_manager_copy(team, mail_sink):
+def test_assignment_notices_and_weekly_overdue_with_the_managers_list(team, mail_sink):
     course = factories.course(grades=("SHUNIN",))
     due = (now() + timedelta(days=5)).astimezone(TOKYO).date()
     factories.assignment_rule(course, "SHUNIN", due_on=due)
@@ -162,16 +162,20 @@ def test_assignment_notices_and_weekly_overdue_with_manager_copy(team, mail_sink
     assert scan_assignments(now()) == 0  # a second sweep queues nothing again
     overdue_at = datetime.combine(due + timedelta(days=3), datetime.min.time(), tzinfo=TOKYO).replace(hour=9)
     with time_machine.travel(overdue_at, tick=False):
-        assert scan_assignments(overdue_at) == 6  # three overdue + three copies to the manager
+        assert scan_assignments(overdue_at) == 4  # three overdue + one list to the manager
         assert scan_assignments(overdue_at) == 0
     next_week = overdue_at + timedelta(days=7)
     with time_machine.travel(next_week, tick=False):
-        assert scan_assignments(next_week) == 6  # weekly again
+        assert scan_assignments(next_week) == 4  # weekly again
     db_session.commit()
     deliver(mail_sink, next_week + timedelta(hours=1) if is_business_day(next_week.date()) else office_time(12))
-    assert len(mail_sink.by_kind("assignment_overdue_copy")) == 6
-    assert all(m["To"].addresses[0].display_name == team["manager"].name
-               for m in mail_sink.by_kind("assignment_overdue_copy"))
+    assert len(mail_sink.by_kind("assignment_overdue")) == 6
+    assert mail_sink.by_kind("assignment_overdue_copy") == []
+    lists = mail_sink.by_kind("overdue_team_digest")
+    assert len(lists) == 2 and all(m["To"].addresses[0].display_name == team["manager"].name for m in lists)
+    body = lists[0].get_content()
+    assert "3名・3件" in lists[0]["Subject"]
+    assert all(f"{team[who].name}（1件）" in body for who in ("ja", "en", "other"))
 
 
 def test_enrolling_stops_the_not_enrolled_notice(team, mail_sink):

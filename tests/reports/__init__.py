@@ -62,10 +62,10 @@ def complete(hr: Employee, person: Employee, course, on: date) -> None:  # type:
     db_session.commit()
 
 
-def plan(course, planned: int, fiscal_year: int = FY) -> None:  # type: ignore[no-untyped-def]
+def plan(course, planned: int, fiscal_year: int = FY, half: int = 0) -> None:  # type: ignore[no-untyped-def]
     from app.reports.models import CoursePlan
 
-    db_session.add(CoursePlan(course_id=course.id, fiscal_year=fiscal_year, planned=planned))
+    db_session.add(CoursePlan(course_id=course.id, fiscal_year=fiscal_year, half=half, planned=planned))
     db_session.commit()
 
 
@@ -146,7 +146,9 @@ def build_figure_data() -> FigureData:
     complete(hr, p["b2"], dx, date(2025, 10, 2))
     complete(hr, p["a1"], mh, date(2025, 7, 9))
     plan(dx, 8)
-    plan(mh, 4)
+    plan(dx, 5, half=1)
+    plan(dx, 3, half=2)
+    plan(mh, 4)  # a year's plan only: the halves have none to compare with
     return data
 
 
@@ -164,7 +166,14 @@ def table_rows(page: str, caption: str) -> dict[str, list[str]]:
     match = re.search(r"<caption>" + re.escape(caption) + r"</caption>(.*?)</table>", page, re.S)
     assert match, f"no table captioned {caption!r}"
     rows = {}
-    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", match.group(1).split("<tbody>", 1)[1], re.S):
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", match.group(1).split("<tbody>", 1)[1].split("</tbody>", 1)[0], re.S):
         cells = [text_of(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
         rows[cells[0]] = cells[1:]
     return rows
+
+
+def table_total(page: str, caption: str) -> list[str]:
+    """The cells of the total line (the table's footer) of the table with this caption."""
+    match = re.search(r"<caption>" + re.escape(caption) + r"</caption>.*?<tfoot>(.*?)</tfoot>", page, re.S)
+    assert match, f"no total under {caption!r}"
+    return [text_of(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", match.group(1), re.S)][1:]

@@ -13,11 +13,12 @@ Marks (excused never counts): s1 m1 a1 P, a2 P, a3 absent, b1 P, c1 excused; s1 
   総務部 5 / 4 (80.0%), marks 8 / 7 (87.5%)      健康福祉部 2 / 0 (0.0%), marks 1 / 1 (100.0%)
   人事課 4 / 3 (75.0%), 6 / 5 (83.3%)   財政課 1 / 1, 2 / 2   医療政策課 2 / 0, 1 / 1
   主任級 5 / 4 (80.0%), 7 / 7 (100.0%)   主事・技師 2 / 0 (0.0%), 2 / 1 (50.0%)
-  DX 5 / 3 (60.0%), 7 / 6 (85.7%), plan 8 → 62.5%   MENTAL 2 / 1 (50.0%), 2 / 2, plan 4 → 50.0%
+  DX 5 / 3 (60.0%), 7 / 6 (85.7%), half plan 5 → 100.0%   MENTAL 2 / 1 (50.0%), 2 / 2, no half plan (year 4)
 下期: participants 2, completed 1 (50.0%), marks 2, attended 1 (50.0%)
   総務部 1 / 1 (100.0%), 1 / 1   健康福祉部 1 / 0 (0.0%), 1 / 0 (0.0%);  主事・技師 2 / 1, 2 / 1
-  DX 2 / 1, plan 8 → 25.0%   MENTAL no places, plan 4 → 0.0%
-Year: participants 9, completed 5 (55.6%), marks 11, attended 9 (81.8%); DX 7 of 8 planned → 87.5%.
+  DX 2 / 1, half plan 3 → 66.7%   MENTAL no places, no half plan (year 4)
+Year: participants 9, completed 5 (55.6%), marks 11, attended 9 (81.8%); DX 7 of 8 planned → 87.5%,
+  MENTAL 2 of 4 → 50.0%. A half is compared with its own plan only (figures.plan_of).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def test_first_half_by_department_division_grade_and_course(app, data):
         figures = compute(Period(FY, 1))
     assert figures["period"] == {"fiscal_year": 2025, "half": 1, "starts_on": "2025-04-01", "ends_on": "2025-09-30"}
     assert by_label([figures["totals"]])[""] == (7, 4, 57.1, 9, 8, 88.9)
-    assert figures["totals"]["planned"] == 12
+    assert figures["totals"]["planned"] == 5  # the halves' plans only
     assert by_label(figures["by_department"]) == {"総務部": (5, 4, 80.0, 8, 7, 87.5),
                                                   "健康福祉部": (2, 0, 0.0, 1, 1, 100.0)}
     assert [r["key"] for r in figures["by_department"]] == ["D-SOUMU", "D-FUKUSHI"]
@@ -61,9 +62,9 @@ def test_first_half_by_department_division_grade_and_course(app, data):
         "人事課": "総務部", "財政課": "総務部", "医療政策課": "健康福祉部"}
     assert by_label(figures["by_grade"]) == {"主任級": (5, 4, 80.0, 7, 7, 100.0), "主事・技師": (2, 0, 0.0, 2, 1, 50.0)}
     assert [r["key"] for r in figures["by_grade"]] == ["SHUNIN", "SHUJI"]  # by rank
-    assert by_label(figures["by_course"], (*COUNTS, "planned", "achievement")) == {
-        "DX基礎研修": (5, 3, 60.0, 7, 6, 85.7, 8, 62.5),
-        "メンタルヘルス研修": (2, 1, 50.0, 2, 2, 100.0, 4, 50.0)}
+    assert by_label(figures["by_course"], (*COUNTS, "planned", "achievement", "annual_planned")) == {
+        "DX基礎研修": (5, 3, 60.0, 7, 6, 85.7, 5, 100.0, 8),
+        "メンタルヘルス研修": (2, 1, 50.0, 2, 2, 100.0, None, None, 4)}  # no half plan: no comparison
 
 
 def test_second_half_counts_the_session_of_1_october_tokyo_time(app, data):
@@ -73,9 +74,9 @@ def test_second_half_counts_the_session_of_1_october_tokyo_time(app, data):
     assert by_label(figures["by_department"]) == {"総務部": (1, 1, 100.0, 1, 1, 100.0),
                                                   "健康福祉部": (1, 0, 0.0, 1, 0, 0.0)}
     assert by_label(figures["by_grade"]) == {"主事・技師": (2, 1, 50.0, 2, 1, 50.0)}
-    assert by_label(figures["by_course"], (*COUNTS, "planned", "achievement")) == {
-        "DX基礎研修": (2, 1, 50.0, 2, 1, 50.0, 8, 25.0),
-        "メンタルヘルス研修": (0, 0, None, 0, 0, None, 4, 0.0)}  # planned, nobody yet
+    assert by_label(figures["by_course"], (*COUNTS, "planned", "achievement", "annual_planned")) == {
+        "DX基礎研修": (2, 1, 50.0, 2, 1, 50.0, 3, 66.7, 8),
+        "メンタルヘルス研修": (0, 0, None, 0, 0, None, None, None, 4)}  # planned for the year, nobody yet
 
 
 def test_whole_year_and_the_next_year(app, data):
@@ -90,7 +91,7 @@ def test_whole_year_and_the_next_year(app, data):
         "DX基礎研修": (7, 87.5), "メンタルヘルス研修": (2, 50.0)}
     # FY2026 holds only 江藤's place in s4; no plan for that year
     assert by_label([next_year["totals"]])[""] == (1, 0, 0.0, 0, 0, None)
-    assert next_year["totals"]["planned"] is None
+    assert year["totals"]["planned"] == 12 and next_year["totals"]["planned"] is None
     assert by_label(next_year["by_course"], ("participants", "planned", "achievement")) == {
         "メンタルヘルス研修": (1, None, None)}
 
@@ -110,7 +111,7 @@ def test_revoked_completions_and_later_plans_change_live_figures(app, data):
         figures = compute(Period(FY, 1))
     assert by_label([figures["totals"]])[""] == (7, 3, 42.9, 9, 8, 88.9)
     assert by_label(figures["by_division"])["人事課"][:3] == (4, 2, 50.0)
-    assert by_label(figures["by_course"], ("planned", "achievement"))["DX基礎研修"] == (8, 62.5)  # FY2025's plan
+    assert by_label(figures["by_course"], ("planned", "achievement"))["DX基礎研修"] == (5, 100.0)  # FY2025's
 
 
 def test_dashboard_shows_the_numbers_beside_the_charts(app, client, data):
@@ -123,8 +124,8 @@ def test_dashboard_shows_the_numbers_beside_the_charts(app, client, data):
     assert table_rows(page, "職級別") == {"主任級": ["5", "4", "80.0%", "100.0%"],
                                            "主事・技師": ["2", "0", "0.0%", "50.0%"]}
     assert table_rows(page, "研修・プログラム別") == {
-        "DX基礎研修": ["5", "3", "60.0%", "85.7%", "8", "62.5%", "—", "—"],
-        "メンタルヘルス研修": ["2", "1", "50.0%", "100.0%", "4", "50.0%", "—", "—"]}
+        "DX基礎研修": ["5", "3", "60.0%", "85.7%", "5", "100.0%", "—", "—"],
+        "メンタルヘルス研修": ["2", "1", "50.0%", "100.0%", "この期の計画なし（年間 4）", "—", "—", "—"]}
     assert table_rows(page, "所属別") == {"人事課": ["4", "3", "75.0%", "83.3%"],
                                           "財政課": ["1", "1", "100.0%", "100.0%"],
                                           "医療政策課": ["2", "0", "0.0%", "100.0%"]}
@@ -138,7 +139,7 @@ def test_dashboard_shows_the_numbers_beside_the_charts(app, client, data):
     assert bars(charts["部局別の修了率"]) == ["総務部", "80%", "健康福祉部", "0%"]
     assert bars(charts["部局別の出席率"]) == ["総務部", "87.5%", "健康福祉部", "100%"]
     assert bars(charts["職級別の修了率"]) == ["主任級", "80%", "主事・技師", "0%"]
-    assert bars(charts["計画に対する受講者数"])[:4] == ["DX基礎研修", "62.5%", "メンタルヘルス研修", "50%"]
+    assert bars(charts["計画に対する受講者数"]) == ["DX基礎研修", "100%", "計画"]  # only what has a plan for the half
 
     link = re.search(r'href="(/reports/drilldown\?[^"]*department=D-SOUMU[^"]*)"', page)
     assert link, "the department figure links to the people behind it"

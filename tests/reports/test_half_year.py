@@ -12,7 +12,7 @@ from app.core.db import db_session
 from app.reports.models import HalfYearReport
 from tests import factories
 from tests.querycount import count_statements
-from tests.reports import FY, REPORT_AT, SETUP_AT, complete, jst, session_at, table_rows, travel
+from tests.reports import FY, REPORT_AT, SETUP_AT, complete, jst, session_at, table_rows, table_total, travel
 
 URL = f"/reports/half-year?fy={FY}&half=1"
 FROZEN_DEPARTMENTS = {"総務部": ["5", "4", "80.0%", "87.5%"], "健康福祉部": ["2", "0", "0.0%", "100.0%"]}
@@ -102,9 +102,10 @@ def test_a_published_report_keeps_its_figures_while_the_dashboard_moves_on(app, 
     assert rows[1:] == [("総務部", 5, 4, 80.0, 87.5), ("健康福祉部", 2, 0, 0.0, 100.0)]
     workbook.close()
 
-    # the second half is a different report, still a live draft
+    # the second half is a different report, still a live draft; it cannot be published before it ends
     second = client.get(f"/reports/half-year?fy={FY}&half=2").get_data(as_text=True)
-    assert stats(second) == ["2", "1", "50.0%", "50.0%"] and 'value="publish"' in second
+    assert stats(second) == ["2", "1", "50.0%", "50.0%"] and 'value="publish"' not in second
+    assert "この期はまだ終わっていません。数値が確定する令和8年4月1日（2026年）以降に公表できます。" in second
 
 
 def test_the_public_version_hides_small_counts_names_and_divisions(app, client, data):
@@ -126,16 +127,21 @@ def test_the_public_version_hides_small_counts_names_and_divisions(app, client, 
     assert "/reports/drilldown" not in page
 
     departments = table_rows(page, "部局別")
-    # 総務部: 5 places are published, its 4 completions are not, nor the rate that would give them away
-    assert departments == {"総務部": ["5", "<5", "—", "87.5%"], "健康福祉部": ["<5", "0", "—", "—"]}
-    assert table_rows(page, "職級別") == {"主任級": ["5", "<5", "—", "100.0%"], "主事・技師": ["<5", "0", "—", "—"]}
+    # 健康福祉部's 2 places are hidden; with the total of 7 shown, 総務部's 5 would give them away, so it
+    # is hidden too (complementary suppression). The 4 completions in all are below 5: the total is
+    # hidden, and so are 総務部's 4 (健康福祉部's 0 is shown). No rate built on a hidden count is shown.
+    assert departments == {"総務部": ["x", "x", "—", "87.5%"], "健康福祉部": ["x", "0", "—", "—"]}
+    assert table_total(page, "部局別") == ["7", "x", "—", "88.9%"]
+    assert table_rows(page, "職級別") == {"主任級": ["x", "x", "—", "100.0%"], "主事・技師": ["x", "0", "—", "—"]}
     courses = table_rows(page, "研修・プログラム別")
-    assert courses == {"DX基礎研修": ["5", "<5", "—", "85.7%", "8", "62.5%", "—", "—"],
-                       "メンタルヘルス研修": ["<5", "<5", "—", "—", "4", "—", "—", "—"]}  # 50% of 4 would tell
+    assert courses == {"DX基礎研修": ["x", "x", "—", "85.7%", "5", "—", "—", "—"],  # 5 of a plan of 5 would tell
+                       "メンタルヘルス研修": ["x", "x", "—", "—", "この期の計画なし（年間 4）", "—", "—", "—"]}
     for table in (departments, courses):
         for cells in table.values():
             for count in cells[:2]:
-                assert count == "<5" or int(count) == 0 or int(count) >= 5
+                assert count == "x" or int(count) == 0 or int(count) >= 5
+    # 和暦, with the Western year beside it
+    assert "令和7年度（2025年度） 上期" in page and "令和7年12月1日（2025年） 公表（第1版）。" in page
     # every figure still on the page after the numbers moved on is the frozen one
     assert "83.3%" not in page and "75.0%" not in page
 

@@ -277,3 +277,66 @@ def test_long_pending_and_upcoming_lists_show_the_first_ones_and_say_how_many(ap
     fukushi = signed_in(app, org, "fukushika").get("/team").get_data(as_text=True)
     pending = fukushi.split('id="pending-heading"')[1].split("</section>")[0]
     assert "工藤 翔" in pending and "件を表示しています" not in pending  # one request: nothing to add
+
+
+# --- HR: any unit's team page, one unit at a time -------------------------------------------------
+
+
+@pytest.fixture
+def hr(app, org):  # type: ignore[no-untyped-def]
+    from app.org.models import RoleName
+
+    with app.app_context():
+        officer = factories.employee(factories.unit("人事委員会", code="D-HRC"), "SHUSA", roles=(RoleName.HR,),
+                                     name="研修 担当")
+    client = app.test_client()
+    factories.login_as(client, officer)
+    return client
+
+
+def test_hr_chooses_any_unit_and_sees_its_team(app, org, hr):
+    page = hr.get("/team")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "所属を選ぶと、その職員の研修状況を表示します。" in text
+    assert listed(text, org) == set()  # nothing until a unit is chosen (not the whole prefecture at once)
+    assert 'href="/reports/compliance"' in text
+    options = {int(o) for o in re.findall(r'<option value="(\d+)"', text.split('id="unit"')[1].split("</select>")[0])}
+    assert set(org["units"].values()) <= options  # every unit of the prefecture is offered
+
+    assert listed(hr.get(f"/team?unit={org['units']['fukushika']}").get_data(as_text=True), org) == {"kimura", "kudo"}
+    assert listed(hr.get(f"/team?unit={org['units']['soumu']}").get_data(as_text=True), org) == {
+        "aoki", "ishii", "ueda", "eto", "ono"}
+    overdue = hr.get(f"/team?unit={org['units']['jinji']}&status=overdue").get_data(as_text=True)
+    assert listed(overdue, org) == {"aoki", "ueda"}
+    body = hr.get(f"/team/export.csv?unit={org['units']['fukushika']}").data.decode("utf-8")
+    assert [r[1] for r in csv.reader(io.StringIO(body[1:]))][1:] == ["木村 陽子", "工藤 翔"]
+    assert hr.get(f"/team/export.xlsx?unit={org['units']['fukushika']}").status_code == 200
+    assert hr.get("/team?unit=999999").status_code == 403  # no such unit
+
+
+def test_a_manager_who_is_also_hr_starts_from_their_own_subtree(app, org):
+    from app.core.db import db_session
+    from app.org.models import RoleGrant, RoleName
+
+    with app.app_context():
+        db_session.add(RoleGrant(employee_id=org["heads"]["zaisei"].id, role=RoleName.HR))
+        db_session.commit()
+    client = signed_in(app, org, "zaisei")
+    assert listed(client.get("/team").get_data(as_text=True), org) == {"eto", "ono"}
+    assert listed(client.get(f"/team?unit={org['units']['fukushika']}").get_data(as_text=True), org) == {
+        "kimura", "kudo"}
+
+
+def test_managers_stay_in_their_subtree_while_hr_is_not_limited(app, org, hr):
+    from app.core.db import db_session
+    from app.org.models import Employee
+    from app.permissions import can_view_team_unit
+
+    with app.test_request_context():
+        manager = db_session.get(Employee, org["heads"]["jinji"].id)
+        assert manager is not None
+        assert can_view_team_unit(manager, org["units"]["kyuyo"])
+        assert not can_view_team_unit(manager, org["units"]["zaisei"])
+    assert signed_in(app, org, "jinji").get(f"/team?unit={org['units']['zaisei']}").status_code == 403
+    assert hr.get(f"/team?unit={org['units']['zaisei']}").status_code == 200

@@ -57,6 +57,8 @@ from app.completion.services import evaluate_enrolment, record_manual_completion
 from app.core.clock import now, today
 from app.core.db import Base, db_session
 from app.core.fiscal import fiscal_half_of, fiscal_year_of
+from app.elearning import services as elearning
+from app.elearning.media import check_media
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.enrollment.services import cancel, decline, enrol, reset_calendar_feed
 from app.jobs import services as jobs
@@ -92,7 +94,11 @@ ARGUMENT_KINDS: dict[str, str] = {
     "notification_id": "notification",
     "slug": "public_report_slug",
     "kind": "message_kind",
+    "milestone": "milestone_kind",
     "locale": "locale",
+    "key": "module_key",
+    "number": "page_number",
+    "name": "media_name",
 }
 # Where an argument name means something else on a particular endpoint.
 ENDPOINT_ARGUMENT_KINDS: dict[tuple[str, str], str] = {
@@ -101,6 +107,9 @@ ENDPOINT_ARGUMENT_KINDS: dict[tuple[str, str], str] = {
     ("completion.verify", "code"): "certificate_code",
     ("enrollment.feed", "token"): "calendar_token",
     ("auth.unlock", "token"): "unlock_token",
+    **{(endpoint, "code"): "elearning_course_code" for endpoint in (
+        "elearning.module", "elearning.page", "elearning.media", "elearning.manage_media",
+        "assessment.self_paced_quiz", "assessment.self_paced_result")},
 }
 # Rules (endpoint -> why) whose arguments nothing in the world can fill. A GET rule with an
 # argument missing from the maps above fails the test unless it is listed here.
@@ -343,6 +352,29 @@ def _build_world(application: Flask, upload_dir: Path) -> World:
                                                         .order_by(Enrolment.id)))
                           for name, person_id in ids.items()}
         meetings = [past.meetings[0].id, upcoming.meetings[0].id, dropped.meetings[0].id]
+        # E-learning: a course studied at one's own pace, its module closed by the quiz, and a
+        # pre-study module; the employee has read every page (the quiz is open, an attempt begun),
+        # the colleague one page of the pre-study; a figure is stored for the pages.
+        self_paced = factories.course("GET-EL", title_ja="検証研修EL（eラーニング）", grades=grades, min_attendance=0,
+                                      quiz_pass_mark=60, delivery_format="elearning", fiscal_year=current_fy)
+        self_paced.modules_spec = [
+            {"key": "main", "title": {"ja": "本編", "en": "Main"}, "quiz": True,
+             "pages": [{"title": "一", "body": "![図](media/figure.png)\n"}, {"title": "二", "body": "本文\n"}]},
+            {"key": "prestudy", "title": {"ja": "事前", "en": "Pre"}, "before_session": True,
+             "pages": [{"title": "一", "body": "本文\n"}, {"title": "二", "body": "本文\n"}]}]
+        self_paced.quiz_spec = {"pass_mark": 60, "attempts_allowed": 2, "questions": [
+            {"type": "true_false", "text": "自分のペースで学べる。", "answer": True, "points": 1}]}
+        self_paced_quiz = quizzes.materialize_quiz(self_paced)
+        main_module = elearning.module_of(self_paced, "main")
+        prestudy_module = elearning.module_of(self_paced, "prestudy")
+        assert self_paced_quiz is not None and main_module is not None and prestudy_module is not None
+        for page in main_module.pages:
+            elearning.read_page(p["employee"], self_paced, main_module, page.number)
+        elearning.read_page(p["colleague"], self_paced, prestudy_module, 1)
+        quizzes.self_paced_start_or_resume(p["employee"], self_paced_quiz, None)
+        elearning.store_media(hr, self_paced, check_media("figure.png", b"\x89PNG\r\n\x1a\n" + bytes(32), 10**6),
+                              upload_dir)
+        db_session.commit()
         world = World(
             app=application,
             logins={role: logins[role] for role in ROLES if role != "anonymous"},
@@ -362,9 +394,14 @@ def _build_world(application: Flask, upload_dir: Path) -> World:
                 "notification": [own_notifications["colleague"][0]],
                 "message_kind": ["enrolment_confirmed", "session_reminder"],
                 "locale": ["ja", "en"],
+                "milestone_kind": ["plan", "presentation"],
                 "calendar_token": [calendar_token],
                 "unlock_token": [unlock[1]],
                 "public_report_slug": [],  # published below, through HR's page
+                "elearning_course_code": [self_paced.code, course_a.code],
+                "module_key": ["main", "prestudy"],
+                "page_number": [1, 2],
+                "media_name": ["figure.png"],
             },
         )
         for role in world.logins:
@@ -390,12 +427,14 @@ def _build_world(application: Flask, upload_dir: Path) -> World:
             "catalog.new_course": [{"kind": "programme"}],
         }
 
-    # HR plans course A and publishes the half-year report through the pages that do it.
+    # HR plans course A and publishes the half-year report through the pages that do it (of the
+    # half before this one: a half is published only once it is over).
     client = application.test_client()
     factories.login(client, logins["hr"])
     plans = factories.post(client, f"/reports/plans?fy={current_fy}", {f"plan-{course_a.id}": "20"})
     assert plans.status_code == 302, plans.get_data(as_text=True)[:300]
-    published = factories.post(client, f"/reports/half-year?fy={current_fy}&half={half}",
+    past_fy, past_half = (current_fy, 1) if half == 2 else (current_fy - 1, 2)
+    published = factories.post(client, f"/reports/half-year?fy={past_fy}&half={past_half}",
                                {"narrative": "上期の振り返り", "action": "publish"})
     assert published.status_code == 302, published.get_data(as_text=True)[:300]
     with application.app_context():
