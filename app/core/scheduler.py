@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -71,17 +72,25 @@ def release_lease(holder: str) -> None:
 
 def run_job(app: Flask, job: ScheduledJob, holder: str) -> None:
     """Run one job if this process holds the lease (each job run is its own app context)."""
+    started, outcome = time.perf_counter(), "standby"
     with app.app_context():
         try:
             ttl = timedelta(seconds=app.config["SCHEDULER_LEASE_SECONDS"])
             if not hold_lease(holder, ttl):
                 return
             job.run(app, now(), holder)
+            outcome = "done"
         except Exception:
+            outcome = "failed"
             db_session.rollback()
             log.exception("scheduler job %s failed", job.name)
         finally:
             db_session.remove()
+            # One line per run for the operator (app/core/log_format.py), standby runs included: a
+            # scheduler that only ever stands by shows that another process holds the lease.
+            log.info("scheduler job %s %s", job.name, outcome, extra={"fields": {
+                "job": job.name, "holder": holder, "outcome": outcome,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1)}})
 
 
 def build_scheduler(app: Flask, jobs: Sequence[ScheduledJob], *, blocking: bool) -> tuple[Any, str]:
