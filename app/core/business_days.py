@@ -32,6 +32,13 @@ def business_days_before(day: date, count: int) -> date:
     return current
 
 
+def business_day_on_or_after(day: date) -> date:
+    """`day` when it is a business day, otherwise the next one."""
+    while not is_business_day(day):
+        day += timedelta(days=1)
+    return day
+
+
 def within_office_hours(instant: datetime, start: time, end: time) -> bool:
     local = instant.astimezone(TOKYO)
     return is_business_day(local.date()) and start <= local.time() < end

@@ -99,6 +99,7 @@ def _create() -> None:
     sequence = iter(range(100001, 999999))
     shared_hash = hash_password(DEMO_PASSWORD)
     used_names: set[str] = set()
+    staff: list[Employee] = []  # inserted together (a statement per few hundred rows, not per person)
 
     def person(unit: Unit, grade_code: str) -> Employee:
         while True:
@@ -112,23 +113,26 @@ def _create() -> None:
             email=f"staff{number}@pref.example.lg.jp", grade_id=grades[grade_code].id, unit_id=unit.id,
         )
         db_session.add(employee)
-        db_session.flush()
-        db_session.add(Placement(employee_id=employee.id, unit_id=unit.id,
-                                 grade_id=grades[grade_code].id, started_on=DEMO_START))
-        set_password(employee, DEMO_PASSWORD, temporary=False, precomputed_hash=shared_hash)
+        staff.append(employee)
         return employee
 
     for d_index, (dept_name, dept_en, divisions) in enumerate(DEPARTMENTS, start=1):
         department = create_unit(f"D{d_index:02d}", dept_name, UnitKind.DEPARTMENT, None,
                                  name_en=dept_en, sort_order=d_index)
-        department.head_id = person(department, "BUCHO").id
+        department.head = person(department, "BUCHO")
         person(department, "JICHO")
         for v_index, (div_name, div_en) in enumerate(divisions, start=1):
             division = create_unit(f"D{d_index:02d}{v_index:02d}", div_name, UnitKind.DIVISION,
                                    department, name_en=div_en, sort_order=v_index)
-            division.head_id = person(division, "KACHO").id
+            division.head = person(division, "KACHO")
             for grade_code in DIVISION_STAFF:
                 person(division, grade_code)
+    db_session.flush()
+    for employee in staff:
+        db_session.add(Placement(employee_id=employee.id, unit_id=employee.unit_id, grade_id=employee.grade_id,
+                                 started_on=DEMO_START))
+        set_password(employee, DEMO_PASSWORD, temporary=False, precomputed_hash=shared_hash)
+    db_session.flush()
 
     # Roles: the personnel division's training staff are HR, two smart-reform staff teach.
     personnel = db_session.scalar(select(Unit).where(Unit.code == "D0102"))

@@ -1,6 +1,6 @@
 """The demo's recurring and expiring training: information security (ELEC-SECURITY-2020, valid 12
 months, courses/) is owed by every 主任級 every fiscal year, by a rule that began last fiscal
-year. So the demo shows, relative to the day it is loaded:
+year, due at the end of January (a business day in both years). So the demo shows, relative to the day it is loaded:
 
 - the rule repeating on the rules page, each person's two cycles on their record (last year's
   kept as history, this year's to do);
@@ -21,6 +21,7 @@ from app.catalog.services import create_assignment_rule
 from app.catalog.transitions import insert_cycle
 from app.completion.models import Completion
 from app.completion.services import record_manual_completion
+from app.core.business_days import is_business_day
 from app.core.clock import now, today
 from app.core.db import db_session
 from app.core.fiscal import fiscal_year_of
@@ -45,7 +46,7 @@ def load_demo_recurrence() -> None:
         AssignmentRule.course_id == course.id, AssignmentRule.grade_id == grade.id,
         AssignmentRule.fiscal_year == last_year))
     if rule is None:
-        rule, _changes = create_assignment_rule(recorder, course, grade, last_year, date(last_year + 1, 1, 31),
+        rule, _changes = create_assignment_rule(recorder, course, grade, last_year, due_on(last_year),
                                                 recurrence=Recurrence.FISCAL_YEAR)
         _backfill_last_cycle(rule)
     logins = {login.role.split(" ")[0]: login.login for login in demo_logins()}
@@ -56,6 +57,15 @@ def load_demo_recurrence() -> None:
     open_recurring_cycles(current)
     scan_expiring_completions(now())
     db_session.flush()
+
+
+def due_on(fiscal_year: int) -> date:
+    """The rule's first due date: the last business day on or before 29 January of the fiscal year
+    whose date a year later (this year's cycle) is a business day too."""
+    day = date(fiscal_year + 1, 1, 29)
+    while not (is_business_day(day) and is_business_day(add_months(day, 12))):
+        day -= timedelta(days=1)
+    return day
 
 
 def _backfill_last_cycle(rule: AssignmentRule) -> None:

@@ -9,13 +9,13 @@ from sqlalchemy import select
 
 from app.audit.models import AuditEvent
 from app.catalog.models import Course
-from app.core.clock import today
+from app.core.clock import now, today
 from app.core.db import db_session
 from app.enrollment.models import Enrolment, is_active_place
 from app.enrollment.services import EnrolmentError, enrol
 from app.org.models import Employee, Grade, RoleGrant, RoleName, Unit
 from app.org.services import transfer_employee
-from app.scheduling.models import TrainingSession
+from app.scheduling.models import ApprovalPolicy, TrainingSession
 
 
 def load_demo_transfer() -> None:
@@ -30,8 +30,9 @@ def load_demo_transfer() -> None:
         return
     person = db_session.scalar(select(Employee).join(Grade, Employee.grade_id == Grade.id).where(
         Employee.unit_id == source.id, Grade.code == "SHUSA", Employee.is_active.is_(True)).order_by(Employee.id))
-    session = db_session.scalar(select(TrainingSession).where(TrainingSession.course_id == course.id)
-                                .order_by(TrainingSession.starts_at))
+    session = db_session.scalar(select(TrainingSession).where(  # the course's next session that needs approval
+        TrainingSession.course_id == course.id, TrainingSession.starts_at > now(),
+        TrainingSession.approval_policy == ApprovalPolicy.MANAGER).order_by(TrainingSession.starts_at))
     if person is None or session is None:
         return
     has_place = db_session.scalar(select(Enrolment.id).where(

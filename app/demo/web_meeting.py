@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from app.attendance import participants
 from app.catalog.models import Course
+from app.core.business_days import business_days_before
 from app.core.clock import TOKYO, now, today, tokyo_datetime
 from app.core.db import db_session
 from app.enrollment.models import Enrolment
@@ -54,14 +55,13 @@ def load_demo_web_meeting() -> None:
     training_session = schedule_session(hr, course, details, [(tokyo_datetime(ahead, 13, 30),
                                                                tokyo_datetime(ahead, 16, 0))], [instructor])
     enrolments = [enrol(hr, person, training_session, override_rules=True).enrolment for person in people]
-    held = today() - timedelta(days=7)
-    while held.weekday() >= 5:
-        held -= timedelta(days=1)
+    held = business_days_before(today() - timedelta(days=7), 0)  # a business day a week or so ago
     starts_at, ends_at = tokyo_datetime(held, 13, 30), tokyo_datetime(held, 16, 0)  # 150 minutes
     opened = starts_at - timedelta(days=21)
     db_session.execute(update(TrainingSession).where(TrainingSession.id == training_session.id).values(
         starts_at=starts_at, ends_at=ends_at, enrolment_opens_at=opened,
-        enrolment_closes_at=starts_at - timedelta(days=3), cancellation_deadline_at=starts_at - timedelta(days=2)))
+        enrolment_closes_at=tokyo_datetime(business_days_before(held, 3), 17),
+        cancellation_deadline_at=tokyo_datetime(business_days_before(held, 2), 17)))
     db_session.execute(update(Meeting).where(Meeting.session_id == training_session.id).values(
         starts_at=starts_at, ends_at=ends_at))
     db_session.execute(update(Enrolment).where(Enrolment.id.in_([e.id for e in enrolments])).values(

@@ -1,12 +1,15 @@
-"""Demo sessions relative to today, so the demo always has something to enrol in."""
+"""Demo sessions relative to today, so the demo always has something to enrol in: each on a
+business day (never a weekend, a holiday or the year-end closure), its enrolment closing three and
+its cancellations two business days before."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from app.catalog.models import Course, CourseKind, CourseStatus, Track
-from app.core.clock import today, tokyo_datetime
+from app.core.business_days import business_day_on_or_after, business_days_before
+from app.core.clock import now, today, tokyo_datetime
 from app.core.db import db_session
 from app.org.models import Employee, RoleGrant, RoleName
 from app.scheduling.models import ApprovalPolicy, TrainingSession
@@ -24,21 +27,6 @@ DEMO_SESSIONS: dict[str, list[tuple[int, str, str, bool, int, ApprovalPolicy]]] 
 }
 
 
-def _weekday(day: date) -> date:
-    """The day itself, or the next working day after a weekend."""
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return day
-
-
-def _weekday_before(day: date, days: int) -> date:
-    """The working day `days` before `day`, stepping back over weekends."""
-    day -= timedelta(days=days)
-    while day.weekday() >= 5:
-        day -= timedelta(days=1)
-    return day
-
-
 def load_demo_sessions() -> None:
     instructor = db_session.scalar(select(Employee).join(RoleGrant).where(RoleGrant.role == RoleName.INSTRUCTOR)
                                    .order_by(Employee.id))
@@ -48,17 +36,18 @@ def load_demo_sessions() -> None:
                                                         Course.kind == CourseKind.COURSE))
         if course is None or course.track == Track.COHORT_PROGRAMME:
             continue
-        if db_session.scalar(select(TrainingSession.id).where(TrainingSession.course_id == course.id).limit(1)):
-            continue
+        if db_session.scalar(select(TrainingSession.id).where(TrainingSession.course_id == course.id,
+                                                              TrainingSession.starts_at > now()).limit(1)):
+            continue  # loaded already (the demo's past sessions of a course are not these)
         for days, label, room, online, capacity, policy in plans:
-            day = _weekday(base + timedelta(days=days))
+            day = business_day_on_or_after(base + timedelta(days=days))
             start, end = tokyo_datetime(day, 13, 30), tokyo_datetime(day, 16, 30)
             details = SessionDetails(
                 label=label, location=room,
                 online_url="https://meet.pref.example.lg.jp/r/" + code.lower() if online else None,
                 capacity=capacity, enrolment_opens_at=tokyo_datetime(base - timedelta(days=7), 9, 0),
-                enrolment_closes_at=tokyo_datetime(_weekday_before(day, 3), 17, 0),
-                cancellation_deadline_at=tokyo_datetime(_weekday_before(day, 2), 17, 0),
+                enrolment_closes_at=tokyo_datetime(business_days_before(day, 3), 17, 0),
+                cancellation_deadline_at=tokyo_datetime(business_days_before(day, 2), 17, 0),
                 approval_policy=policy,
                 notes="筆記用具をお持ちください。" if room else "開始5分前までにWeb会議に接続してください。",
             )
