@@ -15,12 +15,14 @@ from app.assessment.models import QuizAttempt
 from app.assessment.surveys import satisfaction_by_course
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus
 from app.catalog.models import Course
+from app.cohorts.labels import cohort_title
 from app.cohorts.models import Application, Cohort, Decision, FieldworkTeam, Milestone, Submission, SubmissionStatus
 from app.completion.models import Completion
 from app.core.clock import TOKYO
 from app.core.db import db_session
 from app.core.fiscal import FiscalHalf, FiscalYear
 from app.enrollment.models import Enrolment, EnrolmentState
+from app.org.labels import grade_label, unit_label
 from app.org.models import Employee, Grade, Unit
 from app.reports.models import CoursePlan
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
@@ -166,15 +168,19 @@ def compute(period: Period, locale: str = "ja") -> dict[str, Any]:
                                                          "quiz_average": None}),
                                   satisfaction=satisfaction.get(course_id, (None, 0))[0],
                                   satisfaction_responses=satisfaction.get(course_id, (None, 0))[1]))
-    department_rows = [finish(units[k].code if k in units else "-", units[k].name if k in units else "-", row)
+
+    def unit_name(k: int) -> str:
+        return unit_label(units[k], locale) if k in units else "-"
+
+    department_rows = [finish(units[k].code if k in units else "-", unit_name(k), row)
                        for k, row in sorted(by_department.items(), key=lambda kv: units[kv[0]].sort_order
                                             if kv[0] in units else 0)]
-    division_rows = [finish(units[k].code if k in units else "-", units[k].name if k in units else "-", row,
-                            department=units[department_of[k]].name if k in units else "-")
+    division_rows = [finish(units[k].code if k in units else "-", unit_name(k), row,
+                            department=unit_label(units[department_of[k]], locale) if k in units else "-")
                      for k, row in sorted(by_division.items(), key=lambda kv: units[kv[0]].path
                                           if kv[0] in units else "")]
     grade_rows = [finish(grades[k].code if k in grades else "-",
-                         (grades[k].name if locale == "ja" else grades[k].name_en) if k in grades else "-", row)
+                         grade_label(grades[k], locale) if k in grades else "-", row)
                   for k, row in sorted(by_grade.items(), key=lambda kv: grades[kv[0]].rank if kv[0] in grades else 99)]
     return {
         "period": {"fiscal_year": period.fiscal_year, "half": period.half,
@@ -235,7 +241,7 @@ def cohort_figures(period: Period, locale: str) -> list[dict[str, Any]]:
         team_count = teams.get(cohort.id, 0)
         due = milestones.get(cohort.id, 0) * team_count
         accepted = accepted_of.get(cohort.id, 0)
-        rows.append({"key": cohort.id, "label": f"{cohort.programme.title(locale)} {cohort.name}",
+        rows.append({"key": cohort.id, "label": cohort_title(cohort, locale),
                      "quota": cohort.quota, "applicants": applicants, "selected": selected, "teams": team_count,
                      "milestones_accepted": accepted, "milestones_due": due,
                      "milestone_rate": _rate(accepted, due), "completed": completed_of.get(cohort.programme_id, 0)})

@@ -1,5 +1,6 @@
-"""Charts drawn on the server as SVG (no script, nothing from another host), always shown with
-the numbers beside them. Text is escaped; sizes are fixed so the page does not jump."""
+"""The survey results' bar charts, drawn on the server as inline SVG (no script, nothing from another
+host), always shown with the numbers beside them. Text is escaped; sizes are fixed so the page does
+not jump. (The reports' charts are pygal images with a house style: app/reports/charts.py.)"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -9,14 +10,12 @@ from markupsafe import Markup, escape
 PALETTE = ("#0b5394", "#3d85c6", "#6fa8dc", "#e69138", "#6aa84f", "#a64d79")
 
 
-def bar_chart_svg(labels: Sequence[str], values: Sequence[float], *, title: str, unit: str = "",
-                  width: int = 480, bar_height: int = 22, max_value: float | None = None,
-                  marker: float | None = None, marker_label: str = "") -> Markup:
+def bar_chart_svg(labels: Sequence[str], values: Sequence[float], *, title: str, width: int = 480,
+                  bar_height: int = 22) -> Markup:
     """Horizontal bars, one per label, with the value written at the end of each bar."""
     label_width = min(220, max((len(str(label)) for label in labels), default=4) * 14 + 8)
     chart_width = width - label_width - 60
-    top = max_value if max_value is not None else max([*values, 1])
-    top = top or 1
+    top = max([*values, 1])
     height = len(labels) * (bar_height + 8) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
              f'viewBox="0 0 {width} {height}" width="100%" class="chart" preserveAspectRatio="xMinYMin meet">',
@@ -28,15 +27,8 @@ def bar_chart_svg(labels: Sequence[str], values: Sequence[float], *, title: str,
                      f'font-size="13" fill="#1b1f24">{escape(str(label))}</text>')
         parts.append(f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar_height}" '
                      f'fill="{PALETTE[0]}" rx="2"/>')
-        shown = f"{value:g}{unit}" if isinstance(value, (int, float)) else str(value)
+        shown = f"{value:g}" if isinstance(value, (int, float)) else str(value)
         parts.append(f'<text x="{label_width + length + 6:.1f}" y="{y + bar_height * 0.72:.1f}" font-size="13" '
                      f'fill="#1b1f24">{escape(shown)}</text>')
-    if marker is not None and top:
-        x = label_width + chart_width * min(marker, top) / top
-        parts.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height}" stroke="#b3261e" stroke-width="2" '
-                     f'stroke-dasharray="4 3"/>')
-        if marker_label:
-            parts.append(f'<text x="{x + 4:.1f}" y="{height - 2}" font-size="11" fill="#b3261e">'
-                         f"{escape(marker_label)}</text>")
     parts.append("</svg>")
     return Markup("".join(parts))

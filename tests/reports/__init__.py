@@ -7,8 +7,10 @@ possible); marks, completions and the pages happen at REPORT_AT (in 下期, afte
 """
 from __future__ import annotations
 
+import base64
 import html as html_lib
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -177,3 +179,63 @@ def table_total(page: str, caption: str) -> list[str]:
     match = re.search(r"<caption>" + re.escape(caption) + r"</caption>.*?<tfoot>(.*?)</tfoot>", page, re.S)
     assert match, f"no total under {caption!r}"
     return [text_of(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", match.group(1), re.S)][1:]
+
+
+# --- the charts of the pages (app/reports/charts.py: SVG images in data: URIs) ----------------
+
+
+@dataclass(frozen=True)
+class ChartImage:
+    alt: str
+    title: str  # drawn in the image, on top
+    bars: dict[str, str]  # the bar names, top to bottom → the value written after each bar
+    ticks: list[str]  # the value axis, left to right
+    axis_title: str  # under the value axis ("" when none)
+    table: str  # the caption of the table in the same figure (beside or under the chart)
+    svg: str
+
+
+_CHART_IMG = re.compile(r'<img class="chart" src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)" alt="([^"]+)"')
+
+
+def charts_of(page: str) -> dict[str, ChartImage]:
+    """Every chart image of the page by its drawn title. Each must sit in a figure (div.chart-figure)
+    whose table holds the numbers; the table is the one its alt names."""
+    def texts(svg: ET.Element, group_class: str, text_class: str | None = None) -> list[ET.Element]:
+        found = []
+        for group in svg.iter():
+            if group_class in (group.get("class") or "").split():
+                found += [t for t in group.iter() if t.tag.endswith("text")
+                          and (text_class is None or text_class in (t.get("class") or "").split())]
+        return found
+
+    charts: dict[str, ChartImage] = {}
+    for figure in page.split('<div class="chart-with-table chart-figure')[1:]:
+        figure = figure.split("</table>", 1)[0]
+        caption = re.search(r"<caption>(.*?)</caption>", figure, re.S)
+        assert caption, "a chart without its table"
+        for data, alt in _CHART_IMG.findall(figure):
+            svg_text = base64.b64decode(data).decode("utf-8")
+            svg = ET.fromstring(svg_text)
+            names = sorted(texts(svg, "y"), key=lambda t: float(t.get("y", "0")))  # the bar names (axis y)
+            values = sorted(texts(svg, "text-overlay", "value"), key=lambda t: float(t.get("y", "0")))
+            ticks = sorted(texts(svg, "x"), key=lambda t: float(t.get("x", "0")))
+            titles = texts(svg, "titles")
+            title = next(t.text or "" for t in titles if "plot_title" in (t.get("class") or ""))
+            axis = [t.text or "" for t in titles if "plot_title" not in (t.get("class") or "")]
+            assert len(names) == len(values), "every bar has its value written"
+            charts[title] = ChartImage(
+                alt=html_lib.unescape(alt), title=title,
+                bars={n.text or "": v.text or "" for n, v in zip(names, values, strict=True)},
+                ticks=[t.text or "" for t in ticks], axis_title=" ".join(axis),
+                table=text_of(caption.group(1)), svg=svg_text)
+    assert len(charts) == len(_CHART_IMG.findall(page)), "every chart image is in a figure with its table"
+    return charts
+
+
+def loads_nothing(svg: str) -> bool:
+    """Nothing in the image that a browser would fetch or run: no script, no link, no URL but the
+    SVG namespace."""
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", svg))
+    return (urls <= {"http://www.w3.org/2000/svg"} and "<script" not in svg and "href" not in svg
+            and "@import" not in svg and "url(" not in svg)
