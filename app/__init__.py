@@ -33,12 +33,15 @@ from app.core import db
 from app.core.log_format import configure_logging
 from app.elearning import services as elearning_services
 from app.elearning.views import bp as elearning_bp
+from app.enrollment import labels as enrollment_labels
 from app.enrollment import services as enrollment_services
 from app.enrollment.views import bp as enrollment_bp
 from app.home.views import bp as home_bp
 from app.jobs.views import bp as jobs_bp
 from app.org import jobs as org_jobs
+from app.org import labels as org_labels
 from app.org.views import bp as org_bp
+from app.reminders import labels as reminder_labels
 from app.reminders import subscribers as reminder_subscribers
 from app.reminders import views as reminder_views
 from app.reports.views import bp as reports_bp
@@ -76,10 +79,13 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    org_labels.register(app)
     catalog_labels.register(app)
     catalog_cards.register(app)
     cohort_labels.register(app)
     attendance_labels.register(app)
+    enrollment_labels.register(app)
+    reminder_labels.register(app)
     reminder_views.init_app(app)
 
     # Later domains listen to earlier ones' events (app/core/events.py); registering is idempotent.

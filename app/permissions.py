@@ -44,6 +44,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class Permission(enum.StrEnum):
     ORG_EMPLOYEE_READ = "org:employee:read"
+    ORG_EMPLOYEE_SEARCH = "org:employee:search"  # find people by name, kana or number (the pickers)
+    ORG_UNIT_SEARCH = "org:unit:search"  # find units by code or name (the pickers)
     ORG_STAFF_IMPORT = "org:staff:import"
     ORG_PLACEMENT_EDIT = "org:placement:edit"  # move someone to another unit, change a unit's head
     AUTH_PASSWORD_RESET = "auth:password:reset"
@@ -55,6 +57,7 @@ class Permission(enum.StrEnum):
     REPORTS_COMPLIANCE_READ = "reports:compliance:read"  # mandatory training across the prefecture
     CATALOG_COURSE_EDIT = "catalog:course:edit"
     CATALOG_ASSIGNMENT_EDIT = "catalog:assignment:edit"
+    CATALOG_COURSE_SEARCH = "catalog:course:search"  # find courses by code or title, drafts too (the pickers)
     SCHEDULING_SESSION_EDIT = "scheduling:session:edit"
     ENROLLMENT_APPROVE = "enrollment:request:approve"
     ENROLLMENT_MANAGE = "enrollment:enrolment:manage"
@@ -81,11 +84,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     RoleName.HR: frozenset(
         {
             Permission.ORG_EMPLOYEE_READ,
+            Permission.ORG_EMPLOYEE_SEARCH,
+            Permission.ORG_UNIT_SEARCH,
             Permission.ORG_STAFF_IMPORT,
             Permission.ORG_PLACEMENT_EDIT,
             Permission.AUTH_PASSWORD_RESET,
             Permission.CATALOG_COURSE_EDIT,
             Permission.CATALOG_ASSIGNMENT_EDIT,
+            Permission.CATALOG_COURSE_SEARCH,
             Permission.SCHEDULING_SESSION_EDIT,
             Permission.ENROLLMENT_APPROVE,
             Permission.ENROLLMENT_MANAGE,

@@ -6,6 +6,7 @@ import pytest
 
 from app.org.models import RoleName
 from tests import factories
+from tests.confirming import press_confirm
 
 ROLES = ("anonymous", "employee", "manager", "instructor", "mentor", "hr", "admin")
 ALL_SIGNED_IN = frozenset(ROLES) - {"anonymous"}
@@ -34,6 +35,10 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "org.set_head": ("POST", "/org/units/head", frozenset({"hr"})),
     "org.transfer": ("POST", "/org/staff/{other}/transfer", frozenset({"hr"})),
     "org.staff_import_apply": ("POST", "/org/import/apply", frozenset({"hr"})),
+    # The pickers' searches (JSON): HR, who types the codes on the forms that have pickers.
+    "org.search_people": ("GET", "/org/search/people?q=a", frozenset({"hr"})),
+    "org.search_units": ("GET", "/org/search/units?q=a", frozenset({"hr"})),
+    "catalog.search_courses": ("GET", "/catalog/search/courses?q=a", frozenset({"hr"})),
     "audit.events": ("GET", "/admin/audit/", frozenset({"admin"})),
     "catalog.index": ("GET", "/catalog/", ALL_SIGNED_IN),
     "catalog.course": ("GET", "/catalog/courses/{course}", ALL_SIGNED_IN),
@@ -347,6 +352,8 @@ def test_account_rules(app, accounts, rule, actor_name, target_name, allowed):
     verb, role = rule.split(":")
     wanted = roles_before | {role} if verb == "grant" else roles_before - {role}
     response = factories.post(client, f"/org/staff/{target_ref.id}/roles", {"roles": sorted(wanted)})
+    if allowed and response.status_code == 200:  # the preview of the change: confirm it
+        response = press_confirm(client, response)
     assert response.status_code == (302 if allowed else 403) or (not allowed and response.status_code == 404)
     with app.app_context():
         target = db_session.get(Employee, target_ref.id)

@@ -24,7 +24,6 @@ from app.core.db import db_session
 from app.core.events import subscribe
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee
-from app.permissions import gradable_attempt_filter
 from app.web.ids import parse_int
 from app.web.locale import format_datetime
 from app.web.locale import gettext as _
@@ -315,10 +314,13 @@ def _score(attempt: QuizAttempt) -> None:
     questions = {q.id: q for q in db_session.scalars(select(Question).where(Question.id.in_(attempt.question_order)))}
     max_score = sum(q.points for q in questions.values())
     score = sum(a.points_awarded or 0 for a in attempt.answers)
+    waiting = [a for a in attempt.answers if a.points_awarded is None]
+    best = score + sum(questions[a.question_id].points for a in waiting if a.question_id in questions)
     # Rounded down, so a pass is never reached by rounding (87.5 % does not meet a pass mark of 88 %).
     percent = 100 * score // max_score if max_score else 100
-    transitions.record_score(attempt, score, max_score, percent, quiz.pass_mark,
-                             needs_grading=any(a.points_awarded is None for a in attempt.answers))
+    best_percent = 100 * best // max_score if max_score else 100
+    transitions.record_score(attempt, score, max_score, percent,
+                             transitions.outcome(percent, best_percent, quiz.pass_mark), needs_grading=bool(waiting))
 
 
 def grade_attempt(grader: Employee, attempt: QuizAttempt, grades: dict[int, tuple[int, str, Any]]) -> int:
@@ -364,9 +366,3 @@ def self_paced_passed(employee_id: int, quiz_id: int) -> bool:
         QuizAttempt.employee_id == employee_id, QuizAttempt.quiz_id == quiz_id, QuizAttempt.enrolment_id.is_(None),
         QuizAttempt.passed.is_(True))))
 
-
-def attempts_to_grade(grader: Employee) -> list[QuizAttempt]:
-    """Attempts with short answers waiting, for sessions this person teaches (all, for HR)."""
-    stmt = select(QuizAttempt).where(QuizAttempt.needs_grading.is_(True), QuizAttempt.submitted_at.is_not(None),
-                                     gradable_attempt_filter(grader))
-    return list(db_session.scalars(stmt.order_by(QuizAttempt.submitted_at)))

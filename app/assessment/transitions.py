@@ -9,13 +9,22 @@ self-paced attempt, an e-learning module's closing quiz)::
                │  (answers may be saved)                                    │
                │                                   every answer scored ─────┤
                │                                                            ▼
-               │                     short answers wait ──► NEEDS GRADING ──grade the last──► GRADED
-               └──────────────────────────────────────────────────────── (passed set, final) ◄┘
+               │   short answers wait, and decide ──► NEEDS GRADING ──grade the last──► GRADED
+               │                                                  (or enough)    (passed set, final)
+               │   short answers wait, decided anyway ──► DECIDED ──grade the last──► GRADED
+               └──────────────────────────────────────── (passed set, final; still needs_grading)
+
+    Short answers only add points, so the outcome is decided while some still wait when the points
+    already scored reach the pass mark (passed), or when full points on every waiting answer would
+    not (not passed): `outcome`. Only an attempt whose outcome hangs on its waiting answers waits
+    for a grader (passed NULL); the others are graded for the record and the learner's feedback.
 
     OPEN → SUBMITTED is `UPDATE quiz_attempts SET submitted_at = … WHERE id = :id AND submitted_at
-    IS NULL`; → GRADED is `… SET passed = … WHERE id = :id AND passed IS NULL` (QuizGraded is
-    announced by that move only, so completion is evaluated once). Answers are written only while
-    the attempt row is locked open (`lock_open`), so a save that loses to the submit changes nothing.
+    IS NULL`; → GRADED or DECIDED is `… SET passed = … WHERE id = :id AND passed IS NULL` (QuizGraded
+    is announced by that move only, so completion is evaluated once, as soon as the outcome is
+    known); DECIDED → GRADED keeps `passed` (`… WHERE id = :id AND passed = :decided`). Answers are
+    written only while the attempt row is locked open (`lock_open`), so a save that loses to the
+    submit changes nothing.
 
 Short answer::
 
@@ -121,17 +130,37 @@ def close(attempt: QuizAttempt, submitted_at: datetime, *, timed_out: bool) -> N
     _set_loaded(attempt, values)
 
 
-def record_score(attempt: QuizAttempt, score: int, max_score: int, percent: int, pass_mark: int,
+def outcome(percent: int, best_percent: int, pass_mark: int) -> bool | None:
+    """Passed (True) or not (False) once it is certain, None while waiting answers decide it.
+    `best_percent`: the percent should every answer still waiting get its full points."""
+    if percent >= pass_mark:
+        return True
+    if best_percent < pass_mark:
+        return False
+    return None
+
+
+def record_score(attempt: QuizAttempt, score: int, max_score: int, percent: int, passed: bool | None,
                  needs_grading: bool) -> None:
-    """Store the score so far; when nothing waits for a grader, SUBMITTED → GRADED, once."""
+    """Store the score so far; once the outcome is certain (`outcome`), SUBMITTED → GRADED (or
+    DECIDED while short answers still wait), once. An attempt decided before keeps its outcome."""
     values: dict[str, Any] = {"score": score, "max_score": max_score, "percent": percent,
                               "needs_grading": needs_grading}
-    if needs_grading:
+    if passed is None:
         db_session.execute(update(QuizAttempt).where(QuizAttempt.id == attempt.id, QuizAttempt.passed.is_(None))
                            .values(**values).execution_options(synchronize_session=False))
         _set_loaded(attempt, {**values, "passed": None})
         return
-    values["passed"] = percent >= pass_mark
+    if attempt.passed is not None:  # DECIDED → GRADED (or a regrade): the outcome stays as decided
+        moved = rows_changed(db_session.execute(update(QuizAttempt).where(
+            QuizAttempt.id == attempt.id, QuizAttempt.passed == attempt.passed)
+            .values(**values).execution_options(synchronize_session=False)))
+        if moved != 1:
+            db_session.refresh(attempt)
+            raise Stale(_("This attempt has already been graded."))
+        _set_loaded(attempt, values)
+        return
+    values["passed"] = passed
     moved = rows_changed(db_session.execute(update(QuizAttempt).where(
         QuizAttempt.id == attempt.id, QuizAttempt.submitted_at.is_not(None), QuizAttempt.passed.is_(None))
         .values(**values).execution_options(synchronize_session=False)))
@@ -146,8 +175,9 @@ def record_score(attempt: QuizAttempt, score: int, max_score: int, percent: int,
 
 
 def lock_for_grading(attempt: QuizAttempt) -> None:
-    """Lock the attempt row (held to commit) and make sure it still waits for a grader."""
-    row = db_session.execute(select(QuizAttempt.submitted_at, QuizAttempt.passed).where(
+    """Lock the attempt row (held to commit) and make sure short answers still wait for a grader
+    (whether or not its outcome is decided already)."""
+    row = db_session.execute(select(QuizAttempt.submitted_at, QuizAttempt.needs_grading).where(
         QuizAttempt.id == attempt.id).with_for_update()).one()
     db_session.refresh(attempt)
     db_session.execute(select(Answer).where(Answer.attempt_id == attempt.id)
@@ -155,7 +185,7 @@ def lock_for_grading(attempt: QuizAttempt) -> None:
     db_session.expire(attempt, ["answers"])
     if row.submitted_at is None:
         raise QuizError(_("This attempt has not been submitted yet."))
-    if row.passed is not None:
+    if not row.needs_grading:
         raise Stale(_("This attempt has already been graded."))
 
 

@@ -27,6 +27,7 @@ from app.web.locale import current_language
 from app.web.locale import gettext as _
 
 bp = Blueprint("assessment", __name__)
+GRADING_LIST_LIMIT = 200  # the oldest first; the page says how many more there are
 
 
 def _own_enrolment(enrolment_id: int) -> Enrolment:
@@ -205,8 +206,9 @@ def _result(sitting: _Sitting) -> ResponseReturnValue:
 @bp.route("/grading")
 @require(Permission.ASSESSMENT_GRADE)
 def grading() -> ResponseReturnValue:
-    attempts = quizzes.attempts_to_grade(current_user)
-    return render_template("assessment/grading.html", attempts=attempts)
+    """Attempts with short answers waiting, with whose they are and the course (one statement)."""
+    attempts, total = queries.attempts_to_grade_for(current_user, GRADING_LIST_LIMIT)
+    return render_template("assessment/grading.html", attempts=attempts, total=total)
 
 
 @bp.route("/grading/attempts/<int:attempt_id>", methods=["GET", "POST"])
@@ -217,7 +219,7 @@ def grade_attempt(attempt_id: int) -> ResponseReturnValue:
         abort(404)
     if not can_grade_attempt(current_user, attempt):
         abort(403)  # instructors grade their own sessions' attempts; HR grades any
-    if attempt.passed is not None or attempt.submitted_at is None:
+    if not attempt.needs_grading or attempt.submitted_at is None:
         flash(_("This attempt has already been graded."), "error")
         return redirect(url_for("assessment.grading"))
     form = grading_form([a for a in attempt.answers if a.question.type == QuestionType.SHORT])

@@ -21,6 +21,7 @@ from wtforms.validators import AnyOf, DataRequired, Length
 from app.attendance import services
 from app.attendance.models import AttendanceStatus
 from app.core.text_safety import SingleLineText
+from app.web.confirmations import ConfirmMixin
 from app.web.ids import parse_id
 from app.web.locale import lazy_gettext as _l
 
@@ -40,8 +41,9 @@ class ParticipantsUploadForm(FlaskForm):
                                  FileAllowed(["csv", "txt"], message=_l("The file must be a .csv file."))])
 
 
-class ParticipantsApplyForm(FlaskForm):
-    """Apply a previewed participant list (attendance.apply_participants)."""
+class ParticipantsApplyForm(ConfirmMixin, FlaskForm):
+    """Apply a previewed participant list (attendance.apply_participants), as the preview showed
+    it: `fingerprint` is the preview's digest (app/web/confirmations.py)."""
 
     import_id = HiddenField(validators=[DataRequired(message=_l("Choose a list to apply."))])
 

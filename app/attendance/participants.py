@@ -55,6 +55,7 @@ from app.core.events import emit
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee
 from app.scheduling.models import Meeting
+from app.web.confirmations import fingerprint
 from app.web.locale import gettext as _
 
 REASON_NO_EMAIL = "no_email"
@@ -276,6 +277,15 @@ def rows_of(meeting: Meeting, participant_import: ParticipantImport) -> list[Row
         rows.append(Row(participant, enrolment, seconds_in, share_pct(meeting, seconds_in), verdict, mark,
                         _target(mark, verdict) if enrolment else None))
     return rows
+
+
+def rows_fingerprint(participant_import: ParticipantImport, rows: list[Row]) -> str:
+    """The digest of the preview of a list (app/web/confirmations.py): applying it sets what the
+    page showed, or nothing."""
+    return fingerprint(participant_import.id, participant_import.state.value,
+                       [(row.participant.id, row.enrolment.id if row.enrolment else None,
+                         row.sets.value if row.sets else None, row.mark.status.value if row.mark else None)
+                        for row in rows])
 
 
 def unmatched_counts(meeting_ids: list[int]) -> dict[int, int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -29,6 +29,7 @@ from app.web.locale import gettext as _
 CHECK_IN_OPENS_BEFORE = timedelta(minutes=30)
 CHECK_IN_GUESSES = 5
 CHECK_IN_WINDOW = timedelta(minutes=10)
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # `attendance_rate` at it: every meeting counts
 
 
 class AttendanceError(Exception):
@@ -78,9 +79,20 @@ def attendance_rate(enrolment: Enrolment, meetings: Iterable[Meeting], marks: di
 
 
 def rate_of(enrolment: Enrolment, at: datetime | None = None) -> Rate:
+    return rates_of(enrolment, at)[0]
+
+
+def rates_of(enrolment: Enrolment, at: datetime | None = None) -> tuple[Rate, Rate]:
+    """The rate as of `at` (now), and the rate already secured: as it will stand when the session
+    is over should the person attend nothing more (every meeting not marked yet counts as missed).
+    Once the secured rate meets a minimum, no meeting still to come can take it below it; after
+    the last meeting the two are the same. One read of the marks, as committed now."""
     marks = {m.meeting_id: m for m in db_session.scalars(
-        select(AttendanceMark).where(AttendanceMark.enrolment_id == enrolment.id))}
-    return attendance_rate(enrolment, enrolment.training_session.meetings, marks, at or now())
+        select(AttendanceMark).where(AttendanceMark.enrolment_id == enrolment.id)
+        .execution_options(populate_existing=True))}
+    meetings = enrolment.training_session.meetings
+    return (attendance_rate(enrolment, meetings, marks, at or now()),
+            attendance_rate(enrolment, meetings, marks, _END_OF_TIME))
 
 
 def current_mark(enrolment_id: int, meeting_id: int) -> AttendanceMark | None:

@@ -36,6 +36,8 @@ from app.core.text_safety import find_unsafe
 from app.enrollment.models import Enrolment
 from app.permissions import attendance_session_filter, can_mark_attendance, signed_in
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession
+from app.web import confirmations
+from app.web.confirmations import Step
 from app.web.external_urls import external_url
 from app.web.ids import parse_ids
 from app.web.locale import gettext as _
@@ -208,14 +210,16 @@ def _participants_page(meeting: Meeting, participant_import: ParticipantImport |
     # a refused match of someone the page shows no form for (the list is not applied yet)
     unplaced = [] if match_form is None or match_for in forms else [
         f"{match_form.enrolment.label.text}: {error}" for error in match_form.enrolment.errors]
+    rows = participants_service.rows_of(meeting, participant_import) if participant_import else []
     return render_template(
         "attendance/participants_preview.html", meeting=meeting, participant_import=participant_import,
-        match_errors=unplaced,
-        rows=participants_service.rows_of(meeting, participant_import) if participant_import else [],
+        match_errors=unplaced, rows=rows,
         imports=participants_service.imports_of(meeting), problems=problems or [], match_forms=forms,
         required_pct=participants_service.required_pct(meeting),
         scheduled_minutes=participants_service.scheduled_seconds(meeting) // 60,
-        apply_form=ParticipantsApplyForm(formdata=None, data={"import_id": participant_import.id})
+        apply_form=ParticipantsApplyForm(formdata=None, data={
+            "import_id": participant_import.id,
+            "fingerprint": participants_service.rows_fingerprint(participant_import, rows)})
         if participant_import else None, upload_form=ParticipantsUploadForm(formdata=None))
 
 
@@ -250,6 +254,15 @@ def apply_participants(meeting_id: int) -> ResponseReturnValue:
     participant_import = participants_service.load_import(meeting, import_id) if import_id is not None else None
     if participant_import is None:
         abort(404)
+    if participant_import.state == ImportState.PREVIEWED:  # apply what the preview showed, or nothing
+        shown = participants_service.rows_fingerprint(participant_import,
+                                                      participants_service.rows_of(meeting, participant_import))
+        which = confirmations.step(form.fingerprint.data, shown)
+        if which is not Step.CONFIRMED:
+            if which is Step.STALE:
+                flash(confirmations.stale_message(), "error")
+            return _participants_page(meeting, participant_import), \
+                confirmations.STALE_STATUS if which is Step.STALE else 200
     try:
         count = participants_service.apply(current_user, participant_import)
     except services.Stale:

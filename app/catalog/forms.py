@@ -22,7 +22,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from app.catalog.course_files import CODE_PATTERN, CourseSpec
 from app.catalog.labels import FORMAT_LABELS, KIND_LABELS, RECURRENCE_LABELS, THEME_LABELS, TRACK_LABELS
 from app.core.text_safety import MultiLineText, SingleLineText
+from app.org.labels import grade_label
 from app.org.models import Grade
+from app.web.confirmations import ConfirmForm, ConfirmMixin
 from app.web.locale import lazy_gettext as _l
 
 BODY_MAX = 50_000  # characters of a course's Markdown description
@@ -57,7 +59,8 @@ class CourseForm(FlaskForm):
     target_grades = SelectMultipleField(_l("Target grades"), choices=[], option_widget=CheckboxInput(),
                                         widget=ListWidget(prefix_label=False))
     prerequisites = StringField(_l("Prerequisites (course codes)"), validators=[Optional(), Length(max=400),
-                                                                                   SingleLineText()])
+                                                                                   SingleLineText()],
+                                render_kw={"data-picker": "courses", "data-picker-multiple": "true"})
     min_attendance = IntegerField(_l("Minimum attendance (%)"), default=100, validators=[
         NumberRange(min=0, max=100, message=_l("Enter a percentage from 0 to 100."))])
     quiz_pass_mark = IntegerField(_l("Quiz pass mark (%)"), validators=[
@@ -82,7 +85,7 @@ class CourseForm(FlaskForm):
         self.track.choices = _choices(TRACK_LABELS)
         self.theme.choices = _choices(THEME_LABELS)
         self.delivery_format.choices = _choices(FORMAT_LABELS)
-        self.target_grades.choices = [SelectChoice(g.code, g.name) for g in grades]
+        self.target_grades.choices = [SelectChoice(g.code, grade_label(g)) for g in grades]
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
@@ -162,9 +165,10 @@ class AssignmentRuleForm(FlaskForm):
         return ok
 
 
-class RolloverForm(FlaskForm):
+class RolloverForm(ConfirmMixin, FlaskForm):
     """Rolling the assignment rules of a fiscal year over to the next (catalog.rollover): the
-    preview is a GET with `from_year`; applying it is a POST that needs `confirm` ticked."""
+    preview is a GET with `from_year`; applying it is a POST that needs `confirm` ticked and the
+    preview's `fingerprint` (what it listed is what is created, or nothing is)."""
 
     from_year = IntegerField(_l("Fiscal year to roll over"), validators=[
         DataRequired(message=_l("Enter the fiscal year.")),
@@ -195,11 +199,6 @@ class PreviewForm(FlaskForm):
         Length(max=BODY_MAX, message=_l("Write at most %(max)d characters.")), MultiLineText()])
 
 
-class RetireForm(FlaskForm):
-    """Retiring a course (catalog.retire) needs its confirmation box ticked: `confirm` = "y"."""
-
-    confirm = BooleanField(_l("Retire this course: it leaves the catalog (enrolments and records are kept)"))
-
-    def validate_confirm(self, field: Field) -> None:
-        if (field.raw_data or [""])[0] != "y":
-            raise ValidationError(_l("Tick the confirmation to retire the course."))
+class RetireForm(ConfirmForm):
+    """Retiring a course (catalog.retire) takes two submits: the first shows what it affects (its
+    sessions ahead, its assignment rules), the second carries that preview's `fingerprint`."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from app.web.locale import gettext
 from app.web.locale import lazy_gettext as _l
 
 TRACK_LABELS = {
@@ -47,3 +48,30 @@ def register(app: Flask) -> None:
         STATUS_LABELS=STATUS_LABELS, KIND_LABELS=KIND_LABELS, RECURRENCE_LABELS=RECURRENCE_LABELS,
         ASSIGNMENT_STATUS_LABELS=ASSIGNMENT_STATUS_LABELS,
     )
+    app.jinja_env.filters["version_note"] = version_note
+
+
+# What the system writes as a course version's note (services._record_version); a note typed in the
+# designer is shown as typed.
+VERSION_NOTE_LABELS = {
+    "sync: added": _l("Added from its course file"),
+    "sync: changed": _l("Updated from its course file"),
+    "created": _l("Created"),
+    "edited": _l("Edited"),
+}
+RUBRIC_MILESTONE_LABELS = {
+    "plan": _l("Fieldwork plan"),
+    "interim": _l("Interim report"),
+    "final_report": _l("Final report"),
+    "presentation": _l("Final presentation"),
+}
+
+
+def version_note(note: str) -> str:
+    if note in VERSION_NOTE_LABELS:
+        return str(VERSION_NOTE_LABELS[note])
+    if note.startswith("rubric: "):
+        milestone = note.removeprefix("rubric: ")
+        return gettext("Rubric of %(milestone)s edited",
+                       milestone=str(RUBRIC_MILESTONE_LABELS.get(milestone, milestone)))
+    return note

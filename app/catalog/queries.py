@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
 
 from app.catalog.models import (
     Assignment,
@@ -19,6 +19,7 @@ from app.catalog.models import (
 )
 from app.core.db import db_session
 from app.core.text_search import normalize_for_search
+from app.org.models import Employee
 
 
 @dataclass
@@ -95,6 +96,30 @@ def course_by_code(code: str) -> Course | None:
     )
 
 
+def search_courses(q: str, *, limit: int) -> list[Course]:
+    """Courses and programmes for a picker, drafts and retired ones too (a record of past
+    training, a prerequisite still being written), in one statement: every word of `q` in the code
+    or a title (hiragana finds katakana, half-width finds full-width ASCII in the English title);
+    an exact code first, then the published ones, the latest fiscal year, by code. Nothing for an
+    empty `q`."""
+    words = q.split()
+    if not words:
+        return []
+    stmt = select(Course)
+    for word in words:
+        folded = normalize_for_search(word)  # NFKC, lower case, katakana
+        stmt = stmt.where(or_(
+            func.lower(Course.code).contains(folded, autoescape=True),
+            Course.title_ja.contains(word, autoescape=True),
+            func.lower(Course.title_ja).contains(folded, autoescape=True),
+            func.lower(Course.title_en).contains(folded, autoescape=True),
+        ))
+    exact = func.lower(Course.code) == normalize_for_search(q)
+    published = Course.status == CourseStatus.PUBLISHED
+    return list(db_session.scalars(stmt.order_by(exact.desc(), published.desc(), Course.fiscal_year.desc(),
+                                                 Course.code).limit(limit)))
+
+
 def programmes_containing(course_id: int) -> list[Course]:
     return list(db_session.scalars(
         select(Course).join(ProgrammeItem, ProgrammeItem.programme_id == Course.id)
@@ -126,3 +151,39 @@ def assignments_with_courses(employee_id: int) -> list[Assignment]:
     return list(db_session.scalars(select(Assignment).where(Assignment.employee_id == employee_id)
                                    .options(joinedload(Assignment.course))
                                    .order_by(Assignment.course_id, Assignment.cycle)))
+
+
+# --- previews of what cannot be undone (app/web/confirmations.py) -----------------------------------
+
+
+def withdrawn_by_switching_off(rule: AssignmentRule) -> list[Assignment]:
+    """The assignments switching `rule` off would withdraw (each person's latest cycle, still
+    active), with the people, their units and grades, by employee number (one statement)."""
+    later = aliased(Assignment)
+    return list(db_session.scalars(
+        select(Assignment).join(Employee, Assignment.employee_id == Employee.id)
+        .where(Assignment.rule_id == rule.id, Assignment.status == AssignmentStatus.ACTIVE,
+               ~exists().where(later.rule_id == Assignment.rule_id, later.employee_id == Assignment.employee_id,
+                               later.cycle > Assignment.cycle))
+        .options(contains_eager(Assignment.employee).options(joinedload(Employee.unit), joinedload(Employee.grade)))
+        .order_by(Employee.employee_number)))
+
+
+def active_rules_of_course(course_id: int) -> list[tuple[AssignmentRule, int]]:
+    """The course's active assignment rules, each with how many people it assigns now (one
+    statement)."""
+    counts = (select(func.count()).where(Assignment.rule_id == AssignmentRule.id,
+                                         Assignment.status == AssignmentStatus.ACTIVE)
+              .correlate(AssignmentRule).scalar_subquery())
+    return [(row[0], row[1]) for row in db_session.execute(
+        select(AssignmentRule, counts).where(AssignmentRule.course_id == course_id,
+                                             AssignmentRule.is_active.is_(True))
+        .options(joinedload(AssignmentRule.grade)).order_by(AssignmentRule.fiscal_year, AssignmentRule.id))]
+
+
+def staff_of_grades(grade_ids: list[int]) -> int:
+    """How many active people hold one of these grades (every active person with no grades)."""
+    stmt = select(func.count()).select_from(Employee).where(Employee.is_active.is_(True))
+    if grade_ids:
+        stmt = stmt.where(Employee.grade_id.in_(grade_ids))
+    return db_session.scalar(stmt) or 0

@@ -21,6 +21,7 @@ from app.catalog.transitions import claim_roll_over
 from app.core.clock import now
 from app.core.db import db_session
 from app.org.models import Employee, Unit
+from app.web.confirmations import fingerprint
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,9 @@ def apply_rollover(actor: Employee, from_year: int) -> RolloverResult:
                      after={"rules": [r.id for r in result.created],
                             "from": [r.previous_rule_id for r in result.created]})
     return result
+
+
+def rollover_fingerprint(lines: list[RolloverLine]) -> str:
+    """The digest of a preview: the confirm applies only what was listed (app/web/confirmations.py)."""
+    return fingerprint([(line.rule.id, line.course.id, line.rule.grade_id, line.due_on, line.people, line.skip,
+                         [d.id for d in line.rule.departments]) for line in lines])

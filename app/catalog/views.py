@@ -17,10 +17,10 @@ from app.catalog.forms import (
     RolloverForm,
     RolloverPreviewForm,
 )
-from app.catalog.labels import FORMAT_LABELS, THEME_LABELS, TRACK_LABELS
+from app.catalog.labels import FORMAT_LABELS, STATUS_LABELS, THEME_LABELS, TRACK_LABELS
 from app.catalog.models import AssignmentRule, Course, CourseStatus, Recurrence
 from app.catalog.module_files import modules_of
-from app.catalog.rollover import apply_rollover, preview_rollover
+from app.catalog.rollover import apply_rollover, preview_rollover, rollover_fingerprint
 from app.catalog.services import (
     CatalogError,
     create_assignment_rule,
@@ -36,10 +36,13 @@ from app.core.db import db_session
 from app.core.fiscal import fiscal_year_of
 from app.elearning.queries import progress_by_module
 from app.enrollment.queries import positions_for, viewer_enrolments
+from app.org.labels import grade_label, unit_label
 from app.org.models import Grade, Unit, UnitKind
 from app.org.queries import all_grades
 from app.permissions import Permission, can_view_course, require, signed_in
 from app.scheduling.queries import open_seat_course_ids, upcoming_seats_by_course, upcoming_sessions_by_course
+from app.web import confirmations, pickers
+from app.web.confirmations import ConfirmForm, Step
 from app.web.ids import arg_id, parse_fiscal_year
 from app.web.locale import current_language
 from app.web.locale import gettext as _
@@ -186,10 +189,44 @@ def preview() -> ResponseReturnValue:
     return jsonify(html=str(render_markdown(form.body_md.data or "")))
 
 
+@bp.route("/search/courses")
+@require(Permission.CATALOG_COURSE_SEARCH)
+def search_courses() -> ResponseReturnValue:
+    """Courses and programmes whose code or title holds every word typed (a picker,
+    app/web/pickers.py): the code goes into the input, the title and a draft's or a retired
+    course's status are shown."""
+    try:
+        q = pickers.search_text()
+    except pickers.BadQuery as error:
+        return pickers.refuse(error)
+    locale = current_language()
+    found = queries.search_courses(q, limit=pickers.LIMIT + 1)
+    return pickers.answer([
+        pickers.Choice(course.code, course.title(locale),
+                       "" if course.status == CourseStatus.PUBLISHED else str(STATUS_LABELS[course.status.value]))
+        for course in found])
+
+
 @bp.route("/design/<code>/publish", methods=["POST"])
 @require(Permission.CATALOG_COURSE_EDIT)
 def publish(code: str) -> ResponseReturnValue:
+    """Two submits: the first shows what publishing does (who sees the course, its sessions),
+    the second, carrying that preview's fingerprint, publishes."""
     course = _load_course(code)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)  # the CSRF error handler answers before this; a fingerprint is never that long
+    sessions = upcoming_sessions_by_course([course.id], include_cohort_only=True).get(course.id, [])
+    grade_ids = sorted(g.id for g in course.target_grades)
+    shown = confirmations.fingerprint(course.id, course.status.value, course.version, course.content_hash,
+                                      grade_ids, [(s.id, s.status.value) for s in sessions])
+    which = confirmations.step(form.fingerprint.data, shown)
+    if course.status != CourseStatus.PUBLISHED and which is not Step.CONFIRMED:
+        if which is Step.STALE:
+            flash(confirmations.stale_message(), "error")
+        return render_template("catalog/publish_confirm.html", course=course, sessions=sessions, fingerprint=shown,
+                               audience=queries.staff_of_grades(grade_ids)), \
+            confirmations.STALE_STATUS if which is Step.STALE else 200
     publish_course(current_user, course)
     db_session.commit()
     flash(_("Published: %(title)s", title=course.title(current_language())), "success")
@@ -202,9 +239,18 @@ def retire(code: str) -> ResponseReturnValue:
     course = _load_course(code)
     form = RetireForm()
     if not form.validate_on_submit():
-        for error in form.confirm.errors:
-            flash(str(error), "error")
-        return redirect(url_for("catalog.course", code=course.code))
+        abort(400)  # the CSRF error handler answers before this; a fingerprint is never that long
+    sessions = upcoming_sessions_by_course([course.id], include_cohort_only=True).get(course.id, [])
+    rules = queries.active_rules_of_course(course.id)
+    shown = confirmations.fingerprint(course.id, course.status.value, course.version,
+                                      [(s.id, s.status.value, s.seats_taken) for s in sessions],
+                                      [(rule.id, count) for rule, count in rules])
+    which = confirmations.step(form.fingerprint.data, shown)
+    if course.status != CourseStatus.RETIRED and which is not Step.CONFIRMED:
+        if which is Step.STALE:
+            flash(confirmations.stale_message(), "error")
+        return render_template("catalog/retire_confirm.html", course=course, sessions=sessions, rules=rules,
+                               fingerprint=shown), confirmations.STALE_STATUS if which is Step.STALE else 200
     retire_course(current_user, course)
     db_session.commit()
     flash(_("Retired: %(title)s. Existing enrolments and records are kept.", title=course.title(current_language())),
@@ -235,10 +281,10 @@ def _rule_form() -> AssignmentRuleForm:
     locale = current_language()
     courses = db_session.scalars(select(Course).where(Course.status == CourseStatus.PUBLISHED).order_by(Course.code))
     form.course.choices = [SelectChoice(str(c.id), f"{c.code} {c.title(locale)}") for c in courses]
-    form.grade.choices = [SelectChoice(str(g.id), g.name if locale == "ja" else g.name_en) for g in all_grades()]
+    form.grade.choices = [SelectChoice(str(g.id), grade_label(g, locale)) for g in all_grades()]
     departments = db_session.scalars(select(Unit).where(Unit.kind == UnitKind.DEPARTMENT, Unit.is_active)
                                      .order_by(Unit.sort_order, Unit.code))
-    form.departments.choices = [SelectChoice(str(u.id), u.name) for u in departments]
+    form.departments.choices = [SelectChoice(str(u.id), unit_label(u, locale)) for u in departments]
     return form
 
 
@@ -273,6 +319,17 @@ def deactivate_rule(rule_id: int) -> ResponseReturnValue:
     rule = db_session.get(AssignmentRule, rule_id)
     if rule is None:
         abort(404)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)  # the CSRF error handler answers before this; a fingerprint is never that long
+    withdrawn = queries.withdrawn_by_switching_off(rule)
+    shown = confirmations.fingerprint(rule.id, rule.is_active, [a.id for a in withdrawn])
+    which = confirmations.step(form.fingerprint.data, shown)
+    if rule.is_active and which is not Step.CONFIRMED:  # who stops being assigned; nothing changes yet
+        if which is Step.STALE:
+            flash(confirmations.stale_message(), "error")
+        return render_template("catalog/rule_off_confirm.html", rule=rule, withdrawn=withdrawn, fingerprint=shown), \
+            confirmations.STALE_STATUS if which is Step.STALE else 200
     deactivate_assignment_rule(current_user, rule)
     db_session.commit()
     flash(_("Rule switched off; its assignments are kept as history."), "success")
@@ -288,9 +345,9 @@ def rollover() -> ResponseReturnValue:
         form.from_year.data = fiscal_year_of(today()).year
     elif not form.validate():
         return render_template("catalog/rollover.html", form=form, confirm_form=None, lines=[]), 400
-    confirm_form = RolloverForm(from_year=form.from_year.data)
-    return render_template("catalog/rollover.html", form=form, confirm_form=confirm_form,
-                           lines=preview_rollover(form.from_year.data))
+    lines = preview_rollover(form.from_year.data)
+    confirm_form = RolloverForm(from_year=form.from_year.data, fingerprint=rollover_fingerprint(lines))
+    return render_template("catalog/rollover.html", form=form, confirm_form=confirm_form, lines=lines)
 
 
 @bp.route("/rules/rollover", methods=["POST"])
@@ -304,6 +361,18 @@ def apply_rollover_view() -> ResponseReturnValue:
             return render_template("catalog/rollover.html", form=preview, confirm_form=None, lines=[]), 400
         return render_template("catalog/rollover.html", form=preview, confirm_form=form,
                                lines=preview_rollover(form.from_year.data)), 400
+    lines = preview_rollover(form.from_year.data)
+    shown = rollover_fingerprint(lines)
+    which = confirmations.step(form.fingerprint.data, shown)
+    if which is not Step.CONFIRMED and any(line.skip is None for line in lines):
+        # not what was previewed (or no preview): show it again, create nothing. (Nothing left to
+        # create, as after a double click: the apply below says so.)
+        if which is Step.STALE:
+            flash(confirmations.stale_message(), "error")
+        preview = RolloverPreviewForm(meta={"csrf": False}, from_year=form.from_year.data)
+        return render_template("catalog/rollover.html", form=preview, lines=lines, confirm_form=RolloverForm(
+            formdata=None, from_year=form.from_year.data, fingerprint=shown)), \
+            confirmations.STALE_STATUS if which is Step.STALE else 200
     result = apply_rollover(current_user, form.from_year.data)
     db_session.commit()
     if result.created:

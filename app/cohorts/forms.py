@@ -21,7 +21,9 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from app.catalog.models import Course
 from app.core.clock import TOKYO
 from app.core.text_safety import MultiLineText, SingleLineText
+from app.org.labels import unit_label
 from app.org.models import Grade, Unit
+from app.web.confirmations import ConfirmMixin
 from app.web.fields import WholeNumberField
 from app.web.ids import parse_id, parse_ids, parse_int
 from app.web.locale import lazy_gettext as _l
@@ -179,13 +181,15 @@ def new_cohort_form(programmes: Sequence[Course], departments: Sequence[Unit], *
     CohortOpeningForm.programmes, CohortOpeningForm.departments = tuple(programmes), tuple(departments)
     for department in departments:
         setattr(CohortOpeningForm, f"cap-{department.id}", WholeNumberField(
-            department.name, maximum=QUOTA_MAX, message=_l("Enter a whole number or leave it empty.")))
+            unit_label(department), maximum=QUOTA_MAX, message=_l("Enter a whole number or leave it empty.")))
     return CohortOpeningForm(**kwargs)
 
 
-class SelectionForm(FlaskForm):
+class SelectionForm(ConfirmMixin, FlaskForm):
     """One button of the selection page (cohorts.selection): publish, or a move of one application.
-    `from` is the decision the page showed; `reason` (a withdrawal's) is not typed on the page."""
+    `from` is the decision the page showed; `reason` (a withdrawal's) is not typed on the page.
+    Publishing takes two submits: the preview lists who is told what, its confirm carries the
+    preview's `fingerprint`."""
 
     action = StringField(validators=[Length(max=20)])
     application_id = StringField()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
 
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus
 from app.catalog.models import Course, CourseKind, ProgrammeItem, Track
@@ -28,6 +29,7 @@ from app.core.clock import now
 from app.core.db import db_session
 from app.enrollment.models import Enrolment, EnrolmentState
 from app.org.models import Employee, Grade, Unit, UnitKind
+from app.permissions import managed_unit_filter
 from app.scheduling.models import TrainingSession
 
 # --- the pages' lists ------------------------------------------------------------------------
@@ -225,3 +227,149 @@ def completion_met(cohort: Cohort, row: ParticipantProgress) -> bool:
             and bool(row.milestone_status)
             and (row.presentation_percent is None or row.presentation_percent >= cohort.final_score_bar))
 
+
+
+# --- My learning: every milestone of the person's cohorts ----------------------------------------
+
+
+@dataclass(frozen=True)
+class MyMilestone:
+    milestone: Milestone
+    cohort: Cohort
+    programme: Course
+    status: str | None  # the latest version's ("submitted", "returned", "accepted"); None: nothing yet
+
+    def is_overdue(self, at: datetime) -> bool:
+        return self.status is None and self.milestone.due_at < at
+
+    @property
+    def is_open_to_submit(self) -> bool:
+        """The work page takes a (new) version: nothing submitted yet, or returned for revision."""
+        return self.status in (None, SubmissionStatus.RETURNED.value)
+
+
+def milestones_of_participant(employee_id: int) -> list[MyMilestone]:
+    """Every milestone of the cohorts the person takes part in (selected, not withdrawn), the
+    earliest due first, with where their work stands: the latest version of their team's work
+    for a team milestone, of their own otherwise (the work page's rule). One statement, however
+    many cohorts and milestones."""
+    member = aliased(TeamMember)
+    theirs = or_(and_(Milestone.per_team.is_(True), Submission.team_id == member.team_id),
+                 and_(Milestone.per_team.is_(False), Submission.employee_id == employee_id))
+    latest = (select(Submission.status).where(Submission.milestone_id == Milestone.id, theirs)
+              .order_by(Submission.version.desc()).limit(1).scalar_subquery())
+    rows = db_session.execute(
+        select(Milestone, Cohort, Course, latest.label("status"))
+        .join(Cohort, Milestone.cohort_id == Cohort.id).join(Course, Cohort.programme_id == Course.id)
+        .join(Application, and_(Application.cohort_id == Milestone.cohort_id, Application.employee_id == employee_id))
+        .outerjoin(member, and_(member.cohort_id == Milestone.cohort_id, member.employee_id == employee_id))
+        .where(Application.decision == Decision.SELECTED, Application.is_withdrawn.is_(False))
+        .order_by(Milestone.due_at, Milestone.id)).all()
+    return [MyMilestone(row.Milestone, row.Cohort, row.Course,
+                        None if row.status is None else SubmissionStatus(row.status).value) for row in rows]
+
+
+# --- the home page: a few of each, with how many (one statement each) ----------------------------
+
+
+@dataclass(frozen=True)
+class MilestoneDue:
+    milestone: Milestone
+    cohort: Cohort
+    is_returned: bool  # the latest work was returned for revision
+
+
+def milestones_due_for(employee_id: int, limit: int) -> tuple[list[MilestoneDue], int]:
+    """Milestones of the cohorts the person takes part in (selected, not withdrawn) with no work
+    submitted or accepted yet, their team's for a team milestone, their own otherwise; the
+    earliest due first: the first `limit` and how many."""
+    member = aliased(TeamMember)
+    theirs = or_(and_(Milestone.per_team.is_(True), Submission.team_id == member.team_id),
+                 and_(Milestone.per_team.is_(False), Submission.employee_id == employee_id))
+    work = select(Submission.id).where(Submission.milestone_id == Milestone.id, theirs)
+    returned = work.where(Submission.status == SubmissionStatus.RETURNED).exists()
+    rows = db_session.execute(
+        select(Milestone, Cohort, returned.label("returned"), func.count().over().label("total"))
+        .join(Cohort, Milestone.cohort_id == Cohort.id)
+        .join(Application, and_(Application.cohort_id == Milestone.cohort_id, Application.employee_id == employee_id))
+        .outerjoin(member, and_(member.cohort_id == Milestone.cohort_id, member.employee_id == employee_id))
+        .where(Application.decision == Decision.SELECTED, Application.is_withdrawn.is_(False),
+               ~work.where(Submission.status.in_((SubmissionStatus.SUBMITTED, SubmissionStatus.ACCEPTED))).exists())
+        .order_by(Milestone.due_at, Milestone.id).limit(limit)).all()
+    return ([MilestoneDue(row.Milestone, row.Cohort, bool(row.returned)) for row in rows],
+            rows[0].total if rows else 0)
+
+
+def endorsements_waiting(manager: Employee, limit: int) -> tuple[list[Application], int]:
+    """Applications waiting for an endorsement from `manager`: pending, not withdrawn, of someone
+    in the subtrees they head (`permissions.managed_unit_filter`; never their own), the oldest
+    first, with the applicant and the cohort: the first `limit` and how many (one statement)."""
+    rows = db_session.execute(
+        select(Application, func.count().over().label("total"))
+        .join(Employee, Application.employee_id == Employee.id)
+        .where(Application.endorsement == Endorsement.PENDING, Application.is_withdrawn.is_(False),
+               Employee.unit_id.in_(select(Unit.id).where(managed_unit_filter(manager))),
+               Application.employee_id != manager.id)
+        .options(contains_eager(Application.employee).lazyload(Employee.role_grants), joinedload(Application.cohort))
+        .order_by(Application.created_at, Application.id).limit(limit)).unique().all()
+    return [row.Application for row in rows], (rows[0].total if rows else 0)
+
+
+@dataclass(frozen=True)
+class WorkToReview:
+    submission_id: int
+    milestone_kind: str
+    cohort_name: str
+    team_name: str | None  # None: an individual milestone
+    submitted_by: str
+    submitted_at: datetime
+    is_late: bool
+
+
+def submissions_to_review(mentor_id: int, limit: int) -> tuple[list[WorkToReview], int]:
+    """The latest work of the teams this person mentors (a team's, or one of its members' own)
+    waiting for a review, the oldest first, with who submitted it: the first `limit` and how many
+    (one statement). The same rule as `permissions.can_review_submission` for a mentor."""
+    mentored = select(team_mentors.c.team_id).where(team_mentors.c.employee_id == mentor_id)
+    in_mentored_team = (select(TeamMember.id).where(TeamMember.employee_id == Submission.employee_id,
+                                                    TeamMember.cohort_id == Milestone.cohort_id,
+                                                    TeamMember.team_id.in_(mentored)).exists())
+    later = aliased(Submission)
+    superseded = select(later.id).where(
+        later.milestone_id == Submission.milestone_id, later.version > Submission.version,
+        or_(later.team_id == Submission.team_id, later.employee_id == Submission.employee_id)).exists()
+    submitter = aliased(Employee)
+    rows = db_session.execute(
+        select(Submission.id, Submission.submitted_at, Submission.is_late, Milestone.kind, Cohort.name.label("cohort"),
+               FieldworkTeam.name.label("team"), submitter.name.label("submitter"),
+               func.count().over().label("total"))
+        .join(Milestone, Submission.milestone_id == Milestone.id).join(Cohort, Milestone.cohort_id == Cohort.id)
+        .join(submitter, Submission.submitted_by_id == submitter.id)
+        .outerjoin(FieldworkTeam, Submission.team_id == FieldworkTeam.id)
+        .where(Submission.status == SubmissionStatus.SUBMITTED, ~superseded,
+               or_(Submission.team_id.in_(mentored), in_mentored_team))
+        .order_by(Submission.submitted_at, Submission.id).limit(limit)).all()
+    return ([WorkToReview(row.id, row.kind.value, row.cohort, row.team, row.submitter, row.submitted_at, row.is_late)
+             for row in rows], rows[0].total if rows else 0)
+
+
+def endorsements_to_hand_over(*, employee_ids: Iterable[int] = (), approver_id: int | None = None,
+                         unit_path: str | None = None) -> list[Application]:
+    """Applications waiting for their head's endorsement: of these people, or (with `approver_id`)
+    for that head, optionally only of people in the units under `unit_path`; with the applicant
+    and the cohort (one statement). What a transfer or a change of head hands over."""
+    ids = set(employee_ids)
+    if not ids and approver_id is None:
+        return []
+    stmt = (select(Application).join(Cohort, Cohort.id == Application.cohort_id)
+            .join(Employee, Application.employee_id == Employee.id)
+            .where(Application.endorsement == Endorsement.PENDING, Application.is_withdrawn.is_(False),
+                   Cohort.requires_endorsement.is_(True)))
+    if ids:
+        stmt = stmt.where(Application.employee_id.in_(ids))
+    if approver_id is not None:
+        stmt = stmt.where(Application.approver_id == approver_id)
+    if unit_path is not None:
+        stmt = stmt.join(Unit, Employee.unit_id == Unit.id).where(Unit.path.startswith(unit_path))
+    return list(db_session.scalars(stmt.options(contains_eager(Application.employee),
+                                                contains_eager(Application.cohort)).order_by(Application.id)))

@@ -40,7 +40,8 @@ from app.cohorts.queries import completion_met, milestone_rubric, progress_board
 from app.cohorts.transitions import CohortError, Stale
 from app.cohorts.uploads import CheckedFile
 from app.completion.services import sync_programme_completion
-from app.core.clock import now
+from app.core.business_days import business_day_on_or_after
+from app.core.clock import now, to_tokyo, tokyo_datetime
 from app.core.db import db_session
 from app.core.events import emit, subscribe
 from app.core.text_safety import find_unsafe
@@ -108,11 +109,13 @@ def open_cohort(actor: Employee, programme: Course, settings: CohortSettings, gr
     db_session.flush()
     record_event(actor, "cohorts.opened", "cohort", cohort.id,
                  after={"programme": programme.code, "quota": settings.quota, "name": settings.name})
-    # The four milestones with default due dates after the intake; HR adjusts them.
+    # The four milestones with default due dates after the intake (17:00 on a business day, never a
+    # weekend, holiday or the year-end closure); HR adjusts them.
+    closes_on = to_tokyo(settings.applications_close_at).date()
     for kind, days in ((MilestoneKind.PLAN, 30), (MilestoneKind.INTERIM, 90), (MilestoneKind.FINAL_REPORT, 150),
                        (MilestoneKind.PRESENTATION, 160)):
-        db_session.add(Milestone(cohort_id=cohort.id, kind=kind, per_team=True,
-                                 due_at=settings.applications_close_at + timedelta(days=days)))
+        due_on = business_day_on_or_after(closes_on + timedelta(days=days))
+        db_session.add(Milestone(cohort_id=cohort.id, kind=kind, per_team=True, due_at=tokyo_datetime(due_on, 17)))
     db_session.flush()
     return cohort
 

@@ -56,6 +56,8 @@ from app.permissions import (
     require,
     signed_in,
 )
+from app.web import confirmations
+from app.web.confirmations import Step
 from app.web.locale import gettext as _
 from app.web.markdown import render_markdown
 
@@ -223,6 +225,16 @@ def selection(cohort_id: int) -> ResponseReturnValue:
         _flash_form_errors(form)
         return _render_selection(cohort), 400
     action = form.action.data or ""
+    if action == "publish" and cohort.results_published_at is None and now() >= cohort.applications_close_at:
+        told = [a for a in queries.applications(cohort.id) if not a.is_withdrawn]
+        shown = confirmations.fingerprint(cohort.id, [(a.id, a.decision.value, a.reserve_rank) for a in told])
+        which = confirmations.step(form.fingerprint.data, shown)
+        if which is not Step.CONFIRMED:  # who is told what; nothing is published yet
+            if which is Step.STALE:
+                flash(confirmations.stale_message(), "error")
+            return render_template("cohorts/publish_confirm.html", cohort=cohort, told=told, fingerprint=shown,
+                                   decisions=list(Decision)), \
+                confirmations.STALE_STATUS if which is Step.STALE else 200
     try:
         if action == "publish":
             count = services.publish_results(current_user, cohort)

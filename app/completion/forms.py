@@ -57,9 +57,11 @@ class CompletionRecordForm(FlaskForm):
     course code must name a row: `employee` and `course` are those rows once the form is valid."""
 
     employee_number = StringField(_l("Employee number"), filters=[_strip],
-                                  validators=[Length(max=32, message=TOO_LONG), SingleLineText()])
+                                  validators=[Length(max=32, message=TOO_LONG), SingleLineText()],
+                                  render_kw={"data-picker": "people"})  # app/static/picker.js
     course_code = StringField(_l("Course code"), filters=[_strip],
-                              validators=[Length(max=40, message=TOO_LONG), SingleLineText()])
+                              validators=[Length(max=40, message=TOO_LONG), SingleLineText()],
+                              render_kw={"data-picker": "courses"})
     completed_on = DateField(_l("Completed on"), invalid_value_message=_l("Enter a date."),
                              validators=[DataRequired(message=_l("Enter a date."))])
     hours = HoursField(_l("Hours"), places=None, render_kw={"step": "0.01"},

@@ -1,7 +1,19 @@
 """Evaluating completion. A course completes when its rule holds: attendance at or above the
 minimum, the quiz passed (when the course has a pass mark and a quiz), the survey answered (when
 required). The rule is evaluated whenever one of those inputs changes — also after the fact, in
-both directions: a completion whose rule no longer holds is revoked (kept as history)."""
+both directions: a completion whose rule no longer holds is revoked (kept as history).
+
+At once: attendance, quiz and survey announce each change (app/attendance AttendanceChanged,
+app/assessment QuizGraded and SurveyAnswered) and the subscribers below evaluate the enrolments
+concerned in the same transaction, so the certificate exists as soon as the last input is in.
+Attendance counts once it is secured (no meeting still to come can take it below the minimum),
+so the end of the session is not an input to wait for. The after-session sweep
+(app/reminders/scans.py) evaluates again as a safety net and then finds nothing to do.
+
+Races: an evaluation first locks the enrolment's row (`lock_enrolment`), so two last inputs
+arriving at once (the survey answered while an instructor grades the quiz) are evaluated one
+after the other and the second sees the first's input; and the unique (person, course, cycle)
+of completions not revoked is the last word should two evaluations still both record one."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -11,12 +23,13 @@ from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from app.assessment.events import QuizGraded, SurveyAnswered
 from app.assessment.quizzes import quiz_for_course, quiz_passed
 from app.assessment.surveys import has_answered_course
 from app.attendance.events import AttendanceChanged
-from app.attendance.services import rate_of
+from app.attendance.services import rates_of
 from app.audit.services import record_event
 from app.catalog.models import Assignment, AssignmentStatus, Course, CourseKind, CourseStatus, ProgrammeItem
 from app.catalog.recurrence import valid_until
@@ -56,10 +69,9 @@ class RuleCheck:
 
 def check_rule(enrolment: Enrolment) -> RuleCheck:
     course = enrolment.course
-    rate = rate_of(enrolment)
-    session_over = enrolment.training_session.ends_at <= now()
-    attendance_ok = (rate.percent is not None and rate.percent >= course.min_attendance_pct and session_over) or (
-        course.min_attendance_pct == 0)
+    rate, secured = rates_of(enrolment)
+    attendance_ok = course.min_attendance_pct == 0 or (
+        secured.percent is not None and secured.percent >= course.min_attendance_pct)
     quiz = quiz_for_course(course.id) if course.quiz_pass_mark is not None else None
     quiz_ok = quiz is None or quiz_passed(enrolment.id, quiz.id)
     survey_ok = True
@@ -105,8 +117,15 @@ def _record(employee_id: int, course: Course, source: CompletionSource, *, enrol
         hours=hours if hours is not None else course.hours,
         certificate_code=new_code(current_app.config["SECRET_KEY"]), evidence_note=note, recorded_at=now(),
         recorded_by_id=actor.id if actor else None)
-    db_session.add(completion)
-    db_session.flush()
+    try:
+        with db_session.begin_nested():
+            db_session.add(completion)
+            db_session.flush()
+    except IntegrityError:  # another transaction recorded this cycle first: theirs stands, once
+        winner = latest_completion(employee_id, course.id)
+        if winner is None or winner.cycle != completion.cycle:
+            raise
+        return winner
     record_event(actor, "completion.recorded", "completion", completion.id,
                  after={"employee_id": employee_id, "course": course.code, "source": source.value,
                         "completed_on": completion.completed_on.isoformat(), "cycle": completion.cycle,
@@ -129,6 +148,7 @@ def evaluate_enrolment(enrolment: Enrolment) -> Completion | None:
     cycles stay as they were."""
     if enrolment.course.kind == CourseKind.PROGRAMME:
         return None
+    lock_enrolment(enrolment)
     latest = latest_completion(enrolment.employee_id, enrolment.course_id)
     if latest is not None and latest.enrolment_id == enrolment.id:
         if enrolment.state == EnrolmentState.CONFIRMED and check_rule(enrolment).met:
@@ -147,6 +167,18 @@ def evaluate_enrolment(enrolment: Enrolment) -> Completion | None:
         evaluate_programmes(enrolment.employee_id, enrolment.course_id)
         return completion
     return existing
+
+
+def lock_enrolment(enrolment: Enrolment) -> None:
+    """Take the enrolment's row lock (held to commit; SQLite's writer lock already serialises) and
+    read its state as committed now: evaluations of one enrolment run one after the other, and
+    the later one reads every input the earlier one's transaction wrote. Several enrolments are
+    evaluated in the order of their ids (`_evaluate_ids`, the sweep), so two never deadlock. It is
+    FOR NO KEY UPDATE: the inputs' rows (marks, attempts, receipts) hold a key-share lock on the
+    enrolment they reference, which a plain FOR UPDATE would wait for (two rosters saved at once
+    would deadlock)."""
+    db_session.scalars(select(Enrolment).where(Enrolment.id == enrolment.id).with_for_update(key_share=True)
+                       .execution_options(populate_existing=True)).one()
 
 
 def _earned_before(enrolment_id: int) -> bool:
@@ -251,7 +283,9 @@ def assignment_done(opens_on: date | None, completed_on: date | None) -> bool:
 
 
 def _evaluate_ids(enrolment_ids: Iterable[int]) -> None:
-    for enrolment in db_session.scalars(select(Enrolment).where(Enrolment.id.in_(list(enrolment_ids)))):
+    """Evaluate these enrolments now, in the order of their ids (each one locked in turn)."""
+    for enrolment in db_session.scalars(select(Enrolment).where(Enrolment.id.in_(sorted(set(enrolment_ids))))
+                                        .order_by(Enrolment.id)).all():
         evaluate_enrolment(enrolment)
 
 

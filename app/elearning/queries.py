@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from app.catalog.models import Course
@@ -88,3 +88,20 @@ def media_of(course_id: int) -> list[Media]:
 
 def media_named(course_id: int, name: str) -> Media | None:
     return db_session.scalar(select(Media).where(Media.course_id == course_id, Media.name == name))
+
+
+def quizzes_due_for(employee_id: int, limit: int) -> tuple[list[MyModule], int]:
+    """Modules whose pages the person has read and whose closing quiz is still to pass, the longest
+    waiting first: the first `limit` with their courses, and how many (one statement)."""
+    rows = db_session.execute(
+        select(ModuleProgress, func.count().over().label("total"))
+        .where(ModuleProgress.employee_id == employee_id, ModuleProgress.state == ProgressState.QUIZ_DUE)
+        .options(joinedload(ModuleProgress.course))
+        .order_by(ModuleProgress.pages_done_at, ModuleProgress.id).limit(limit)).unique().all()
+    found = []
+    for row in rows:
+        progress = row.ModuleProgress
+        module = next((m for m in modules_of(progress.course.modules_spec) if m.key == progress.module_key), None)
+        if module is not None:  # a module since removed from its course file is not shown
+            found.append(MyModule(progress.course, module, progress))
+    return found, (rows[0].total if rows else 0)

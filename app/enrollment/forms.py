@@ -15,6 +15,7 @@ from wtforms import (
 from wtforms.validators import Length, Optional
 
 from app.core.text_safety import MultiLineText, SingleLineText
+from app.web.confirmations import ConfirmMixin
 from app.web.ids import parse_ids
 from app.web.locale import lazy_gettext as _l
 
@@ -53,7 +54,10 @@ class DecisionForm(NextPageMixin, FlaskForm):
         return parse_ids(self.enrolment_ids.data or [])
 
 
-class BulkEnrolForm(FlaskForm):
+class BulkEnrolForm(ConfirmMixin, FlaskForm):
+    """HR enrols many people at once: a grade and/or a unit, or pasted numbers. The first submit
+    previews who would be enrolled, waitlisted or told; the confirm carries its `fingerprint`."""
+
     grade = SelectField(_l("Everyone of grade"), choices=[], validate_choice=False)
     unit = SelectField(_l("In unit (and below)"), choices=[], validate_choice=False)
     numbers = TextAreaField(_l("Or these employee numbers (one per line)"),

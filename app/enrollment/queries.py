@@ -1,27 +1,29 @@
 """Reads of enrolments: My learning, approvals, rosters, calendar feeds."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from app.audit.models import AuditEvent
 from app.catalog.models import Assignment, AssignmentStatus
 from app.core.clock import now
 from app.core.db import db_session
 from app.enrollment.models import (
+    ApprovalStage,
     CalendarFeed,
     Enrolment,
     EnrolmentEvent,
     EnrolmentState,
     is_active_place,
 )
-from app.org.models import Employee
+from app.org.models import Employee, Unit
 from app.permissions import awaiting_decision_filter
-from app.scheduling.models import TrainingSession
+from app.scheduling.models import SessionStatus, TrainingSession
 
 
 def _with_session() -> tuple[Any, Any]:
@@ -158,3 +160,86 @@ def handed_over_from(enrolment_id: int, approver_id: int) -> HandedOver | None:
             to_id = (event.after or {}).get("approver_id")
             return HandedOver(db_session.get(Employee, to_id) if to_id else None, event.occurred_at)
     return None
+
+
+# --- the home page: a few of each, with how many there are (each a fixed number of statements) ----
+
+
+def upcoming_sessions_for(employee_id: int, limit: int, at: datetime | None = None) -> tuple[list[Enrolment], int]:
+    """The person's confirmed places in scheduled sessions not yet over, soonest first: the first
+    `limit` with their sessions, courses and meetings, and how many there are in all (two
+    statements: the places with a window count, then the meetings of those few sessions)."""
+    at = at or now()
+    rows = db_session.execute(
+        select(Enrolment, func.count().over().label("total"))
+        .join(TrainingSession, Enrolment.session_id == TrainingSession.id)
+        .where(Enrolment.employee_id == employee_id, Enrolment.state == EnrolmentState.CONFIRMED,
+               TrainingSession.status == SessionStatus.SCHEDULED, TrainingSession.ends_at > at)
+        .options(contains_eager(Enrolment.training_session).selectinload(TrainingSession.meetings),
+                 joinedload(Enrolment.course))
+        .order_by(TrainingSession.starts_at, Enrolment.id).limit(limit)).unique().all()
+    return [row.Enrolment for row in rows], (rows[0].total if rows else 0)
+
+
+def waitlist_places_for(employee_id: int, limit: int,
+                        at: datetime | None = None) -> tuple[list[tuple[Enrolment, int]], int]:
+    """The person's live places without a seat (waitlisted, or requested while the session is
+    full) in sessions still to come, each with its waitlist number, soonest session first; the
+    first `limit` and how many there are (one statement: the numbers are a window over the
+    waiting places of those sessions alone)."""
+    at = at or now()
+    waiting = (Enrolment.holds_seat.is_(False), is_active_place())
+    their_sessions = select(Enrolment.session_id).where(Enrolment.employee_id == employee_id, *waiting)
+    ranked = (select(Enrolment.id.label("id"), Enrolment.employee_id.label("employee_id"),
+                     func.row_number().over(partition_by=Enrolment.session_id, order_by=Enrolment.id).label("place"))
+              .where(Enrolment.session_id.in_(their_sessions), *waiting).subquery())
+    rows = db_session.execute(
+        select(Enrolment, ranked.c.place, func.count().over().label("total"))
+        .join(ranked, ranked.c.id == Enrolment.id)
+        .join(TrainingSession, Enrolment.session_id == TrainingSession.id)
+        .where(ranked.c.employee_id == employee_id, TrainingSession.status == SessionStatus.SCHEDULED,
+               TrainingSession.starts_at > at)
+        .options(contains_eager(Enrolment.training_session), joinedload(Enrolment.course))
+        .order_by(TrainingSession.starts_at, Enrolment.id).limit(limit)).unique().all()
+    return [(row.Enrolment, row.place) for row in rows], (rows[0].total if rows else 0)
+
+
+def requests_to_decide(user: Employee, stage: ApprovalStage, limit: int) -> tuple[list[Enrolment], int]:
+    """Requests waiting for `user`'s decision at one stage (`permissions.awaiting_decision_filter`:
+    never their own), the oldest first: the first `limit` with the person, course and session, and
+    how many there are (one statement)."""
+    rows = db_session.execute(
+        select(Enrolment, func.count().over().label("total"))
+        .where(awaiting_decision_filter(user), Enrolment.approval_stage == stage)
+        .options(joinedload(Enrolment.training_session), joinedload(Enrolment.course),
+                 joinedload(Enrolment.employee).lazyload(Employee.role_grants))  # the name is shown, not the roles
+        .order_by(Enrolment.requested_at, Enrolment.id).limit(limit)).unique().all()
+    return [row.Enrolment for row in rows], (rows[0].total if rows else 0)
+
+
+def live_places(session_id: int) -> list[Enrolment]:
+    """The session's live places (confirmed, waitlisted, pending) with their people and units, in
+    arrival order: who cancelling the session ends and tells (one statement)."""
+    return list(db_session.scalars(
+        select(Enrolment).where(Enrolment.session_id == session_id, is_active_place())
+        .options(joinedload(Enrolment.employee).joinedload(Employee.unit)).order_by(Enrolment.id)).unique())
+
+
+def waiting_for_manager(*, employee_ids: Collection[int] = (), approver_id: int | None = None,
+                        unit_path: str | None = None) -> list[Enrolment]:
+    """Requests waiting at the manager's stage: of these people, or (with `approver_id`) for that
+    approver, optionally only of people in the units under `unit_path`; with the person, course
+    and session, oldest first (one statement). What a transfer or a change of head hands over."""
+    conditions = [Enrolment.state == EnrolmentState.PENDING, Enrolment.approval_stage == ApprovalStage.MANAGER]
+    if employee_ids:
+        conditions.append(Enrolment.employee_id.in_(set(employee_ids)))
+    if approver_id is not None:
+        conditions.append(Enrolment.approver_id == approver_id)
+    if not employee_ids and approver_id is None:
+        return []
+    stmt = select(Enrolment).join(Employee, Enrolment.employee_id == Employee.id).where(*conditions)
+    if unit_path is not None:
+        stmt = stmt.join(Unit, Employee.unit_id == Unit.id).where(Unit.path.startswith(unit_path))
+    return list(db_session.scalars(stmt.options(contains_eager(Enrolment.employee), joinedload(Enrolment.course),
+                                                joinedload(Enrolment.training_session))
+                                   .order_by(Enrolment.requested_at, Enrolment.id)).unique())

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app.audit.services import record_event
 from app.core.clock import now
@@ -39,6 +40,7 @@ from app.permissions import (
 )
 from app.scheduling.events import SessionCancelled, SessionCapacityIncreased
 from app.scheduling.models import ApprovalPolicy, Meeting, SessionStatus, TrainingSession
+from app.web.confirmations import fingerprint
 from app.web.locale import format_datetime
 from app.web.locale import gettext as _
 
@@ -97,13 +99,20 @@ def _initial_stage(actor: Employee, employee: Employee,
     if policy == ApprovalPolicy.NONE:
         return ApprovalStage.NOT_REQUIRED, None
     manager = manager_of(employee)
+    return _stage_given(actor, employee, policy, has_manager=manager is not None), manager
+
+
+def _stage_given(actor: Employee, employee: Employee, policy: ApprovalPolicy, *, has_manager: bool) -> ApprovalStage:
+    """`_initial_stage` once the person's manager is known (a bulk preview reads them all at once)."""
+    if policy == ApprovalPolicy.NONE:
+        return ApprovalStage.NOT_REQUIRED
     if can_approve_as_training_staff(actor, employee):
-        return ApprovalStage.APPROVED, manager
-    if can_approve_as_manager(actor, employee) or manager is None:
-        if policy == ApprovalPolicy.MANAGER_THEN_HR or manager is None:
-            return ApprovalStage.HR, manager
-        return ApprovalStage.APPROVED, manager
-    return ApprovalStage.MANAGER, manager
+        return ApprovalStage.APPROVED
+    if can_approve_as_manager(actor, employee) or not has_manager:
+        if policy == ApprovalPolicy.MANAGER_THEN_HR or not has_manager:
+            return ApprovalStage.HR
+        return ApprovalStage.APPROVED
+    return ApprovalStage.MANAGER
 
 
 def enrol(
@@ -120,25 +129,11 @@ def enrol(
     done (HR may override these three), and no other live enrolment in the same course exists.
     A free seat is taken at once; otherwise the request joins the waitlist in arrival order.
     """
-    if not employee.is_active:
-        raise EnrolmentError(_("%(name)s is not an active employee.", name=employee.name))
-    if training_session.status != SessionStatus.SCHEDULED:
-        raise EnrolmentError(_("This session has been cancelled."))
     course = training_session.course
     current = now()
-    if training_session.starts_at <= current:
-        raise EnrolmentError(_("This session has already started."))
-    if not override_rules:
-        if current < training_session.enrolment_opens_at:
-            raise EnrolmentError(_("Enrolment opens on %(date)s.", date=_local(training_session.enrolment_opens_at)))
-        if current >= training_session.enrolment_closes_at:
-            raise EnrolmentError(_("Enrolment closed on %(date)s.", date=_local(training_session.enrolment_closes_at)))
-        targets = {g.id for g in course.target_grades}
-        if targets and employee.grade_id not in targets:
-            raise EnrolmentError(_("This course is not for %(name)s's grade.", name=employee.name))
-        missing = [p for p in course.prerequisites if p.id not in set(completed_course_ids)]
-        if missing:
-            raise EnrolmentError(_("Complete %(titles)s first.", titles="、".join(p.title_ja for p in missing)))
+    refusal = rule_refusal(employee, training_session, completed_course_ids, override_rules, current)
+    if refusal is not None:
+        raise EnrolmentError(refusal)
     existing = db_session.scalar(select(Enrolment).where(
         Enrolment.employee_id == employee.id, Enrolment.course_id == course.id,
         is_active_place()))
@@ -175,6 +170,33 @@ def enrol(
     db_session.flush()
     warnings = _overlap_warnings(employee, training_session)
     return EnrolResult(enrolment, warnings)
+
+
+def rule_refusal(employee: Employee, training_session: TrainingSession, completed_course_ids: Iterable[int],
+                 override_rules: bool, current: datetime) -> str | None:
+    """Why `enrol` refuses `employee` before looking at places and seats (None: the rules allow
+    it): the person is active, the session scheduled and not started; unless overridden, the
+    window is open, the grade targeted and the prerequisites done. Pure: reads what is loaded."""
+    if not employee.is_active:
+        return _("%(name)s is not an active employee.", name=employee.name)
+    if training_session.status != SessionStatus.SCHEDULED:
+        return _("This session has been cancelled.")
+    if training_session.starts_at <= current:
+        return _("This session has already started.")
+    if not override_rules:
+        course = training_session.course
+        if current < training_session.enrolment_opens_at:
+            return _("Enrolment opens on %(date)s.", date=_local(training_session.enrolment_opens_at))
+        if current >= training_session.enrolment_closes_at:
+            return _("Enrolment closed on %(date)s.", date=_local(training_session.enrolment_closes_at))
+        targets = {g.id for g in course.target_grades}
+        if targets and employee.grade_id not in targets:
+            return _("This course is not for %(name)s's grade.", name=employee.name)
+        done = set(completed_course_ids)
+        missing = [p for p in course.prerequisites if p.id not in done]
+        if missing:
+            return _("Complete %(titles)s first.", titles="、".join(p.title_ja for p in missing))
+    return None
 
 
 def _is_second_live_enrolment(error: IntegrityError) -> bool:
@@ -378,6 +400,84 @@ def end_enrolments_of_cancelled_session(training_session: TrainingSession, actor
 class BulkOutcome:
     enrolled: list[tuple[Employee, Enrolment]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (who, why)
+
+
+@dataclass(frozen=True)
+class BulkLine:
+    """What a bulk enrolment would do for one person (`preview_enrol_many`)."""
+
+    employee: Employee
+    outcome: str  # one of BULK_OUTCOMES
+    note: str = ""  # the refusal, or where the person already is
+    mail_to: Employee | None = None  # who is told by e-mail (None with `mail_to_hr`, or no mail)
+    mail_to_hr: bool = False  # the request waits at HR's stage: the training staff are told
+
+
+BULK_OUTCOMES = ("confirmed", "waitlisted", "pending", "already", "refused")
+
+
+@dataclass(frozen=True)
+class BulkPreview:
+    lines: list[BulkLine]
+    unknown: list[str]
+    free_seats: int
+    fingerprint: str
+
+    def of(self, outcome: str) -> list[BulkLine]:
+        return [line for line in self.lines if line.outcome == outcome]
+
+    @property
+    def mailed(self) -> int:
+        return sum(1 for line in self.lines if line.mail_to is not None or line.mail_to_hr)
+
+
+def preview_enrol_many(actor: Employee, employees: list[Employee], training_session: TrainingSession,
+                       completed: dict[int, set[int]], *, override_rules: bool,
+                       unknown: Iterable[str] = ()) -> BulkPreview:
+    """What `enrol_many` would do now, person by person, without writing anything (a fixed number
+    of statements however many people): who gets a seat, who goes to the waitlist because the
+    seats run out, whose request waits for approval, who already has a place in the course and
+    who the rules refuse, and who is told by e-mail (each enrolled person of their place; the
+    approver of a request). The same rules as `enrol` (`rule_refusal`, `_stage_given`), in the
+    same order as the list."""
+    course = training_session.course
+    current = now()
+    ids = [e.id for e in employees]
+    existing = {e.employee_id: e for e in db_session.scalars(
+        select(Enrolment).where(Enrolment.employee_id.in_(ids), Enrolment.course_id == course.id, is_active_place())
+        .options(joinedload(Enrolment.training_session)))} if ids else {}
+    policy = training_session.approval_policy
+    managers = managers_of(ids) if policy != ApprovalPolicy.NONE and ids else {}
+    heads = {e.id: e for e in db_session.scalars(select(Employee).where(
+        Employee.id.in_({m for m in managers.values() if m is not None})))} if managers else {}
+    free = (max(0, training_session.capacity - training_session.seats_taken)
+            if training_session.status == SessionStatus.SCHEDULED else 0)
+    free_at_start = free
+    lines: list[BulkLine] = []
+    for employee in employees:
+        refusal = rule_refusal(employee, training_session, completed.get(employee.id, set()), override_rules, current)
+        if refusal is not None:
+            lines.append(BulkLine(employee, "refused", refusal))
+            continue
+        if employee.id in existing:
+            place = existing[employee.id]
+            lines.append(BulkLine(employee, "already", _local(place.training_session.starts_at)))
+            continue
+        manager_id = managers.get(employee.id)
+        stage = _stage_given(actor, employee, policy, has_manager=manager_id is not None)
+        seat = free > 0
+        free -= 1 if seat else 0
+        if stage in (ApprovalStage.NOT_REQUIRED, ApprovalStage.APPROVED):
+            lines.append(BulkLine(employee, "confirmed" if seat else "waitlisted", mail_to=employee))
+        elif stage == ApprovalStage.MANAGER:
+            lines.append(BulkLine(employee, "pending", mail_to=heads.get(manager_id or 0)))
+        else:
+            lines.append(BulkLine(employee, "pending", mail_to_hr=True))
+    unknown = list(unknown)
+    shown = fingerprint(training_session.id, free_at_start, unknown,
+                        [(line.employee.id, line.outcome, line.note, line.mail_to.id if line.mail_to else None,
+                          line.mail_to_hr) for line in lines])
+    return BulkPreview(lines, unknown, free_at_start, shown)
 
 
 def enrol_many(actor: Employee, employees: Iterable[Employee], training_session: TrainingSession,

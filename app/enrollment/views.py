@@ -6,9 +6,12 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.assessment.queries import quiz_summary
+from app.attendance.queries import open_check_ins
 from app.attendance.services import rate_of
-from app.catalog.queries import assignment_course_ids
+from app.cohorts.queries import milestones_of_participant
+from app.completion.queries import done_assignment_ids
 from app.completion.services import check_rule, completed_course_ids_many, valid_completion
+from app.core.clock import now, today
 from app.core.db import db_session
 from app.elearning.queries import my_modules, prestudy_by_employee, prestudy_modules, progress_by_module
 from app.enrollment import queries
@@ -23,9 +26,11 @@ from app.enrollment.services import (
     enrol,
     enrol_many,
     handed_over_notice,
+    preview_enrol_many,
     promote_by_hand,
     reset_calendar_feed,
 )
+from app.org.labels import grade_label, unit_label
 from app.org.models import Employee, Unit
 from app.org.queries import all_grades, employee_by_number, units_in_tree_order
 from app.permissions import (
@@ -38,12 +43,15 @@ from app.permissions import (
     can_view_enrolment,
     can_view_roster,
     has_permission,
+    is_own_enrolment,
     public,
     require,
     signed_in,
 )
 from app.scheduling.models import TrainingSession
 from app.scheduling.queries import load_session
+from app.web import confirmations
+from app.web.confirmations import Step
 from app.web.external_urls import base_url
 from app.web.ids import parse_id
 from app.web.locale import gettext as _
@@ -136,7 +144,9 @@ def detail(enrolment_id: int) -> ResponseReturnValue:
                  "completion": valid_completion(enrolment.employee_id, enrolment.course_id),
                  **quiz_summary(enrolment, current_user)}
     prestudy = prestudy_modules(enrolment.course)  # e-learning to do before the session, if the course has some
+    own = is_own_enrolment(current_user, enrolment)
     return render_template("enrollment/detail.html", enrolment=enrolment, events=queries.events_of(enrolment.id),
+                           check_ins=open_check_ins(current_user.id, enrolment_id=enrolment.id) if own else [],
                            prestudy=prestudy,
                            prestudy_progress=progress_by_module(enrolment.employee_id, enrolment.course_id)
                            if prestudy else {},
@@ -249,8 +259,8 @@ def _prestudy_columns(training_session: TrainingSession, enrolments: list[Enrolm
 def _fill_bulk_choices(form: BulkEnrolForm) -> None:
     from wtforms import SelectChoice
 
-    form.grade.choices = [SelectChoice("", "—")] + [SelectChoice(str(g.id), g.name) for g in all_grades()]
-    form.unit.choices = [SelectChoice("", "—")] + [SelectChoice(str(u.id), "　" * u.depth + u.name)
+    form.grade.choices = [SelectChoice("", "—")] + [SelectChoice(str(g.id), grade_label(g)) for g in all_grades()]
+    form.unit.choices = [SelectChoice("", "—")] + [SelectChoice(str(u.id), "　" * u.depth + unit_label(u))
                                                     for u in units_in_tree_order()]
 
 
@@ -283,8 +293,19 @@ def enrol_many_view(session_id: int) -> ResponseReturnValue:
         flash(_("Choose a grade or a unit, or paste employee numbers."), "error")
         return redirect(url_for("enrollment.roster", session_id=training_session.id))
     completed = completed_course_ids_many([e.id for e in employees])
+    override = bool(form.override_rules.data)
+    preview = preview_enrol_many(current_user, employees, training_session, completed, override_rules=override,
+                                 unknown=unknown)
+    which = confirmations.step(form.fingerprint.data, preview.fingerprint)
+    if which is not Step.CONFIRMED:  # the preview: who would be enrolled, waitlisted, told; nothing changes
+        if which is Step.STALE:
+            flash(confirmations.stale_message(), "error")
+        fields = [("grade", form.grade.data or ""), ("unit", form.unit.data or ""), ("numbers", ",".join(numbers))]
+        return render_template("enrollment/enrol_many_confirm.html", training_session=training_session,
+                               preview=preview, fields=fields + ([("override_rules", "y")] if override else [])), \
+            confirmations.STALE_STATUS if which is Step.STALE else 200
     outcome = enrol_many(current_user, employees, training_session, completed,
-                         override_rules=bool(form.override_rules.data), unknown=unknown)
+                         override_rules=override, unknown=unknown)
     db_session.commit()
     enrolments = queries.roster(training_session.id)
     return render_template("enrollment/roster.html", training_session=training_session, enrolments=enrolments,
@@ -301,16 +322,17 @@ def my_learning() -> ResponseReturnValue:
     feed = queries.calendar_feed(current_user.id)
     modules = my_modules(current_user.id)  # e-learning begun, and where each pre-study stands
     return render_template("enrollment/my_learning.html", data=queries.my_learning(current_user), feed=feed,
+                           check_ins=open_check_ins(current_user.id), now=now(),
+                           milestones=milestones_of_participant(current_user.id),
                            progress=_assignment_progress(current_user.id), modules=modules,
                            prestudy_state={(m.course.id, m.module.key): m.progress.state.value for m in modules},
                            studying={m.course.id for m in modules if m.progress.state.value != "completed"})
 
 
 def _assignment_progress(employee_id: int) -> dict[int, str]:
-    """"completed" for each of the person's assignments whose course they have completed."""
-    done = completed_course_ids_many([employee_id]).get(employee_id, set())
-    return {assignment_id: "completed" for assignment_id, course_id in assignment_course_ids(employee_id)
-            if course_id in done}
+    """"completed" for each of the person's assignments answered by a current completion of its
+    cycle (an expired certificate owes the course again)."""
+    return dict.fromkeys(done_assignment_ids(employee_id, today()), "completed")
 
 
 @bp.route("/enrolments/<int:enrolment_id>/calendar.ics")

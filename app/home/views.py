@@ -6,6 +6,7 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from app.core.db import db_session
+from app.home.panels import compose
 from app.permissions import public, signed_in
 from app.web.errors import RETRY_AFTER_SECONDS, discard_failed_connection
 
@@ -15,7 +16,8 @@ bp = Blueprint("home", __name__)
 @bp.route("/")
 @signed_in
 def home() -> ResponseReturnValue:
-    return render_template("home/home.html", user=current_user)
+    """Things to do: one panel per role the person has (app/home/panels.py)."""
+    return render_template("home/home.html", user=current_user, panels=compose(current_user))
 
 
 @bp.route("/healthz")

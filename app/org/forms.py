@@ -9,6 +9,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.org.models import RoleName
+from app.web.confirmations import ConfirmMixin
 from app.web.locale import gettext as _
 from app.web.locale import lazy_gettext as _l
 
@@ -48,7 +49,10 @@ def role_label(role: RoleName) -> str:
     }[role]
 
 
-class RolesForm(FlaskForm):
+class RolesForm(ConfirmMixin, FlaskForm):
+    """The roles of one account (org.update_roles): the first submit previews what is granted and
+    removed, the second carries that preview's `fingerprint`."""
+
     roles = SelectMultipleField(
         _l("Roles"), choices=[], option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
         validate_choice=True,
@@ -59,16 +63,19 @@ class RolesForm(FlaskForm):
         self.roles.choices = [SelectChoice(role.value, role_label(role)) for role in RoleName]
 
 
-class TransferForm(FlaskForm):
-    """Move someone to another division (異動), on the employee's page (HR)."""
+class TransferForm(ConfirmMixin, FlaskForm):
+    """Move someone to another division (異動), on the employee's page (HR); previewed first (whose
+    pending requests move to whom), then confirmed with the preview's `fingerprint`."""
 
     unit = SelectField(_l("New division"), choices=[], validators=[DataRequired(message=_l("Choose a division."))])
     as_of = DateField(_l("Transfers take effect on"), validators=[Optional()])
 
 
-class UnitHeadForm(FlaskForm):
-    """Change a unit's head, on the organisation page (HR). An empty number leaves the post vacant."""
+class UnitHeadForm(ConfirmMixin, FlaskForm):
+    """Change a unit's head, on the organisation page (HR). An empty number leaves the post vacant.
+    Previewed first (whose pending requests move to whom), then confirmed with its `fingerprint`."""
 
     unit = SelectField(_l("Unit"), choices=[], validators=[DataRequired(message=_l("Choose a unit."))])
     employee_number = StringField(_l("Employee number of the new head (empty: vacant)"),
-                                  validators=[Optional(), Length(max=32)])
+                                  validators=[Optional(), Length(max=32)],
+                                  render_kw={"data-picker": "people"})  # app/static/picker.js

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, lazyload, selectinload
 
 from app.core.db import db_session, rows_among
 from app.core.text_search import normalize_for_search
@@ -33,6 +33,49 @@ def staff_directory(visible: Any, *, q: str = "", unit_id: int | None = None, gr
     if not include_inactive:
         stmt = stmt.where(Employee.is_active.is_(True))
     return stmt.order_by(Employee.employee_number)
+
+
+def search_employees(visible: Any, q: str, *, limit: int) -> list[Employee]:
+    """Active people for a picker, in one statement (their unit and grade joined): every word of
+    `q` in their employee number, name, kana (typed in hiragana, katakana or half-width kana) or
+    e-mail; an exact employee number first, then by number. Nothing for an empty `q`."""
+    words = q.split()
+    if not words:
+        return []
+    stmt = (select(Employee).where(visible, Employee.is_active.is_(True))
+            .options(lazyload(Employee.role_grants)))  # roles are not shown: no second statement
+    for word in words:
+        folded = normalize_for_search(word)  # NFKC, lower case, katakana
+        stmt = stmt.where(or_(
+            func.lower(Employee.employee_number).contains(folded, autoescape=True),
+            Employee.name.contains(word, autoescape=True),
+            Employee.name_kana.contains(folded.upper(), autoescape=True),
+            func.lower(Employee.email).contains(folded, autoescape=True),
+        ))
+    exact = func.lower(Employee.employee_number) == normalize_for_search(q)
+    return list(db_session.scalars(stmt.order_by(exact.desc(), Employee.employee_number).limit(limit)))
+
+
+def search_units(q: str, *, limit: int) -> list[tuple[Unit, Unit | None]]:
+    """Open units for a picker, each with its parent (two 総務課 are told apart by it), in one
+    statement: every word of `q` in the code or the Japanese or English name; an exact code first,
+    then by code. Nothing for an empty `q`."""
+    words = q.split()
+    if not words:
+        return []
+    parent = aliased(Unit)
+    stmt = (select(Unit, parent).outerjoin(parent, Unit.parent_id == parent.id)
+            .where(Unit.is_active.is_(True)))
+    for word in words:
+        folded = normalize_for_search(word)
+        stmt = stmt.where(or_(
+            func.lower(Unit.code).contains(folded, autoescape=True),
+            Unit.name.contains(word, autoescape=True),
+            func.lower(Unit.name_en).contains(folded, autoescape=True),
+        ))
+    exact = func.lower(Unit.code) == normalize_for_search(q)
+    rows = db_session.execute(stmt.order_by(exact.desc(), Unit.code).limit(limit))
+    return [(unit, parent_unit) for unit, parent_unit in rows]
 
 
 def units_in_tree_order() -> list[Unit]:
@@ -125,3 +168,18 @@ def staff_fingerprint() -> str:
             digest.update(repr(tuple(row)).encode())
         digest.update(b"\x1e")
     return digest.hexdigest()
+
+
+def head_over(unit: Unit, excluding_id: int | None = None) -> Employee | None:
+    """Who manages the people of `unit` (other than `excluding_id`): the unit's head, or the next
+    head up when that post is empty or is them; only an active head of an open unit counts, as in
+    `managers_of` (two statements). For previews of a transfer or a change of head."""
+    chain = [int(part) for part in unit.path.strip("/").split("/") if part]
+    heads = {row.id: row.head_id for row in db_session.execute(
+        select(Unit.id, Unit.head_id).where(Unit.id.in_(chain), Unit.is_active.is_(True), Unit.head_id.is_not(None)))}
+    candidates = [heads[unit_id] for unit_id in reversed(chain) if unit_id in heads and heads[unit_id] != excluding_id]
+    if not candidates:
+        return None
+    active = {e.id: e for e in db_session.scalars(select(Employee).where(Employee.id.in_(candidates),
+                                                                          Employee.is_active.is_(True)))}
+    return next((active[c] for c in candidates if c in active), None)

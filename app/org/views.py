@@ -9,8 +9,10 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from app.auth.services import issue_temporary_password
+from app.cohorts.queries import endorsements_to_hand_over
 from app.core.clock import today
 from app.core.db import db_session
+from app.enrollment.queries import waiting_for_manager
 from app.org import queries
 from app.org.forms import (
     RolesForm,
@@ -29,7 +31,8 @@ from app.org.jobs import (
     preview_staff_import,
     queue_staff_import,
 )
-from app.org.models import RoleName, Unit
+from app.org.labels import unit_label
+from app.org.models import Employee, RoleName, Unit
 from app.org.services import OrgChangeError, grant_role, revoke_role, set_unit_head, transfer_employee
 from app.permissions import (
     Permission,
@@ -43,6 +46,8 @@ from app.permissions import (
     viewable_employee_or_abort,
     visible_employee_filter,
 )
+from app.web import confirmations, pickers
+from app.web.confirmations import Step
 from app.web.ids import arg_id
 from app.web.locale import current_language
 from app.web.locale import gettext as _
@@ -115,6 +120,17 @@ def update_roles(employee_id: int) -> ResponseReturnValue:
         flash(_("Choose roles from the list."), "error")
         return redirect(url_for("org.employee_detail", employee_id=employee.id))
     wanted = {RoleName(value) for value in form.roles.data or []}
+    held = set(employee.roles)
+    shown = confirmations.fingerprint(employee.id, sorted(r.value for r in held), sorted(r.value for r in wanted))
+    which = confirmations.step(form.fingerprint.data, shown)
+    if wanted != held and which is not Step.CONFIRMED:  # what is granted and removed; nothing changes yet
+        if which is Step.STALE:
+            flash(confirmations.stale_message(), "error")
+        return render_template("org/roles_confirm.html", employee=employee, role_label=role_label,
+                               granted=[r for r in RoleName if r in wanted - held],
+                               removed=[r for r in RoleName if r in held - wanted],
+                               wanted=[r for r in RoleName if r in wanted], fingerprint=shown), \
+            confirmations.STALE_STATUS if which is Step.STALE else 200
     try:
         for role in RoleName:
             if role in wanted:
@@ -140,9 +156,38 @@ def units() -> ResponseReturnValue:
     return render_template("org/units.html", units=tree, head_form=head_form)
 
 
+# --- the pickers' searches (app/web/pickers.py) --------------------------------------------------
+
+
+@bp.route("/search/people")
+@require(Permission.ORG_EMPLOYEE_SEARCH)
+def search_people() -> ResponseReturnValue:
+    """Active people whose number, name, kana or e-mail holds every word typed: their number
+    goes into the input, their name and unit are shown."""
+    try:
+        q = pickers.search_text()
+    except pickers.BadQuery as error:
+        return pickers.refuse(error)
+    found = queries.search_employees(visible_employee_filter(current_user), q, limit=pickers.LIMIT + 1)
+    return pickers.answer([pickers.Choice(p.employee_number, p.name, unit_label(p.unit)) for p in found])
+
+
+@bp.route("/search/units")
+@require(Permission.ORG_UNIT_SEARCH)
+def search_units() -> ResponseReturnValue:
+    """Open units whose code or name holds every word typed: the code goes into the input, the
+    name and the parent unit's (in the reader's language) are shown."""
+    try:
+        q = pickers.search_text()
+    except pickers.BadQuery as error:
+        return pickers.refuse(error)
+    found = queries.search_units(q, limit=pickers.LIMIT + 1)
+    return pickers.answer([pickers.Choice(unit.code, unit_label(unit), unit_label(parent)) for unit, parent in found])
+
+
 def _unit_choices(select_field: Any, tree: list[Unit]) -> None:
-    select_field.choices = [SelectChoice("", "—")] + [SelectChoice(str(u.id), "　" * u.depth + f"{u.name}（{u.code}）")
-                                                      for u in tree]
+    select_field.choices = [SelectChoice("", "—")] + [
+        SelectChoice(str(u.id), "　" * u.depth + f"{unit_label(u)}（{u.code}）") for u in tree]
 
 
 # --- transfers and heads (HR): pending work follows the new head ---------------------------------
@@ -164,6 +209,15 @@ def set_head() -> ResponseReturnValue:
         flash(_("%(label)s: no employee with number %(number)s.", label=form.employee_number.label.text,
                 number=number), "error")
         return redirect(url_for("org.units"))
+    if unit.head_id != (head.id if head else None) and (head is None or head.is_active):
+        preview = _head_preview(unit, head)
+        which = confirmations.step(form.fingerprint.data, preview["fingerprint"])
+        if which is not Step.CONFIRMED:  # whose requests move to whom; nothing changes yet
+            if which is Step.STALE:
+                flash(confirmations.stale_message(), "error")
+            return render_template("org/head_confirm.html", unit=unit, unit_label=unit_label(unit), head=head,
+                                   number=number, **preview), \
+                confirmations.STALE_STATUS if which is Step.STALE else 200
     try:
         set_unit_head(current_user, unit, head)
     except OrgChangeError as error:
@@ -172,7 +226,7 @@ def set_head() -> ResponseReturnValue:
         return redirect(url_for("org.units"))
     db_session.commit()
     flash(_("%(unit)s: the head is now %(name)s. Pending requests and applications went to the new head, "
-            "who is told by mail.", unit=unit.name, name=head.name if head else _("(vacant)")), "success")
+            "who is told by mail.", unit=unit_label(unit), name=head.name if head else _("(vacant)")), "success")
     return redirect(url_for("org.units"))
 
 
@@ -189,16 +243,62 @@ def transfer(employee_id: int) -> ResponseReturnValue:
     unit = db_session.get(Unit, int(form.unit.data))
     if unit is None:
         abort(404)
+    as_of = form.as_of.data or today()
+    if employee.is_active and unit.is_active and employee.unit_id != unit.id and employee.grade_id is not None:
+        preview = _transfer_preview(employee, unit, as_of)
+        which = confirmations.step(form.fingerprint.data, preview["fingerprint"])
+        if which is not Step.CONFIRMED:  # whose requests move to whom; nothing changes yet
+            if which is Step.STALE:
+                flash(confirmations.stale_message(), "error")
+            return render_template("org/transfer_confirm.html", employee=employee, unit=unit, as_of=as_of,
+                                   unit_label=unit_label, **preview), \
+                confirmations.STALE_STATUS if which is Step.STALE else 200
     try:
-        transfer_employee(current_user, employee, unit, as_of=form.as_of.data or today())
+        transfer_employee(current_user, employee, unit, as_of=as_of)
     except OrgChangeError as error:
         db_session.rollback()
         flash(f"{form.unit.label.text}: {error}", "error")
         return redirect(url_for("org.employee_detail", employee_id=employee.id))
     db_session.commit()
     flash(_("%(name)s moved to %(unit)s. Their pending requests and applications went to their new head, "
-            "who is told by mail.", name=employee.name, unit=unit.name), "success")
+            "who is told by mail.", name=employee.name, unit=unit_label(unit)), "success")
     return redirect(url_for("org.employee_detail", employee_id=employee.id))
+
+
+def _head_preview(unit: Unit, head: Employee | None) -> dict[str, Any]:
+    """What a change of head hands over (reads only): the requests and applications of the unit's
+    people waiting for whoever decides for them now go to the new head (or, left vacant, to the
+    next head up); the new head's own go to the head above them."""
+    acting = queries.head_over(unit)  # who decides for the unit's people now
+    waiting = waiting_for_manager(approver_id=acting.id, unit_path=unit.path) if acting is not None else []
+    endorsing = endorsements_to_hand_over(approver_id=acting.id, unit_path=unit.path) if acting else []
+    successor = head or queries.head_over(unit, excluding_id=unit.head_id)
+    shown = confirmations.fingerprint(unit.id, unit.head_id, head.id if head else None, [e.id for e in waiting],
+                                      [a.id for a in endorsing], successor.id if successor else None)
+    successor_id = successor.id if successor else None
+    return {"before": db_session.get(Employee, unit.head_id) if unit.head_id else None, "successor": successor,
+            "moving": [e for e in waiting if e.employee_id != successor_id],
+            "own": [e for e in waiting if successor_id is not None and e.employee_id == successor_id],
+            "endorsing": endorsing, "fingerprint": shown}
+
+
+def _transfer_preview(employee: Employee, unit: Unit, as_of: date) -> dict[str, Any]:
+    """What a transfer hands over (reads only): the person's requests waiting for their manager go
+    to the head over the new division; if they head the division they leave, it has no head
+    afterwards and the requests waiting for them go to the next head up."""
+    new_head = queries.head_over(unit, excluding_id=employee.id)
+    own = waiting_for_manager(employee_ids=[employee.id])
+    own_endorsements = endorsements_to_hand_over(employee_ids=[employee.id])
+    left = employee.unit if employee.unit is not None and employee.unit.head_id == employee.id else None
+    handed = waiting_for_manager(approver_id=employee.id, unit_path=left.path) if left is not None else []
+    handed_endorsements = endorsements_to_hand_over(approver_id=employee.id, unit_path=left.path) if left else []
+    next_up = queries.head_over(left, excluding_id=employee.id) if left is not None else None
+    shown = confirmations.fingerprint(employee.id, employee.unit_id, unit.id, as_of, new_head.id if new_head else None,
+                                      [(e.id, e.approver_id) for e in own], [a.id for a in own_endorsements],
+                                      left.id if left else None, [e.id for e in handed],
+                                      [a.id for a in handed_endorsements], next_up.id if next_up else None)
+    return {"new_head": new_head, "own": own, "own_endorsements": own_endorsements, "left": left, "handed": handed,
+            "handed_endorsements": handed_endorsements, "next_up": next_up, "fingerprint": shown}
 
 
 def _flash_errors(form: Any) -> None:

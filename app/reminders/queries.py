@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute, joinedload
 
@@ -42,3 +44,14 @@ def outbox_counts() -> dict[str, int]:
 
 def opted_out_kinds(employee_id: int) -> set[str]:
     return set(db_session.scalars(select(OptOut.kind).where(OptOut.employee_id == employee_id)))
+
+
+def outbox_trouble(stale_before: datetime) -> tuple[int, int]:
+    """For HR's home page: how many messages failed for good, and how many are stuck (claimed by a
+    sender before `stale_before`, the scheduler lease's TTL ago, and neither sent nor taken back:
+    no scheduler is sweeping). One statement."""
+    failed = func.count().filter(Notification.status == DeliveryStatus.FAILED)
+    stuck = func.count().filter(Notification.status == DeliveryStatus.SENDING, Notification.claimed_at < stale_before)
+    row = db_session.execute(select(failed, stuck).where(
+        Notification.status.in_((DeliveryStatus.FAILED, DeliveryStatus.SENDING)))).one()
+    return int(row[0] or 0), int(row[1] or 0)

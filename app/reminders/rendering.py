@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from app.cohorts.labels import MILESTONE_LABELS
+from app.cohorts.labels import MILESTONE_LABELS, cohort_title
 from app.cohorts.models import Application, Endorsement, Milestone, Submission
 from app.core.clock import TOKYO
 from app.core.db import db_session
@@ -174,7 +174,7 @@ def _cohort_values(letter: Letter, locale: str, base: str) -> dict[str, Any]:
         application = db_session.get(Application, context["application_id"])
         if application is not None:
             cohort = application.cohort
-            values["cohort"] = f"{cohort.programme.title(locale)} {cohort.name}"
+            values["cohort"] = cohort_title(cohort, locale)
             values["applicant"] = application.employee.name
             results = {"selected": ("選考されました", "selected"), "reserve": ("補欠です", "on the reserve list"),
                        "declined": ("今回は選考されませんでした", "not selected this time"),
@@ -261,8 +261,8 @@ def handed_over_items(recipient_id: int, context: dict[str, Any]) -> list[Handed
             cohort = application.cohort
             items.append(HandedOverItem(
                 "application", application.employee.name,
-                f"推薦：{cohort.programme.title('ja')} {cohort.name} への応募",
-                f"To endorse: application to {cohort.programme.title('en')} {cohort.name}"))
+                f"推薦：{cohort_title(cohort, 'ja')} への応募",
+                f"To endorse: application to {cohort_title(cohort, 'en')}"))
     return items
 
 

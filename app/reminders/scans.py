@@ -111,13 +111,15 @@ def queue_manager_digests(at: datetime) -> int:
 
 
 def sweep_ended_sessions(at: datetime, lookback: timedelta = timedelta(days=3)) -> int:
-    """After a session ends: evaluate completions (attendance may now be complete) and remind
-    those with a quiz or survey still to do. Returns the number of reminders queued."""
+    """After a session ends: evaluate completions once more (a safety net: every input already
+    evaluated them at once, app/completion) and remind those with a quiz or survey still to do.
+    Returns the number of reminders queued."""
     queued = 0
     enrolments = db_session.scalars(
         select(Enrolment).join(TrainingSession, Enrolment.session_id == TrainingSession.id).where(
             Enrolment.state == EnrolmentState.CONFIRMED, TrainingSession.status == SessionStatus.SCHEDULED,
-            TrainingSession.ends_at <= at, TrainingSession.ends_at > at - lookback)).all()
+            TrainingSession.ends_at <= at, TrainingSession.ends_at > at - lookback)
+        .order_by(Enrolment.id)).all()  # the order evaluations lock enrolments in (app/completion)
     for enrolment in enrolments:
         if evaluate_enrolment(enrolment) is not None:
             continue

@@ -10,11 +10,13 @@ from sqlalchemy import select
 from app.catalog.models import Course
 from app.core.clock import TOKYO
 from app.core.db import db_session
+from app.enrollment.labels import state_label
 from app.enrollment.models import Enrolment
 from app.org.models import Employee, Grade, Unit
 from app.reports.figures import Period
 from app.reports.models import HalfYearReport
 from app.scheduling.models import TrainingSession
+from app.web.locale import current_language
 from app.web.locale import gettext as _
 
 
@@ -24,7 +26,11 @@ def enrolment_header() -> list[str]:
 
 
 def enrolment_rows(period: Period) -> Iterator[list[Any]]:
-    stmt = (select(Employee.employee_number, Employee.name, Unit.name, Grade.name, Course.code, Course.title_ja,
+    """One row per enrolment of the period, in the reader's language: the state as the pages say it,
+    units, grades and courses by their English names on an English export."""
+    english = current_language() == "en"
+    stmt = (select(Employee.employee_number, Employee.name, Unit.name, Unit.name_en, Grade.name, Grade.name_en,
+                   Course.code, Course.title_ja, Course.title_en,
                    TrainingSession.starts_at, Enrolment.state, Enrolment.requested_at)
             .select_from(Enrolment)
             .join(Employee, Enrolment.employee_id == Employee.id)
@@ -35,10 +41,13 @@ def enrolment_rows(period: Period) -> Iterator[list[Any]]:
             .where(TrainingSession.starts_at >= period.start, TrainingSession.starts_at < period.end)
             .order_by(Enrolment.id)
             .execution_options(yield_per=2000))
-    for number, name, unit, grade, code, title, starts_at, state, requested_at in db_session.execute(stmt):
+    for (number, name, unit, unit_en, grade, grade_en, code, title, title_en, starts_at, state,
+         requested_at) in db_session.execute(stmt):
+        if english:
+            unit, grade, title = unit_en or unit, grade_en or grade, title_en or title
         yield [number, name, unit or "", grade or "", code, title,
                starts_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M") if starts_at else "",
-               state.value if hasattr(state, "value") else state,
+               state_label(state),
                requested_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M") if requested_at else ""]
 
 

@@ -17,6 +17,7 @@ from wtforms.validators import Length, ValidationError
 
 from app.catalog.models import Course
 from app.core.text_safety import MultiLineText, SingleLineText
+from app.web.confirmations import ConfirmMixin
 from app.web.fields import WholeNumberField
 from app.web.locale import lazy_gettext as _l
 
@@ -80,10 +81,12 @@ def plans_form(courses: Sequence[Course], locale: str, planned: Mapping[tuple[in
     return CoursePlansForm(**kwargs)
 
 
-class HalfYearForm(FlaskForm):
+class HalfYearForm(ConfirmMixin, FlaskForm):
     """HR's narrative of a half-year report (reports.half_year); `action` is the button pressed:
     save the narrative, publish the report (its figures are frozen), or publish a correction of a
-    published report, which needs a `reason` (shown on the public page with the correction)."""
+    published report, which needs a `reason` (shown on the public page with the correction).
+    Publishing and correcting take two submits: the first shows what will be published, the
+    second carries that preview's `fingerprint` (app/web/confirmations.py)."""
 
     narrative = TextAreaField(_l("Narrative (shown at the top of the report)"), validators=[
         Length(max=NARRATIVE_MAX, message=_l("Write at most %(max)d characters.")), MultiLineText()])

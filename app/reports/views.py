@@ -7,7 +7,6 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from markupsafe import Markup
 from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -18,14 +17,15 @@ from app.core.clock import today
 from app.core.db import db_session
 from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.enrollment.models import Enrolment, EnrolmentState
+from app.org.labels import grade_label, unit_label
 from app.org.models import Employee, Grade, Unit
 from app.org.queries import all_grades
 from app.permissions import Permission, can_view_team_unit, headed_units, public, require, team_unit_roots
+from app.reports import charts, transitions
 from app.reports import compliance as comp
 from app.reports import figures as fig
 from app.reports import queries as report_queries
 from app.reports import services as report_services
-from app.reports import transitions
 from app.reports.exports import enrolment_header, enrolment_rows, public_filename, public_header, public_rows
 from app.reports.forms import HalfYearForm, plans_form
 from app.reports.models import CoursePlan, HalfYearReport
@@ -33,7 +33,8 @@ from app.reports.suppression import THRESHOLD as SUPPRESSION_THRESHOLD
 from app.reports.suppression import suppress
 from app.reports.team import STATUSES, TeamOverview, team_overview
 from app.scheduling.models import TrainingSession
-from app.web.charts import bar_chart_svg
+from app.web import confirmations
+from app.web.confirmations import Step
 from app.web.ids import arg_id, parse_fiscal_year
 from app.web.locale import current_language
 from app.web.locale import gettext as _
@@ -78,8 +79,8 @@ def _team_rows(overview: TeamOverview) -> Iterator[list[Any]]:
     labels = _status_labels()
     locale = current_language()
     for row in overview.rows:
-        yield [row.employee.employee_number, row.employee.name, row.employee.unit.name if row.employee.unit else "",
-               row.employee.grade.name if row.employee.grade else "", row.course.title(locale),
+        yield [row.employee.employee_number, row.employee.name, unit_label(row.employee.unit, locale),
+               grade_label(row.employee.grade, locale), row.course.title(locale),
                row.due_on, labels[row.status]]
 
 
@@ -109,22 +110,28 @@ def _period() -> fig.Period:
     return fig.Period(year, int(half) if half in ("1", "2") else None)
 
 
-def _charts(figures: dict[str, Any]) -> dict[str, Markup]:
-    def rates(rows: list[dict[str, Any]], key: str, title: str) -> Markup:
-        rows = [r for r in rows if r.get(key) is not None]
-        return bar_chart_svg([r["label"] for r in rows], [r[key] for r in rows], title=title, unit="%", max_value=100)
+def _charts(figures: dict[str, Any]) -> dict[str, charts.Chart]:
+    """The charts of the dashboard and the half-year report (internal and public): the two rates by
+    department are one figure, on one axis, each with its own title."""
+    def rates(table: str, key: str, title: str, caption: str) -> charts.ChartSpec | None:
+        rows = figures[table]
+        labels = charts.distinct_labels([r["label"] for r in rows], [str(r.get("key") or "") for r in rows])
+        return charts.rate_chart(title, labels, [r.get(key) for r in rows], caption)
 
-    charts = {
-        "department": rates(figures["by_department"], "completion_rate", _("Completion rate by department")),
-        "department_attendance": rates(figures["by_department"], "attendance_rate", _("Attendance rate by department")),
-        "grade": rates(figures["by_grade"], "completion_rate", _("Completion rate by grade")),
-    }
-    planned = [r for r in figures["by_course"] if r.get("planned")]
+    by_department = _("By department")
+    department, attendance = charts.same_scale(
+        rates("by_department", "completion_rate", _("Completion rate by department"), by_department),
+        rates("by_department", "attendance_rate", _("Attendance rate by department"), by_department))
+    specs = {"department": department, "department_attendance": attendance,
+             "grade": rates("by_grade", "completion_rate", _("Completion rate by grade"), _("By grade"))}
+    planned = [r for r in figures["by_course"] if r.get("planned") and r.get("achievement") is not None]
     if planned:
-        charts["plan"] = bar_chart_svg([r["label"] for r in planned], [r.get("achievement") or 0 for r in planned],
-                                       title=_("Participants against plan"), unit="%", max_value=150, marker=100,
-                                       marker_label=_("plan"))
-    return charts
+        values = [r["achievement"] for r in planned]
+        specs["plan"] = charts.ChartSpec(
+            _("Participants against plan"), tuple(r["label"] for r in planned), tuple(values),
+            _("By course and programme"), scale=charts.scale_to_fit(values), axis_title=_("100% = as planned"),
+            reference=100)
+    return charts.render_all(specs)
 
 
 @bp.route("/reports/dashboard")
@@ -217,6 +224,15 @@ def half_year() -> ResponseReturnValue:
             flash(_("A published report cannot be changed."), "error")
             return redirect(url_for("reports.half_year", fy=period.fiscal_year, half=period.half))
     if form.validate_on_submit():
+        if form.action.data in (report_services.PUBLISH, report_services.CORRECT):
+            preview = report_queries.preview_half_year(period, form.action.data, form.narrative.data or "",
+                                                       (form.reason.data or "").strip(), form.version.number)
+            which = confirmations.step(form.fingerprint.data, preview.fingerprint) if preview else Step.CONFIRMED
+            if preview is not None and which is not Step.CONFIRMED:  # a preview first: nothing changes
+                if which is Step.STALE:
+                    flash(confirmations.stale_message(), "error")
+                return _half_year_confirm(period, preview), \
+                    confirmations.STALE_STATUS if which is Step.STALE else 200
         try:
             message = report_services.act_on_half_year(current_user, period, form.action.data,
                                                        form.narrative.data or "", (form.reason.data or "").strip(),
@@ -237,6 +253,15 @@ def half_year() -> ResponseReturnValue:
                            can_publish=transitions.half_has_ended(period.fiscal_year, period.half or 1),
                            publishable_from=transitions.publishable_from(period.fiscal_year, period.half or 1),
                            print_view=request.args.get("print") == "1"), 400 if form.errors else 200
+
+
+def _half_year_confirm(period: fig.Period, preview: report_queries.HalfYearPreview) -> str:
+    """The preview of publishing (or correcting) the report: the figures to be frozen, the comments
+    and reason, what cannot be undone, and the confirm button carrying the preview's fingerprint."""
+    figures = preview.figures if current_language() == "ja" else fig.compute(period, current_language())
+    return render_template("reports/half_year_confirm.html", period=period, preview=preview, figures=figures,
+                           previous=(preview.report.snapshot or {}) if preview.action == report_services.CORRECT
+                           and preview.report is not None else None)
 
 
 @bp.route("/reports/half-year.xlsx")
@@ -367,10 +392,12 @@ def _compliance_view(reference: comp.Reference | None = None) -> comp.Compliance
 @require(Permission.REPORTS_COMPLIANCE_READ)
 def compliance() -> ResponseReturnValue:
     view = _compliance_view()
-    charted = [row for row in view.rows if row.counts.done_rate is not None]
-    title = _("Completion rate by %(breakdown)s", breakdown=comp.breakdown_labels()[view.breakdown])
-    chart = bar_chart_svg([row.label for row in charted], [row.counts.done_rate or 0 for row in charted],
-                          title=title, unit="%", max_value=100)
+    breakdown = comp.breakdown_labels()[view.breakdown]
+    # Units of different departments may share a name (総務課): those carry their department's name.
+    labels = charts.distinct_labels([row.label for row in view.rows], [row.parent_label for row in view.rows])
+    spec = charts.rate_chart(_("Completion rate by %(breakdown)s", breakdown=breakdown), labels,
+                             [row.counts.done_rate for row in view.rows], _("By %(breakdown)s", breakdown=breakdown))
+    chart = charts.render(spec) if spec is not None else None
     return render_template("reports/compliance.html", view=view, chart=chart, labels=comp.state_labels(),
                            breakdowns=comp.breakdown_labels(), years=_years())
 

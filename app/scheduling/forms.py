@@ -5,15 +5,27 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, Field, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateTimeLocalField,
+    Field,
+    HiddenField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, ValidationError
 
-from app.core.clock import TOKYO
+from app.core.clock import TOKYO, today
 from app.core.text_safety import MultiLineText, SingleLineText
+from app.scheduling import deadlines
 from app.scheduling.models import DEFAULT_MIN_PRESENCE_PCT, ApprovalPolicy
+from app.web.confirmations import ConfirmMixin
 from app.web.locale import gettext as _
 from app.web.locale import lazy_gettext as _l
 
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"  # a datetime-local input's value
 MEETING_LINE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2}):(\d{2})\s*[-–~〜]\s*(\d{1,2}):(\d{2})\s*$")
 
 POLICY_LABELS = {
@@ -66,19 +78,27 @@ class SessionForm(FlaskForm):
     capacity = IntegerField(_l("Capacity"), validators=[
         DataRequired(message=_l("Enter the capacity.")),
         NumberRange(min=1, max=10000, message=_l("Enter a number from 1 to 10000."))])
-    enrolment_opens_at = DateTimeLocalField(_l("Enrolment opens"), format="%Y-%m-%dT%H:%M",
-                                            validators=[DataRequired(message=_l("Enter a date and time."))])
-    enrolment_closes_at = DateTimeLocalField(_l("Enrolment closes"), format="%Y-%m-%dT%H:%M",
-                                             validators=[DataRequired(message=_l("Enter a date and time."))])
-    cancellation_deadline_at = DateTimeLocalField(_l("Cancellation deadline"), format="%Y-%m-%dT%H:%M",
-                                                  validators=[DataRequired(message=_l("Enter a date and time."))])
+    # Each deadline left empty is computed (app/scheduling/deadlines.py): `complete_deadlines`.
+    enrolment_opens_at = DateTimeLocalField(_l("Enrolment opens"), format=LOCAL_FORMAT, validators=[Optional()],
+                                            invalid_value_message=_l("Enter a date and time."))
+    enrolment_closes_at = DateTimeLocalField(_l("Enrolment closes"), format=LOCAL_FORMAT, validators=[Optional()],
+                                             invalid_value_message=_l("Enter a date and time."))
+    cancellation_deadline_at = DateTimeLocalField(_l("Cancellation deadline"), format=LOCAL_FORMAT,
+                                                  validators=[Optional()],
+                                                  invalid_value_message=_l("Enter a date and time."))
+    # A new session's form: the first meeting its closing and cancellation deadlines were filled in
+    # for. A deadline still showing that value follows the meetings when they are changed.
+    deadlines_for = HiddenField()
+    closes_days = deadlines.ENROLMENT_CLOSES_DAYS  # for the fields' hints
+    cancellation_days = deadlines.CANCELLATION_DAYS
     min_presence_pct = IntegerField(
         _l("Present in a web meeting from (percent of its time)"), default=DEFAULT_MIN_PRESENCE_PCT,
         validators=[DataRequired(message=_l("Enter a percentage from 1 to 100.")),
                     NumberRange(min=1, max=100, message=_l("Enter a percentage from 1 to 100."))])
     approval_policy = SelectField(_l("Approval"), choices=[])
     instructors = StringField(_l("Instructors (employee numbers)"), validators=[Optional(), Length(max=400),
-                                                                                SingleLineText()])
+                                                                                SingleLineText()],
+                              render_kw={"data-picker": "people", "data-picker-multiple": "true"})
     notes = TextAreaField(_l("Notes for participants"), validators=[Optional(), Length(max=5000), MultiLineText()])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -96,8 +116,61 @@ class SessionForm(FlaskForm):
     def tokyo(self, value: datetime) -> datetime:
         return value.replace(tzinfo=TOKYO)
 
+    def suggest(self, on: date) -> None:
+        """A new session: a first meeting to overwrite, and the deadlines that go with it."""
+        start, end = deadlines.suggested_meeting(on)
+        self.meetings.data = format_meetings([(start, end)])
+        self.enrolment_opens_at.data = _wall_clock(deadlines.enrolment_opens(on))
+        self.enrolment_closes_at.data = _wall_clock(deadlines.enrolment_closes(start))
+        self.cancellation_deadline_at.data = _wall_clock(deadlines.cancellation_deadline(start))
+        self.deadlines_for.data = _wall_clock(start).strftime(LOCAL_FORMAT)
 
-class CancelSessionForm(FlaskForm):
+    def validate(self, extra_validators: Any = None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        self.complete_deadlines(today())
+        return True
+
+    def complete_deadlines(self, on: date) -> None:
+        """Fill in each deadline left empty from the first meeting (enrolment opens: `on`, 9:00); on
+        a new session's form, also a closing or cancellation deadline still as it was filled in
+        for another first meeting (the meetings were changed, the deadlines were not). Whether
+        the deadlines fit the meetings is the service's to judge."""
+        first = min(start for start, _ in self.parsed_meetings)
+        filled_for = _parse_local(self.deadlines_for.data)
+        for field, rule in ((self.enrolment_closes_at, deadlines.enrolment_closes),
+                            (self.cancellation_deadline_at, deadlines.cancellation_deadline)):
+            untouched = filled_for is not None and field.data == _wall_clock(rule(filled_for))
+            if field.data is None or untouched:
+                _fill(field, rule(first))
+        if self.enrolment_opens_at.data is None:
+            _fill(self.enrolment_opens_at, deadlines.enrolment_opens(on))
+        if filled_for is not None:
+            self.deadlines_for.data = _wall_clock(first).strftime(LOCAL_FORMAT)
+
+
+def _wall_clock(instant: datetime) -> datetime:
+    """What a datetime-local field holds: the Tokyo wall-clock time, without a zone."""
+    return instant.astimezone(TOKYO).replace(tzinfo=None)
+
+
+def _fill(field: DateTimeLocalField, instant: datetime) -> None:
+    """Set a deadline the form computed; shown, if the page comes back, instead of what was sent."""
+    field.data = _wall_clock(instant)
+    field.raw_data = None
+
+
+def _parse_local(value: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(value or "", LOCAL_FORMAT).replace(tzinfo=TOKYO)
+    except ValueError:
+        return None
+
+
+class CancelSessionForm(ConfirmMixin, FlaskForm):
+    """Cancelling a session takes two submits: the first lists who it ends and tells, the second
+    carries that preview's `fingerprint` (app/web/confirmations.py)."""
+
     reason = StringField(_l("Reason (sent to everyone enrolled)"),
                          validators=[DataRequired(message=_l("Give a reason.")), Length(max=200),
                                      SingleLineText()])

@@ -5,11 +5,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from app.core.clock import now
 from app.core.db import db_session
-from app.scheduling.models import SessionStatus, TrainingSession
+from app.scheduling.models import Meeting, SessionStatus, TrainingSession, session_instructors
 
 
 def upcoming_sessions_by_course(course_ids: list[int], *, include_cohort_only: bool = False,
@@ -102,3 +102,21 @@ def load_session(session_id: int) -> TrainingSession | None:
     return db_session.scalar(
         select(TrainingSession).where(TrainingSession.id == session_id)
         .options(selectinload(TrainingSession.meetings), selectinload(TrainingSession.instructors)))
+
+
+def meetings_between(starts_at: datetime, ends_at: datetime, limit: int,
+                     instructor_id: int | None = None) -> tuple[list[Meeting], int]:
+    """Meetings of scheduled sessions under way between the two instants (a day's), earliest first,
+    optionally only those of the sessions one person instructs: the first `limit` with their
+    sessions and courses, and how many there are (one statement)."""
+    conditions = [Meeting.starts_at < ends_at, Meeting.ends_at > starts_at,
+                  TrainingSession.status == SessionStatus.SCHEDULED]
+    if instructor_id is not None:
+        conditions.append(TrainingSession.id.in_(select(session_instructors.c.session_id)
+                                                 .where(session_instructors.c.employee_id == instructor_id)))
+    rows = db_session.execute(
+        select(Meeting, func.count().over().label("total"))
+        .join(TrainingSession, Meeting.session_id == TrainingSession.id).where(*conditions)
+        .options(contains_eager(Meeting.training_session).joinedload(TrainingSession.course))
+        .order_by(Meeting.starts_at, Meeting.id).limit(limit)).unique().all()
+    return [row.Meeting for row in rows], (rows[0].total if rows else 0)

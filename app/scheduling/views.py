@@ -6,14 +6,17 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.catalog.queries import course_by_code
-from app.core.clock import TOKYO
+from app.core.clock import TOKYO, today
 from app.core.db import db_session
+from app.enrollment.queries import live_places
 from app.org.models import Employee
 from app.permissions import Permission, require
 from app.scheduling import queries
 from app.scheduling.forms import CancelSessionForm, SessionForm, format_meetings
-from app.scheduling.models import ApprovalPolicy, TrainingSession
+from app.scheduling.models import ApprovalPolicy, SessionStatus, TrainingSession
 from app.scheduling.services import SchedulingError, SessionDetails, cancel_session, schedule_session, update_session
+from app.web import confirmations
+from app.web.confirmations import Step
 from app.web.locale import gettext as _
 
 bp = Blueprint("scheduling", __name__, url_prefix="/sessions")
@@ -67,6 +70,7 @@ def new_session(code: str) -> ResponseReturnValue:
     form = SessionForm()
     if request.method == "GET":
         form.approval_policy.data = ApprovalPolicy.MANAGER.value
+        form.suggest(today())
     if form.validate_on_submit():
         instructors = _instructors(form)
         if instructors is not None:
@@ -127,6 +131,17 @@ def cancel(session_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash(_("Give a reason for cancelling the session."), "error")
         return redirect(url_for("scheduling.edit_session", session_id=training_session.id))
+    places = live_places(training_session.id)  # who the cancellation ends and tells (enrollment's read)
+    reason = (form.reason.data or "").strip()
+    shown = confirmations.fingerprint(training_session.id, training_session.status.value, training_session.sequence,
+                                      reason, [(e.id, e.state.value, e.holds_seat) for e in places])
+    which = confirmations.step(form.fingerprint.data, shown)
+    if training_session.status == SessionStatus.SCHEDULED and which is not Step.CONFIRMED:
+        if which is Step.STALE:
+            flash(confirmations.stale_message(), "error")
+        return render_template("scheduling/cancel_confirm.html", training_session=training_session, places=places,
+                               reason=reason, fingerprint=shown), \
+            confirmations.STALE_STATUS if which is Step.STALE else 200
     if cancel_session(current_user, training_session, form.reason.data):
         db_session.commit()
         flash(_("Session cancelled. Everyone enrolled is told."), "success")

@@ -1,4 +1,5 @@
-"""Markdown to HTML, always sanitised with nh3 whoever wrote the text.
+"""Markdown to HTML, always sanitised with nh3 whoever wrote the text (nested lists may be indented
+by 2, 3 or 4 spaces: `markdown_lists`).
 
 Only a small set of tags survives; links may be http(s), mailto or relative; no images or
 embedded media (pages never load anything from another host), except on e-learning pages, which
@@ -17,6 +18,8 @@ import markdown as markdown_lib
 import nh3
 from markupsafe import Markup
 
+from app.web.markdown_lists import NestedListIndentExtension
+
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h2", "h3",
     "h4", "h5", "h6", "hr", "i", "kbd", "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table",
@@ -24,6 +27,13 @@ ALLOWED_TAGS = {
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "th": {"align"}, "td": {"align"}}
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
+
+
+def _to_html(text: str) -> str:
+    """Python-Markdown with tables, footnotes … ("extra"), lists that don't mix kinds
+    ("sane_lists") and nested lists indented by 2, 3 or 4 spaces (`markdown_lists`)."""
+    return markdown_lib.markdown(text, extensions=["extra", "sane_lists", NestedListIndentExtension()],
+                                 output_format="html")
 
 
 def sanitize_html(html: str) -> str:
@@ -45,7 +55,7 @@ def render_markdown(text: str | None) -> Markup:
 
 @lru_cache(maxsize=512)  # course descriptions and notices; a few MiB at most per worker
 def _rendered(text: str) -> Markup:
-    html = markdown_lib.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
+    html = _to_html(text)
     return Markup(sanitize_html(html))
 
 
@@ -78,7 +88,7 @@ def _rendered_with_media(text: str, media_base: str) -> Markup:
         return value
 
     linked = _MEDIA_REFERENCE.sub(lambda match: match.group(1) + media_base, text)
-    html = markdown_lib.markdown(linked, extensions=["extra", "sane_lists"], output_format="html")
+    html = _to_html(linked)
     return Markup(nh3.clean(html, tags=MEDIA_TAGS, attributes=MEDIA_ATTRIBUTES, attribute_filter=only_own_media,
                             url_schemes=ALLOWED_SCHEMES, link_rel="noopener noreferrer nofollow",
                             strip_comments=True))

@@ -32,6 +32,7 @@ from app.enrollment.models import Enrolment
 from app.org.models import RoleName
 from app.scheduling.models import Meeting, TrainingSession
 from tests import factories
+from tests.confirming import confirm_forms, text_of
 
 MINUTES = 150
 
@@ -102,6 +103,12 @@ def upload(client, meeting_id: int, raw: bytes, filename: str = "participants.cs
 
 
 def page_post(client, meeting_id: int, path: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Post a form of the list page. Applying presses the button of the list's preview, which
+    carries the preview's fingerprint (an applied list shows none: the apply is refused)."""
+    if path == "/apply" and "fingerprint" not in data:
+        page = client.get(f"/attendance/meetings/{meeting_id}/participant-lists?import={data['import_id']}")
+        forms = confirm_forms(page.get_data(as_text=True))
+        data = {**data, **({"fingerprint": dict(forms[0][1])["fingerprint"]} if forms else {})}
     token = factories.csrf_token(client, f"/attendance/meetings/{meeting_id}/participant-lists")
     return client.post(f"/attendance/meetings/{meeting_id}/participants{path}", data={**data, "csrf_token": token})
 
@@ -437,3 +444,36 @@ def test_the_list_page_reads_in_a_fixed_number_of_statements(app, setup):
             assert client.get(path).status_code == 200
         counts.append(counter.count)
     assert counts[0] == counts[1] <= 16, counts  # not one more per person
+
+
+def test_a_list_is_applied_as_previewed_or_not_at_all(app, setup):
+    a = setup["enrolments"][0]
+    client = signed_in(app, setup["instructor"])
+    upload(client, setup["meeting"], joins_csv(setup, [("受講 花子0", setup["emails"][0], 0, 150)]))
+    with app.app_context():
+        import_id = db_session.scalar(select(ParticipantImport.id))
+    page = client.get(f"/attendance/meetings/{setup['meeting']}/participant-lists").get_data(as_text=True)
+    words = text_of(page)
+    assert "反映すると、上で → の付いた 1 人の出欠が記録され、この一覧は二度と反映できません。" in words
+    assert "キャンセル（出欠表に戻る）" in words
+    shown = dict(confirm_forms(page)[0][1])["fingerprint"]
+    with app.app_context():  # meanwhile the instructor marks her absent on the roster
+        from app.attendance.models import AttendanceStatus as Status
+        from app.attendance.services import set_mark
+        from app.enrollment.models import Enrolment
+        from app.scheduling.models import Meeting
+
+        set_mark(None, db_session.get(Enrolment, a), db_session.get(Meeting, setup["meeting"]), Status.ABSENT)
+        db_session.commit()
+    refused = page_post(client, setup["meeting"], "/apply", {"import_id": str(import_id), "fingerprint": shown})
+    assert refused.status_code == 409
+    assert "プレビューの後にデータが変わったため、何も変更していません。" in text_of(refused.get_data(as_text=True))
+    with app.app_context():
+        assert db_session.get(ParticipantImport, import_id).state == ImportState.PREVIEWED  # not applied
+    missing = page_post(client, setup["meeting"], "/apply", {"import_id": str(import_id), "fingerprint": ""})
+    assert missing.status_code == 200  # no preview was confirmed: the preview again, nothing applied
+    with app.app_context():
+        assert db_session.get(ParticipantImport, import_id).state == ImportState.PREVIEWED
+    assert page_post(client, setup["meeting"], "/apply", {"import_id": str(import_id)}).status_code == 302
+    with app.app_context():
+        assert db_session.get(ParticipantImport, import_id).state == ImportState.APPLIED

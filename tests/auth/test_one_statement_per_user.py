@@ -32,8 +32,13 @@ MY_LEARNING = "/my-learning"
 STAFF = "/org/staff"  # org:employee:read (HR)
 TEAM = "/team"  # reports:team:read (whoever heads a unit)
 
-HOME_STATEMENTS = 1  # was 3: person + roles + session row; headed units; unread count
-MY_LEARNING_STATEMENTS = 7  # the page's own six reads (the sixth: e-learning begun), plus the one about the person
+# The layout's reads about the person: 1 (was 3: person + roles + session row; headed units; unread
+# count). The home page adds its panels' reads about things to do (issue 18, tests/home): the
+# employee's 9, a manager's 3, HR's 5, none of them about the signed-in person.
+HOME_STATEMENTS = 1 + 9 + 3 + 5
+# The page's own seven reads (e-learning begun; issue 18: cohort milestones and check-ins open now,
+# while assignments answered this cycle became one read instead of two), plus the one about the person.
+MY_LEARNING_STATEMENTS = 8
 
 # What only the sign-in statement may read: the session row, role grants, headship, the inbox.
 ABOUT_THE_USER = ("user_sessions", "role_grants", "units.head_id =", "notifications")
@@ -80,12 +85,13 @@ def about_the_user(statements: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("who", ["employee", "manager", "hr"])
-def test_the_home_page_is_one_statement(app: Flask, people: People, who: str) -> None:
+def test_the_home_page_reads_the_person_in_one_statement(app: Flask, people: People, who: str) -> None:
     client = signed_in(app, getattr(people, who))
     statements = statements_of(app, client, HOME)
     assert len(statements) <= HOME_STATEMENTS, statements
-    (loader,) = statements
-    assert all(name in loader for name in ABOUT_THE_USER), loader
+    (loader,) = [s for s in statements if all(name in s for name in ABOUT_THE_USER)]
+    # The panels read nothing more about the person (HR's outbox count reads notifications, not theirs).
+    assert not [s for s in statements if s != loader and any(name in s for name in ABOUT_THE_USER[:3])], statements
 
 
 @pytest.mark.parametrize("who", ["employee", "manager", "hr"])

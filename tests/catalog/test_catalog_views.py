@@ -6,6 +6,7 @@ import pytest
 
 from app.org.models import RoleName
 from tests import factories
+from tests.confirming import fingerprint_of, press_confirm
 from tests.querycount import count_statements
 
 
@@ -133,7 +134,9 @@ def test_hr_creates_previews_publishes_and_exports_a_course(app, client, hr):
     assert response.status_code == 302 and response.headers["Location"] == "/catalog/courses/WEB-DATA-2026"
     page = client.get("/catalog/courses/WEB-DATA-2026").get_data(as_text=True)
     assert "データ可視化演習" in page and "下書き" in page
-    response = client.post("/catalog/design/WEB-DATA-2026/publish", data={"csrf_token": token})
+    preview = client.post("/catalog/design/WEB-DATA-2026/publish", data={"csrf_token": token})
+    assert preview.status_code == 200 and "下書きには戻せません" in preview.get_data(as_text=True)
+    response = press_confirm(client, preview)
     assert response.status_code == 302
     exported = client.get("/catalog/design/WEB-DATA-2026/export")
     assert exported.headers["Content-Disposition"] == 'attachment; filename="web-data-2026.md"'
@@ -184,10 +187,11 @@ def test_retiring_needs_a_confirmation(app, client, hr):
         factories.course("RET-1", title_ja="廃止予定の研修")
     factories.login_as(client, hr)
     token = factories.csrf_token(client, "/catalog/courses/RET-1")
-    client.post("/catalog/design/RET-1/retire", data={"csrf_token": token})
-    assert "廃止するには確認にチェックを入れてください" in client.get("/catalog/courses/RET-1").get_data(as_text=True)
+    preview = client.post("/catalog/design/RET-1/retire", data={"csrf_token": token})
+    assert "廃止すると、すぐに研修一覧から外れ" in preview.get_data(as_text=True)
     assert "廃止予定の研修" in client.get("/catalog/").get_data(as_text=True)
-    done = client.post("/catalog/design/RET-1/retire", data={"csrf_token": token, "confirm": "y"},
+    shown = fingerprint_of(preview.get_data(as_text=True))
+    done = client.post("/catalog/design/RET-1/retire", data={"csrf_token": token, "fingerprint": shown},
                        follow_redirects=True)
     assert "廃止しました" in done.get_data(as_text=True)
     assert "廃止予定の研修" not in client.get("/catalog/").get_data(as_text=True)

@@ -27,6 +27,7 @@ from app.completion.services import record_manual_completion
 from app.core.db import db_session
 from app.org.models import RoleName
 from tests import factories
+from tests.confirming import confirm_form
 from tests.conftest import build_app, migrate
 from tests.http_client import HttpClient, serve_in_thread
 from tests.racing import Post, assert_all_redirected, post_at_once, told
@@ -124,8 +125,9 @@ def test_two_hr_users_confirming_the_same_rollover_create_next_years_rules_once(
     with serve_in_thread(world.app, "rollover-live-server") as (port, errors):
         browsers = [HttpClient("127.0.0.1", port).sign_in(login) for login in world.hr_logins]
         path = "/catalog/rules/rollover"
-        posts = [Post(b, path, {"from_year": "2026", "confirm": "y",
-                                "csrf_token": b.csrf_token(f"{path}?from_year=2026")}) for b in browsers]
+        # each has the preview open (its confirm form carries the preview's fingerprint), ticks, presses
+        posts = [Post(b, path, {**dict(confirm_form(b.get(f"{path}?from_year=2026").text)[1]), "confirm": "y"})
+                 for b in browsers]
         results = post_at_once(posts)
         assert_all_redirected(results, errors)
         messages = sorted(m for b, r in zip(browsers, results, strict=True) for m in told(b, r))

@@ -14,6 +14,7 @@ from app.catalog.services import create_assignment_rule
 from app.core.db import db_session
 from app.org.models import RoleName
 from tests import factories
+from tests.confirming import confirm_form, text_of
 from tests.querycount import count_statements
 
 ROLLOVER = "/catalog/rules/rollover"
@@ -66,10 +67,18 @@ def test_the_preview_shows_what_will_be_created_and_writes_nothing(app, client, 
         assert rule_count() == before
 
 
+def _confirm(client, fingerprint: str | None = None):  # type: ignore[no-untyped-def]
+    """Tick the confirmation on the preview page and press 繰り越す (its form carries the fingerprint)."""
+    fields = {**dict(confirm_form(client.get(f"{ROLLOVER}?from_year=2026").get_data(as_text=True))[1]), "confirm": "y"}
+    if fingerprint is not None:
+        fields["fingerprint"] = fingerprint
+    return client.post(ROLLOVER, data=fields)
+
+
 def test_applying_creates_next_years_rules_once(app, client, year):
     factories.login_as(client, year["hr"])
-    response = factories.post(client, ROLLOVER, {"from_year": "2026", "confirm": "y"},
-                              form_page=f"{ROLLOVER}?from_year=2026")
+    fields = {**dict(confirm_form(client.get(f"{ROLLOVER}?from_year=2026").get_data(as_text=True))[1]), "confirm": "y"}
+    response = client.post(ROLLOVER, data=fields)
     assert response.status_code == 302
     assert "繰り越しました：2027 年度のルール 2 件" in client.get("/catalog/rules").get_data(as_text=True)
     with app.app_context():
@@ -82,8 +91,7 @@ def test_applying_creates_next_years_rules_once(app, client, year):
         assert db_session.scalar(select(func.count()).select_from(Assignment).where(
             Assignment.rule_id == by_previous[year["rules"]["versioned"]].id)) == 2
         count = rule_count()
-    again = factories.post(client, ROLLOVER, {"from_year": "2026", "confirm": "y"},
-                           form_page=f"{ROLLOVER}?from_year=2026")
+    again = client.post(ROLLOVER, data=fields)  # the same confirmation again (a second tab, a double click)
     assert again.status_code == 302
     assert "2026 年度に繰り越すルールはありません" in client.get("/catalog/rules").get_data(as_text=True)
     with app.app_context():
@@ -155,3 +163,19 @@ def test_a_repeating_rule_that_does_not_fit_is_refused_by_field(app, client, yea
     assert message in response.get_data(as_text=True)
     with app.app_context():
         assert rule_count() == before
+
+
+def test_a_rollover_whose_preview_changed_creates_nothing(app, client, year):
+    factories.login_as(client, year["hr"])
+    with app.app_context():
+        before = rule_count()
+    refused = _confirm(client, fingerprint="0" * 32)  # what the page showed is no longer what it would do
+    assert refused.status_code == 409
+    words = text_of(refused.get_data(as_text=True))
+    assert "プレビューの後にデータが変わったため、何も変更していません。" in words and "DX-SHUNIN-2027" in words
+    with app.app_context():
+        assert rule_count() == before
+    assert "繰越しは取り消せません。" in words and "キャンセル（何も変更しない）" in words
+    assert _confirm(client).status_code == 302  # the preview as it is now, confirmed
+    with app.app_context():
+        assert rule_count() == before + 2

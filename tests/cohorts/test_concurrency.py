@@ -42,6 +42,7 @@ from app.org.models import Employee, RoleName, Unit
 from app.reminders.models import Notification
 from tests import factories
 from tests.cohorts.conftest import apply_for
+from tests.confirming import previewed
 from tests.conftest import build_app, migrate
 from tests.http_client import HttpClient, Response, release_together, serve_in_thread
 from tests.racing import Post, assert_all_redirected, post_at_once, told
@@ -396,7 +397,9 @@ def test_results_published_twice_at_once_are_published_once(site: Site) -> None:
     path = f"/cohorts/{cohort_id}/selection"
     browsers = [site.browser(login) for login in site.hr_logins] + [site.browser(site.hr_logins[1])]
 
-    results = post_at_once(_posts(browsers, path, {"action": "publish"}))
+    # each opened the preview of who is told what, and all press its confirm button at once
+    results = post_at_once([Post(b, *previewed(b, path, {"action": "publish", "csrf_token": b.csrf_token(path)}))
+                            for b in browsers])
 
     assert_all_redirected(results, site.errors)
     messages = sorted(m for b, r in zip(browsers, results, strict=True) for m in told(b, r))

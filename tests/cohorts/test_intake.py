@@ -19,6 +19,7 @@ from app.org.models import RoleName, Unit
 from app.reminders.models import Notification
 from tests import factories
 from tests.cohorts.conftest import THEME, application, apply_for, person, selected_count, signed_in
+from tests.confirming import press_confirm, text_of
 
 _FLASH = re.compile(r'<p class="flash flash--(\w+)"[^>]*>(.*?)</p>', re.S)
 
@@ -313,7 +314,16 @@ def test_publishing_the_results_queues_a_result_notice_for_each_applicant(app, o
 
     with time_machine.travel(closes_at + timedelta(hours=1), tick=False):
         hr = signed_in(app, org.hr)
-        page = post_and_follow(hr, path, {"action": "publish"})
+        preview = factories.post(hr, path, {"action": "publish"}, form_page=path)
+        assert preview.status_code == 200  # first who is told what: nothing published, nobody told yet
+        words = text_of(preview.get_data(as_text=True))
+        assert "選考結果の公表は取り消せません。下の応募者 3 人全員に" in words
+        assert "キャンセル（選考の画面に戻る）" in words
+        with app.app_context():
+            assert db_session.get(Cohort, cohort_id).results_published_at is None and result_notices() == []
+        confirmed = press_confirm(hr, preview)
+        assert confirmed.status_code == 302
+        page = hr.get(confirmed.headers["Location"]).get_data(as_text=True)
         assert ("success", "選考結果を公表し、応募者 3 人に通知します。") in flashes(page)
         with app.app_context():
             notices = result_notices()
@@ -351,3 +361,51 @@ def test_hr_never_decides_its_own_application(ctx, org):
     services.decide(colleague, db_session.get(Application, mine), Decision.SELECTED)
     db_session.commit()
     assert application(mine).decision == Decision.SELECTED
+
+
+def test_results_changed_after_the_preview_are_not_published(app, org):
+    with app.app_context():
+        cohort = factories.cohort(quota=2, open_for=timedelta(days=3))
+        cohort_id, closes_at = cohort.id, cohort.applications_close_at
+        first, second = (apply_for(cohort_id, p.id) for p in org.staff_a[:2])
+        services.decide(person(org.hr.id), db_session.get(Application, first), Decision.SELECTED)
+        db_session.commit()
+    path = f"/cohorts/{cohort_id}/selection"
+    with time_machine.travel(closes_at + timedelta(hours=1), tick=False):
+        hr = signed_in(app, org.hr)
+        preview = factories.post(hr, path, {"action": "publish"}, form_page=path)
+        assert preview.status_code == 200
+        with app.app_context():  # another HR officer selects the second applicant meanwhile
+            services.decide(person(org.hr.id), db_session.get(Application, second), Decision.SELECTED)
+            db_session.commit()
+        refused = press_confirm(hr, preview)
+        assert refused.status_code == 409
+        page = refused.get_data(as_text=True)
+        assert "プレビューの後にデータが変わったため、何も変更していません。" in text_of(page)
+        selected = text_of(page.split('id="results-selected"')[1].split("</section>")[0])
+        assert all(p.name in selected for p in org.staff_a[:2])  # the new preview
+        with app.app_context():
+            assert db_session.get(Cohort, cohort_id).results_published_at is None
+
+
+def test_the_results_preview_costs_a_fixed_number_of_statements(app, org):
+    from tests.querycount import count_statements
+
+    with app.app_context():
+        cohort = factories.cohort(quota=9, open_for=timedelta(days=3))
+        cohort_id, closes_at = cohort.id, cohort.applications_close_at
+    path = f"/cohorts/{cohort_id}/selection"
+    counts = []
+    with time_machine.travel(closes_at + timedelta(hours=1), tick=False):
+        hr = signed_in(app, org.hr)
+        for people in (org.staff_a[:1], [*org.staff_a[1:], *org.staff_b]):
+            with time_machine.travel(closes_at - timedelta(hours=1), tick=False), app.app_context():
+                for p in people:
+                    apply_for(cohort_id, p.id)
+                db_session.commit()
+            token = factories.csrf_token(hr, path)
+            with count_statements(app) as counter:
+                response = hr.post(path, data={"csrf_token": token, "action": "publish"})
+            assert response.status_code == 200 and people[-1].name in response.get_data(as_text=True)
+            counts.append(counter.count)
+    assert counts[0] == counts[1] and counts[1] <= 10, counts

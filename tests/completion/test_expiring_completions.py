@@ -161,3 +161,19 @@ def test_taking_a_course_again_after_expiry_records_the_next_cycle(ctx):
         assert [(c.cycle, c.enrolment_id, c.revoked_at) for c in history] == [(1, first.id, None), (2, None, None)]
         assert valid_completion(person.id, course.id) is renewed
         assert record_self_paced_completion(person.id, course) is renewed  # once
+
+
+def test_my_learning_owes_an_assignment_again_once_its_certificate_expired(app, client, records):
+    """An expired certificate does not answer the assignment: My learning says it is still to do,
+    while a current one shows it completed."""
+    with app.app_context():
+        factories.assignment_rule(records["course"], "SHUNIN", fiscal_year=2026, due_on=today() + timedelta(days=30))
+    factories.login_as(client, records["expired_member"])
+    expired_page = client.get("/my-learning").get_data(as_text=True)
+    assigned = expired_page.split('id="assigned-heading"')[1].split("</section>")[0]
+    assert "情報セキュリティ基礎" in assigned and "修了" not in assigned
+    other = app.test_client()
+    factories.login_as(other, records["expiring_member"])
+    current_page = other.get("/my-learning").get_data(as_text=True)
+    assigned = current_page.split('id="assigned-heading"')[1].split("</section>")[0]
+    assert "情報セキュリティ基礎" in assigned and "修了" in assigned

@@ -23,6 +23,12 @@ def main_menu(page: Page) -> Locator:
     return page.get_by_role("navigation", name=either("メインメニュー", "Main menu"))
 
 
+def admin_menu(page: Page) -> Locator:
+    """The group of the main menu that folds what HR and administrators manage (curriculum design,
+    staff, outbox …, and for HR attendance and grading too): click it to show its links."""
+    return main_menu(page).locator("summary", has_text=whole("管理", "Administration"))
+
+
 def sign_out_button(page: Page) -> Locator:
     return page.locator(".header-tools").get_by_role("button", name=whole("ログアウト", "Sign out"))
 

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.demo.organisation import DEMO_PASSWORD
+from tests.e2e.helpers import admin_menu
 
 pytestmark = pytest.mark.browser
 
@@ -55,6 +56,7 @@ def test_hr_publishes_a_course_and_an_employee_finds_it_by_half_width_search(new
     # --- HR: design, preview, save, publish -------------------------------------------------
     sign_in(page, live_server.login_for("HR"))
     expect(page.locator("html")).to_have_attribute("lang", "ja")
+    admin_menu(page).click()
     page.get_by_role("navigation", name="メインメニュー").get_by_role("link", name="カリキュラム設計").click()
     expect(page).to_have_url(live_server.url + "/catalog/design/")
     expect(page.get_by_role("heading", level=1)).to_have_text("カリキュラム設計")
@@ -93,11 +95,15 @@ def test_hr_publishes_a_course_and_an_employee_finds_it_by_half_width_search(new
     expect(page.locator(".notice")).to_have_text("状態: 下書き")
     shot(page, "03-hr-draft-saved")
 
+    page.get_by_role("button", name="公開…").click()  # first what publishing does; nothing changes yet
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"「{TITLE_JA}」を公開しますか？")
+    expect(page.locator("#consequence")).to_contain_text("下書きには戻せません。")
+    shot(page, "04a-hr-publish-preview")
     page.get_by_role("button", name="公開する").click()
     expect(page).to_have_url(f"{live_server.url}/catalog/courses/{code}")
     expect(page.get_by_role("status")).to_have_text(f"公開しました：{TITLE_JA}")
     expect(page.locator(".notice")).to_have_count(0)
-    expect(page.get_by_role("button", name="公開する")).to_have_count(0)
+    expect(page.get_by_role("button", name="公開…")).to_have_count(0)
     designer_panel = page.locator("section.panel").filter(
         has=page.get_by_role("heading", name="カリキュラム設計", exact=True))
     expect(designer_panel).to_contain_text("第1版 · 公開中")
@@ -152,7 +158,7 @@ def test_hr_publishes_a_course_and_an_employee_finds_it_by_half_width_search(new
     expect(description.locator("img")).to_have_count(0)
     expect(page.locator(".facts")).to_contain_text("主任級")
     expect(page.locator(".notice")).to_have_count(0)
-    expect(page.get_by_role("button", name="公開する")).to_have_count(0)  # no designer panel for staff
+    expect(page.get_by_role("button", name="公開…")).to_have_count(0)  # no designer panel for staff
     expect(page.get_by_role("link", name="編集")).to_have_count(0)
     assert page.evaluate("document.body.dataset.injected") is None
     shot(page, "07-employee-course-page")

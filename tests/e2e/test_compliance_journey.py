@@ -51,9 +51,10 @@ def test_hr_filters_by_department_drills_down_to_the_overdue_and_downloads_the_v
         whole("必修研修の状況（全庁）", "Mandatory training across the prefecture"))
     table = page.locator("#compliance-table")
     expect(table.locator("tbody tr")).to_have_count(8)  # the demo's eight departments
-    chart = page.locator(".chart-box svg[role=img]")
+    chart = page.locator(".chart-figure img.chart")  # an image beside its table, named by its alt
     expect(chart).to_be_visible()
-    expect(chart).to_have_attribute("aria-label", re.compile(r"\S"))
+    expect(chart).to_have_attribute("alt", re.compile(r"^(棒グラフ：|Bar chart: )\S"))
+    assert chart.evaluate("img => img.complete && img.naturalWidth > 0")
     shot(page, "01-hr-compliance-prefecture")
 
     # --- one department -------------------------------------------------------------------------

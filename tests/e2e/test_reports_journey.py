@@ -12,16 +12,18 @@ languages (or elements found by role, URL and structure).
 """
 from __future__ import annotations
 
+import base64
 import io
 import re
 import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -33,6 +35,8 @@ from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.enrollment.models import EnrolmentState
 from app.enrollment.services import enrol
 from app.org.models import Employee, Grade, Unit
+from app.reports.charts import FONT, WIDTH
+from app.reports.models import HalfYearReport
 from app.scheduling.models import ApprovalPolicy, TrainingSession
 from app.scheduling.services import SessionDetails, schedule_session
 from tests.e2e.conftest import SCREENSHOT_DIR, LiveServer
@@ -116,6 +120,15 @@ def assign_overdue_training(live_server: LiveServer) -> Overdue:
                        department=whole(department.name, department.name_en or department.name), half=half.half)
 
 
+def bar_names(chart: Locator) -> list[str]:
+    """The bar names drawn in a chart image (an SVG in a data: URI)."""
+    source = chart.get_attribute("src") or ""
+    assert source.startswith("data:image/svg+xml;base64,"), source[:40]
+    svg = ET.fromstring(base64.b64decode(source.split(",", 1)[1]))
+    return [text.text or "" for group in svg.iter() if "y" in (group.get("class") or "").split()
+            for text in group.iter() if text.tag.endswith("text")]
+
+
 def test_manager_filters_overdue_and_exports_excel_hr_opens_the_half_year_report_and_its_print_view(
         new_context, live_server, shot):
     base = live_server.url
@@ -192,13 +205,14 @@ def test_manager_filters_overdue_and_exports_excel_hr_opens_the_half_year_report
         either("上期", "first half") if overdue.half == 1 else either("下期", "second half"))
     expect(report.get_by_role("heading", level=1)).to_contain_text(
         either("職員研修の進捗状況", "Staff training progress report"))
-    charts = report.locator("svg[role=img]")
+    charts = report.locator(".chart-figure img.chart")
     expect(charts.first).to_be_visible()
     assert charts.count() >= 2  # by department and by grade (and against plan when there are plans)
     for index in range(charts.count()):
-        expect(charts.nth(index)).to_have_attribute("aria-label", re.compile(r"\S"))
+        expect(charts.nth(index)).to_have_attribute("alt", re.compile(r"^(棒グラフ：|Bar chart: )\S"))
+        assert charts.nth(index).evaluate("img => img.complete && img.naturalWidth > 0")  # the page's CSP lets it in
     department_chart = charts.first  # by department: our department has a bar, labelled
-    expect(department_chart.locator("text").filter(has_text=overdue.department)).to_have_count(1)
+    assert [name for name in bar_names(department_chart) if overdue.department.fullmatch(name)]
     expect(report.locator("table.figures").first.get_by_role("rowheader", name=overdue.department)).to_have_count(1)
     assert report.locator("table.figures").count() >= 4  # department, grade, course, cohorts
     shot(hr, "02-hr-half-year-report")
@@ -211,6 +225,9 @@ def test_manager_filters_overdue_and_exports_excel_hr_opens_the_half_year_report
     expect(hr.locator(".site-header")).to_be_hidden()
     expect(hr.locator(".no-print").first).to_be_hidden()
     expect(hr.locator("article.report--print").get_by_role("heading", level=1)).to_be_visible()
+    for index in range(charts.count()):  # printed about 120 mm wide: on the page, text about 12 pt
+        box = charts.nth(index).bounding_box()
+        assert box is not None and box["width"] * FONT / WIDTH >= 11 and box["width"] <= A4_AT_96_DPI["width"], box
     shot(hr, "03-hr-half-year-print-view")
 
     pdf_path = ARTIFACT_DIR / "reports-half-year-print.pdf"
@@ -224,3 +241,44 @@ def test_manager_filters_overdue_and_exports_excel_hr_opens_the_half_year_report
     width_pt, height_pt = float(reader.pages[0].mediabox.width), float(reader.pages[0].mediabox.height)
     assert abs(width_pt - 595) < 2 and abs(height_pt - 842) < 2, (width_pt, height_pt)  # A4 portrait
     hr_context.close()
+
+
+def charts_fit(page: Page, width: int) -> None:
+    """Nothing wider than the screen; every chart an image inside it, loaded, named by its alt, its
+    text 11 px or more (drawn WIDTH units wide with FONT-unit text), with its table in its figure."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    charts = page.locator(".chart-figure img.chart")
+    assert charts.count() >= 1
+    for index in range(charts.count()):
+        chart = charts.nth(index)
+        expect(chart).to_be_visible()
+        expect(chart).to_have_attribute("alt", re.compile(r"^(棒グラフ：|Bar chart: )\S"))
+        assert chart.evaluate("img => img.complete && img.naturalWidth > 0")
+        box = chart.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+        assert box["width"] * FONT / WIDTH >= 11, box
+        figure = chart.locator("xpath=ancestor::div[contains(concat(' ', @class, ' '), ' chart-figure ')]")
+        expect(figure.locator("table")).to_have_count(1)
+
+
+def test_the_dashboard_and_the_public_report_read_on_a_360_px_phone(new_context, live_server, shot):
+    context = new_context(locale="ja-JP")
+    page: Page = context.new_page()
+    sign_in(page, live_server.login_for("HR"))
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto("/reports/dashboard")
+    expect(page.get_by_role("heading", level=1)).to_have_text(whole("研修ダッシュボード", "Training dashboard"))
+    charts_fit(page, 360)
+    shot(page, "01-hr-dashboard-360px")
+    context.close()
+
+    with live_server.app.app_context():  # the demo's published report of the last half
+        slug = db_session.scalar(select(HalfYearReport.public_slug).where(
+            HalfYearReport.public_slug.is_not(None), HalfYearReport.superseded_at.is_(None)).limit(1))
+    assert slug
+    anonymous = new_context(locale="ja-JP", viewport={"width": 360, "height": 740})
+    public: Page = anonymous.new_page()
+    public.goto(f"/public/reports/{slug}")
+    charts_fit(public, 360)
+    shot(public, "02-public-report-360px")
+    anonymous.close()

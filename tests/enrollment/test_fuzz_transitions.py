@@ -5,7 +5,9 @@ Many signed-in browsers (staff, their managers and the director above them, HR) 
 moment, round after round: enrol (also on someone's behalf, also triple clicks), cancel (triple
 clicks too, by the person, a manager or HR), approve / decline (two managers at once, while the
 employee withdraws the request), HR capacity edits (two at once on one session), bulk enrolment,
-giving a seat by hand, cancelling a whole session (twice at once) and plain page views. The
+giving a seat by hand, cancelling a whole session (twice at once) and plain page views. Bulk
+enrolment and cancelling a session confirm a preview opened before the round (issue 18): when the
+round changed what the preview showed, the confirm applies nothing and says so (409). The
 actions are drawn from a seeded `random.Random` (not Hypothesis: a shrunk sequence would not
 replay the same interleaving); what happens first within a round is up to the server, so the
 test asserts only what must hold whatever the interleaving, after every round, reading the
@@ -65,6 +67,7 @@ from app.enrollment.models import ACTIVE_STATES, ApprovalStage, Enrolment, Enrol
 from app.org.models import RoleName
 from app.scheduling.models import ApprovalPolicy, SessionStatus, TrainingSession
 from tests import factories
+from tests.confirming import confirm_forms
 from tests.conftest import build_app, migrate
 from tests.http_client import HttpClient, Response, release_together, serve_in_thread
 
@@ -132,6 +135,8 @@ def _texts(application: Flask) -> dict[str, str]:
             "capacity_meanwhile": gettext("Seats were taken meanwhile; reload and try again."),
             "session_cancelled": gettext("This session has been cancelled."),
             "session_cancelled_done": gettext("Session cancelled. Everyone enrolled is told."),
+            "stale": gettext("The data changed after the preview, so nothing was changed. Check the new preview "
+                             "below and confirm again if it is still what you want."),
             "cancelled_done": gettext("Cancelled. The seat goes to the next person waiting."),
             "approved_n": gettext("%(n)s request(s) approved.", n="N"),
             "declined_n": gettext("%(n)s request(s) declined.", n="N"),
@@ -342,7 +347,9 @@ class Planner:
         self.busy: set[int] = set()
         self.actions: list[Action] = []
         self.by_id = {p.id: p for p in site.staff + site.managers + site.hr + [site.director]}
-        self.focus = site.cancelled_in_round.get(round_number)
+        due = [session_id for due_round, session_id in sorted(site.cancelled_in_round.items())
+               if due_round <= round_number and snapshot.sessions[session_id].status == SessionStatus.SCHEDULED]
+        self.focus = due[0] if due else None  # from its round on, until a cancellation is confirmed in time
         scheduled = [s for s in site.fuzz_sessions if snapshot.sessions[s].status == SessionStatus.SCHEDULED]
         self.hot = self.focus or rng.choice(scheduled or site.fuzz_sessions)  # where most of a round happens
 
@@ -489,10 +496,16 @@ class Planner:
         numbers = [p.number for p in self.rng.sample(self.site.staff, k=self.rng.randint(2, 6))]
         if self.rng.random() < 0.3:
             numbers.append("X99999")  # nobody: reported, the others go through
-        self.add(Action("bulk", actor, f"/sessions/{session_id}/enrol-many",
-                        [("csrf_token", actor.token), ("grade", ""), ("unit", ""), ("numbers", "\n".join(numbers))]
-                        + ([("override_rules", "y")] if self.rng.random() < 0.5 else []),
-                        expect=(200,), session_id=session_id, note=",".join(numbers)))
+        path = f"/sessions/{session_id}/enrol-many"
+        confirm = _previewed(actor, path, [("csrf_token", actor.token), ("grade", ""), ("unit", ""),
+                                           ("numbers", "\n".join(numbers))]
+                             + ([("override_rules", "y")] if self.rng.random() < 0.5 else []))
+        if confirm is None:  # nobody of these could join: the preview has nothing to confirm
+            return False
+        # HR saw the preview before the round; the round may change the session before the confirm
+        # lands (then nothing is applied and the new preview says so: 409)
+        self.add(Action("bulk", actor, path, confirm, expect=(200, 409), session_id=session_id,
+                        note=",".join(numbers)))
         return True
 
     def promote(self) -> bool:
@@ -522,12 +535,17 @@ class Planner:
         return True
 
     def cancel_session(self, session_id: int) -> None:
-        """Two HR people cancel the session at once (one of them with a triple click)."""
+        """Two HR people cancel the session at once (one of them with a triple click), each pressing
+        the confirm button of the preview they opened before the round. If the round changed who is
+        enrolled before their confirm lands, nothing is cancelled (409, the new preview): the
+        session is cancelled in a later round."""
         first, second = self.rng.sample(self.free(self.site.hr), k=2)
         for actor, clicks in ((first, 3), (second, 1)):
-            self.add(Action("cancel session", actor, f"/sessions/{session_id}/cancel",
-                            [("csrf_token", actor.token), ("reason", "講師急病のため")], clicks=clicks,
-                            session_id=session_id))
+            path = f"/sessions/{session_id}/cancel"
+            confirm = _previewed(actor, path, [("csrf_token", actor.token), ("reason", "講師急病のため")])
+            assert confirm is not None, f"no preview of cancelling session {session_id}"
+            self.add(Action("cancel session", actor, path, confirm, clicks=clicks, session_id=session_id,
+                            expect=(*REDIRECTS, 409)))
 
     def plan(self) -> list[Action]:
         if self.focus:
@@ -543,6 +561,15 @@ class Planner:
             move = self.rng.choices([m for m, _ in moves], weights=[w for _, w in moves])[0]
             move()
         return self.actions
+
+
+def _previewed(person: Person, path: str, data: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
+    """Submit the form as it stands now (a preview: nothing changes) and return the fields of its
+    confirm button's form, carrying the preview's fingerprint (None: nothing to confirm)."""
+    response = person.client.request("POST", path, cast(dict[str, str], data))
+    assert response.status == 200, (path, response.status, response.text[:300])
+    forms = confirm_forms(response.text)
+    return forms[0][1] if forms else None
 
 
 def _tab(client: HttpClient) -> HttpClient:
@@ -607,6 +634,10 @@ def _check_responses(site: FuzzSite, actions: list[Action]) -> list[str]:
                 if not errors or not all(_pattern(site.told["capacity_below"]).search(html.unescape(e))
                                          or any(k in html.unescape(e) for k in known) for e in errors):
                     problems.append(f"400 without the capacity reason: {action.describe()} {errors}")
+            elif response.status == 409:  # a confirm of a preview the round made stale: nothing applied
+                if site.told["stale"] not in html.unescape(response.text):
+                    problems.append(f"409 without saying the preview was stale: {action.describe()}")
+                action.told[click].append(("error", site.told["stale"]))
             elif response.status == 200 and action.kind == "bulk":
                 panel = re.search(r'<section class="panel" role="status">(.*?)</section>', response.text, re.S)
                 if panel is None:

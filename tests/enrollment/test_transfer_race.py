@@ -2,7 +2,9 @@
 real web stack on SQLite and PostgreSQL (MANABI_TEST_BACKEND): exactly one outcome applies. Either
 the approval wins (the request is approved by the head who had it, and the transfer hands
 nothing on), or the transfer wins (the request waits for the new head, and the old head is told
-it moved). Never both, never a 5xx or a 403."""
+it moved). Never both, never a 5xx or a 403. HR confirms the transfer's preview (issue 18): when
+the approval was committed before the confirm was read, the preview no longer holds and the
+transfer is not applied (409, HR is told and sees the new preview)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -19,11 +21,13 @@ from app.core.db import db_session
 from app.enrollment.models import ApprovalStage, Enrolment, EnrolmentState
 from app.org.models import Employee, RoleName
 from tests import factories
+from tests.confirming import previewed
 from tests.conftest import build_app, migrate
 from tests.http_client import HttpClient, serve_in_thread
 from tests.racing import Post, assert_all_redirected, post_at_once, told
 
 ROUNDS = 6
+STALE = "プレビューの後にデータが変わったため、何も変更していません。"
 
 
 @dataclass
@@ -76,18 +80,27 @@ def test_an_approval_and_a_transfer_at_once_apply_one_outcome(site: Site, round_
     employee_id, enrolment_id = site.requests[round_]
     head, hr = site.client(site.east_head), site.client(site.hr)
     approve = {"csrf_token": head.csrf_token("/approvals"), "action": "approve", "enrolment_id": str(enrolment_id)}
-    transfer = {"csrf_token": hr.csrf_token(f"/org/staff/{employee_id}"), "unit": str(site.west_id),
-                "as_of": today().isoformat()}
-    results = post_at_once([Post(head, "/approvals", approve),
-                            Post(hr, f"/org/staff/{employee_id}/transfer", transfer)])
-    assert_all_redirected(results, site.errors)
+    # HR has the transfer's preview open (the request would go to the west head) and confirms it
+    transfer = previewed(hr, f"/org/staff/{employee_id}/transfer",
+                         {"csrf_token": hr.csrf_token(f"/org/staff/{employee_id}"), "unit": str(site.west_id),
+                          "as_of": today().isoformat()})
+    results = post_at_once([Post(head, "/approvals", approve), Post(hr, *transfer)])
+    assert_all_redirected(results[:1], site.errors)
     head_told = " ".join(told(head, results[0]))
+    transfer_answer = results[1]
+    assert not isinstance(transfer_answer, BaseException), transfer_answer
 
     with site.app.app_context():
         enrolment = db_session.get_one(Enrolment, enrolment_id)
         person = db_session.get_one(Employee, employee_id)
         west_head = db_session.scalar(select(Employee).where(Employee.employee_number == site.west_head))
-        assert person.unit_id == site.west_id  # the transfer itself always happens
+        if transfer_answer.status == 409:  # the approval came first: what HR saw no longer holds
+            assert STALE in transfer_answer.text and person.unit_id != site.west_id  # nothing applied
+            assert enrolment.state == EnrolmentState.CONFIRMED and _rerouted(enrolment_id) == 0
+            db_session.remove()
+            return
+        assert transfer_answer.status in (302, 303), (transfer_answer.status, transfer_answer.text[:300])
+        assert person.unit_id == site.west_id  # a confirmed transfer happens
         if enrolment.approval_stage == ApprovalStage.APPROVED:  # the approval won
             assert enrolment.state == EnrolmentState.CONFIRMED
             assert _rerouted(enrolment_id) == 0

@@ -9,6 +9,7 @@ from app.core.db import db_session
 from app.enrollment.models import Enrolment
 from app.org.models import RoleName
 from tests import factories
+from tests.confirming import press_confirm
 from tests.querycount import count_statements
 
 
@@ -96,8 +97,8 @@ def test_hr_enrols_a_pasted_list_and_sees_who_could_not_be_enrolled(app, client,
     numbers = "\n".join([setup["staff"][0].employee_number, setup["staff"][1].employee_number,
                          kacho.employee_number, "999999"])
     token = factories.csrf_token(client, f"/sessions/{setup['session']}/enrolments")
-    page = client.post(f"/sessions/{setup['session']}/enrol-many",
-                       data={"csrf_token": token, "numbers": numbers}).get_data(as_text=True)
+    preview = client.post(f"/sessions/{setup['session']}/enrol-many", data={"csrf_token": token, "numbers": numbers})
+    page = press_confirm(client, preview).get_data(as_text=True)
     assert "2 人を申し込み、2 人は申し込めませんでした" in page
     assert "999999" in page and "職級の対象ではありません" in page
 

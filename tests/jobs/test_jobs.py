@@ -203,5 +203,5 @@ def test_a_job_waiting_long_says_the_scheduler_may_not_be_running(app, client):
     factories.login_as(client, hr)
     assert "data-waiting-long" not in client.get(f"/jobs/{ids[0]}").get_data(as_text=True)
     page = client.get(f"/jobs/{ids[1]}").get_data(as_text=True)
-    assert "data-waiting-long" in page and "flask scheduler run" in page
+    assert "data-waiting-long" in page and "<code>flask scheduler run</code>" in page
     assert '<h1></h1>' not in page and "<title> |" not in page  # the kind's title heads the page

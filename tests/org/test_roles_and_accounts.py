@@ -17,6 +17,7 @@ from app.org.models import Employee, RoleName
 from app.org.services import grant_role, revoke_role
 from app.permissions import PermissionDenied
 from tests import factories
+from tests.confirming import press_confirm
 
 _SHOWN = re.compile(r'id="temporary-password"><code>([^<]+)</code>')
 
@@ -60,7 +61,9 @@ def _issue(client, target: Employee):  # type: ignore[no-untyped-def]
 
 
 def _set_roles(client, target: Employee, roles: set[str]):  # type: ignore[no-untyped-def]
-    return factories.post(client, f"/org/staff/{target.id}/roles", {"roles": sorted(roles)})
+    """Press 役割を保存, then confirm on the preview (a refusal answers the first press itself)."""
+    response = factories.post(client, f"/org/staff/{target.id}/roles", {"roles": sorted(roles)})
+    return press_confirm(client, response) if response.status_code == 200 else response
 
 
 # --- the attack, step by step --------------------------------------------------------------------

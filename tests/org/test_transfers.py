@@ -29,6 +29,7 @@ from app.reminders.models import DeliveryStatus, Notification
 from app.reminders.rendering import skip_reason
 from app.reminders.services import void_unsent
 from tests import factories
+from tests.confirming import press_confirm, text_of
 from tests.racing import flashes
 from tests.reminders.test_notifications import office_time
 
@@ -100,9 +101,17 @@ def test_hr_transfers_a_person_and_their_pending_request_goes_to_the_new_head(ap
         assert queued.status == DeliveryStatus.PENDING
 
     hr = _signed_in(app, web["hr"])
-    response = factories.post(hr, f"/org/staff/{web['staff']}/transfer",
-                              {"unit": str(web["west"]), "as_of": today().isoformat()},
-                              form_page=f"/org/staff/{web['staff']}")
+    preview = factories.post(hr, f"/org/staff/{web['staff']}/transfer",
+                             {"unit": str(web["west"]), "as_of": today().isoformat()},
+                             form_page=f"/org/staff/{web['staff']}")
+    assert preview.status_code == 200  # first what it hands over, and to whom; nothing moved yet
+    words = text_of(preview.get_data(as_text=True))
+    assert "異動させますか？" in words and "西 課長 さんに引き継がれます。" in words
+    assert "後で元の所属に戻しても、申込みは戻りません。" in words
+    with app.app_context():
+        assert db_session.get_one(Enrolment, enrolment_id).approver_id == web["east_head"]
+        assert db_session.get_one(Employee, web["staff"]).unit_id != web["west"]
+    response = press_confirm(hr, preview)
     assert any(category == "success" for category, _text in _told(hr, response))
 
     with app.app_context():
@@ -157,8 +166,15 @@ def test_a_new_head_takes_over_requests_and_endorsements_in_one_mail(app, web, m
         new_head_id, new_head_number = new_head.id, new_head.employee_number
 
     hr = _signed_in(app, web["hr"])
-    response = factories.post(hr, "/org/units/head", {"unit": str(web["east"]), "employee_number": new_head_number},
-                              form_page="/org/units")
+    preview = factories.post(hr, "/org/units/head", {"unit": str(web["east"]), "employee_number": new_head_number},
+                             form_page="/org/units")
+    assert preview.status_code == 200  # first the requests and applications that change hands
+    page = preview.get_data(as_text=True)
+    assert "承認が要る研修" in text_of(page.split('id="head-moving"')[1].split("</ul>")[0])
+    assert "異動 する人" in text_of(page.split('id="head-endorsing"')[1].split("</ul>")[0])
+    with app.app_context():
+        assert db_session.get_one(Unit, web["east"]).head_id == web["east_head"]
+    response = press_confirm(hr, preview)
     assert any(category == "success" for category, _text in _told(hr, response))
     with app.app_context():
         assert db_session.get_one(Unit, web["east"]).head_id == new_head_id

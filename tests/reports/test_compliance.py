@@ -34,11 +34,11 @@ from app.catalog.services import evaluate_rule
 from app.completion.models import Completion
 from app.core.clock import now
 from app.core.db import db_session
-from app.org.models import Employee, RoleName
+from app.org.models import Employee, RoleName, Unit
 from app.reports import compliance as comp
 from tests import factories
 from tests.querycount import count_statements
-from tests.reports import REPORT_AT, text_of, travel
+from tests.reports import REPORT_AT, charts_of, loads_nothing, text_of, travel
 
 MEASURES = ("assigned", "done", "overdue", "due_soon")
 
@@ -135,17 +135,36 @@ def test_the_counts_by_department_unit_grade_and_course(hr, world):
     assert totals(page) == {"assigned": 14, "done": 3, "overdue": 6, "due_soon": 2}
     assert breakdown(page, "部局別") == {"総務部": (10, 3, 4, 1), "健康福祉部": (4, 0, 2, 1), "合計": (14, 3, 6, 2)}
     assert "21.4%" in page  # 3 of 14 done, in the table beside the chart
-    assert '<svg xmlns="http://www.w3.org/2000/svg" role="img"' in page  # the chart, drawn here, no script
+    chart = charts_of(page)["部局別の修了率"]  # an image with its title, beside its table, loading nothing
+    assert chart.bars == {"総務部": "30.0%", "健康福祉部": "0.0%"} and chart.table == "部局別"
+    assert chart.ticks[0] == "0%" and chart.ticks[-1] == "100%"  # the whole 0–100 %, though no rate passes 30 %
+    assert chart.alt == "棒グラフ：部局別の修了率（目盛りは0%から100%まで）。数値は表「部局別」にあります。"
+    assert loads_nothing(chart.svg)
 
     page = hr.get("/reports/compliance?fy=2025&by=unit").get_data(as_text=True)
     assert breakdown(page, "所属別") == {
         "総務部 / 人事課": (4, 1, 1, 1), "総務部 / 給与室": (2, 1, 1, 0), "総務部 / 財政課": (4, 1, 2, 0),
         "健康福祉部 / 福祉課": (4, 0, 2, 1), "合計": (14, 3, 6, 2)}
+    assert charts_of(page)["所属別の修了率"].bars == {"人事課": "25.0%", "給与室": "50.0%", "財政課": "25.0%",
+                                                  "福祉課": "0.0%"}
     page = hr.get("/reports/compliance?fy=2025&by=grade").get_data(as_text=True)
     assert breakdown(page, "職級別") == {"主任級": (8, 2, 3, 0), "主事・技師": (6, 1, 3, 2), "合計": (14, 3, 6, 2)}
     page = hr.get("/reports/compliance?fy=2025&by=course").get_data(as_text=True)
     assert breakdown(page, "研修別") == {"情報セキュリティ研修": (4, 1, 3, 0), "公務員倫理研修": (4, 1, 0, 0),
                                      "文書事務研修": (3, 1, 0, 2), "上期必修研修": (3, 0, 3, 0), "合計": (14, 3, 6, 2)}
+
+
+def test_units_of_one_name_in_two_departments_are_told_apart_on_the_chart(app, hr, world):
+    with app.app_context():
+        other = factories.unit("人事課", db_session.get(Unit, world["units"]["fukushi"]), code="F-JINJI")
+        factories.employee(other, "SHUNIN", name="別所 人事", number="C009")
+        for rule in db_session.scalars(select(AssignmentRule).where(AssignmentRule.fiscal_year == 2025)):
+            evaluate_rule(rule)
+        db_session.commit()
+    page = hr.get("/reports/compliance?fy=2025&by=unit").get_data(as_text=True)
+    assert breakdown(page, "所属別")["健康福祉部 / 人事課"] == (2, 0, 1, 0)  # SEC overdue, ETH not yet due
+    assert charts_of(page)["所属別の修了率"].bars == {"人事課（総務部）": "25.0%", "給与室": "50.0%", "財政課": "25.0%",
+                                                  "福祉課": "0.0%", "人事課（健康福祉部）": "0.0%"}
 
 
 def test_filters_narrow_the_counts(hr, world):

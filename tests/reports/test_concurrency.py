@@ -1,8 +1,9 @@
 """Races of the half-year report through the real web stack, on SQLite and PostgreSQL
 (ARCHITECTURE.md rules 3 and 11): two HR users publishing the same draft at once publish it once;
 two HR users correcting the same published version at once make one correction (one new version,
-the old one superseded once). The loser is told what happened, in Japanese, on the page it is
-redirected to: never a 500 or a second effect; each move is in the audit log exactly once.
+the old one superseded once). Each has seen the preview first and both press its confirm button
+at once. The loser is told what happened, in Japanese, on the page it is redirected to: never a
+500 or a second effect; each move is in the audit log exactly once.
 
 Like tests/cohorts/test_concurrency.py this runs on a freshly migrated database of its own with
 real commits, served by werkzeug's threaded server, with requests released together by a barrier.
@@ -23,6 +24,7 @@ from app.core.db import db_session
 from app.org.models import RoleName
 from app.reports.models import HalfYearReport
 from tests import factories
+from tests.confirming import previewed
 from tests.conftest import build_app, migrate
 from tests.http_client import HttpClient, serve_in_thread
 from tests.racing import Post, assert_all_redirected, post_at_once, told
@@ -75,8 +77,9 @@ def _versions(site: Site, fiscal_year: int, half: int) -> list[HalfYearReport]:
 def test_two_hr_users_publishing_at_once_publish_once(site: Site) -> None:
     path = "/reports/half-year?fy=2021&half=1"
     browsers = [site.browser(login) for login in site.hr_logins]
-    posts = [Post(b, path, {"csrf_token": b.csrf_token(path), "narrative": f"公表{i}", "action": "publish"})
-             for i, b in enumerate(browsers)]
+    # each has seen the preview of what is published, and both press the confirm button at once
+    posts = [Post(b, *previewed(b, path, {"csrf_token": b.csrf_token(path), "narrative": f"公表{i}",
+                                          "action": "publish"})) for i, b in enumerate(browsers)]
     before = _audited(site, "reports.half_year_published")
     results = post_at_once(posts)
     assert_all_redirected(results, site.errors)
@@ -95,9 +98,11 @@ def test_two_hr_users_correcting_at_once_make_one_correction(site: Site) -> None
     path = "/reports/half-year?fy=2022&half=2"
     browsers = [site.browser(login) for login in site.hr_logins]
     first = browsers[0]
-    first.post(path, {"csrf_token": first.csrf_token(path), "narrative": "初版", "action": "publish"})
-    posts = [Post(b, path, {"csrf_token": b.csrf_token(path), "narrative": f"訂正版{i}", "reason": f"誤記{i}",
-                            "action": "correct", "version": "1"}) for i, b in enumerate(browsers)]
+    first.post(*previewed(first, path, {"csrf_token": first.csrf_token(path), "narrative": "初版",
+                                        "action": "publish"}))
+    posts = [Post(b, *previewed(b, path, {"csrf_token": b.csrf_token(path), "narrative": f"訂正版{i}",
+                                          "reason": f"誤記{i}", "action": "correct", "version": "1"}))
+             for i, b in enumerate(browsers)]
     before = _audited(site, "reports.half_year_corrected")
     results = post_at_once(posts)
     assert_all_redirected(results, site.errors)

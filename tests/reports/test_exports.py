@@ -99,7 +99,7 @@ def test_enrolment_csv_has_the_bom_and_neutralised_names_and_titles(app, client,
         row = by_number[f"X{i:04d}"]
         assert row[1] == "'" + value
         assert (row[2], row[3], row[4], row[5], row[7]) == (
-            "'@不正な課", "主任級", "EVIL-1", "'+危険な研修", "confirmed")
+            "'@不正な課", "主任級", "EVIL-1", "'+危険な研修", "受講確定")  # the state as the pages say it
     assert by_number["X0100"][1] == "普通 花子"
     for row in table:
         for cell in row:

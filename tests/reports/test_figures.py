@@ -29,7 +29,7 @@ from app.reports.figures import Period, compute
 from app.reports.models import CoursePlan
 from tests import factories
 from tests.querycount import count_statements
-from tests.reports import FY, REPORT_AT, SETUP_AT, jst, session_at, table_rows, travel
+from tests.reports import FY, REPORT_AT, SETUP_AT, charts_of, jst, loads_nothing, session_at, table_rows, travel
 
 COUNTS = ("participants", "completed", "completion_rate", "marked", "attended", "attendance_rate")
 
@@ -116,7 +116,10 @@ def test_revoked_completions_and_later_plans_change_live_figures(app, data):
 
 def test_dashboard_shows_the_numbers_beside_the_charts(app, client, data):
     factories.login_as(client, data.hr)
-    page = client.get(f"/reports/dashboard?fy={FY}&half=1").get_data(as_text=True)
+    response = client.get(f"/reports/dashboard?fy={FY}&half=1")
+    page = response.get_data(as_text=True)
+    # the chart images are data: URIs, which the page's policy allows (and nothing from another host)
+    assert "img-src 'self' data:;" in response.headers["Content-Security-Policy"]
     stats = [re.sub(r"\s+", "", s) for s in re.findall(r'<span class="stat-row__n">(.*?)</span>', page)]
     assert stats == ["7", "4", "57.1%", "88.9%"]
     assert table_rows(page, "部局別") == {"総務部": ["5", "4", "80.0%", "87.5%"],
@@ -130,16 +133,22 @@ def test_dashboard_shows_the_numbers_beside_the_charts(app, client, data):
                                           "財政課": ["1", "1", "100.0%", "100.0%"],
                                           "医療政策課": ["2", "0", "0.0%", "100.0%"]}
 
-    charts = dict(re.findall(r'<svg [^>]*role="img" aria-label="([^"]+)"[^>]*>(.*?)</svg>', page, re.S))
+    # Four charts, each with its title drawn on it, an alt naming it and its table, the table beside
+    # it, and every value written after its bar; rates on a fixed 0–100 % axis.
+    charts = charts_of(page)
     assert set(charts) == {"部局別の修了率", "部局別の出席率", "職級別の修了率", "計画に対する受講者数"}
-
-    def bars(svg: str) -> list[str]:
-        return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
-
-    assert bars(charts["部局別の修了率"]) == ["総務部", "80%", "健康福祉部", "0%"]
-    assert bars(charts["部局別の出席率"]) == ["総務部", "87.5%", "健康福祉部", "100%"]
-    assert bars(charts["職級別の修了率"]) == ["主任級", "80%", "主事・技師", "0%"]
-    assert bars(charts["計画に対する受講者数"]) == ["DX基礎研修", "100%", "計画"]  # only what has a plan for the half
+    assert charts["部局別の修了率"].bars == {"総務部": "80.0%", "健康福祉部": "0.0%"}
+    assert charts["部局別の出席率"].bars == {"総務部": "87.5%", "健康福祉部": "100.0%"}
+    assert charts["職級別の修了率"].bars == {"主任級": "80.0%", "主事・技師": "0.0%"}
+    assert charts["計画に対する受講者数"].bars == {"DX基礎研修": "100.0%"}  # only what has a plan for the half
+    assert charts["計画に対する受講者数"].axis_title == "100% = 計画どおり"
+    for title, table in (("部局別の修了率", "部局別"), ("部局別の出席率", "部局別"), ("職級別の修了率", "職級別"),
+                         ("計画に対する受講者数", "研修・プログラム別")):
+        chart = charts[title]
+        assert chart.table == table
+        assert chart.alt == f"棒グラフ：{title}（目盛りは0%から100%まで）。数値は表「{table}」にあります。"
+        assert chart.ticks[0] == "0%" and chart.ticks[-1] == "100%"
+        assert loads_nothing(chart.svg)
 
     link = re.search(r'href="(/reports/drilldown\?[^"]*department=D-SOUMU[^"]*)"', page)
     assert link, "the department figure links to the people behind it"
@@ -205,6 +214,7 @@ def test_dashboard_runs_a_fixed_number_of_statements(app, client, data):
         page = client.get(url).get_data(as_text=True)
     assert len(table_rows(page, "部局別")) == 2 + 4 and len(table_rows(page, "研修・プログラム別")) == 2 + 4
     assert len(table_rows(page, "スマート人材育成")) == 4
+    assert len(charts_of(page)["部局別の出席率"].bars) == 2 + 4  # the charts grow with the tables, no query
     assert many.count == few.count, many.statements
     # user, roles, headed units, units, grades, courses, plans, participation, attendance, quizzes,
     # survey questions, surveys, responses, cohorts + 5 grouped cohort aggregates, unread count

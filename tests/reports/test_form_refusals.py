@@ -13,6 +13,7 @@ from app.org.models import RoleName
 from app.reports.forms import NARRATIVE_MAX, PLANNED_MAX
 from app.reports.models import CoursePlan, HalfYearReport
 from tests import factories
+from tests.confirming import post_and_confirm
 
 FY = 2025
 PLANS = f"/reports/plans?fy={FY}"
@@ -114,7 +115,7 @@ def test_a_bad_narrative_or_button_is_a_field_error_and_changes_nothing(app, cli
 
 def test_a_published_report_still_refuses_any_change(app, client, hr):
     factories.login_as(client, hr)
-    factories.post(client, HALF_YEAR, {"narrative": "順調", "action": "publish"}, form_page=HALF_YEAR)
+    post_and_confirm(client, HALF_YEAR, {"narrative": "順調", "action": "publish"}, form_page=HALF_YEAR)
     [(narrative, published_at)] = reports(app)
     assert narrative == "順調" and published_at is not None
     response = factories.post(client, HALF_YEAR, {"narrative": "x" * (NARRATIVE_MAX + 1), "action": "save"},

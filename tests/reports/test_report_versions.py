@@ -20,6 +20,7 @@ from app.reports import figures as fig
 from app.reports import transitions
 from app.reports.models import HalfYearReport
 from tests import factories
+from tests.confirming import press_confirm
 from tests.reports import FY, table_rows, table_total, travel
 from tests.reports.test_half_year import URL, add_more, publish
 
@@ -40,8 +41,10 @@ def audited(app, action: str) -> int:  # type: ignore[no-untyped-def]
 
 
 def correct(client, reason: str, narrative: str = "訂正後の概要", version: str = "1"):  # type: ignore[no-untyped-def]
-    return factories.post(client, URL, {"narrative": narrative, "reason": reason, "action": "correct",
-                                        "version": version}, form_page=URL)
+    """Press 訂正版を公表, then confirm on the preview (a refusal answers the first press itself)."""
+    response = factories.post(client, URL, {"narrative": narrative, "reason": reason, "action": "correct",
+                                            "version": version}, form_page=URL)
+    return press_confirm(client, response) if response.status_code == 200 else response
 
 
 # --- publishing only after the half ----------------------------------------------------------------

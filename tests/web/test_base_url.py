@@ -26,6 +26,7 @@ from app.reminders.delivery import deliver_due
 from app.web.external_urls import check_base_url, external_url
 from config import ProductionConfig, trusted_hosts
 from tests import factories
+from tests.confirming import post_and_confirm
 from tests.reminders.test_notifications import office_time
 
 EVIL = {"Host": "evil.example"}
@@ -113,8 +114,8 @@ def test_the_public_report_link_is_base_url(app, setup, base):
     from app.reports.models import HalfYearReport
 
     client = _signed_in(app, setup["hr"])
-    factories.post(client, "/reports/half-year?fy=2020&half=1", {"narrative": "順調", "action": "publish"},
-                   form_page="/reports/half-year?fy=2020&half=1")
+    post_and_confirm(client, "/reports/half-year?fy=2020&half=1", {"narrative": "順調", "action": "publish"},
+                     form_page="/reports/half-year?fy=2020&half=1")
     with app.app_context():
         slug = db_session.scalar(select(HalfYearReport.public_slug).where(HalfYearReport.fiscal_year == 2020))
     page = client.get("/reports/half-year?fy=2020&half=1", headers=EVIL).get_data(as_text=True)

@@ -70,6 +70,7 @@ from app.reminders.services import queue
 from app.reports.models import HalfYearReport
 from app.scheduling.services import cancel_session
 from tests import factories
+from tests.confirming import press_confirm
 from tests.conftest import build_app, migrate
 
 ROLES = ("anonymous", "employee", "manager", "department_head", "hr", "instructor", "mentor", "admin")
@@ -434,8 +435,8 @@ def _build_world(application: Flask, upload_dir: Path) -> World:
     plans = factories.post(client, f"/reports/plans?fy={current_fy}", {f"plan-{course_a.id}": "20"})
     assert plans.status_code == 302, plans.get_data(as_text=True)[:300]
     past_fy, past_half = (current_fy, 1) if half == 2 else (current_fy - 1, 2)
-    published = factories.post(client, f"/reports/half-year?fy={past_fy}&half={past_half}",
-                               {"narrative": "上期の振り返り", "action": "publish"})
+    published = press_confirm(client, factories.post(client, f"/reports/half-year?fy={past_fy}&half={past_half}",
+                                                     {"narrative": "上期の振り返り", "action": "publish"}))
     assert published.status_code == 302, published.get_data(as_text=True)[:300]
     with application.app_context():
         slug = db_session.scalar(select(HalfYearReport.public_slug).where(HalfYearReport.published_at.is_not(None)))
