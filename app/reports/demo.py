@@ -3,8 +3,9 @@ grade-training rules of app/catalog/demo.py are due in December and February, so
 are not overdue. The e-learning データ活用入門 (ELEC-DATA-2020) is assigned this fiscal year
 relative to the day the demo is loaded (each due date a business day): already overdue for every
 主事・技師 and for the 主任級 of デジタル推進局 (the demo employee among them), due within 30 days for
-every 主査; part of them have completed it (recorded by HR), a larger part in later departments,
-so every state shows and the departments differ on the chart. Nobody of the demo manager's
+every 主査, within about six weeks for every 課長補佐 (the demo instructor and admin among them,
+so their own to-do lists are not empty); part of them have completed it (recorded by HR), a larger
+part in later departments, so every state shows and the departments differ on the chart. Nobody of the demo manager's
 division (データ活用推進課) has done it yet: their team page has people overdue. It is a course no
 other part of the demo completes or assigns (ELEC-SECURITY-2020 recurs in app/demo/recurrence.py;
 the half-year report's demo completes other electives). Idempotent: a rule that exists already is
@@ -27,7 +28,7 @@ from app.org.models import Employee, Grade, RoleGrant, RoleName, Unit
 # (course code, grade code, only this department (or everywhere), due in days from today, % done in the
 # first department; later ones do better)
 DEMO_COMPLIANCE = (("ELEC-DATA-2020", "SHUJI", None, -14, 30), ("ELEC-DATA-2020", "SHUNIN", "D02", -14, 30),
-                   ("ELEC-DATA-2020", "SHUSA", None, 20, 10))
+                   ("ELEC-DATA-2020", "SHUSA", None, 20, 10), ("ELEC-DATA-2020", "HOSA", None, 45, 0))
 NOT_YET = "D0204"  # the demo manager's division: nobody there has done it yet
 
 

@@ -37,9 +37,9 @@ ROLES = {
     "manager": (("employee", "manager"), ("employee", "manager")),
     "department head": (("employee", "manager"), ("manager",)),
     "HR": (("employee", "hr"), ("employee", "hr")),
-    "instructor": (("employee", "teaching"), ("teaching",)),
+    "instructor": (("employee", "teaching"), ("employee", "teaching")),
     "mentor": (("employee", "teaching"), ("teaching",)),
-    "admin": (("employee",), ()),
+    "admin": (("employee",), ("employee",)),
 }
 
 
