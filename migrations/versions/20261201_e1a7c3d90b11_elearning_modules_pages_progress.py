@@ -12,13 +12,20 @@ A module's closing quiz is the course's quiz taken at one's own pace: such an at
 enrolment, so `quiz_attempts.enrolment_id` becomes nullable and the attempt number is unique per
 quiz and person among those attempts.
 
+On SQLite batch mode makes that change by copying `quiz_attempts` and dropping the original, and
+with foreign keys on that drop deletes every `quiz_answers` row (ON DELETE CASCADE): the answers
+are kept aside in a temporary table and put back (tests/test_upgrade_from_previous_release.py).
+`courses.modules_spec` goes by ALTER TABLE DROP COLUMN, never by a copy of `courses`, which
+every course's sessions, enrolments and completions refer to.
+
 Revision ID: e1a7c3d90b11
 Revises: b3d9f1a2c6e4
 Create Date: 2026-12-01 00:00:00+00:00
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,6 +38,21 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 SELF_PACED = "enrolment_id IS NULL"
+KEPT_ANSWERS = "_e1a7c3d90b11_quiz_answers"
+
+
+def _alter_quiz_attempts(change: Callable[[Any], None]) -> None:
+    """Change quiz_attempts in batch mode without losing the answers that refer to it on SQLite."""
+    bind = op.get_bind()
+    sqlite = bind.dialect.name == "sqlite"
+    columns = ", ".join(f'"{column["name"]}"' for column in sa.inspect(bind).get_columns("quiz_answers"))
+    if sqlite:
+        op.execute(f"CREATE TEMP TABLE {KEPT_ANSWERS} AS SELECT {columns} FROM quiz_answers")
+    with op.batch_alter_table('quiz_attempts', schema=None) as batch_op:
+        change(batch_op)
+    if sqlite:  # the copy's DROP TABLE quiz_attempts emptied quiz_answers
+        op.execute(f"INSERT INTO quiz_answers ({columns}) SELECT {columns} FROM {KEPT_ANSWERS}")
+        op.execute(f"DROP TABLE {KEPT_ANSWERS}")
 
 
 def upgrade() -> None:
@@ -98,19 +120,23 @@ def upgrade() -> None:
     with op.batch_alter_table('elearning_media', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_elearning_media_course_id'), ['course_id'], unique=False)
 
-    with op.batch_alter_table('quiz_attempts', schema=None) as batch_op:
+    def nullable(batch_op: Any) -> None:
         batch_op.alter_column('enrolment_id', existing_type=sa.Integer(), nullable=True)
         batch_op.create_index('uq_quiz_attempts_self_paced', ['quiz_id', 'employee_id', 'attempt_no'], unique=True,
                               sqlite_where=sa.text(SELF_PACED), postgresql_where=sa.text(SELF_PACED))
+
+    _alter_quiz_attempts(nullable)
 
 
 def downgrade() -> None:
     # Self-paced attempts have no enrolment to belong to once the column is required again.
     op.execute(sa.text(f"DELETE FROM quiz_attempts WHERE {SELF_PACED}"))
-    with op.batch_alter_table('quiz_attempts', schema=None) as batch_op:
+    def required(batch_op: Any) -> None:
         batch_op.drop_index('uq_quiz_attempts_self_paced', sqlite_where=sa.text(SELF_PACED),
                             postgresql_where=sa.text(SELF_PACED))
         batch_op.alter_column('enrolment_id', existing_type=sa.Integer(), nullable=False)
+
+    _alter_quiz_attempts(required)
     with op.batch_alter_table('elearning_media', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_elearning_media_course_id'))
     op.drop_table('elearning_media')
@@ -119,5 +145,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_elearning_progress_employee')
         batch_op.drop_index('ix_elearning_progress_course_module_state')
     op.drop_table('elearning_progress')
-    with op.batch_alter_table('courses', schema=None) as batch_op:
-        batch_op.drop_column('modules_spec')
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE courses DROP COLUMN modules_spec")
+    else:
+        op.drop_column('courses', 'modules_spec')
