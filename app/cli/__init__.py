@@ -18,11 +18,12 @@ from app.demo.cli import demo_group
 from app.jobs.cli import jobs_group
 from app.org.cli import org_group
 from app.reminders.cli import reminders_group
+from app.retention.cli import retention_group
 
 
 def init_app(app: Flask) -> None:
     for group in (db_group, org_group, demo_group, catalog_group, reminders_group, scheduler_group,
-                  backup_group, jobs_group):
+                  backup_group, jobs_group, retention_group):
         app.cli.add_command(group)
     app.cli.add_command(serve_cmd)
 

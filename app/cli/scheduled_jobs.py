@@ -20,6 +20,7 @@ from app.reminders.scans import (
     sweep_ended_sessions,
 )
 from app.reminders.senders import deliver_with_senders
+from app.retention.cli import nightly as retention_nightly
 
 log = logging.getLogger(__name__)
 
@@ -60,4 +61,5 @@ def scheduled_jobs(app: Flask) -> list[ScheduledJob]:
         ScheduledJob("scan", scan, "interval", {"hours": 1}),
         ScheduledJob("digest", digest, "cron", {"day_of_week": "mon", "hour": 8, "minute": 0}),
         ScheduledJob("jobs", background_jobs, "interval", {"seconds": app.config["JOBS_POLL_SECONDS"]}),
+        ScheduledJob("retention", retention_nightly, "cron", {"hour": 2, "minute": 30}),  # Japan time, nightly
     ]
