@@ -94,6 +94,8 @@ class Config:
     # subdomain), e.g. the name a load balancer's health check uses.
     TRUSTED_HOSTS: list[str] | None = None
     CALENDAR_UID_DOMAIN = os.environ.get("CALENDAR_UID_DOMAIN", "manabi.pref.example.lg.jp")
+    # Bearer token a Prometheus scraper sends for /metrics (app/ops/views.py); unset: no /metrics (404)
+    METRICS_TOKEN: str | None = os.environ.get("METRICS_TOKEN") or None
     SCHEDULER_LEASE_SECONDS = int(os.environ.get("SCHEDULER_LEASE_SECONDS", 90))
     SCHEDULER_DELIVERY_SECONDS = int(os.environ.get("SCHEDULER_DELIVERY_SECONDS", 30))
     # Processes that send a backlog of more than two batches together (app/reminders/senders.py)
@@ -124,6 +126,16 @@ class Config:
     # Anonymous surveys (app/assessment/surveys.py): answers are released, and results shown, only
     # in groups of at least this many respondents of one session (values below 2 count as 2).
     SURVEY_MIN_RESPONDENTS = int(os.environ.get("SURVEY_MIN_RESPONDENTS", 5))
+
+    # Retention (app/retention/services.py says what is deleted or anonymised, `flask retention run`
+    # and a nightly scheduler job apply it). Counted in whole fiscal years after the record's fiscal
+    # year: enrolments with their attendance and quiz attempts, e-learning progress, fieldwork
+    # submissions and their files; completions (the official record: 0 keeps them); audit events.
+    RETENTION_TRAINING_YEARS = int(os.environ.get("RETENTION_TRAINING_YEARS", 5))
+    RETENTION_COMPLETIONS_YEARS = int(os.environ.get("RETENTION_COMPLETIONS_YEARS", 0))
+    RETENTION_AUDIT_YEARS = int(os.environ.get("RETENTION_AUDIT_YEARS", 5))
+    # Sent (or given up) notifications, outbox and in-app inbox alike, in days
+    RETENTION_NOTIFICATIONS_DAYS = int(os.environ.get("RETENTION_NOTIFICATIONS_DAYS", 365))
 
 
 class DevelopmentConfig(Config):

@@ -38,6 +38,7 @@ from app.enrollment import services as enrollment_services
 from app.enrollment.views import bp as enrollment_bp
 from app.home.views import bp as home_bp
 from app.jobs.views import bp as jobs_bp
+from app.ops.views import bp as ops_bp
 from app.org import jobs as org_jobs
 from app.org import labels as org_labels
 from app.org.views import bp as org_bp
@@ -51,7 +52,8 @@ from config import Config, config_from_env
 
 csrf = CSRFProtect()
 BLUEPRINTS = (home_bp, auth_bp, org_bp, audit_bp, catalog_bp, scheduling_bp, enrollment_bp, reminder_views.bp,
-              attendance_bp, assessment_bp, completion_bp, cohorts_bp, elearning_bp, reports_bp, jobs_bp)
+              attendance_bp, assessment_bp, completion_bp, cohorts_bp, elearning_bp, reports_bp, jobs_bp,
+              ops_bp)
 
 
 def create_app(config: Config | None = None, overrides: dict[str, Any] | None = None) -> Flask:

@@ -19,8 +19,9 @@ APP = Path(__file__).resolve().parent.parent / "app"
 # Earlier packages never import later ones. `core` imports no domain; `web` only core.
 DOMAIN_ORDER = ["core", "web", "jobs", "audit", "org", "auth", "catalog", "scheduling", "enrollment",
                 "attendance", "assessment", "completion", "cohorts", "elearning", "reminders", "reports", "backup"]
-# The edge composes everything: the factory, the model registry, the CLI, the demo, the home page.
-EDGE = {"__init__", "models", "cli", "demo", "home"}
+# The edge composes everything: the factory, the model registry, the CLI, the demo, the home page,
+# the operator's metrics, retention (it deletes across every domain).
+EDGE = {"__init__", "models", "cli", "demo", "home", "ops", "retention"}
 TOP_LEVEL_FILES = {"__init__.py", "models.py", "permissions.py"}
 
 

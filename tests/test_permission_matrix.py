@@ -16,6 +16,7 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "home.home": ("GET", "/", ALL_SIGNED_IN),
     "home.healthz": ("GET", "/healthz", frozenset(ROLES)),
     "home.ping": ("GET", "/ping", frozenset(ROLES)),
+    "ops.metrics": ("GET", "/metrics", frozenset(ROLES)),  # no token configured: 404; tests/web/test_metrics.py
     "auth.login": ("GET", "/login", frozenset(ROLES)),
     "auth.logout": ("POST", "/logout", frozenset(ROLES)),
     "auth.change_password": ("GET", "/account/password", ALL_SIGNED_IN),

@@ -64,6 +64,11 @@ def hold_lease(holder: str, ttl: timedelta, at: datetime | None = None) -> bool:
     return bool(renewed)
 
 
+def current_lease() -> SchedulerLease | None:
+    """The lease row (who holds it, until when), or None before any scheduler has run."""
+    return db_session.get(SchedulerLease, LEASE_NAME)
+
+
 def release_lease(holder: str) -> None:
     db_session.execute(update(SchedulerLease).where(SchedulerLease.name == LEASE_NAME, SchedulerLease.holder == holder)
                        .values(expires_at=now() - timedelta(seconds=1)).execution_options(synchronize_session=False))

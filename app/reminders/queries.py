@@ -55,3 +55,23 @@ def outbox_trouble(stale_before: datetime) -> tuple[int, int]:
     row = db_session.execute(select(failed, stuck).where(
         Notification.status.in_((DeliveryStatus.FAILED, DeliveryStatus.SENDING)))).one()
     return int(row[0] or 0), int(row[1] or 0)
+
+
+def outbox_backlog(at: datetime) -> tuple[dict[tuple[str, str], int], datetime | None]:
+    """For the metrics scrape: how many messages wait (pending), are being sent or failed for good,
+    by (status, kind), and since when the oldest message not yet sent could have gone (its next
+    attempt is due by `at`: a retry waiting out its back-off is not late). One statement, whatever
+    the size of the outbox (sent and void rows are not read)."""
+    unsent = Notification.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING))
+    oldest_due = func.min(Notification.next_attempt_at).filter(unsent, Notification.next_attempt_at <= at)
+    rows = db_session.execute(
+        select(Notification.status, Notification.kind, func.count(), oldest_due)
+        .where(Notification.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.FAILED)))
+        .group_by(Notification.status, Notification.kind))
+    counts: dict[tuple[str, str], int] = {}
+    dues: list[datetime] = []
+    for status, kind, count, due in rows:
+        counts[(DeliveryStatus(status).value, kind)] = int(count)
+        if due is not None:
+            dues.append(due)
+    return counts, min(dues, default=None)

@@ -104,12 +104,17 @@ def production_env(make_database_url: Callable[[], str], tmp_path: Path) -> Iter
     yield env
 
 
-def start(text: str, env: dict[str, str]) -> subprocess.Popen[str]:
+def start(text: str, env: dict[str, str], runtime_root: Path) -> subprocess.Popen[str]:
+    """The unit's command line with its environment; its RuntimeDirectory (/run/<name>, which
+    systemd creates empty) is a fresh folder under `runtime_root`."""
     (command,) = unit_setting(text, "ExecStart")
     argv = shlex.split(command)
+    runtime_dirs = {f"/run/{name}": runtime_root / name for name in unit_setting(text, "RuntimeDirectory")}
+    for folder in runtime_dirs.values():
+        folder.mkdir(parents=True)
     for pair in unit_setting(text, "Environment"):
         key, _, value = pair.partition("=")
-        env = {**env, key: value}
+        env = {**env, key: str(runtime_dirs.get(value, value))}
     (workdir,) = unit_setting(text, "WorkingDirectory")
     return subprocess.Popen(argv, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -141,12 +146,19 @@ def test_the_units_command_lines_serve_the_app_and_run_the_scheduler(production_
     port = int(production_env["MANABI_TEST_PORT"])
     web_unit = unit_text("manabi-web.service", tmp_path / "manabi.env").replace("127.0.0.1:8000",
                                                                                  f"127.0.0.1:{port}")
-    web = start(web_unit, production_env)
-    scheduler = start(unit_text("manabi-scheduler.service", tmp_path / "manabi.env"), production_env)
+    web = start(web_unit, {**production_env, "METRICS_TOKEN": "deploy-test-metrics-token"}, tmp_path / "run")
+    scheduler = start(unit_text("manabi-scheduler.service", tmp_path / "manabi.env"), production_env,
+                      tmp_path / "run")
     try:
         wait_for_port(port, web)
         client = HttpClient("127.0.0.1", port)
-        assert client.get("/healthz").status == 200
+        for _request in range(8):  # spread over the workers, whose counts the scrape adds up
+            assert client.get("/healthz").status == 200
+        metrics = client.request("GET", "/metrics",
+                                 extra_headers={"Authorization": "Bearer deploy-test-metrics-token"})
+        assert metrics.status == 200
+        assert ('manabi_http_request_duration_seconds_count{endpoint="home.healthz",status_class="2xx"} 8.0'
+                in metrics.text), metrics.text
         client.sign_in(production_env["MANABI_TEST_HR_LOGIN"], DEMO_PASSWORD)
         home = client.get("/")
         assert home.status == 200 and "ログアウト" in home.text
