@@ -120,6 +120,7 @@ UNFILLABLE: dict[str, str] = {
 # Endpoints that answer every GET with a redirect by design (endpoint -> where to).
 ONLY_REDIRECTS: dict[str, str] = {
     "completion.my_transcript": "the signed-in person's own transcript page",
+    "ops.metrics": "answers only a scraper's bearer token, never a signed-in role (tests/web/test_metrics.py)",
 }
 
 WORLD_VALUES = 2  # values of each kind tried besides the role's own
