@@ -5,8 +5,11 @@ suite uses, ProductionConfig refuses to start without a real secret and database
 """
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -17,6 +20,20 @@ def _bool(name: str, default: bool) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _oidc_providers() -> dict[str, dict[str, str]]:
+    raw = os.environ.get("OIDC_PROVIDERS", "").strip()
+    if not raw:
+        return {}
+    providers = json.loads(raw)
+    if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
+        raise RuntimeError('OIDC_PROVIDERS must be a JSON object: {"name": {"label": ..., ...}}')
+    for name, settings in providers.items():
+        secret = os.environ.get(f"OIDC_{name.upper().replace('-', '_')}_CLIENT_SECRET")
+        if secret and not settings.get("client_secret"):
+            settings["client_secret"] = secret
+    return providers
 
 
 class Config:
@@ -52,6 +69,8 @@ class Config:
     # sign-out, a password change, deactivation and "sign out everywhere" revoke. A row is good
     # for this long after sign-in, whatever the browser does with its cookie.
     SESSION_MAX_AGE_SECONDS = int(os.environ.get("SESSION_MAX_AGE_SECONDS", 12 * 3600))
+    # The JSON API (/api/v1): requests per token per minute, counted in the database (app/api/auth.py).
+    API_RATE_LIMIT_PER_MINUTE = int(os.environ.get("API_RATE_LIMIT_PER_MINUTE", 120))
 
     # Login throttling (app/auth/throttling.py), counted in the database (shared by every worker).
     # Per account (the person, however the login was typed): this many failures are free, then
@@ -69,6 +88,40 @@ class Config:
     LOGIN_UNLOCK_LINK_SECONDS = int(os.environ.get("LOGIN_UNLOCK_LINK_SECONDS", 3600))
     LOGIN_DEVICE_COOKIE_NAME = "manabi_device"
     LOGIN_DEVICE_COOKIE_DAYS = int(os.environ.get("LOGIN_DEVICE_COOKIE_DAYS", 90))
+    # Sign-in through OpenID Connect providers (app/auth/oidc.py, README "Sign-in with OpenID
+    # Connect"): OIDC_PROVIDERS is a JSON object, name -> {"label", "discovery_url", "client_id",
+    # "client_secret", "match_claim" ("employee_number" | "email"), "claim", "scopes"}. A client
+    # secret may come from OIDC_<NAME>_CLIENT_SECRET instead of the JSON. Empty: no provider.
+    OIDC_PROVIDERS: Mapping[str, Mapping[str, str]] = _oidc_providers()
+    # Password sign-in (app/auth/services.py sign_in; README "Sign-in with LDAP / Active Directory"):
+    # "local" checks Manabi's own password; "ldap" binds as the person to the directory below;
+    # "off" allows no password sign-in (the organisation's OpenID Connect sign-in instead). The
+    # logins in BREAK_GLASS_LOGINS (comma-separated employee numbers or e-mail addresses, e.g. the
+    # administrator's) always sign in with their Manabi password, whatever the mode.
+    PASSWORD_SIGN_IN = os.environ.get("PASSWORD_SIGN_IN", "local")  # local | ldap | off
+    BREAK_GLASS_LOGINS: tuple[str, ...] = tuple(name.strip() for name in os.environ.get("BREAK_GLASS_LOGINS", "")
+                                                .split(",") if name.strip())
+    # The directory (app/auth/directory.py): ldaps://host or ldap://host with LDAP_START_TLS (never
+    # in the clear), its certificate checked against LDAP_CA_FILE (else the system's CAs). The
+    # service account searches LDAP_USER_BASE with LDAP_USER_FILTER ({login} is replaced by what the
+    # person typed, escaped), then Manabi binds with the entry found and the password.
+    # Active Directory: LDAP_USER_FILTER="(sAMAccountName={login})".
+    LDAP_URL = os.environ.get("LDAP_URL", "")
+    LDAP_START_TLS = _bool("LDAP_START_TLS", False)
+    LDAP_CA_FILE: str | None = os.environ.get("LDAP_CA_FILE") or None
+    LDAP_BIND_DN = os.environ.get("LDAP_BIND_DN", "")
+    LDAP_BIND_PASSWORD = os.environ.get("LDAP_BIND_PASSWORD", "")
+    LDAP_USER_BASE = os.environ.get("LDAP_USER_BASE", "")
+    LDAP_USER_FILTER = os.environ.get("LDAP_USER_FILTER", "(employeeNumber={login})")
+    LDAP_TIMEOUT_SECONDS = int(os.environ.get("LDAP_TIMEOUT_SECONDS", 5))
+    # `flask org sync-ldap`: the people (under LDAP_USER_BASE) and units it reads. The attributes
+    # read are in app/auth/directory.py (PERSON_ATTRIBUTES, UNIT_ATTRIBUTES); override some with
+    # LDAP_PERSON_ATTRIBUTES / LDAP_UNIT_ATTRIBUTES (JSON objects, e.g. {"head": "managedBy"}).
+    LDAP_PEOPLE_FILTER = os.environ.get("LDAP_PEOPLE_FILTER", "(objectClass=inetOrgPerson)")
+    LDAP_UNIT_BASE = os.environ.get("LDAP_UNIT_BASE", "")
+    LDAP_UNIT_FILTER = os.environ.get("LDAP_UNIT_FILTER", "(objectClass=organizationalUnit)")
+    LDAP_PERSON_ATTRIBUTES: dict[str, str] = json.loads(os.environ.get("LDAP_PERSON_ATTRIBUTES") or "{}")
+    LDAP_UNIT_ATTRIBUTES: dict[str, str] = json.loads(os.environ.get("LDAP_UNIT_ATTRIBUTES") or "{}")
 
     # Mail
     # json: one JSON object per line on stderr (app/core/log_format.py); text; off (tests capture records).
@@ -130,12 +183,22 @@ class Config:
     # Retention (app/retention/services.py says what is deleted or anonymised, `flask retention run`
     # and a nightly scheduler job apply it). Counted in whole fiscal years after the record's fiscal
     # year: enrolments with their attendance and quiz attempts, e-learning progress, fieldwork
-    # submissions and their files; completions (the official record: 0 keeps them); audit events.
+    # submissions and their files, cohort programmes (applications, endorsements, teams, reviews)
+    # counted from when the programme ended; completions (the official record: 0 keeps them);
+    # audit events.
     RETENTION_TRAINING_YEARS = int(os.environ.get("RETENTION_TRAINING_YEARS", 5))
     RETENTION_COMPLETIONS_YEARS = int(os.environ.get("RETENTION_COMPLETIONS_YEARS", 0))
     RETENTION_AUDIT_YEARS = int(os.environ.get("RETENTION_AUDIT_YEARS", 5))
-    # Sent (or given up) notifications, outbox and in-app inbox alike, in days
+    # Sent (or given up) notifications, outbox and in-app inbox alike, in days (a reminder whose
+    # subject is still live keeps its row, so it is never sent twice)
     RETENTION_NOTIFICATIONS_DAYS = int(os.environ.get("RETENTION_NOTIFICATIONS_DAYS", 365))
+    # Sign-in records, in days after they ended: revoked or expired sessions, throttle rows (people,
+    # unknown names, browsers, addresses; check-in codes), used or expired unlock links, the
+    # calendar feed token of someone deactivated. Keep it above LOGIN_ACCOUNT_MEMORY_SECONDS.
+    RETENTION_SESSIONS_DAYS = int(os.environ.get("RETENTION_SESSIONS_DAYS", 90))
+    # Uploads and background work, in days: web-meeting participant lists (names, e-mail
+    # addresses), finished background jobs with any staged staff list, staff lists never applied.
+    RETENTION_IMPORTS_DAYS = int(os.environ.get("RETENTION_IMPORTS_DAYS", 365))
 
 
 class DevelopmentConfig(Config):
@@ -158,6 +221,7 @@ class TestConfig(Config):
     ARGON2_MEMORY_COST = 1024  # cheap hashing keeps hundreds of sign-ins in the suite fast
     ARGON2_PARALLELISM = 1
     REMINDER_SENDERS = 1  # the crash tests kill "the" sender; the senders have tests of their own
+    OIDC_PROVIDERS: Mapping[str, Mapping[str, str]] = MappingProxyType({})  # tests/auth/conftest.py sets its own
 
 
 class ProductionConfig(Config):

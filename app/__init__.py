@@ -12,12 +12,13 @@ from app import (
     models,  # noqa: F401 - every mapper registered before the first query
     permissions,
 )
+from app.api import init_app as init_api
 from app.assessment import quizzes
 from app.assessment.views import bp as assessment_bp
 from app.attendance import labels as attendance_labels
 from app.attendance.views import bp as attendance_bp
 from app.audit.views import bp as audit_bp
-from app.auth import login, passwords
+from app.auth import login, oidc, passwords
 from app.auth import services as auth_services
 from app.auth.views import bp as auth_bp
 from app.catalog import cards as catalog_cards
@@ -42,6 +43,7 @@ from app.ops.views import bp as ops_bp
 from app.org import jobs as org_jobs
 from app.org import labels as org_labels
 from app.org.views import bp as org_bp
+from app.privacy.views import bp as privacy_bp
 from app.reminders import labels as reminder_labels
 from app.reminders import subscribers as reminder_subscribers
 from app.reminders import views as reminder_views
@@ -53,7 +55,7 @@ from config import Config, config_from_env
 csrf = CSRFProtect()
 BLUEPRINTS = (home_bp, auth_bp, org_bp, audit_bp, catalog_bp, scheduling_bp, enrollment_bp, reminder_views.bp,
               attendance_bp, assessment_bp, completion_bp, cohorts_bp, elearning_bp, reports_bp, jobs_bp,
-              ops_bp)
+              ops_bp, privacy_bp)
 
 
 def create_app(config: Config | None = None, overrides: dict[str, Any] | None = None) -> Flask:
@@ -72,6 +74,7 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
     csrf.init_app(app)
     locale.init_app(app)
     login.init_app(app)
+    oidc.init_app(app)
     permissions.init_app(app)
     errors.init_app(app)
     headers.init_app(app)
@@ -81,6 +84,7 @@ def create_app(config: Config | None = None, overrides: dict[str, Any] | None = 
 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    init_api(app, csrf)  # /api/v1: its own blueprints, error handlers and OpenAPI document (app/api)
     org_labels.register(app)
     catalog_labels.register(app)
     catalog_cards.register(app)

@@ -1,4 +1,5 @@
 """Every domain's models, imported once so Alembic and the mappers see the whole registry."""
+from app.api.models import ApiIdempotencyKey, ApiRateWindow, ApiToken  # noqa: F401
 from app.assessment.models import (  # noqa: F401
     Answer,
     PendingSurveyResponse,
@@ -32,7 +33,7 @@ from app.cohorts.models import (  # noqa: F401
     TeamMember,
 )
 from app.completion.models import Completion  # noqa: F401
-from app.core.models import SchedulerLease  # noqa: F401
+from app.core.models import SchedulerJobRun, SchedulerLease  # noqa: F401
 from app.elearning.models import Media, ModuleProgress, PageView  # noqa: F401
 from app.enrollment.models import CalendarFeed, Enrolment, EnrolmentEvent  # noqa: F401
 from app.jobs.models import BackgroundJob  # noqa: F401

@@ -12,7 +12,8 @@
 - Loaders that fetch a row and judge it in one step, 404 if missing and 403 if not allowed
   (`viewable_employee_or_abort`), as flaskr's `get_post` does.
 - Query scopes (`visible_employee_filter`, `awaiting_decision_filter`, ...) for lists and dashboards.
-- `require`, `signed_in` and `public` decorate every view; a test fails for a view with none.
+- `require`, `signed_in` and `public` decorate every view, `api_token` every API endpoint; a test
+  fails for a view with none.
 """
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ class Permission(enum.StrEnum):
     COHORT_ENDORSE = "cohorts:application:endorse"
     REPORTS_ORG_READ = "reports:organisation:read"
     JOBS_JOB_READ = "jobs:job:read"  # any background job's page (one's own is always visible)
+    PRIVACY_DISCLOSE = "privacy:record:disclose"  # someone's disclosure file (開示請求); one's own: signed in
+    OPS_VIEW = "ops:operations:read"  # the operator's page: scheduler, outbox, queue, database, version
 
 
 EMPLOYEE = "employee"
@@ -107,16 +110,19 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.REPORTS_TEAM_READ_ANY,
             Permission.REPORTS_COMPLIANCE_READ,
             Permission.JOBS_JOB_READ,
+            Permission.PRIVACY_DISCLOSE,
         }
     ),
     RoleName.ADMIN: frozenset(
         {
             Permission.ORG_EMPLOYEE_READ,
+            Permission.PRIVACY_DISCLOSE,
             Permission.AUTH_PASSWORD_RESET,
             Permission.AUTH_ROLE_ASSIGN,
             Permission.AUTH_SESSION_REVOKE,
             Permission.AUDIT_EVENT_READ,
             Permission.REPORTS_COMPLIANCE_READ,
+            Permission.OPS_VIEW,
         }
     ),
 }
@@ -620,6 +626,52 @@ def require(*permissions: Permission) -> Callable[[F], F]:
             return view(*args, **kwargs)
 
         return _mark(wrapper, "require:" + ",".join(permissions))  # type: ignore[return-value]
+
+    return decorator
+
+
+# --- the JSON API: a Bearer token, never a browser's session cookie ----------------------------
+# app/api/auth.py reads the token before the view and remembers who called (`remember_api_caller`);
+# `api_token` then judges the endpoint like `require` judges a page: no caller 401, a scope the
+# token lacks or a permission its owner lacks 403. Object rules use the same predicates as the web.
+
+_API_CALLER_KEY = "_manabi_api_caller"  # on g: this request's ApiCaller
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    """Who calls the API in this request: a token's active owner, and what the token allows."""
+
+    employee: Employee
+    token_id: int
+    scopes: frozenset[str]
+
+
+def remember_api_caller(caller: ApiCaller) -> None:
+    setattr(g, _API_CALLER_KEY, caller)
+
+
+def api_caller() -> ApiCaller | None:
+    caller: ApiCaller | None = g.get(_API_CALLER_KEY)
+    return caller
+
+
+def api_token(scope: str, *permissions: Permission) -> Callable[[F], F]:
+    """An API endpoint: a valid token with `scope` whose owner holds every listed permission."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            caller = api_caller()
+            if caller is None:
+                abort(401)
+            if scope not in caller.scopes:
+                abort(403, description=_("This token does not have the %(scope)s scope.", scope=scope))
+            if not all(has_permission(caller.employee, p) for p in permissions):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return _mark(wrapper, f"api:{scope}" + "".join(f",{p}" for p in permissions))  # type: ignore[return-value]
 
     return decorator
 

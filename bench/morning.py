@@ -142,8 +142,9 @@ def locust(base: str, logins_file: Path, users: int, seconds: int, think: float,
         cpu = worker_cpu_seconds(server) - cpu_before
         history = [row for row in csv.DictReader(open(f"{prefix}_stats_history.csv", encoding="utf-8"))
                    if row["Name"] == "Aggregated"]
-        at_start = max((row for row in history if float(row["Timestamp"]) <= started),
-                       key=lambda row: float(row["Timestamp"]))
+        # Locust's first history row can come after the warm-up on a loaded machine: count from it then.
+        before = [row for row in history if float(row["Timestamp"]) <= started]
+        at_start = max(before, key=lambda row: float(row["Timestamp"])) if before else history[0]
         last = history[-1]
         done = int(last["Total Request Count"]) - int(at_start["Total Request Count"])
         elapsed = float(last["Timestamp"]) - float(at_start["Timestamp"])

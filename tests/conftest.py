@@ -27,6 +27,7 @@ from app.core.db import db_session
 from config import TestConfig
 
 if TYPE_CHECKING:
+    from tests.demo_db import DemoDatabases
     from tests.mailsink import MailSink
 
 BACKEND = os.environ.get("MANABI_TEST_BACKEND", "sqlite")
@@ -37,6 +38,32 @@ def pytest_report_header() -> str:
     return f"manabi database backend: {BACKEND}"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Capture the session's log (tests/log_capture.py) from the start."""
+    from tests import log_capture
+
+    log_capture.install(BACKEND)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Whatever ran, fail the session if its log holds a password, an e-mail address or a secret."""
+    from tests import log_capture
+
+    path = log_capture.uninstall()
+    if path is None or not path.exists():
+        return
+    findings = log_capture.scan(path)
+    if not findings:
+        path.unlink()
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter is not None else print
+    write(f"\nThe log of this session holds what must never be logged ({len(findings)} finding(s)) in {path}:")
+    for finding in findings[:50]:
+        write(f"  {finding}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():  # type: ignore[no-untyped-def]
     from tests.pg_cluster import start_cluster
@@ -44,6 +71,16 @@ def pg_cluster():  # type: ignore[no-untyped-def]
     cluster = start_cluster()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def ldap_server():  # type: ignore[no-untyped-def]
+    """A real OpenLDAP (slapd) loaded with a small prefecture, for the session (tests/ldap_server.py)."""
+    from tests.ldap_server import start_server
+
+    server = start_server()
+    yield server
+    server.remove()
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +118,19 @@ def app(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPathF
         db_session.commit()
     yield application
     application.extensions["manabi.engine"].dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_databases(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoDatabases]:
+    """The demo loaded once per pinned instant; `demo_databases.copy(at)` gives a test a copy of
+    its own, to read or change (tests/demo_db.py)."""
+    from tests.demo_db import DemoDatabases
+
+    cluster = request.getfixturevalue("pg_cluster") if BACKEND == "postgresql" else None
+    demos = DemoDatabases(tmp_path_factory.mktemp("demo"), cluster)
+    yield demos
+    demos.app.extensions["manabi.engine"].dispose()
 
 
 @pytest.fixture(autouse=True)

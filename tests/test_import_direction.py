@@ -20,8 +20,10 @@ APP = Path(__file__).resolve().parent.parent / "app"
 DOMAIN_ORDER = ["core", "web", "jobs", "audit", "org", "auth", "catalog", "scheduling", "enrollment",
                 "attendance", "assessment", "completion", "cohorts", "elearning", "reminders", "reports", "backup"]
 # The edge composes everything: the factory, the model registry, the CLI, the demo, the home page,
-# the operator's metrics, retention (it deletes across every domain).
-EDGE = {"__init__", "models", "cli", "demo", "home", "ops", "retention"}
+# the operator's metrics, retention (it deletes across every domain), privacy (a person's own data
+# and HR's disclosure file read across every domain).
+# The JSON API (app/api) too: like the views, it calls any domain's services and queries.
+EDGE = {"__init__", "models", "cli", "demo", "home", "ops", "retention", "privacy", "api"}
 TOP_LEVEL_FILES = {"__init__.py", "models.py", "permissions.py"}
 
 

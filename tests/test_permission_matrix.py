@@ -2,6 +2,8 @@
 a view without a permissions decorator (default deny is only real if nothing slips through)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from app.org.models import RoleName
@@ -17,14 +19,22 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "home.healthz": ("GET", "/healthz", frozenset(ROLES)),
     "home.ping": ("GET", "/ping", frozenset(ROLES)),
     "ops.metrics": ("GET", "/metrics", frozenset(ROLES)),  # no token configured: 404; tests/web/test_metrics.py
+    "ops.operations": ("GET", "/admin/operations", frozenset({"admin"})),
     "auth.login": ("GET", "/login", frozenset(ROLES)),
     "auth.logout": ("POST", "/logout", frozenset(ROLES)),
+    # OpenID Connect sign-in (tests/auth/test_oidc.py): no provider is configured here, so starting
+    # one is 404; the provider's return address sends a callback nobody started back to the sign-in page.
+    "auth.oidc_start": ("POST", "/login/oidc/nope", frozenset(ROLES)),
+    "auth.oidc_callback": ("GET", "/login/oidc/nope/callback", frozenset(ROLES)),
     "auth.change_password": ("GET", "/account/password", ALL_SIGNED_IN),
     "auth.set_locale_view": ("POST", "/locale", frozenset(ROLES)),
     "auth.sessions": ("GET", "/account/sessions", ALL_SIGNED_IN),
     "auth.end_session": ("POST", "/account/sessions/999999/end", frozenset()),  # own sessions only: SESSION_RULES
     "auth.end_other_sessions_view": ("POST", "/account/sessions/end-others", ALL_SIGNED_IN),
     "auth.staff_sessions": ("GET", "/admin/staff/{other}/sessions", frozenset({"admin"})),
+    "privacy.my_data": ("GET", "/account/my-data", ALL_SIGNED_IN),  # one's own data only: no id in the address
+    "privacy.download_my_data": ("POST", "/account/my-data/download", ALL_SIGNED_IN),
+    "privacy.disclosure": ("GET", "/admin/staff/{other}/disclosure", frozenset({"hr", "admin"})),
     "auth.end_staff_sessions": ("POST", "/admin/staff/{other}/sessions/end", frozenset({"admin"})),
     "auth.unlock": ("GET", "/account/unlock/not-a-real-unlock-token", frozenset(ROLES)),  # unknown: 404
     "org.staff": ("GET", "/org/staff", frozenset({"hr", "admin"})),
@@ -150,6 +160,26 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "reports.export_enrolments_xlsx": ("GET", "/reports/export/enrolments.xlsx", frozenset({"hr"})),
     # A background job's page: whoever started it (here "employee"), and HR for any job.
     "jobs.show": ("GET", "/jobs/{job}", frozenset({"employee", "hr"})),
+    # The API's reference and document are public; one's own API tokens on the account page.
+    "api.openapi_json": ("GET", "/api/v1/openapi.json", frozenset(ROLES)),
+    "api.docs": ("GET", "/api/v1/docs", frozenset(ROLES)),
+    "api_tokens.index": ("GET", "/account/tokens", ALL_SIGNED_IN),
+    "api_tokens.create": ("POST", "/account/tokens", ALL_SIGNED_IN),  # no fields sent: the form again (400)
+    "api_tokens.revoke": ("POST", "/account/tokens/999999/revoke", frozenset()),  # own tokens only: 404
+}
+
+# The JSON API (/api/v1): endpoint -> (method, path template, roles allowed), called with a token
+# of every scope made for the role (test_api_access). Without a token it is 401 for everyone, a
+# signed-in browser's cookie included (test_api_ignores_the_session_cookie). "{enrolment}" is the
+# team member's ("other"): nobody else's enrolment exists through the API (404).
+API_ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
+    "api_catalog.list_courses": ("GET", "/api/v1/courses", ALL_SIGNED_IN),
+    "api_catalog.get_course": ("GET", "/api/v1/courses/{course}", ALL_SIGNED_IN),
+    "api_catalog.list_sessions": ("GET", "/api/v1/sessions", ALL_SIGNED_IN),
+    "api_enrolments.list_my_enrolments": ("GET", "/api/v1/me/enrolments", ALL_SIGNED_IN),
+    "api_enrolments.get_my_enrolment": ("GET", "/api/v1/me/enrolments/{enrolment}", frozenset()),
+    "api_enrolments.enrol_me": ("POST", "/api/v1/sessions/{session}/enrolments", ALL_SIGNED_IN),
+    "api_enrolments.cancel_my_enrolment": ("DELETE", "/api/v1/me/enrolments/{enrolment}", frozenset()),
 }
 
 
@@ -163,8 +193,9 @@ def test_every_view_declares_its_access(app):
 
 def test_every_route_is_in_the_matrix(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
-    assert endpoints - set(ACCESS) == set(), "add these routes to ACCESS with who may use them"
-    assert set(ACCESS) - endpoints == set(), "ACCESS lists routes that no longer exist"
+    assert endpoints - set(ACCESS) - set(API_ACCESS) == set(), "add these routes to ACCESS with who may use them"
+    assert (set(ACCESS) | set(API_ACCESS)) - endpoints == set(), "ACCESS lists routes that no longer exist"
+    assert all(app.view_functions[e]._access.startswith("api:") for e in API_ACCESS), "API routes use api_token"
 
 
 @pytest.fixture
@@ -224,12 +255,51 @@ def test_access(app, people, endpoint, role):
     assert status < 500
     if role in allowed:
         assert status not in (401, 403), f"{role} should reach {endpoint}"
-        if endpoint != "auth.logout":  # signing out lands on the sign-in page by design
+        if endpoint not in ("auth.logout", "auth.oidc_callback"):  # these land on the sign-in page by design
             assert not (status == 302 and response.headers["Location"].startswith("/login")), endpoint
     elif role == "anonymous":
         assert status == 302 and response.headers["Location"].startswith("/login"), endpoint
     else:
         assert status in (403, 404), f"{role} must not reach {endpoint} (got {status})"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", sorted(API_ACCESS))
+def test_api_access(app, people, endpoint, role):
+    from app.api.tokens import create_token
+    from app.core.clock import today
+    from app.core.db import db_session
+    from app.org.models import Employee
+
+    method, template, allowed = API_ACCESS[endpoint]
+    headers = {"If-Match": "*"}
+    if role != "anonymous":
+        with app.app_context():
+            person = db_session.get(Employee, people[role][0])
+            secret = create_token(person, "matrix", ["read", "enrol"], today() + timedelta(days=7)).secret
+            db_session.commit()
+        headers["Authorization"] = f"Bearer {secret}"
+    path = template.format(**{name: value[0] for name, value in people.items()})
+    response = app.test_client().open(path, method=method, headers=headers)
+    assert response.status_code < 500
+    assert response.content_type == "application/problem+json" or response.status_code < 400
+    if role == "anonymous":
+        assert response.status_code == 401, endpoint
+    elif role in allowed:
+        assert response.status_code not in (401, 403, 404), f"{role} should reach {endpoint}"
+    else:
+        assert response.status_code in (403, 404), f"{role} must not reach {endpoint} (got {response.status_code})"
+
+
+@pytest.mark.parametrize("endpoint", sorted(API_ACCESS))
+def test_api_ignores_the_session_cookie(app, people, endpoint):
+    """A signed-in browser opens no API endpoint: only a token counts (and no CSRF is asked)."""
+    method, template, _allowed = API_ACCESS[endpoint]
+    client = app.test_client()
+    factories.login(client, people["hr"][1])
+    path = template.format(**{name: value[0] for name, value in people.items()})
+    response = client.open(path, method=method, headers={"If-Match": "*"})
+    assert response.status_code == 401 and response.content_type == "application/problem+json"
 
 
 # --- object-level rules: roles and accounts ---------------------------------------------------

@@ -1,12 +1,13 @@
 """No untranslated words on the pages people see, in either language.
 
 Each demo role signs in and walks its pages (the links from its home page, one page per kind of
-address, as `flask demo load` leaves the prefecture). In Japanese, any English word of three
-letters or more in visible text — or in title, alt, aria-label, placeholder, or the label of an
-<input> button — is an untranslated string or a raw code (an enum value such as "pending"), unless
-it is on the short allow-list below. In English, any Japanese that is not the organisation's own
-data (people's and units' names, course texts, questions …) is UI chrome left in Japanese, or data
-that has an English form (grades, units, courses, cohorts) shown in its Japanese one.
+address, as `flask demo load` leaves the prefecture at tests/demo_db.py's DEMO_AT, the clock standing
+still there). In Japanese, any English word of three letters or more in visible text — or in title,
+alt, aria-label, placeholder, or the label of an <input> button — is an untranslated string or a raw
+code (an enum value such as "pending"), unless it is on the short allow-list below. In English, any
+Japanese that is not the organisation's own data (people's and units' names, course texts,
+questions …) is UI chrome left in Japanese, or data that has an English form (grades, units,
+courses, cohorts) shown in its Japanese one.
 
 Not checked, being data or syntax rather than wording: <code>, <kbd>, <samp>, <pre>, <textarea>,
 and anything marked as another language (lang="en" on a Japanese page, as the bilingual
@@ -17,18 +18,19 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import JSON, String, Text, select
 
 from app.core.db import Base, db_session
-from tests.conftest import build_app, migrate
+from tests.demo_db import DEMO_AT, DemoDatabases
 from tests.factories import csrf_token
 
 # English words a Japanese page may show: names of products and formats, and words that are the same
@@ -123,15 +125,25 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    from app.demo.cli import load_demo
+def loaded_demo(demo_databases: DemoDatabases) -> Iterator[Demo]:
+    """A copy of the demo for the module's tests, which only read it."""
     from app.demo.organisation import DEMO_PASSWORD
 
-    application = build_app(make_database_url(), tmp_path_factory.mktemp("i18n-uploads"))
-    migrate(application)
+    with demo_databases.copy(DEMO_AT) as copy:
+        with time_machine.travel(DEMO_AT, tick=False):
+            demo = _demo(copy.app, copy.logins, DEMO_PASSWORD)
+        yield demo
+
+
+@pytest.fixture
+def demo(loaded_demo: Demo) -> Iterator[Demo]:
+    """The demo, the clock standing still at the instant it was loaded."""
+    with time_machine.travel(DEMO_AT, tick=False):
+        yield loaded_demo
+
+
+def _demo(application: Flask, logins: dict[str, str], password: str) -> Demo:
     with application.app_context():
-        logins = {entry.role.split(" (")[0]: entry.login for entry in load_demo()}
-        db_session.commit()
         chunks: list[str] = []
         for table in Base.metadata.sorted_tables:
             columns = [c for c in table.columns if isinstance(c.type, (String, Text, JSON))
@@ -141,8 +153,7 @@ def demo(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPath
                     chunks += [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in row if v]
         named = _names_with_an_english_form()
         db_session.remove()
-    yield Demo(application, logins, DEMO_PASSWORD, "\x00".join(chunks), named)
-    application.extensions["manabi.engine"].dispose()
+    return Demo(application, logins, password, "\x00".join(chunks), named)
 
 
 def _names_with_an_english_form() -> frozenset[str]:

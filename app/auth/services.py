@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select
 
 from app.audit.services import record_event
 from app.auth import sessions, throttling
+from app.auth.directory import Directory, DirectorySettings, DirectoryUnavailable
 from app.auth.events import SignInDelayed
 from app.auth.models import Credential
 from app.auth.passwords import hash_password, needs_rehash, verify_password
@@ -31,6 +34,40 @@ class AuthError(Exception):
 class SignInResult:
     employee: Employee
     must_change_password: bool
+
+
+LOCAL, LDAP, OFF = "local", "ldap", "off"
+
+
+@dataclass(frozen=True)
+class PasswordSignIn:
+    """Which password a sign-in checks (config.py PASSWORD_SIGN_IN, BREAK_GLASS_LOGINS, LDAP_*).
+
+    "local": Manabi's own; "ldap": the directory's, by binding as the person (app/auth/directory.py);
+    "off": none (the organisation's OpenID Connect sign-in instead). The break-glass logins (the
+    administrator, say) always use their Manabi password, so they still get in when the directory
+    is down or misconfigured."""
+
+    mode: str = LOCAL
+    break_glass: frozenset[str] = frozenset()  # casefolded employee numbers or e-mail addresses
+    directory: DirectorySettings | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PasswordSignIn:
+        mode = str(config.get("PASSWORD_SIGN_IN") or LOCAL).strip().lower()
+        if mode not in (LOCAL, LDAP, OFF):
+            raise RuntimeError(f"PASSWORD_SIGN_IN must be local, ldap or off, not {mode!r}")
+        names = frozenset(throttling.normalise_login(name) for name in config.get("BREAK_GLASS_LOGINS") or ())
+        return cls(mode, names, DirectorySettings.from_config(config) if mode == LDAP else None)
+
+    def is_break_glass(self, employee: Employee) -> bool:
+        return bool({throttling.normalise_login(employee.employee_number),
+                     throttling.normalise_login(employee.email)} & self.break_glass)
+
+    def uses_local_password(self, employee: Employee) -> bool:
+        """Whether this person's Manabi password is what they sign in with (so it can be changed
+        on the account page, or reset by HR)."""
+        return self.mode == LOCAL or self.is_break_glass(employee)
 
 
 def find_by_login(login: str) -> Employee | None:
@@ -63,13 +100,19 @@ def _minutes(delta: timedelta) -> int:
 
 
 def sign_in(login: str, password: str, address: str, policy: ThrottlePolicy,
-            device: Device | None = None) -> SignInResult:
+            device: Device | None = None, password_sign_in: PasswordSignIn | None = None) -> SignInResult:
     """Check a login (employee number or e-mail) and password; raise AuthError with the reason.
 
     Throttled as app/auth/throttling.py describes: per person (however the login was typed), per
     browser the owner signed in from (`device`, from its signed cookie), and per client address.
     An attempt that must still wait is refused without checking the password, and not counted.
+
+    `password_sign_in` says which password counts (PasswordSignIn; default: Manabi's own). With
+    the directory, the person must also be an active employee here (found by the login); a
+    directory that cannot be reached refuses the sign-in without counting it against anyone.
+    With password sign-in off, only the break-glass logins may sign in with a password.
     """
+    mode = password_sign_in or PasswordSignIn()
     at = now()
     employee = find_by_login(login)
     credential = None
@@ -98,7 +141,17 @@ def sign_in(login: str, password: str, address: str, policy: ThrottlePolicy,
     if wait is not None:
         raise AuthError(_wait_message(wait, account=True))
 
-    ok = verify_password(credential.password_hash if credential else None, password)
+    if employee is not None and mode.is_break_glass(employee):
+        local = True
+    elif mode.mode == OFF:
+        # Whoever typed it, known or not: the same answer, and no password was checked.
+        raise AuthError(_("Signing in with a password is turned off. Please use your organisation's sign-in."))
+    else:
+        local = mode.mode == LOCAL
+    if local:
+        ok = verify_password(credential.password_hash if credential else None, password)
+    else:
+        ok = _directory_accepts(mode, login, password)
     if not ok or employee is None or not employee.is_active:
         failures = throttling.count_account_failure(key, policy, at, password_changed_at=changed_at)
         if not owners_browser:
@@ -109,10 +162,25 @@ def sign_in(login: str, password: str, address: str, policy: ThrottlePolicy,
         raise AuthError(_("The employee number / e-mail or the password is incorrect."))
 
     throttling.forget(key)
+    if not local:
+        return SignInResult(employee=employee, must_change_password=False)
     if credential is not None and needs_rehash(credential.password_hash):
         # The password is known only now: re-hash it with today's cost (config.py ARGON2_*).
         credential.password_hash = hash_password(password)
     return SignInResult(employee=employee, must_change_password=bool(credential and credential.must_change))
+
+
+def _directory_accepts(mode: PasswordSignIn, login: str, password: str) -> bool:
+    """Bind as the person to the directory. An empty password is refused here, before any bind
+    (Active Directory would take it as an anonymous bind). A directory that cannot be reached is
+    an AuthError raised before anything is counted."""
+    if not password or mode.directory is None:
+        return False
+    try:
+        return Directory(mode.directory).check_password(unicodedata.normalize("NFKC", login).strip(), password)
+    except DirectoryUnavailable:
+        raise AuthError(_("Cannot reach the directory to check your password. Please try again in a few "
+                          "minutes; if this goes on, contact the help desk.")) from None
 
 
 def _offer_unlock(employee: Employee, policy: ThrottlePolicy, at: datetime) -> None:
@@ -220,6 +288,16 @@ def issue_temporary_password(actor: Employee, employee: Employee) -> str:
     if not can_show_temporary_password(actor, employee):
         raise PermissionDenied(_("A temporary password for an account as privileged as yours is never shown on "
                                  "screen; it can only be delivered to the person by mail."))
+    return _issue_temporary(actor, employee)
+
+
+def issue_system_temporary_password(employee: Employee) -> str:
+    """A temporary password set by the operator on the server (`flask auth make-admin`), with no
+    permission check: whoever runs server commands already holds the database."""
+    return _issue_temporary(None, employee)
+
+
+def _issue_temporary(actor: Employee | None, employee: Employee) -> str:
     temporary = "-".join(secrets.token_urlsafe(6) for _ in range(2))
     set_password(employee, temporary, temporary=True)
     # The person starts afresh: no sign-in delay, and no browser stays signed in with the old one.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -7,11 +8,13 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
+from app.auth import oidc
 from app.auth.forms import ChangePasswordForm, LocaleForm, LoginForm
 from app.auth.login import MUST_CHANGE_KEY, current_session
 from app.auth.models import UserSession
 from app.auth.services import (
     AuthError,
+    PasswordSignIn,
     change_own_password,
     end_all_sessions,
     end_other_sessions,
@@ -28,6 +31,7 @@ from app.core.clock import now
 from app.core.db import db_session
 from app.org.models import Employee
 from app.permissions import Permission, can_end_session, public, require, signed_in
+from app.web.external_urls import external_url
 from app.web.locale import gettext as _
 from app.web.redirects import is_safe_local_path, safe_next
 
@@ -66,41 +70,113 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             result = sign_in(form.login.data, form.password.data, request.remote_addr or "-",
-                             ThrottlePolicy.from_config(current_app.config), _device())
+                             ThrottlePolicy.from_config(current_app.config), _device(),
+                             PasswordSignIn.from_config(current_app.config))
         except AuthError as error:
             db_session.commit()  # keep the failure count
             flash(str(error), "error")
             status = 401
         else:
-            started = start_session(result.employee, user_agent=request.headers.get("User-Agent"),
-                                    address=request.remote_addr)
-            db_session.commit()
-            session.clear()  # nothing of the signed-out visit carries over (no fixation)
-            login_user(result.employee)
-            session[SESSION_TOKEN_KEY] = started.token
-            session[MUST_CHANGE_KEY] = result.must_change_password
-            if result.employee.locale in current_app.config["LANGUAGES"]:
-                session["locale"] = result.employee.locale  # error pages read it without the database
-            if result.must_change_password:
-                flash(_("You signed in with a temporary password. Please choose your own password."), "info")
-                return _remember_device(redirect(url_for("auth.change_password")), result.employee.id)
-            return _remember_device(redirect(safe_next(form.next.data)), result.employee.id)
+            return _complete_sign_in(result.employee, result.must_change_password, form.next.data)
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form), status
 
 
+def _complete_sign_in(employee: Employee, must_change_password: bool, next_url: str | None,
+                      session_values: Mapping[str, object] | None = None) -> BaseResponse:
+    """The end of every successful sign-in, by password or through an OpenID Connect provider:
+    a new server-side session row, a fresh Flask session (nothing of the signed-out visit carries
+    over: no fixation), the person's language, this browser remembered as theirs, then `next`
+    (a path of this site only) or the forced password change."""
+    started = start_session(employee, user_agent=request.headers.get("User-Agent"), address=request.remote_addr)
+    db_session.commit()
+    session.clear()
+    login_user(employee)
+    session[SESSION_TOKEN_KEY] = started.token
+    session[MUST_CHANGE_KEY] = must_change_password
+    session.update(session_values or {})
+    if employee.locale in current_app.config["LANGUAGES"]:
+        session["locale"] = employee.locale  # error pages read it without the database
+    if must_change_password:
+        flash(_("You signed in with a temporary password. Please choose your own password."), "info")
+        return _remember_device(redirect(url_for("auth.change_password")), employee.id)
+    return _remember_device(redirect(safe_next(next_url)), employee.id)
+
+
+# --- sign-in through an OpenID Connect provider (app/auth/oidc.py) ------------------------------------
+
+
+@bp.route("/login/oidc/<name>", methods=["POST"])
+@public
+def oidc_start(name: str) -> ResponseReturnValue:
+    """The provider's button on the sign-in page: a POST with the CSRF token, so no other site can
+    start a sign-in in this browser (and have it signed in as someone else: login CSRF)."""
+    provider = oidc.find_provider(name)
+    if provider is None:
+        abort(404)
+    if current_user.is_authenticated:
+        return redirect(url_for("home.home"))
+    next_url = request.form.get("next", "")
+    session[oidc.NEXT_KEY] = next_url if is_safe_local_path(next_url) else None
+    try:
+        return oidc.begin(provider, external_url("auth.oidc_callback", name=provider.name))
+    except oidc.SignInFailed as failure:
+        flash(str(failure), "error")
+        return redirect(url_for("auth.login", next=session.pop(oidc.NEXT_KEY, None)))
+
+
+@bp.route("/login/oidc/<name>/callback")
+@public
+def oidc_callback(name: str) -> ResponseReturnValue:
+    """Where the provider sends the browser back (register it there: BASE_URL +
+    /login/oidc/<name>/callback). Any failure goes back to the sign-in page with a message; a
+    person the provider knows but Manabi does not (or no longer) gets a page saying whom to ask.
+    Nobody is created and no role is given here."""
+    if current_user.is_authenticated:
+        return redirect(url_for("home.home"))
+    next_url = session.pop(oidc.NEXT_KEY, None)
+    provider = oidc.find_provider(name)
+    if provider is None:
+        flash(_("This way of signing in is not available. Please sign in another way."), "error")
+        return redirect(url_for("auth.login"))
+    try:
+        identity = oidc.finish(provider)
+    except oidc.SignInFailed as failure:
+        flash(str(failure), "error")
+        return redirect(url_for("auth.login", next=next_url))
+    employee = oidc.find_employee(provider, identity.value)
+    if employee is None or not employee.is_active:
+        return render_template("auth/oidc_no_account.html", provider=provider, value=identity.value,
+                               inactive=employee is not None), 403
+    return _complete_sign_in(employee, False, next_url,
+                             {oidc.PROVIDER_KEY: provider.name, oidc.ID_TOKEN_KEY: identity.id_token})
+
+
 @bp.route("/logout", methods=["POST"])
 @public
 def logout() -> ResponseReturnValue:
+    """Ends the Manabi session; someone who signed in through a provider is then sent to the
+    provider's end-session endpoint (RP-initiated logout), which sends them back to the sign-in page."""
+    signed_in_now = current_user.is_authenticated  # not for a cookie that no longer opens a session
     sign_out(session.get(SESSION_TOKEN_KEY))  # the session row ends: a copy of the cookie opens nothing
     db_session.commit()
-    return _end_this_browser()
+    provider_logout = None
+    if signed_in_now:
+        provider_logout = oidc.end_session_url(session.get(oidc.PROVIDER_KEY), session.get(oidc.ID_TOKEN_KEY),
+                                               external_url("auth.login"))
+    response = _end_this_browser()
+    return redirect(provider_logout) if provider_logout else response
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @signed_in
 def change_password() -> ResponseReturnValue:
+    password_sign_in = PasswordSignIn.from_config(current_app.config)
+    if not password_sign_in.uses_local_password(current_user):
+        # The directory's password (or the organisation's sign-in) is the one to change: no form.
+        return render_template("auth/change_password.html", form=None, mode=password_sign_in.mode,
+                               forced=False), 200 if request.method != "POST" else 400
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:

@@ -187,3 +187,17 @@ def staff_of_grades(grade_ids: list[int]) -> int:
     if grade_ids:
         stmt = stmt.where(Employee.grade_id.in_(grade_ids))
     return db_session.scalar(stmt) or 0
+
+
+def published_courses_page(after_code: str | None, limit: int) -> list[Course]:
+    """Published courses in code order, the first `limit` after `after_code` (the API's cursor
+    paging): two statements, the courses and their target grades."""
+    stmt = select(Course).where(Course.status == CourseStatus.PUBLISHED).options(selectinload(Course.target_grades))
+    if after_code is not None:
+        stmt = stmt.where(Course.code > after_code)
+    return list(db_session.scalars(stmt.order_by(Course.code).limit(limit)))
+
+
+def course_row_by_code(code: str) -> Course | None:
+    """The course with this code, its own row only (no grades, prerequisites or items)."""
+    return db_session.scalar(select(Course).where(Course.code == code))

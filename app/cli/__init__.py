@@ -9,8 +9,11 @@ import click
 from flask import Flask, current_app
 from werkzeug.serving import run_simple
 
+from app.auth.cli import auth_group
+from app.auth.directory_sync import sync_ldap_cmd
 from app.backup.cli import backup_group
 from app.catalog.cli import catalog_group
+from app.cli.mail_check import mail_group
 from app.cli.scheduled_jobs import scheduled_jobs
 from app.core.migrate_cli import db_group
 from app.core.scheduler import build_scheduler, release_lease
@@ -22,8 +25,9 @@ from app.retention.cli import retention_group
 
 
 def init_app(app: Flask) -> None:
+    org_group.add_command(sync_ldap_cmd)  # `flask org sync-ldap`: in auth, which reads the directory
     for group in (db_group, org_group, demo_group, catalog_group, reminders_group, scheduler_group,
-                  backup_group, jobs_group, retention_group):
+                  backup_group, jobs_group, retention_group, auth_group, mail_group):
         app.cli.add_command(group)
     app.cli.add_command(serve_cmd)
 

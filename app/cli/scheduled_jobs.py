@@ -29,7 +29,11 @@ def deliver(app: Flask, at: datetime, holder: str) -> None:
     """Send the notifications that are due."""
     report = deliver_with_senders(app, at, worker=holder, senders=app.config["REMINDER_SENDERS"])
     if report.claimed:
-        log.info("delivered: %s", report)
+        # Counts only: the errors' text is the mail server's reply, which may name the recipient
+        # (each failure has its own line, with its class and SMTP code: app/reminders/outbox_log.py).
+        counts = {name: value for name, value in vars(report).items() if name != "errors"}
+        log.info("delivered: %s", ", ".join(f"{name} {value}" for name, value in counts.items()),
+                 extra={"fields": {**counts, "errors": len(report.errors)}})
 
 
 def scan(app: Flask, at: datetime, holder: str) -> None:

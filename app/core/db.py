@@ -85,9 +85,11 @@ db_session = scoped_session(
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and explicit BEGINs."""
+    """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and explicit BEGINs. A
+    database error's text leaves out the statement's values (names, addresses, free text), so a
+    logged exception carries none (`hide_parameters`)."""
     if url.startswith("sqlite"):
-        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}, "hide_parameters": True}
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
         engine = create_engine(url, **kwargs)
@@ -96,7 +98,7 @@ def make_engine(url: str) -> Engine:
     # An unreachable host (not a refused connection) would hold a worker for the TCP timeout
     # before the 503 page: give up connecting after 5 s, and on a free pooled connection after 10.
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=10,
-                         connect_args={"connect_timeout": 5})
+                         connect_args={"connect_timeout": 5}, hide_parameters=True)
 
 
 def _configure_sqlite(engine: Engine, in_memory: bool) -> None:

@@ -38,6 +38,7 @@ from app.org.jobs import queue_staff_import, stage_upload
 from app.org.models import Employee, Grade, RoleGrant, RoleName, Unit
 from app.org.queries import manager_of, staff_fingerprint
 from app.reminders.models import DeliveryStatus, Notification
+from app.reminders.outbox_log import changed
 from app.scheduling.models import TrainingSession
 
 BOUNCE = ("SMTPRecipientsRefused: {'%s': (550, b'5.1.1 <%s>: Recipient address rejected: "
@@ -97,6 +98,8 @@ def _bounced(enrolment: Enrolment) -> None:
     if notification is None:
         return
     address = enrolment.employee.email
+    changed("failed", notification.id, notification.kind, notification.status.value, DeliveryStatus.FAILED.value, 5,
+            demo=True)
     notification.status = DeliveryStatus.FAILED
     notification.attempts = 5
     notification.last_error = (BOUNCE % (address, address))[:500]

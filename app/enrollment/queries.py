@@ -243,3 +243,23 @@ def waiting_for_manager(*, employee_ids: Collection[int] = (), approver_id: int 
     return list(db_session.scalars(stmt.options(contains_eager(Enrolment.employee), joinedload(Enrolment.course),
                                                 joinedload(Enrolment.training_session))
                                    .order_by(Enrolment.requested_at, Enrolment.id)).unique())
+
+
+def waitlist_lengths(session_ids: Collection[int]) -> dict[int, int]:
+    """Live requests waiting for a seat, per session (one statement; sessions with none left out)."""
+    if not session_ids:
+        return {}
+    rows = db_session.execute(select(Enrolment.session_id, func.count()).where(
+        Enrolment.session_id.in_(list(session_ids)), is_active_place(), Enrolment.holds_seat.is_(False))
+        .group_by(Enrolment.session_id))
+    return {row[0]: row[1] for row in rows}
+
+
+def enrolments_page(employee_id: int, before_id: int | None, limit: int) -> list[Enrolment]:
+    """Someone's enrolments, newest first, the first `limit` before `before_id` (the API's cursor
+    paging), each with its session and course (one statement)."""
+    stmt = (select(Enrolment).where(Enrolment.employee_id == employee_id)
+            .options(joinedload(Enrolment.training_session), joinedload(Enrolment.course)))
+    if before_id is not None:
+        stmt = stmt.where(Enrolment.id < before_id)
+    return list(db_session.scalars(stmt.order_by(Enrolment.id.desc()).limit(limit)))

@@ -1,9 +1,10 @@
 """The gauges a scrape reads at that moment (a prometheus-client custom Collector: no thread, no
 state kept between scrapes): the outbox backlog, the age of the oldest due unsent message, the
-scheduler lease, and the database pool of the worker that answers.
+scheduler lease, how each scheduled job last went, and the database pool of the worker that answers.
 
-Two statements a scrape, whatever the number of rows: one aggregate over the unsent and failed
-messages (app/reminders/queries.py) and the lease row; the pool's numbers come from the engine.
+Three statements a scrape, whatever the number of rows: one aggregate over the unsent and failed
+messages (app/reminders/queries.py), the lease row and the jobs' run rows (app/core/scheduler.py);
+the pool's numbers come from the engine.
 
 The lease is renewed by every job run (app/core/scheduler.py), so its last renewal is when the
 scheduler last ran a job: an alert on its age catches a scheduler that stopped."""
@@ -17,7 +18,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from app.core.clock import now
-from app.core.scheduler import current_lease
+from app.core.scheduler import current_lease, job_runs
 from app.reminders.queries import outbox_backlog
 
 
@@ -30,6 +31,7 @@ class ManabiCollector(Collector):
         at = now()
         yield from self._outbox(at)
         yield from self._scheduler(at)
+        yield from self._jobs()
         yield from self._pool()
 
     def _outbox(self, at: datetime) -> Iterator[Metric]:
@@ -60,6 +62,26 @@ class ManabiCollector(Collector):
             yield GaugeMetricFamily("manabi_scheduler_last_run_timestamp_seconds",
                                     "When the scheduler last ran a job (renewed its lease), Unix time.",
                                     value=(lease.expires_at - self.lease_ttl).timestamp())
+
+    def _jobs(self) -> Iterator[Metric]:
+        """Per job (one row each, written after every run that held the lease): an alert on the age
+        of the last success, against the job's interval, catches a job that keeps failing."""
+        runs = sorted(job_runs().items())
+        started = GaugeMetricFamily("manabi_scheduler_job_last_run_timestamp_seconds",
+                                    "When the job last started, Unix time.", labels=("job",))
+        succeeded = GaugeMetricFamily("manabi_scheduler_job_last_success_timestamp_seconds",
+                                      "When the job last finished without an error, Unix time.", labels=("job",))
+        failed = GaugeMetricFamily("manabi_scheduler_job_last_run_failed",
+                                   "1 when the job's last run failed, 0 when it succeeded.", labels=("job",))
+        duration = GaugeMetricFamily("manabi_scheduler_job_last_duration_seconds",
+                                     "How long the job's last run took.", labels=("job",))
+        for name, run in runs:
+            started.add_metric((name,), run.last_started_at.timestamp())
+            if run.last_success_at is not None:
+                succeeded.add_metric((name,), run.last_success_at.timestamp())
+            failed.add_metric((name,), 1 if run.last_outcome == "failed" else 0)
+            duration.add_metric((name,), run.last_duration_ms / 1000)
+        yield from (started, succeeded, failed, duration)
 
     def _pool(self) -> Iterator[Metric]:
         pool = self.engine.pool

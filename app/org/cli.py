@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -12,14 +13,18 @@ from app.core.clock import today
 from app.core.db import db_session
 from app.org.reference import ensure_grades
 from app.org.services import ImportReport, import_staff
+from app.org.unit_import import import_units
 
 
-@click.group("org", help="The organisation: staff list import.")
+@click.group("org", help="The organisation: units and staff list import.")
 def org_group() -> None:
     pass
 
 
-def print_report(report: ImportReport, *, dry_run: bool, filename: str = "") -> None:
+def print_report(report: ImportReport, *, dry_run: bool, filename: str = "",
+                 where: Callable[[int], str] | None = None) -> None:
+    """The plan or the problems. `where(line)` names a row's source instead of "file:line" (the
+    directory sync names each entry's DN)."""
     if report.issues:
         click.echo(f"{len(report.issues)} problem(s); nothing was applied:", err=True)
         for issue in report.issues:
@@ -27,7 +32,8 @@ def print_report(report: ImportReport, *, dry_run: bool, filename: str = "") -> 
             column = issue.field
             if report.column_label(issue.field) != issue.field:
                 column = f"{issue.field} ({report.column_label(issue.field)})"
-            click.echo(f"  {filename}:{issue.line}: {column}: {issue.message}", err=True)
+            location = where(issue.line) if where is not None else f"{filename}:{issue.line}"
+            click.echo(f"  {location}: {column}: {issue.message}", err=True)
         return
     heading = "Would change (dry run, nothing applied):" if dry_run else "Applied:"
     click.echo(f"{heading} encoding={report.encoding}")
@@ -76,3 +82,35 @@ def import_cmd(file: Path, dry_run: bool, as_of: object) -> None:
     else:
         db_session.commit()
     print_report(report, dry_run=dry_run, filename=file.name)
+
+
+@org_group.command("import-units")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would change and apply nothing.")
+@with_appcontext
+def import_units_cmd(file: Path, dry_run: bool) -> None:
+    """Import the organisation chart (units by code, with their parent) before the staff list."""
+    with force_locale("en"):
+        report = import_units(file.read_bytes(), None, dry_run=dry_run)
+    if report.issues:
+        db_session.rollback()
+        click.echo(f"{len(report.issues)} problem(s); nothing was applied:", err=True)
+        for issue in report.issues:
+            column = issue.field
+            if report.column_label(issue.field) != issue.field:
+                column = f"{issue.field} ({report.column_label(issue.field)})"
+            click.echo(f"  {file.name}:{issue.line}: {column}: {issue.message}", err=True)
+        raise SystemExit(1)
+    if dry_run:
+        db_session.rollback()
+    else:
+        db_session.commit()
+    click.echo(("Would change (dry run, nothing applied):" if dry_run else "Applied:")
+               + f" encoding={report.encoding}")
+    for label, lines in (("added", report.added), ("updated", report.updated), ("moved", report.moved)):
+        click.echo(f"  {label}: {len(lines)}")
+        for line in lines[:50]:
+            click.echo(f"    {line}")
+        if len(lines) > 50:
+            click.echo(f"    … and {len(lines) - 50} more")
+    click.echo(f"  unchanged: {report.unchanged}")

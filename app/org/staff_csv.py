@@ -82,18 +82,19 @@ def decode(raw: bytes) -> tuple[str, str]:
     raise StaffFileError([FileProblem(1, "file", _("The file is neither UTF-8 nor Shift_JIS (CP932)."))])
 
 
-def _matches(label: str) -> list[tuple[str, int]]:
+def _matches(label: str, columns: dict[str, tuple[str, ...]]) -> list[tuple[str, int]]:
     """The keys a header label names, each with the alias's priority (0 the most specific)."""
     folded = label.casefold()
     found = []
-    for key, aliases in COLUMNS.items():
+    for key, aliases in columns.items():
         names = [alias.casefold() for alias in aliases]
         if folded in names:
             found.append((key, names.index(folded)))
     return found
 
 
-def _map_header(header: list[str], line: int) -> tuple[dict[str, int], dict[str, str]]:
+def _map_header(header: list[str], line: int, columns: dict[str, tuple[str, ...]],
+                required: tuple[str, ...]) -> tuple[dict[str, int], dict[str, str]]:
     """Map the header to (key -> column position, key -> label as written); raises StaffFileError
     naming `line` and the key for a column given twice or a required column missing."""
     chosen: dict[str, tuple[int, int]] = {}  # key -> (alias priority, position)
@@ -101,15 +102,15 @@ def _map_header(header: list[str], line: int) -> tuple[dict[str, int], dict[str,
     problems: list[FileProblem] = []
     for position, raw_label in enumerate(header):
         label = raw_label.strip().lstrip("\ufeff").strip()
-        for key, priority in _matches(label):
+        for key, priority in _matches(label, columns):
             if key in chosen and chosen[key][0] == priority:
                 problems.append(FileProblem(line, key, _("column %(label)s appears twice", label=label)))
             elif key not in chosen or priority < chosen[key][0]:
                 chosen[key] = (priority, position)
                 labels[key] = label
     problems.extend(FileProblem(line, key, _("the column is missing (header %(labels)s)",
-                                             labels=" / ".join(COLUMNS[key])))
-                    for key in REQUIRED_COLUMNS if key not in chosen)
+                                             labels=" / ".join(columns[key])))
+                    for key in required if key not in chosen)
     if problems:
         raise StaffFileError(problems)
     return {key: position for key, (_priority, position) in chosen.items()}, labels
@@ -164,12 +165,14 @@ def _read_rows(reader: _CsvReader, index: dict[str, int]) -> list[StaffRow]:
     return rows
 
 
-def read_file(raw: bytes) -> StaffFile:
+def read_file(raw: bytes, columns: dict[str, tuple[str, ...]] = COLUMNS,
+              required: tuple[str, ...] = REQUIRED_COLUMNS) -> StaffFile:
     """Decode the file (detecting the encoding), map its header and parse its rows. Raises
     StaffFileError at the first stage that fails (encoding, empty file, missing or doubled columns,
-    CSV syntax, unsafe characters), its problems naming line and field."""
+    CSV syntax, unsafe characters), its problems naming line and field. Other lists in the same
+    shape (the units file, app/org/unit_import.py) pass their own `columns` and `required`."""
     text, encoding = decode(raw)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = _read_header(reader)
-    index, labels = _map_header(header, reader.line_num)
+    index, labels = _map_header(header, reader.line_num, columns, required)
     return StaffFile(_read_rows(reader, index), encoding, labels)

@@ -3,12 +3,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from app.auth.services import issue_temporary_password
+from app.auth.services import PasswordSignIn, issue_temporary_password
 from app.cohorts.queries import endorsements_to_hand_over
 from app.core.clock import today
 from app.core.db import db_session
@@ -86,6 +86,7 @@ def employee_detail(employee_id: int) -> ResponseReturnValue:
         may_change_roles=can_change_roles(current_user, employee),
         may_reset_password=can_reset_password(current_user, employee),
         may_show_temporary_password=can_show_temporary_password(current_user, employee),
+        uses_local_password=PasswordSignIn.from_config(current_app.config).uses_local_password(employee),
     )
 
 
@@ -95,6 +96,10 @@ def temporary_password(employee_id: int) -> ResponseReturnValue:
     employee = viewable_employee_or_abort(current_user, employee_id)
     if not can_show_temporary_password(current_user, employee):
         abort(403)
+    if not PasswordSignIn.from_config(current_app.config).uses_local_password(employee):
+        flash(_("This person signs in with the organisation's directory or sign-in, not a Manabi password: "
+                "a temporary password would not let them in. Their password is reset in the directory."), "error")
+        return redirect(url_for("org.employee_detail", employee_id=employee.id))
     form = TemporaryPasswordForm()
     if not form.validate_on_submit():
         flash(_("Tick the confirmation to issue a temporary password."), "error")

@@ -39,6 +39,8 @@ another sender may have taken the row back meanwhile):
                            sending --skip_reason (at send time)--> skipped
                            sending --send failed--> pending (retry after a backoff) | failed (last try)
                            sending --recover_stale / release_claims--> pending (not sent) | sent (sent_at set)
+
+Each transition is a line of the operator's log, with the rows' ids (app/reminders/outbox_log.py).
 """
 from __future__ import annotations
 
@@ -62,6 +64,7 @@ from app.core.mail import Transport
 from app.enrollment.models import Enrolment
 from app.reminders.facts import CalendarCache, ClaimedLetter, Facts, Standing
 from app.reminders.models import DeliveryStatus, Notification, SenderHeartbeat
+from app.reminders.outbox_log import changed, changed_many, error_fields
 from app.reminders.rendering import build_mail, render, skip_reason
 from app.scheduling.models import TrainingSession
 
@@ -108,17 +111,21 @@ def renew_heartbeat(worker: str, until: datetime) -> None:
     db_session.commit()
 
 
-def _settle_claims(*claims: Any) -> int:
+def _settle_claims(event: str, *claims: Any, **fields: Any) -> int:
     """Claimed rows matching `claims` whose sender has stopped: those it sent are finished (never
-    sent again), the rest go back to pending. Returns how many went back."""
-    db_session.execute(
+    sent again), the rest go back to pending. Returns how many went back. Both changes are logged
+    as `event` (reclaimed, released) with the rows' ids, which the UPDATEs return."""
+    finished = db_session.execute(
         update(Notification).where(*claims, Notification.sent_at.is_not(None))
         .values(status=DeliveryStatus.SENT, attempts=Notification.attempts + 1, last_error="")
-        .execution_options(synchronize_session=False))
-    return rows_changed(db_session.execute(
+        .returning(Notification.id, Notification.kind).execution_options(synchronize_session=False)).all()
+    back = db_session.execute(
         update(Notification).where(*claims, Notification.sent_at.is_(None))
-        .values(status=DeliveryStatus.PENDING, claimed_by=None).execution_options(synchronize_session=False)
-    )) or 0
+        .values(status=DeliveryStatus.PENDING, claimed_by=None)
+        .returning(Notification.id, Notification.kind).execution_options(synchronize_session=False)).all()
+    changed_many(event, finished, DeliveryStatus.SENDING.value, DeliveryStatus.SENT.value, **fields)
+    changed_many(event, back, DeliveryStatus.SENDING.value, DeliveryStatus.PENDING.value, **fields)
+    return len(back)
 
 
 def recover_stale(at: datetime) -> int:
@@ -126,7 +133,7 @@ def recover_stale(at: datetime) -> int:
     none), and forget those heartbeats. Returns how many rows went back to pending."""
     begin_write_transaction()
     alive = exists().where(SenderHeartbeat.worker == Notification.claimed_by, SenderHeartbeat.expires_at >= at)
-    reclaimed = _settle_claims(Notification.status == DeliveryStatus.SENDING, ~alive)
+    reclaimed = _settle_claims("reclaimed", Notification.status == DeliveryStatus.SENDING, ~alive)
     db_session.execute(delete(SenderHeartbeat).where(SenderHeartbeat.expires_at < at)
                        .execution_options(synchronize_session=False))
     db_session.commit()
@@ -137,7 +144,8 @@ def release_claims(worker: str) -> int:
     """Hand back at once what `worker` still holds and remove its heartbeat: called by a sender
     that stops, and for an extra sender process found dead. Returns how many went back."""
     begin_write_transaction()
-    released = _settle_claims(Notification.status == DeliveryStatus.SENDING, Notification.claimed_by == worker)
+    released = _settle_claims("released", Notification.status == DeliveryStatus.SENDING,
+                              Notification.claimed_by == worker, worker=worker)
     db_session.execute(delete(SenderHeartbeat).where(SenderHeartbeat.worker == worker)
                        .execution_options(synchronize_session=False))
     db_session.commit()
@@ -185,6 +193,8 @@ def claim_due(at: datetime, worker: str, limit: int, *, alive_until: datetime | 
     _beat(worker, alive_until or at + lease_ttl())
     rows = db_session.execute(claim_statement(at, worker, limit, db_session.get_bind().dialect.name)).all()
     db_session.commit()
+    changed_many("claimed", ((row.id, row.kind) for row in rows), DeliveryStatus.PENDING.value,
+                 DeliveryStatus.SENDING.value, worker=worker)
     return sorted((ClaimedLetter(*row) for row in rows), key=lambda letter: (letter.due_at, letter.id))
 
 
@@ -285,18 +295,28 @@ def _deliver_batch(letters: Sequence[ClaimedLetter], at: datetime, transport: Tr
             outbox.flush()
     # Skips need no commit of their own: if one is lost, the row is simply checked again.
     begin_write_transaction()
+    sent: Sequence[Any] = ()
     if outbox.sent_ids:
-        db_session.execute(update(Notification).where(
+        sent = db_session.execute(update(Notification).where(
             among(Notification.id, outbox.sent_ids), Notification.status == DeliveryStatus.SENDING)
             .values(status=DeliveryStatus.SENT, attempts=Notification.attempts + 1, last_error="")
-            .execution_options(synchronize_session=False))
+            .returning(Notification.id, Notification.kind)
+            .execution_options(synchronize_session=False)).all()
+    kinds = {letter.id: letter.kind for letter in letters}
+    moved: list[tuple[int, str]] = []
     for notification_id, reason in skipped:
-        report.skipped += rows_changed(db_session.execute(update(Notification).where(
-            Notification.id == notification_id, Notification.status == DeliveryStatus.SENDING,
-            Notification.claimed_by == worker)
-            .values(status=DeliveryStatus.SKIPPED, last_error=reason)
-            .execution_options(synchronize_session=False))) or 0
+        if rows_changed(db_session.execute(update(Notification).where(
+                Notification.id == notification_id, Notification.status == DeliveryStatus.SENDING,
+                Notification.claimed_by == worker)
+                .values(status=DeliveryStatus.SKIPPED, last_error=reason)
+                .execution_options(synchronize_session=False))):
+            moved.append((notification_id, reason))
+    report.skipped += len(moved)
     db_session.commit()
+    changed_many("sent", sent, DeliveryStatus.SENDING.value, DeliveryStatus.SENT.value, worker=worker)
+    for notification_id, reason in moved:  # reason: a fixed phrase of rendering.skip_reason
+        changed("skipped", notification_id, kinds[notification_id], DeliveryStatus.SENDING.value,
+                DeliveryStatus.SKIPPED.value, None, worker=worker, reason=reason)
 
 
 def _send_letters(letters: Sequence[ClaimedLetter], facts: Facts, at: datetime, transport: Transport, worker: str,
@@ -427,6 +447,7 @@ def _record_failure(notification_id: int, worker: str, error: Exception, at: dat
         report.claims_lost += 1
         return
     notification.attempts += 1
+    # Kept for HR's outbox page (the server's reply may name the address); the log has the class and code only.
     notification.last_error = f"{type(error).__name__}: {error}"[:500]
     notification.claimed_by = None
     if notification.attempts >= max_attempts:
@@ -437,5 +458,8 @@ def _record_failure(notification_id: int, worker: str, error: Exception, at: dat
         notification.next_attempt_at = at + BACKOFF[min(notification.attempts - 1, len(BACKOFF) - 1)]
         report.retried += 1
     report.errors.append(notification.last_error)
+    kind, attempt, status = notification.kind, notification.attempts, notification.status.value
     db_session.commit()
-    log.warning("notification %s not sent: %s", notification_id, notification.last_error)
+    changed("failed" if status == DeliveryStatus.FAILED else "retry", notification_id, kind,
+            DeliveryStatus.SENDING.value, status, attempt, level=logging.WARNING, worker=worker,
+            **error_fields(error))

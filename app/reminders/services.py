@@ -16,6 +16,7 @@ from app.core.db import db_session, rows_changed
 from app.org.models import Employee
 from app.reminders.kinds import DEFAULT_SESSION_REMINDER_OFFSETS, KINDS
 from app.reminders.models import DeliveryStatus, KindSetting, Notification
+from app.reminders.outbox_log import changed, changed_many
 
 REMINDER_TIME = time(9, 0)  # reminders go out at 9:00 Japan time on their business day
 
@@ -37,6 +38,7 @@ def queue(recipient_id: int, kind: str, dedupe_key: str, context: dict[str, Any]
             db_session.flush()
     except IntegrityError:  # a concurrent transaction queued the same cause first
         return None
+    changed("queued", row.id, kind, None, DeliveryStatus.PENDING.value, 0)  # in the caller's transaction
     return row
 
 
@@ -74,9 +76,11 @@ def void_unsent(recipient_id: int, kind: str, *, enrolment_id: int | None = None
         stmt = stmt.where(Notification.enrolment_id == enrolment_id)
     if dedupe_key is not None:
         stmt = stmt.where(Notification.dedupe_key == dedupe_key)
-    result = db_session.execute(stmt.values(status=DeliveryStatus.VOID, last_error="handed over after a transfer")
-                                .execution_options(synchronize_session="fetch"))
-    return rows_changed(result) or 0
+    voided = db_session.execute(stmt.values(status=DeliveryStatus.VOID, last_error="handed over after a transfer")
+                                .returning(Notification.id, Notification.kind)
+                                .execution_options(synchronize_session="fetch")).all()
+    changed_many("voided", voided, DeliveryStatus.PENDING.value, DeliveryStatus.VOID.value, reason="handed over")
+    return len(voided)
 
 
 def session_reminder_offsets() -> list[int]:
@@ -87,11 +91,13 @@ def session_reminder_offsets() -> list[int]:
 
 
 def void_pending(enrolment_id: int, kinds: tuple[str, ...] = ("session_reminder",)) -> int:
-    result = db_session.execute(
+    voided = db_session.execute(
         update(Notification).where(Notification.enrolment_id == enrolment_id, Notification.kind.in_(kinds),
                                    Notification.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.VOID).execution_options(synchronize_session="fetch"))
-    return rows_changed(result) or 0
+        .values(status=DeliveryStatus.VOID).returning(Notification.id, Notification.kind)
+        .execution_options(synchronize_session="fetch")).all()
+    changed_many("voided", voided, DeliveryStatus.PENDING.value, DeliveryStatus.VOID.value, enrolment_id=enrolment_id)
+    return len(voided)
 
 
 def schedule_session_reminders(enrolment: Any) -> list[Notification]:
@@ -140,6 +146,7 @@ def resend(actor: Employee, notification: Notification) -> bool:
     db_session.refresh(notification)
     if not moved:
         return False
+    changed("resend", notification.id, notification.kind, before, DeliveryStatus.PENDING.value, 0, actor_id=actor.id)
     record_event(actor, "reminders.resend", "notification", notification.id, before={"status": before},
                  after={"status": "pending"})
     return True

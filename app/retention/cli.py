@@ -26,13 +26,14 @@ from app.retention.services import (
 def run_retention(app: Flask, on: date, *, dry_run: bool = False) -> RetentionReport:
     """Plan (dry run) or apply the policy in app.config as of `on`; commits when it applies."""
     policy = RetentionPolicy.from_config(app.config)
+    upload_dir = Path(app.config["UPLOAD_DIR"])
     if dry_run:
-        report = plan_retention(policy, on)
+        report = plan_retention(policy, on, upload_dir)
         db_session.rollback()
         return report
-    result = apply_retention(policy, on)
+    result = apply_retention(policy, on, upload_dir)
     db_session.commit()
-    removed = remove_files(Path(app.config["UPLOAD_DIR"]), result.files_to_remove)
+    removed = remove_files(upload_dir, result.files_to_remove)
     report = RetentionReport(result.report.today, result.report.categories, removed)
     if report.total:
         record_run(report)

@@ -4,9 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
+from app.catalog.models import Course, CourseStatus
 from app.core.clock import now
 from app.core.db import db_session
 from app.scheduling.models import Meeting, SessionStatus, TrainingSession, session_instructors
@@ -120,3 +121,21 @@ def meetings_between(starts_at: datetime, ends_at: datetime, limit: int,
         .options(contains_eager(Meeting.training_session).joinedload(TrainingSession.course))
         .order_by(Meeting.starts_at, Meeting.id).limit(limit)).unique().all()
     return [row.Meeting for row in rows], (rows[0].total if rows else 0)
+
+
+def upcoming_sessions_page(course_id: int | None, after: tuple[datetime, int] | None,
+                           limit: int) -> list[TrainingSession]:
+    """Scheduled sessions still to start, open to everyone (not cohort-only), of published courses
+    (or of one course), in (start, id) order: the first `limit` after `after` (the API's cursor
+    paging). One statement, each with its course."""
+    stmt = (select(TrainingSession).join(Course, TrainingSession.course_id == Course.id)
+            .where(TrainingSession.status == SessionStatus.SCHEDULED, TrainingSession.starts_at > now(),
+                   TrainingSession.cohort_only.is_(False), Course.status == CourseStatus.PUBLISHED)
+            .options(contains_eager(TrainingSession.course)))
+    if course_id is not None:
+        stmt = stmt.where(TrainingSession.course_id == course_id)
+    if after is not None:
+        starts_at, session_id = after
+        stmt = stmt.where(or_(TrainingSession.starts_at > starts_at,
+                              and_(TrainingSession.starts_at == starts_at, TrainingSession.id > session_id)))
+    return list(db_session.scalars(stmt.order_by(TrainingSession.starts_at, TrainingSession.id).limit(limit)))

@@ -10,12 +10,10 @@ real commits (not the rolled-back `app` fixture); each test makes its own course
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from flask import Flask
 from sqlalchemy import func, select, update
 
 from app.assessment.models import (
@@ -35,8 +33,8 @@ from app.core.db import db_session
 from app.org.models import RoleName
 from app.scheduling.models import Meeting, TrainingSession
 from tests import factories
-from tests.conftest import build_app, migrate
-from tests.http_client import HttpClient, serve_in_thread
+from tests.http_client import HttpClient
+from tests.live_site import Site, served_site
 from tests.racing import Post, assert_all_redirected, post_at_once, told
 
 SPEC = {
@@ -50,30 +48,10 @@ SPEC = {
 }
 
 
-@dataclass
-class Site:
-    port: int
-    app: Flask
-    hr_login: str
-    errors: list[BaseException] = field(default_factory=list)
-
-    def browser(self, login: str) -> HttpClient:
-        return HttpClient("127.0.0.1", self.port).sign_in(login)
-
-
 @pytest.fixture(scope="module")
 def site(make_database_url: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    from app.org.reference import ensure_grades
-
-    application = build_app(make_database_url(), Path(tmp_path_factory.mktemp("assessment-race-uploads")))
-    migrate(application)
-    with application.app_context():
-        ensure_grades()
-        db_session.commit()
-        hr_login = factories.employee(factories.unit("人事課"), "SHUSA", roles=(RoleName.HR,)).employee_number
-    with serve_in_thread(application, "assessment-live-server") as (port, errors):
-        yield Site(port, application, hr_login, errors)
-
+    with served_site(make_database_url, tmp_path_factory, "assessment") as served:
+        yield served
 
 
 @pytest.fixture(autouse=True)

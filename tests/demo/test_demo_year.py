@@ -8,7 +8,8 @@ day would find it. Pinned days:
 - 2026-12-29 (the year-end closure): today's session still takes place (online), the one session of
   the demo on a closed day.
 
-Each test loads the demo inside the test's transaction (rolled back after it) at 10:00 Tokyo time.
+Each test works on a copy of its own of the demo loaded at 10:00 Tokyo time of its day (loaded once a
+session, tests/demo_db.py), so what it writes (a check-in, a job run) no other test sees.
 """
 from __future__ import annotations
 
@@ -46,20 +47,19 @@ from app.reports import figures as fig
 from app.reports.models import HalfYearReport
 from app.scheduling.models import Meeting, TrainingSession
 from tests import factories
+from tests.demo_db import DEMO_AT, DemoDatabases
 
-DOWN = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)  # 下期
+DOWN = DEMO_AT  # 2026-12-01 10:00, 下期
 UP = datetime(2026, 6, 15, 10, 0, tzinfo=TOKYO)  # 上期
 CLOSED = datetime(2026, 12, 29, 10, 0, tzinfo=TOKYO)  # 年末年始
 
 
 @contextmanager
-def demo_on(app: Flask, at: datetime) -> Iterator[dict[str, str]]:
-    """The demo loaded at `at` (time stands still there); yields the login of each role."""
-    with time_machine.travel(at, tick=False):
-        with app.app_context():
-            logins = {entry.role.split(" (")[0]: entry.login for entry in load_demo()}
-            db_session.commit()
-        yield logins
+def demo_on(demos: DemoDatabases, at: datetime) -> Iterator[tuple[Flask, dict[str, str]]]:
+    """A copy of the demo loaded at `at` (time stands still there); yields its app and the login of
+    each role."""
+    with demos.copy(at) as demo, time_machine.travel(at, tick=False):
+        yield demo.app, demo.logins
 
 
 def signed_in(app: Flask, login: str) -> FlaskClient:
@@ -127,8 +127,8 @@ def counts() -> dict[str, int]:
     return {model.__name__: db_session.scalar(select(func.count()).select_from(model)) or 0 for model in COUNTED}
 
 
-def test_in_the_second_half_the_demo_shows_this_fiscal_year_with_its_first_half_past(app):
-    with demo_on(app, DOWN) as logins:
+def test_in_the_second_half_the_demo_shows_this_fiscal_year_with_its_first_half_past(demo_databases):
+    with demo_on(demo_databases, DOWN) as (app, logins):
         with app.app_context():
             assert {c.fiscal_year for c in db_session.scalars(select(Course))} == {2026}
             # Every 上期 figure is real: participants, completions, attendance, quiz results, satisfaction.
@@ -166,8 +166,8 @@ def test_in_the_second_half_the_demo_shows_this_fiscal_year_with_its_first_half_
         assert "出席を登録しました" in check_in_now(app, logins["employee"])
 
 
-def test_in_the_first_half_the_past_first_half_is_last_years_and_this_years_training_has_begun(app):
-    with demo_on(app, UP) as logins:
+def test_in_the_first_half_the_past_first_half_is_last_years_and_this_years_training_has_begun(demo_databases):
+    with demo_on(demo_databases, UP) as (app, logins):
         with app.app_context():
             assert {c.fiscal_year for c in db_session.scalars(select(Course))} == {2026}
             published = db_session.scalars(select(HalfYearReport).where(HalfYearReport.published_at.is_not(None))).all()
@@ -185,8 +185,8 @@ def test_in_the_first_half_the_past_first_half_is_last_years_and_this_years_trai
         assert employee.name in team
 
 
-def test_each_role_finds_something_to_do(app):
-    with demo_on(app, DOWN) as logins:
+def test_each_role_finds_something_to_do(demo_databases):
+    with demo_on(demo_databases, DOWN) as (app, logins):
         employee, manager, hr = (person(app, logins[role]) for role in ("employee", "manager", "HR"))
         instructor, mentor = person(app, logins["instructor"]), person(app, logins["mentor"])
         with app.app_context():
@@ -241,23 +241,22 @@ def test_each_role_finds_something_to_do(app):
             assert done.result["counts"]["updated"] == 1 and done.result["counts"]["deactivated"] == 0
 
 
-def test_loading_twice_changes_nothing_and_the_same_day_builds_the_same_demo(app):
-    with time_machine.travel(DOWN, tick=False), app.app_context():
-        nested = db_session.begin_nested()
-        load_demo()
-        first = counts()
-        nested.rollback()
-        db_session.expunge_all()  # nothing of that demo is kept, not even in the session's identity map
-        assert counts()["Employee"] == 0
-        load_demo()  # the same day again, from nothing: the same demo
-        assert counts() == first
-        load_demo()  # and once more on top: nothing added
-        assert counts() == first
+def test_loading_twice_changes_nothing_and_the_same_day_builds_the_same_demo(app, demo_databases):
+    with demo_on(demo_databases, DOWN) as (loaded, _logins):
+        with loaded.app_context():
+            first = counts()  # the demo of that day, loaded from nothing (once a session)
+            load_demo()  # once more on top: nothing added
+            db_session.commit()
+            assert counts() == first
+        with app.app_context():  # an empty database
+            assert counts()["Employee"] == 0
+            load_demo()  # the same day again, from nothing: the same demo
+            assert counts() == first
         assert first["Completion"] > 50 and first["QuizAttempt"] > 20 and first["SurveyResponse"] > 40
 
 
-def test_on_a_closed_day_todays_session_still_takes_place_online_and_is_the_only_one(app):
-    with demo_on(app, CLOSED) as logins:
+def test_on_a_closed_day_todays_session_still_takes_place_online_and_is_the_only_one(demo_databases):
+    with demo_on(demo_databases, CLOSED) as (app, logins):
         with app.app_context():
             training_session = todays_session()
             assert training_session is not None and training_session.online_url and not training_session.location

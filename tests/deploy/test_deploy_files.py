@@ -18,6 +18,7 @@ import pytest
 
 from app.demo.organisation import DEMO_PASSWORD
 from tests.http_client import HttpClient
+from tests.log_capture import append_output
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -96,9 +97,12 @@ def production_env(make_database_url: Callable[[], str], tmp_path: Path) -> Iter
                TRUSTED_PROXY_COUNT="0", MANABI_TEST_PORT=str(port), LOG_FORMAT="json")
     flask = str(ROOT / ".venv" / "bin" / "flask") if (ROOT / ".venv").exists() else "flask"
     upgraded = subprocess.run([flask, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    append_output("flask db upgrade", upgraded.stderr)
     assert upgraded.returncode == 0, upgraded.stderr
-    logins = subprocess.run([flask, "demo", "load"], cwd=ROOT, env=env, check=True, capture_output=True,
-                            text=True, timeout=300).stdout
+    loaded = subprocess.run([flask, "demo", "load"], cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+                            timeout=300)
+    append_output("flask demo load", loaded.stderr)  # its log; stdout is the list of logins it prints
+    logins = loaded.stdout
     hr_line = next(line for line in logins.splitlines() if line.strip().startswith("HR"))
     env["MANABI_TEST_HR_LOGIN"] = hr_line.split(")", 1)[1].split()[0]
     yield env
@@ -165,6 +169,8 @@ def test_the_units_command_lines_serve_the_app_and_run_the_scheduler(production_
     finally:
         web_log = stop(web)
         scheduler_log = stop(scheduler)
+        append_output("manabi-web.service", web_log)
+        append_output("manabi-scheduler.service", scheduler_log)
     assert web.returncode == 0, web_log
     signed_in = [json.loads(line) for line in web_log.splitlines() if '"endpoint": "auth.login"' in line]
     assert [(line["method"], line["status"]) for line in signed_in][-1] == ("POST", 302), web_log

@@ -53,6 +53,7 @@ from app.scheduling.models import TrainingSession
 from app.scheduling.services import SessionDetails, cancel_session, update_session
 from tests import factories
 from tests.conftest import build_app, migrate
+from tests.log_capture import append_output
 from tests.mailsink import MailSink, _Handler, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,6 +159,7 @@ def finish(process: subprocess.Popen[str], timeout: float = 60) -> dict[str, int
         process.kill()
         process.communicate()
         raise
+    append_output("flask reminders deliver-due", err)
     assert process.returncode == 0, err[-3000:]
     match = _REPORT.search(out)
     assert match, (out, err[-3000:])
@@ -187,11 +189,35 @@ def test_two_scheduler_processes_at_once_deliver_each_message_exactly_once(outbo
 
 
 class SlowSmtp(SmtpTransport):
-    """This process's sender, slowed down so the extra sender has started before the work runs out."""
+    """This process's sender, which holds its first message until the extra sender process has
+    claimed a batch of its own (importing the app in a new process can take seconds on a busy
+    machine, long enough for this one to send everything alone), then sends a little slowly."""
+
+    def __init__(self, host: str, port: int, *, database_url: str, other: str) -> None:
+        super().__init__(host, port)
+        self.database_url, self.other, self.waited = database_url, other, False
 
     def send(self, mail):  # type: ignore[no-untyped-def]
+        if not self.waited:
+            self.waited = True
+            self._wait_for_the_other_sender()
         time.sleep(0.03)
         super().send(mail)
+
+    def _wait_for_the_other_sender(self) -> None:
+        from sqlalchemy import create_engine, func
+
+        engine = create_engine(self.database_url)
+        try:
+            deadline = time.monotonic() + 120  # a bound, not a timing: the assertion below says what went wrong
+            while time.monotonic() < deadline:
+                with engine.connect() as connection:
+                    if connection.scalar(select(func.count()).select_from(Notification)
+                                         .where(Notification.claimed_by == self.other)):
+                        return
+                time.sleep(0.05)
+        finally:
+            engine.dispose()
 
 
 def test_a_backlog_goes_out_from_two_sender_processes_each_message_exactly_once(outbox: Outbox) -> None:
@@ -205,7 +231,8 @@ def test_a_backlog_goes_out_from_two_sender_processes_each_message_exactly_once(
     try:
         with outbox.app.app_context():
             report = deliver_with_senders(outbox.app, at, worker="first", senders=2, batch=40,
-                                          transport=SlowSmtp("127.0.0.1", sink.port))
+                                          transport=SlowSmtp("127.0.0.1", sink.port, other="first/1",
+                                                             database_url=outbox.app.config["DATABASE_URL"]))
         sink.wait_for(len(ids), timeout=5)
         received = arrivals(sink)
     finally:
@@ -298,7 +325,7 @@ def test_scheduler_killed_mid_batch_and_restarted_loses_nothing_and_resends_only
                 assert process.poll() is None, "the scheduler finished before it could be killed"
                 os.kill(process.pid, signal.SIGKILL)
         finally:
-            process.communicate(timeout=30)
+            append_output("flask reminders deliver-due (killed)", process.communicate(timeout=30)[1])
         # The victim's own clock had run no longer than this when it died (its sweep time is `at`
         # plus that), so its last heartbeat expires no later than `at + lived + ttl`.
         lived = timedelta(seconds=time.monotonic() - started)

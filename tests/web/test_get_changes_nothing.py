@@ -108,6 +108,7 @@ ENDPOINT_ARGUMENT_KINDS: dict[tuple[str, str], str] = {
     ("completion.verify", "code"): "certificate_code",
     ("enrollment.feed", "token"): "calendar_token",
     ("auth.unlock", "token"): "unlock_token",
+    ("auth.oidc_callback", "name"): "oidc_provider",
     **{(endpoint, "code"): "elearning_course_code" for endpoint in (
         "elearning.module", "elearning.page", "elearning.media", "elearning.manage_media",
         "assessment.self_paced_quiz", "assessment.self_paced_result")},
@@ -121,6 +122,13 @@ UNFILLABLE: dict[str, str] = {
 ONLY_REDIRECTS: dict[str, str] = {
     "completion.my_transcript": "the signed-in person's own transcript page",
     "ops.metrics": "answers only a scraper's bearer token, never a signed-in role (tests/web/test_metrics.py)",
+    # The JSON API answers only a personal access token, never a browser's cookie: 401 to every role
+    # here (tests/api crawls it with tokens, schemathesis included; tests/test_permission_matrix.py).
+    **dict.fromkeys(("api_catalog.list_courses", "api_catalog.get_course", "api_catalog.list_sessions",
+                     "api_enrolments.list_my_enrolments", "api_enrolments.get_my_enrolment"),
+                    "answers only an API token (401 problem to a browser)"),
+    "auth.oidc_callback": "a provider's return address: without a sign-in in progress, back to the sign-in page "
+                          "(or home when signed in); a real provider's answer is in tests/auth/test_oidc.py",
 }
 
 WORLD_VALUES = 2  # values of each kind tried besides the role's own
@@ -404,6 +412,7 @@ def _build_world(application: Flask, upload_dir: Path) -> World:
                 "module_key": ["main", "prestudy"],
                 "page_number": [1, 2],
                 "media_name": ["figure.png"],
+                "oidc_provider": ["pref"],  # none is configured in this world: back to the sign-in page
             },
         )
         for role in world.logins:

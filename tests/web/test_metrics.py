@@ -125,7 +125,7 @@ def test_a_scrape_sends_the_same_statements_however_many_messages_wait(app, clie
         for n, kind in enumerate(("followup_todo", "session_moved", "session_cancelled") * 4):
             queue(person.id, kind, f"metrics:many:{n}")
         db_session.commit()
-    assert statements() == few == 2  # the outbox aggregate and the lease row
+    assert statements() == few == 3  # the outbox aggregate, the lease row and the jobs' run rows
 
 
 def test_with_a_multiprocess_directory_a_scrape_adds_up_every_workers_requests(tmp_path):

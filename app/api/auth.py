@@ -1,0 +1,89 @@
+"""Who calls the API: "Authorization: Bearer mnb_..." and nothing else.
+
+A browser's session cookie is never read here (and the language comes from the request alone),
+so a page on another site cannot make a signed-in browser write through the API: the blueprint is
+exempt from CSRF because it accepts no ambient credential at all.
+
+Each request with a token counts against the token's budget per minute
+(API_RATE_LIMIT_PER_MINUTE) in `api_rate_windows`: one atomic upsert, INSERT ... ON CONFLICT DO
+UPDATE ... RETURNING the count, so every gunicorn worker counts the same. The first request of a
+minute also notes the token's `last_used_at` and drops its older windows. When the count commits:
+- a read (GET, HEAD) commits it at once, so that the read itself holds no write lock (SQLite);
+- a write keeps it in its own transaction (one connection for the whole request, which matters
+  when a crowd enrols at once): the view commits it with its change, and a refused write (any
+  4xx after the count) rolls back and counts again (`keep_count_of_refused_request`). Views
+  therefore commit on every path that answers normally and never refuse after committing.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from math import ceil
+
+from flask import current_app, request
+from sqlalchemy import delete, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from werkzeug.exceptions import TooManyRequests, Unauthorized
+
+from app.api.models import ApiRateWindow, ApiToken
+from app.api.tokens import usable_token
+from app.core.clock import now
+from app.core.db import SAFE_METHODS, begin_write_transaction, db_session
+from app.permissions import ApiCaller, api_caller, remember_api_caller
+from app.web.locale import choose_locale_without_database
+
+WINDOW = timedelta(minutes=1)
+
+
+def count_request(token_id: int, current: datetime) -> int:
+    """Count one request of the token in the current minute; returns the minute's count so far."""
+    window = current.replace(second=0, microsecond=0)
+    insert = postgresql_insert if db_session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(ApiRateWindow).values(token_id=token_id, window_started_at=window, requests=1)
+    counted = db_session.scalar(statement.on_conflict_do_update(
+        index_elements=[ApiRateWindow.token_id, ApiRateWindow.window_started_at],
+        set_={"requests": ApiRateWindow.requests + 1}).returning(ApiRateWindow.requests)) or 1
+    if counted == 1:
+        db_session.execute(delete(ApiRateWindow).where(ApiRateWindow.token_id == token_id,
+                                                       ApiRateWindow.window_started_at < window))
+        db_session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=current)
+                           .execution_options(synchronize_session=False))
+    return counted
+
+
+def authenticate() -> None:
+    """Before every API view: read the token, count the request, remember the caller. No header:
+    no caller (a public endpoint answers; a protected one says 401 through `api_token`)."""
+    choose_locale_without_database()  # never load the cookie's user, not even for the language
+    header = request.headers.get("Authorization")
+    if header is None:
+        return
+    scheme, _, secret = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized()
+    begin_write_transaction()  # SQLite: the counter is written in this transaction, take the lock first
+    current = now()
+    token = usable_token(secret.strip(), current)
+    if token is None:
+        db_session.rollback()
+        raise Unauthorized()
+    counted = count_request(token.id, current)
+    limit = current_app.config["API_RATE_LIMIT_PER_MINUTE"]
+    if request.method in SAFE_METHODS or counted > limit:
+        db_session.commit()
+    if counted > limit:
+        window_end = current.replace(second=0, microsecond=0) + WINDOW
+        wait = max(1, ceil((window_end - current).total_seconds()))
+        raise TooManyRequests(retry_after=wait)
+    remember_api_caller(ApiCaller(token.employee, token.id, token.scope_set))
+
+
+def keep_count_of_refused_request() -> None:
+    """A write refused after it was counted (422, 404, 409, 412 ...): its transaction is undone, the
+    count made again and committed, so refusals use up the budget like anything else."""
+    caller = api_caller()
+    if caller is None or request.method in SAFE_METHODS:
+        return
+    db_session.rollback()
+    count_request(caller.token_id, now())
+    db_session.commit()
