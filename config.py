@@ -38,6 +38,8 @@ def _oidc_providers() -> dict[str, dict[str, str]]:
 
 class Config:
     SECRET_KEY: str | None = os.environ.get("SECRET_KEY")
+    # How long a request waits for a free pooled PostgreSQL connection before the 503 page.
+    DATABASE_POOL_TIMEOUT = float(os.environ.get("DATABASE_POOL_TIMEOUT", "10"))
     DATABASE_URL: str | None = os.environ.get("DATABASE_URL")
 
     # Sessions and cookies

@@ -84,7 +84,7 @@ db_session = scoped_session(
 )
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_timeout: float = 10) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and explicit BEGINs. A
     database error's text leaves out the statement's values (names, addresses, free text), so a
     logged exception carries none (`hide_parameters`)."""
@@ -96,8 +96,9 @@ def make_engine(url: str) -> Engine:
         _configure_sqlite(engine, in_memory="poolclass" in kwargs)
         return engine
     # An unreachable host (not a refused connection) would hold a worker for the TCP timeout
-    # before the 503 page: give up connecting after 5 s, and on a free pooled connection after 10.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=10,
+    # before the 503 page: give up connecting after 5 s, and on a free pooled connection after
+    # DATABASE_POOL_TIMEOUT (10 s).
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=pool_timeout,
                          connect_args={"connect_timeout": 5}, hide_parameters=True)
 
 
@@ -136,7 +137,7 @@ def get_engine(app: Flask) -> Engine:
 
 
 def init_app(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_POOL_TIMEOUT", 10))
     app.extensions["manabi.engine"] = engine
     app.extensions["manabi.bind"] = engine
 
