@@ -37,7 +37,7 @@ from app.auth.services import PasswordSignIn
 from app.core.clock import today
 from app.core.db import db_session
 from app.core.text_safety import find_unsafe
-from app.org.cli import print_report
+from app.org.cli import bar_progress, print_report
 from app.org.models import Unit
 from app.org.reference import ensure_grades
 from app.org.services import (
@@ -174,14 +174,7 @@ def sync_ldap_cmd(apply_: bool, as_of: object) -> None:
         raise SystemExit(1) from None
     ensure_grades()
     with click.progressbar(length=max(len(people), 1), label="Checking", file=sys.stderr) as bar:
-        last = 0
-
-        def progress(done: int, total: int) -> None:
-            nonlocal last
-            bar.length = total
-            bar.update(done - last)
-            last = done
-
+        progress = bar_progress(bar)
         with force_locale("en"):  # no request, no locale: the command speaks English throughout
             sync = plan_directory_sync(people, units, as_of=effective,
                                        person_attributes=dict(settings.person_attributes or {}),

@@ -4,6 +4,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 from flask.cli import with_appcontext
@@ -14,6 +15,19 @@ from app.core.db import db_session
 from app.org.reference import ensure_grades
 from app.org.services import ImportReport, import_staff
 from app.org.unit_import import import_units
+
+
+def bar_progress(bar: Any) -> Callable[[int, int], None]:
+    """A (done, total) progress callback, as the import services report it, that moves a click bar."""
+    last = 0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        bar.length = total
+        bar.update(done - last)
+        last = done
+
+    return progress
 
 
 @click.group("org", help="The organisation: units and staff list import.")
@@ -62,14 +76,7 @@ def import_cmd(file: Path, dry_run: bool, as_of: object) -> None:
     raw = file.read_bytes()
     with click.progressbar(length=max(raw.count(b"\n"), 1), label=f"Importing {file.name}",
                            file=sys.stderr) as bar:
-        last = 0
-
-        def progress(done: int, total: int) -> None:
-            nonlocal last
-            bar.length = total
-            bar.update(done - last)
-            last = done
-
+        progress = bar_progress(bar)
         # No request here, so no locale to select: the command speaks English throughout.
         with force_locale("en"):
             report = import_staff(raw, None, as_of=effective, dry_run=dry_run, on_progress=progress)
