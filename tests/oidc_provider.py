@@ -20,6 +20,7 @@ import hmac
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class Knobs:
     wrong_audience: bool = False
     token_endpoint_down: bool = False  # 503 with an HTML body from /token
     employee_number_in_userinfo_only: bool = False
+    groups_in_id_token: int = 0  # that many group ids in the ID token (Entra ID sends up to 200)
 
 
 @dataclass
@@ -202,6 +204,9 @@ class Provider:
             claims["name"] = user.name
         if for_userinfo or not self.knobs.employee_number_in_userinfo_only:
             claims["employee_number"] = user.employee_number
+        if not for_userinfo and self.knobs.groups_in_id_token:
+            claims["groups"] = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"group-{n}"))  # as random as real ones
+                                for n in range(self.knobs.groups_in_id_token)]
         return claims
 
 

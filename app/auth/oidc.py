@@ -56,6 +56,10 @@ _CLIENTS = "manabi.oidc_clients"  # in app.extensions: name -> (Provider, client
 # In the Flask session while signed in through a provider (for single logout), and during a flow.
 PROVIDER_KEY = "oidc_provider"
 ID_TOKEN_KEY = "oidc_id_token"
+# The ID token is kept in the (signed) session cookie for logout's id_token_hint only while it is
+# small: a browser drops a cookie over 4 KB, and an Entra ID token with many groups is bigger.
+# Without it, logout sends client_id alone and the provider asks the person to confirm.
+ID_TOKEN_COOKIE_LIMIT = 2000
 NEXT_KEY = "oidc_next"
 
 
@@ -246,7 +250,7 @@ def end_session_url(name: str | None, id_token: str | None, post_logout_redirect
     or None: not signed in through a provider, or it has no end-session endpoint, or it cannot be
     reached (the Manabi session has ended anyway)."""
     provider = find_provider(name)
-    if provider is None or not id_token:
+    if provider is None:
         return None
     client = _client(provider)
     try:
@@ -256,7 +260,7 @@ def end_session_url(name: str | None, id_token: str | None, post_logout_redirect
     if not metadata.get("end_session_endpoint"):
         return None
     created: dict[str, Any] = client.create_logout_url(
-        post_logout_redirect_uri=post_logout_redirect_uri, id_token_hint=id_token, client_id=provider.client_id)
+        post_logout_redirect_uri=post_logout_redirect_uri, id_token_hint=id_token or None, client_id=provider.client_id)
     return str(created["url"])
 
 

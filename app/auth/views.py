@@ -149,8 +149,8 @@ def oidc_callback(name: str) -> ResponseReturnValue:
     if employee is None or not employee.is_active:
         return render_template("auth/oidc_no_account.html", provider=provider, value=identity.value,
                                inactive=employee is not None), 403
-    return _complete_sign_in(employee, False, next_url,
-                             {oidc.PROVIDER_KEY: provider.name, oidc.ID_TOKEN_KEY: identity.id_token})
+    kept = identity.id_token if len(identity.id_token) <= oidc.ID_TOKEN_COOKIE_LIMIT else ""
+    return _complete_sign_in(employee, False, next_url, {oidc.PROVIDER_KEY: provider.name, oidc.ID_TOKEN_KEY: kept})
 
 
 @bp.route("/logout", methods=["POST"])

@@ -259,6 +259,21 @@ def test_signing_out_ends_the_session_and_signs_out_at_the_provider(app, visit, 
     assert "error=access_denied" in again.headers["Location"]
 
 
+def test_a_large_id_token_stays_out_of_the_cookie_and_logout_still_reaches_the_provider(app, visit, op, oidc_person):
+    """An Entra ID token with 150 groups is ~7 KB: kept in the cookie, the browser would drop the
+    cookie (4 KB) and the person could never stay signed in."""
+    op.knobs.groups_in_id_token = 150
+    signed = visit.sign_in()
+    assert signed.headers["Location"] == "/"
+    cookie = visit.client.get_cookie(app.config.get("SESSION_COOKIE_NAME", "session"))
+    assert cookie is not None and len(cookie.value) < 4000
+    assert visit.client.get("/").status_code == 200
+    response = visit.client.post("/logout", data={"csrf_token": factories.csrf_token(visit.client, "/")})
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query["client_id"] == [CLIENT_ID] and "id_token_hint" not in query
+    assert visit.client.get("/").status_code == 302
+
+
 def test_signing_out_after_a_password_sign_in_stays_on_this_site(visit, op, oidc_person):
     factories.login_as(visit.client, oidc_person)
     response = visit.client.post("/logout", data={"csrf_token": factories.csrf_token(visit.client, "/")})
