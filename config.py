@@ -116,9 +116,12 @@ class Config:
     LDAP_USER_BASE = os.environ.get("LDAP_USER_BASE", "")
     LDAP_USER_FILTER = os.environ.get("LDAP_USER_FILTER", "(employeeNumber={login})")
     LDAP_TIMEOUT_SECONDS = int(os.environ.get("LDAP_TIMEOUT_SECONDS", 5))
-    # `flask org sync-ldap`: the people (under LDAP_USER_BASE) and units it reads. The attributes
-    # read are in app/auth/directory.py (PERSON_ATTRIBUTES, UNIT_ATTRIBUTES); override some with
-    # LDAP_PERSON_ATTRIBUTES / LDAP_UNIT_ATTRIBUTES (JSON objects, e.g. {"head": "managedBy"}).
+    # `flask org sync-ldap`: the people (under LDAP_USER_BASE) and units (under LDAP_UNIT_BASE; none
+    # when unset) it reads. The attributes read are in app/auth/directory.py (PERSON_ATTRIBUTES,
+    # UNIT_ATTRIBUTES); override some with LDAP_PERSON_ATTRIBUTES / LDAP_UNIT_ATTRIBUTES (JSON
+    # objects, e.g. {"head": "managedBy"}). A unit's keys: code, name, name_en, sort_order, head (a
+    # person's DN; "" reads no heads) and parent (an attribute holding the parent's unit code; ""
+    # by default: the unit entry above it in the tree).
     LDAP_PEOPLE_FILTER = os.environ.get("LDAP_PEOPLE_FILTER", "(objectClass=inetOrgPerson)")
     LDAP_UNIT_BASE = os.environ.get("LDAP_UNIT_BASE", "")
     LDAP_UNIT_FILTER = os.environ.get("LDAP_UNIT_FILTER", "(objectClass=organizationalUnit)")

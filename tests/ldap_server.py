@@ -9,7 +9,10 @@ If slapd is missing the tests fail: they never silently skip the directory.
 The directory (suffix dc=pref,dc=example,dc=jp):
 
     ou=system   cn=manabi            the service account Manabi searches with
-    ou=units    ou=K01 (総務部) > ou=K0101 (人事課), ou=K0102 (財政課)   seeAlso names the head
+    ou=units    ou=K01 (総務部) > ou=K0101 (人事課), ou=K0102 (財政課)   organizationalUnit: ou (the
+                                     code), description (the name), seeAlso (the head's DN),
+                                     businessCategory (the parent's code, for LDAP_UNIT_ATTRIBUTES
+                                     {"parent": "businessCategory"}; the tree says the same)
     ou=people   uid=...              inetOrgPerson: employeeNumber, cn, sn, givenName, mail,
                                      departmentNumber (the unit code), title (the grade code)
 """
@@ -155,8 +158,9 @@ def _people_ldif() -> str:
     ]
     for unit in UNITS:  # parents first
         head = f"seeAlso: {person(unit.head_uid).dn}\n" if unit.head_uid else ""
+        parent = f"businessCategory: {unit.parent}\n" if unit.parent else ""
         blocks.append(f"dn: {dn_of(unit)}\nobjectClass: organizationalUnit\nou: {unit.code}\n"
-                      f"description: {unit.name}\n{head}")
+                      f"description: {unit.name}\n{head}{parent}")
     for p in PEOPLE:
         blocks.append(
             f"dn: {p.dn}\nobjectClass: inetOrgPerson\nuid: {p.uid}\ncn: {p.family} {p.given}\nsn: {p.family}\n"

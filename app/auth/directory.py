@@ -43,7 +43,10 @@ PERSON_ATTRIBUTES = {
 UNIT_ATTRIBUTES = {
     "code": "ou",
     "name": "description",
-    "head": "seeAlso",  # a DN; Active Directory: "managedBy"
+    "name_en": "",  # none: a known unit keeps its English name
+    "sort_order": "",  # none: a known unit keeps its order, a new one follows the directory's
+    "parent": "",  # none: the unit entry above it in the tree; else the attribute holding the parent's code
+    "head": "seeAlso",  # a DN; Active Directory: "managedBy"; none: heads are not read
 }
 
 

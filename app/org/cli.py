@@ -14,7 +14,7 @@ from app.core.clock import today
 from app.core.db import db_session
 from app.org.reference import ensure_grades
 from app.org.services import ImportReport, import_staff
-from app.org.unit_import import import_units
+from app.org.unit_import import UnitImportReport, import_units
 
 
 def bar_progress(bar: Any) -> Callable[[int, int], None]:
@@ -35,10 +35,21 @@ def org_group() -> None:
     pass
 
 
+def print_unit_changes(report: UnitImportReport, prefix: str = "") -> None:
+    """The units a plan adds, updates and moves (each count's label after `prefix`)."""
+    for label, lines in (("added", report.added), ("updated", report.updated), ("moved", report.moved)):
+        click.echo(f"  {prefix}{label}: {len(lines)}")
+        for line in lines[:50]:
+            click.echo(f"    {line}")
+        if len(lines) > 50:
+            click.echo(f"    … and {len(lines) - 50} more")
+    click.echo(f"  {prefix}unchanged: {report.unchanged}")
+
+
 def print_report(report: ImportReport, *, dry_run: bool, filename: str = "",
-                 where: Callable[[int], str] | None = None) -> None:
+                 where: Callable[[int], str] | None = None, units: UnitImportReport | None = None) -> None:
     """The plan or the problems. `where(line)` names a row's source instead of "file:line" (the
-    directory sync names each entry's DN)."""
+    directory sync names each entry's DN); `units`: the units planned with the people, listed first."""
     if report.issues:
         click.echo(f"{len(report.issues)} problem(s); nothing was applied:", err=True)
         for issue in report.issues:
@@ -51,6 +62,8 @@ def print_report(report: ImportReport, *, dry_run: bool, filename: str = "",
         return
     heading = "Would change (dry run, nothing applied):" if dry_run else "Applied:"
     click.echo(f"{heading} encoding={report.encoding}")
+    if units is not None:
+        print_unit_changes(units, "units ")
     for label, changes in (("added", report.added), ("transferred", report.transferred),
                            ("updated", report.updated), ("reactivated", report.reactivated),
                            ("deactivated", report.deactivated), ("unit heads", report.heads)):
@@ -114,10 +127,4 @@ def import_units_cmd(file: Path, dry_run: bool) -> None:
         db_session.commit()
     click.echo(("Would change (dry run, nothing applied):" if dry_run else "Applied:")
                + f" encoding={report.encoding}")
-    for label, lines in (("added", report.added), ("updated", report.updated), ("moved", report.moved)):
-        click.echo(f"  {label}: {len(lines)}")
-        for line in lines[:50]:
-            click.echo(f"    {line}")
-        if len(lines) > 50:
-            click.echo(f"    … and {len(lines) - 50} more")
-    click.echo(f"  unchanged: {report.unchanged}")
+    print_unit_changes(report)

@@ -30,7 +30,7 @@ from app.jobs.services import enqueue
 from app.org.models import Employee
 from app.org.queries import staff_fingerprint
 from app.org.reference import ensure_grades
-from app.org.services import ImportReport, apply_staff_import, import_staff, plan_staff_import
+from app.org.services import ImportReport, apply_staff_import, import_staff, lock_staff_list, plan_staff_import
 from app.web.locale import gettext as _
 
 KIND = "org.staff_import"
@@ -154,6 +154,7 @@ def run_staff_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
     # Apply in one short write transaction, against the very data the plan was worked out from.
     progress.phase("applying", done=plan.report.rows, total=plan.report.rows)
     begin_write_transaction()
+    lock_staff_list()  # PostgreSQL: an API upsert or a directory sync cannot commit between check and apply
     if is_stale(staged):
         raise stale
     report = apply_staff_import(plan, actor)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from app.audit.services import record_event
 from app.core.clock import now
@@ -154,6 +154,8 @@ class _RowChecker:
     seen_numbers: dict[str, int] = field(default_factory=dict)  # -> line
     seen_emails: dict[str, int] = field(default_factory=dict)  # lower-case -> line
     heads: dict[str, int] = field(default_factory=dict)  # unit code -> line
+    # Names another row in a message: None says "line 3" (a file); the API says "people[3]".
+    where: Callable[[int], str] | None = None
 
     def check(self, row: StaffRow) -> ValidRow | None:
         """The row checked field by field (every problem reported); None when it has any issue."""
@@ -178,6 +180,9 @@ class _RowChecker:
             self._issue(row, "employee_number", _("is empty"))
         elif len(number) > 32:
             self._issue(row, "employee_number", _("is longer than 32 characters"))
+        elif number in self.seen_numbers and self.where is not None:
+            self._issue(row, "employee_number", _("%(number)s appears twice (also in %(other)s)",
+                                                  number=number, other=self.where(self.seen_numbers[number])))
         elif number in self.seen_numbers:
             self._issue(row, "employee_number", _("%(number)s appears twice (also on line %(other)s)",
                                                   number=number, other=self.seen_numbers[number]))
@@ -212,7 +217,10 @@ class _RowChecker:
             self._issue(row, "email", _("%(value)s is not a valid e-mail address", value=email))
             return email
         key = email.lower()
-        if key in self.seen_emails:
+        if key in self.seen_emails and self.where is not None:
+            self._issue(row, "email", _("%(value)s appears twice (also in %(other)s)",
+                                        value=email, other=self.where(self.seen_emails[key])))
+        elif key in self.seen_emails:
             self._issue(row, "email", _("%(value)s appears twice (also on line %(other)s)",
                                         value=email, other=self.seen_emails[key]))
         else:
@@ -251,7 +259,10 @@ class _RowChecker:
         if mark and not is_head and mark not in NOT_HEAD_MARKS:
             self._issue(row, "is_head", _("%(value)s is not a yes/no value", value=value))
         if is_head and unit is not None:
-            if unit.code in self.heads:
+            if unit.code in self.heads and self.where is not None:
+                self._issue(row, "is_head", _("division %(unit)s already has a head in %(other)s",
+                                              unit=unit.code, other=self.where(self.heads[unit.code])))
+            elif unit.code in self.heads:
                 self._issue(row, "is_head", _("division %(unit)s already has a head on line %(other)s",
                                               unit=unit.code, other=self.heads[unit.code]))
             else:
@@ -260,12 +271,14 @@ class _RowChecker:
 
 
 def validate_staff_rows(rows: list[StaffRow], report: ImportReport, people: dict[str, KnownPerson],
-                        on_progress: ProgressCallback | None = None) -> list[ValidRow]:
+                        on_progress: ProgressCallback | None = None, *,
+                        where: Callable[[int], str] | None = None) -> list[ValidRow]:
     """Validate: check each row's fields against the organisation (`people` is `load_people()`).
 
     Every problem of every row is appended to `report.issues`, each naming the row's line in the
     file and the field. Returns the rows without issues. `on_progress(done, total)` is called every
     200 rows and after the last: checking (e-mail syntax above all) is most of an import's time.
+    `where(line)` names another row in a message ("also in people[3]"); by default "also on line 3".
     """
     grades: dict[str, Grade] = {}
     for grade in db_session.scalars(select(Grade)):
@@ -277,6 +290,7 @@ def validate_staff_rows(rows: list[StaffRow], report: ImportReport, people: dict
         owners_by_email={person.email.lower(): number for number, person in people.items()},
         numbers_in_file={row.values.get("employee_number", "") for row in rows},
         issues=report.issues,
+        where=where,
     )
     valid: list[ValidRow] = []
     total = len(rows)
@@ -389,13 +403,14 @@ def _plan_leavers(plan: StaffImportPlan, valid: list[ValidRow], people: dict[str
 
 
 def plan_staff_changes(valid: list[ValidRow], people: dict[str, KnownPerson], report: ImportReport, *,
-                       as_of: date) -> StaffImportPlan:
+                       as_of: date, deactivate_missing: bool = True) -> StaffImportPlan:
     """Plan: compare the valid rows with `people` (`load_people()`) and work out every change.
 
     Newcomers are added; people whose division or grade changes move (transferred), details
     are updated, people back in the file are reactivated; active staff missing from the file
     leave (outside mentors never do); heads change as the file and the leavers say. Each change
     is listed in `report` too. Reads the units and grades; writes nothing.
+    `deactivate_missing=False` plans only the rows given (a partial update: nobody leaves).
     """
     plan = StaffImportPlan(report, as_of)
     units_by_id = {u.id: u for u in db_session.scalars(select(Unit).order_by(Unit.id))}
@@ -407,7 +422,8 @@ def plan_staff_changes(valid: list[ValidRow], people: dict[str, KnownPerson], re
             plan.added.append(item)
         else:
             _plan_person(plan, person, item, units_by_id, grades_by_id)
-    _plan_leavers(plan, valid, people)
+    if deactivate_missing:
+        _plan_leavers(plan, valid, people)
     _plan_heads(plan, valid, people, units_by_id)
     return plan
 
@@ -430,6 +446,19 @@ def plan_staff_import(raw: bytes, *, as_of: date, on_progress: ProgressCallback 
 
 
 # --- step 4: apply ---------------------------------------------------------------------------
+
+STAFF_LOCK_KEY = 0x4D414E4142490001  # "MANABI" + 1: the advisory lock of the staff list (PostgreSQL)
+
+
+def lock_staff_list() -> None:
+    """Take the staff list's lock until the transaction ends, BEFORE reading what a plan is made
+    from (`load_people()`): a second import waits, then plans from what the first one wrote.
+
+    PostgreSQL: a transaction-level advisory lock (`pg_advisory_xact_lock`). SQLite: nothing more to
+    do, every writing transaction holds the database's one write lock from its first statement
+    (app/core/db.py, BEGIN IMMEDIATE)."""
+    if db_session.get_bind().dialect.name == "postgresql":
+        db_session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STAFF_LOCK_KEY})
 
 
 def _open_placements(employee_id: int | None = None) -> dict[int, tuple[int, date]]:
@@ -561,8 +590,9 @@ def _expire_bulk_written() -> None:
             db_session.expire(instance)
 
 
-def apply_staff_import(plan: StaffImportPlan, actor: Employee | None) -> ImportReport:
-    """Apply: write a plan (see StaffImportPlan) in a few bulk statements and record the audit event.
+def apply_staff_import(plan: StaffImportPlan, actor: Employee | None, *, source: str = "") -> ImportReport:
+    """Apply: write a plan (see StaffImportPlan) in a few bulk statements and record the audit event
+    (its summary says "as of <date>", then `source` if given: who sent it, e.g. a system account).
 
     Transfers and promotions close the old placement and open a new one dated `as_of` (a second
     move on the same day edits the new placement in place); reactivated people get a new one too.
@@ -584,7 +614,7 @@ def apply_staff_import(plan: StaffImportPlan, actor: Employee | None) -> ImportR
     if plan.leaving:
         emit(EmployeesDeactivated(tuple(sorted(p.id for p in plan.leaving))))  # their sessions end (app/auth)
     record_event(actor, "org.staff_imported", "staff_list", None,
-                 after=report.counts(), summary=f"as of {as_of.isoformat()}")
+                 after=report.counts(), summary=f"as of {as_of.isoformat()}" + (f"; {source}" if source else ""))
     emit(StaffImported(as_of))  # what people owe follows the new organisation (app/catalog)
     db_session.flush()
     report.applied = True

@@ -9,9 +9,14 @@ code (所属コード), name (所属名), name_en (英語名, optional), parent 
 Units are matched by code: new codes are added, changed names and orders updated, a changed parent
 moves the unit with everything under it. Units missing from the file are left as they are (a file
 may list one department). Any problem (a row naming its line and column) applies nothing.
+
+The planner takes rows from any source, each a line number and values by key (`plan_units`): the
+file's lines here, the directory's entries in `flask org sync-ldap` (app/auth/directory_sync.py),
+which plans and applies units with the same steps before the people, in one transaction.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -19,7 +24,7 @@ from sqlalchemy import select
 from app.audit.services import record_event
 from app.core.db import db_session
 from app.org.models import Employee, Unit, UnitKind
-from app.org.services import ImportIssue, announce_approvers_changed, create_unit
+from app.org.services import ImportIssue, announce_approvers_changed, create_unit, lock_staff_list
 from app.org.staff_csv import StaffFileError, StaffRow, read_file
 from app.web.locale import gettext as _
 
@@ -64,6 +69,17 @@ class UnitImportReport:
                 "unchanged": self.unchanged}
 
 
+@dataclass
+class UnitImportPlan:
+    """What `apply_units` will write, worked out by reading alone (`plan_units`): true of the data
+    it was read from, so apply it in the same transaction."""
+
+    report: UnitImportReport
+    rows: list[UnitRow] = field(default_factory=list)
+    existing: dict[str, Unit] = field(default_factory=dict)  # by code, as read
+    moved: list[str] = field(default_factory=list)  # codes of the known units that change parent
+
+
 def import_units(raw: bytes, actor: Employee | None, *, dry_run: bool) -> UnitImportReport:
     """Read, check and (unless a dry run or any problem) apply the units file in the caller's
     transaction. The report of a dry run lists the same changes as the real run."""
@@ -74,23 +90,40 @@ def import_units(raw: bytes, actor: Employee | None, *, dry_run: bool) -> UnitIm
         report.issues = [ImportIssue(p.line, p.field, p.message) for p in error.problems]
         return report
     report.encoding, report.columns = unit_file.encoding, unit_file.labels
-    existing = {unit.code: unit for unit in db_session.scalars(select(Unit))}
-    rows = _checked_rows(unit_file.rows, existing, report.issues)
-    if report.issues:
-        return report
-    _plan(rows, existing, report)
     if not dry_run:
-        _apply(rows, existing, actor, report)
-    return report
+        lock_staff_list()  # before reading what the plan is made from: a second import waits, then plans
+    plan = plan_units(unit_file.rows, report)
+    if report.issues or dry_run:
+        return report
+    return apply_units(plan, actor)
 
 
-def _checked_rows(rows: list[StaffRow], existing: dict[str, Unit], issues: list[ImportIssue]) -> list[UnitRow]:
+def plan_units(rows: list[StaffRow], report: UnitImportReport, *, keep: Iterable[str] = ()) -> UnitImportPlan:
+    """Check and plan units given as rows from any source: each row's `line` is what its issues
+    name, its values are keyed code, name, name_en, parent (a unit code, "" for the top) and
+    sort_order. `keep`: the keys the source does not carry at all ("name", "name_en"): a known unit
+    keeps its own value (a new one must still have a name). Every problem goes to `report.issues`;
+    the changes are listed in `report`. Reads the units; writes nothing."""
+    plan = UnitImportPlan(report, existing={unit.code: unit for unit in db_session.scalars(select(Unit))})
+    plan.rows = _checked_rows(rows, plan.existing, report.issues, frozenset(keep))
+    if not report.issues:
+        _plan(plan)
+    return plan
+
+
+def _checked_rows(rows: list[StaffRow], existing: dict[str, Unit], issues: list[ImportIssue],
+                  keep: frozenset[str]) -> list[UnitRow]:
     checked: list[UnitRow] = []
     first_line: dict[str, int] = {}
     for position, row in enumerate(rows, start=1):
         values = row.values
         code, name = values.get("code", ""), values.get("name", "")
         name_en, parent = values.get("name_en", "") or None, values.get("parent", "") or None
+        known = existing.get(code)
+        if known is not None and "name" in keep:
+            name = known.name
+        if known is not None and "name_en" in keep:
+            name_en = known.name_en
         problems = len(issues)
         if not code:
             issues.append(ImportIssue(row.line, "code", _("the unit code is empty")))
@@ -135,8 +168,9 @@ def _checked_rows(rows: list[StaffRow], existing: dict[str, Unit], issues: list[
     return checked
 
 
-def _plan(rows: list[UnitRow], existing: dict[str, Unit], report: UnitImportReport) -> None:
-    for row in rows:
+def _plan(plan: UnitImportPlan) -> None:
+    report, existing = plan.report, plan.existing
+    for row in plan.rows:
         label = f"{row.code} {row.name}"
         unit = existing.get(row.code)
         if unit is None:
@@ -146,6 +180,7 @@ def _plan(rows: list[UnitRow], existing: dict[str, Unit], report: UnitImportRepo
         parent_code = _parent_code(unit, existing)
         if parent_code != row.parent:
             report.moved.append(f"{label}: {parent_code or '-'} → {row.parent or '-'}")
+            plan.moved.append(row.code)
             changed = True
         order = unit.sort_order if row.sort_order is None else row.sort_order
         if (unit.name, unit.name_en, unit.sort_order) != (row.name, row.name_en, order) or not unit.is_active:
@@ -154,10 +189,22 @@ def _plan(rows: list[UnitRow], existing: dict[str, Unit], report: UnitImportRepo
         report.unchanged += not changed
 
 
-def _apply(rows: list[UnitRow], existing: dict[str, Unit], actor: Employee | None,
-           report: UnitImportReport) -> None:
-    by_code = dict(existing)
-    pending = list(rows)
+def apply_units(plan: UnitImportPlan, actor: Employee | None, *, summary: str = "") -> UnitImportReport:
+    """Apply a plan without issues: write the units (`write_units`), then tell who may have a new
+    head and record the audit event (`units_applied`). Flushes; the caller commits."""
+    write_units(plan)
+    units_applied(plan, actor, summary=summary)
+    return plan.report
+
+
+def write_units(plan: UnitImportPlan) -> None:
+    """Write the units of a plan without issues: parents before their children, every moved
+    subtree's paths anew. Flushes. Alone (without `units_applied`), for a plan of people made
+    against the new chart in the same transaction (`flask org sync-ldap`)."""
+    if plan.report.issues:
+        raise ValueError("a plan with issues cannot be applied")
+    by_code = dict(plan.existing)
+    pending = list(plan.rows)
     while pending:  # parents first: the checks above guarantee every round places at least one
         ready = [row for row in pending if row.parent is None or row.parent in by_code]
         for row in ready:
@@ -176,12 +223,15 @@ def _apply(rows: list[UnitRow], existing: dict[str, Unit], actor: Employee | Non
         pending = [row for row in pending if row not in ready]
     _recompute_paths(list(by_code.values()))
     db_session.flush()
-    if report.moved:
-        # Everyone under a moved unit (its new path) may answer to a new head from now on.
-        moved = [by_code[line.split(" ", 1)[0]].path for line in report.moved]
-        announce_approvers_changed(actor, (), moved, "units_imported")
-    record_event(actor, "org.units_imported", "unit_list", None, after=report.counts())
-    report.applied = True
+
+
+def units_applied(plan: UnitImportPlan, actor: Employee | None, *, summary: str = "") -> None:
+    """After `write_units`, once the change is to stay: everyone under a moved unit (its new path)
+    may answer to a new head from now on (ApproversChanged), and the audit event."""
+    if plan.moved:
+        announce_approvers_changed(actor, (), [plan.existing[code].path for code in plan.moved], "units_imported")
+    record_event(actor, "org.units_imported", "unit_list", None, after=plan.report.counts(), summary=summary)
+    plan.report.applied = True
 
 
 def _parent_code(unit: Unit, existing: dict[str, Unit]) -> str | None:
