@@ -74,6 +74,7 @@ class Permission(enum.StrEnum):
     JOBS_JOB_READ = "jobs:job:read"  # any background job's page (one's own is always visible)
     PRIVACY_DISCLOSE = "privacy:record:disclose"  # someone's disclosure file (開示請求); one's own: signed in
     OPS_VIEW = "ops:operations:read"  # the operator's page: scheduler, outbox, queue, database, version
+    API_CLIENTS_MANAGE = "api:client:manage"  # register and revoke the API's system accounts (OAuth clients)
 
 
 EMPLOYEE = "employee"
@@ -123,6 +124,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.AUDIT_EVENT_READ,
             Permission.REPORTS_COMPLIANCE_READ,
             Permission.OPS_VIEW,
+            Permission.API_CLIENTS_MANAGE,
         }
     ),
 }
@@ -424,6 +426,17 @@ def manages_now(user: Employee, employee_id: int) -> bool:
         .where(Employee.id == employee_id, headed.head_id == user.id, headed.is_active.is_(True)).limit(1)) is not None
 
 
+def can_follow_request(user: Employee, enrolment: Enrolment) -> bool:
+    """A request on the API's approvals: whoever may decide it, or could have (someone else's
+    request that went through approval and that `user` may view: decided, forwarded, withdrawn),
+    so that the loser of a race reads what happened. One's own request is not here."""
+    if can_decide_enrolment(user, enrolment):
+        return True
+    if is_own_enrolment(user, enrolment) or enrolment.approval_stage == ApprovalStage.NOT_REQUIRED:
+        return False
+    return can_view_enrolment(user, enrolment)
+
+
 def can_decide_enrolment_now(actor: Employee, enrolment: Enrolment) -> bool:
     """`can_decide_enrolment` for the decision itself: a manager's right is read again from the
     organisation as committed now (`manages_now`). HR's is a role, unaffected by transfers."""
@@ -633,18 +646,68 @@ def require(*permissions: Permission) -> Callable[[F], F]:
 # --- the JSON API: a Bearer token, never a browser's session cookie ----------------------------
 # app/api/auth.py reads the token before the view and remembers who called (`remember_api_caller`);
 # `api_token` then judges the endpoint like `require` judges a page: no caller 401, a scope the
-# token lacks or a permission its owner lacks 403. Object rules use the same predicates as the web.
+# token lacks or a permission its holder lacks 403. Object rules use the same predicates as the web.
+# A token's holder is a person (a personal access token: their own roles) or a system account (an
+# OAuth 2 client: the permissions of its one system role below, and no person to act for).
+
+SYSTEM_ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    # The 人事給与システム: pushes staff and placements, pulls completions and certificates.
+    "personnel_system": frozenset({Permission.ORG_STAFF_IMPORT, Permission.ORG_EMPLOYEE_READ,
+                                   Permission.REPORTS_ORG_READ, Permission.REPORTS_TEAM_READ_ANY}),
+    # A system acting as HR does (reports, the outbox's state, staff): HR's permissions exactly.
+    "hr": ROLE_PERMISSIONS[RoleName.HR],
+}
 
 _API_CALLER_KEY = "_manabi_api_caller"  # on g: this request's ApiCaller
 
 
 @dataclass(frozen=True)
 class ApiCaller:
-    """Who calls the API in this request: a token's active owner, and what the token allows."""
+    """Who calls the API in this request, and what the token allows: a token's active owner, or
+    a system account (`employee` None, `system_role` set) acting with its role."""
 
-    employee: Employee
+    employee: Employee | None
     token_id: int
     scopes: frozenset[str]
+    system_role: str | None = None
+    system_name: str = ""  # the system account's name, for the audit trail
+    holder: str = ""  # whose budget and idempotency keys: "token:<id>" or "client:<id>" (ApiToken.holder)
+
+    def may(self, permission: Permission) -> bool:
+        if self.employee is not None:
+            return has_permission(self.employee, permission)
+        return permission in SYSTEM_ROLE_PERMISSIONS.get(self.system_role or "", frozenset())
+
+    def can_view_course(self, course: Course) -> bool:
+        """The catalog through the API: as `can_view_course` for a person; published courses only
+        for a system account that cannot edit the catalog."""
+        return course.status == CourseStatus.PUBLISHED or self.may(Permission.CATALOG_COURSE_EDIT)
+
+
+def completion_people_filter(caller: ApiCaller) -> ColumnElement[bool] | None:
+    """The Employee rows whose completions an API caller sees: everyone for the organisation's
+    reports (HR, the personnel system); a manager's team page's people (the active staff of the
+    subtrees they head, not themselves); None for anyone else (403)."""
+    if caller.may(Permission.REPORTS_ORG_READ):
+        return true()
+    manager = caller.employee
+    if manager is None or not caller.may(Permission.REPORTS_TEAM_READ):
+        return None
+    return and_(Employee.unit_id.in_(select(Unit.id).where(managed_unit_filter(manager))),
+                Employee.is_active.is_(True), Employee.id != manager.id)
+
+
+def useful_token_scopes(user: Employee) -> list[str]:
+    """The scopes worth offering `user` for a personal access token: what a token may do is
+    judged again on every call, so this only keeps the account page from offering the useless."""
+    scopes = ["read", "enrol"]
+    if has_permission(user, Permission.ENROLLMENT_APPROVE):
+        scopes.append("approve")
+    if has_role(user, RoleName.INSTRUCTOR) or has_permission(user, Permission.ATTENDANCE_MANAGE):
+        scopes.append("attend")
+    if has_permission(user, Permission.ORG_STAFF_IMPORT):
+        scopes.append("staff")
+    return scopes
 
 
 def remember_api_caller(caller: ApiCaller) -> None:
@@ -656,8 +719,18 @@ def api_caller() -> ApiCaller | None:
     return caller
 
 
-def api_token(scope: str, *permissions: Permission) -> Callable[[F], F]:
-    """An API endpoint: a valid token with `scope` whose owner holds every listed permission."""
+def api_person() -> Employee:
+    """The person an endpoint acts for (after `api_token(..., person=True)` let the call in)."""
+    caller = api_caller()
+    if caller is None or caller.employee is None:
+        abort(401)
+    return caller.employee
+
+
+def api_token(scope: str, *permissions: Permission, person: bool = False) -> Callable[[F], F]:
+    """An API endpoint: a valid token with `scope` whose holder has every listed permission.
+    `person=True`: the endpoint acts for a person (one's own enrolments, one's approvals or
+    roster), so a system account's token is refused (403)."""
 
     def decorator(view: F) -> F:
         @wraps(view)
@@ -665,13 +738,16 @@ def api_token(scope: str, *permissions: Permission) -> Callable[[F], F]:
             caller = api_caller()
             if caller is None:
                 abort(401)
+            if person and caller.employee is None:
+                abort(403, description=_("This endpoint acts for a person: use a personal access token."))
             if scope not in caller.scopes:
                 abort(403, description=_("This token does not have the %(scope)s scope.", scope=scope))
-            if not all(has_permission(caller.employee, p) for p in permissions):
+            if not all(caller.may(p) for p in permissions):
                 abort(403)
             return view(*args, **kwargs)
 
-        return _mark(wrapper, f"api:{scope}" + "".join(f",{p}" for p in permissions))  # type: ignore[return-value]
+        marker = f"api:{scope}" + "".join(f",{p}" for p in permissions) + (",person" if person else "")
+        return _mark(wrapper, marker)  # type: ignore[return-value]
 
     return decorator
 

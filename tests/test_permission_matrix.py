@@ -21,6 +21,8 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "ops.metrics": ("GET", "/metrics", frozenset(ROLES)),  # no token configured: 404; tests/web/test_metrics.py
     "ops.operations": ("GET", "/admin/operations", frozenset({"admin"})),
     "auth.login": ("GET", "/login", frozenset(ROLES)),
+    # The OAuth 2 token endpoint authenticates a client itself (tests/api/test_clients.py): no grant 400.
+    "api_oauth.issue_token": ("POST", "/api/v1/oauth/token", frozenset(ROLES)),
     "auth.logout": ("POST", "/logout", frozenset(ROLES)),
     # OpenID Connect sign-in (tests/auth/test_oidc.py): no provider is configured here, so starting
     # one is 404; the provider's return address sends a callback nobody started back to the sign-in page.
@@ -166,20 +168,42 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
     "api_tokens.index": ("GET", "/account/tokens", ALL_SIGNED_IN),
     "api_tokens.create": ("POST", "/account/tokens", ALL_SIGNED_IN),  # no fields sent: the form again (400)
     "api_tokens.revoke": ("POST", "/account/tokens/999999/revoke", frozenset()),  # own tokens only: 404
+    "api_clients.index": ("GET", "/admin/api-clients", frozenset({"admin"})),
+    "api_clients.create": ("POST", "/admin/api-clients", frozenset({"admin"})),  # no fields sent: the form (400)
+    "api_clients.revoke": ("POST", "/admin/api-clients/mnbc_nobody/revoke", frozenset()),  # no such client: 404
 }
 
-# The JSON API (/api/v1): endpoint -> (method, path template, roles allowed), called with a token
-# of every scope made for the role (test_api_access). Without a token it is 401 for everyone, a
-# signed-in browser's cookie included (test_api_ignores_the_session_cookie). "{enrolment}" is the
-# team member's ("other"): nobody else's enrolment exists through the API (404).
+# The JSON API (/api/v1): endpoint -> (method, path template, callers allowed), called with a
+# token of every scope made for the role, and as "system": a system account (an OAuth 2 client of
+# the personnel_system role, every scope it may have) (test_api_access). Without a token it is
+# 401 for everyone, a signed-in browser's cookie included (test_api_ignores_the_session_cookie).
+# "{enrolment}" is the team member's ("other"): nobody else's enrolment exists through the API (404).
+API_CALLERS = (*ROLES, "system")
 API_ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
-    "api_catalog.list_courses": ("GET", "/api/v1/courses", ALL_SIGNED_IN),
-    "api_catalog.get_course": ("GET", "/api/v1/courses/{course}", ALL_SIGNED_IN),
-    "api_catalog.list_sessions": ("GET", "/api/v1/sessions", ALL_SIGNED_IN),
+    "api_catalog.list_courses": ("GET", "/api/v1/courses", ALL_SIGNED_IN | {"system"}),
+    "api_catalog.get_course": ("GET", "/api/v1/courses/{course}", ALL_SIGNED_IN | {"system"}),
+    "api_catalog.list_sessions": ("GET", "/api/v1/sessions", ALL_SIGNED_IN | {"system"}),
     "api_enrolments.list_my_enrolments": ("GET", "/api/v1/me/enrolments", ALL_SIGNED_IN),
     "api_enrolments.get_my_enrolment": ("GET", "/api/v1/me/enrolments/{enrolment}", frozenset()),
     "api_enrolments.enrol_me": ("POST", "/api/v1/sessions/{session}/enrolments", ALL_SIGNED_IN),
     "api_enrolments.cancel_my_enrolment": ("DELETE", "/api/v1/me/enrolments/{enrolment}", frozenset()),
+    "api_approvals.list_approvals": ("GET", "/api/v1/approvals", frozenset({"manager", "hr"})),
+    # the fixture's enrolment needed no approval (policy none, confirmed): nobody's to decide, 404 for
+    # the manager and HR too; deciding a real request: tests/api/test_approvals.py
+    "api_approvals.get_approval": ("GET", "/api/v1/approvals/{enrolment}", frozenset()),
+    "api_approvals.decide_approval": ("POST", "/api/v1/approvals/{enrolment}/decision", frozenset()),
+    "api_staff.post_staff_changes": ("POST", "/api/v1/staff/changes", frozenset({"hr", "system"})),
+    # reports:organisation:read (HR, the personnel system) or reports:team:read (a manager: their
+    # team's); the administrator holds neither. The fixture records no completion: one that does not
+    # exist is a 404 for everyone allowed and a 403 for the rest (visibility: tests/api/test_completions.py)
+    "api_completions.list_completions": ("GET", "/api/v1/completions", frozenset({"manager", "hr", "system"})),
+    "api_completions.get_completion": ("GET", "/api/v1/completions/2147483647", frozenset()),
+    "api_outbox.outbox_status": ("GET", "/api/v1/outbox", frozenset({"hr"})),
+    "api_outbox.list_failures": ("GET", "/api/v1/outbox/failures", frozenset({"hr"})),
+    # the fixture's session has no instructor: HR alone takes its attendance (the instructor: 404)
+    "api_attendance.get_meeting_attendance": ("GET", "/api/v1/meetings/{meeting}/attendance", frozenset({"hr"})),
+    "api_attendance.set_meeting_attendance": ("PUT", "/api/v1/meetings/{meeting}/attendance/{enrolment}",
+                                              frozenset({"hr"})),
 }
 
 
@@ -263,20 +287,28 @@ def test_access(app, people, endpoint, role):
         assert status in (403, 404), f"{role} must not reach {endpoint} (got {status})"
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", API_CALLERS)
 @pytest.mark.parametrize("endpoint", sorted(API_ACCESS))
 def test_api_access(app, people, endpoint, role):
-    from app.api.tokens import create_token
+    from app.api.clients import CLIENT_SCOPES, create_client
+    from app.api.tokens import SCOPES, create_token
     from app.core.clock import today
     from app.core.db import db_session
     from app.org.models import Employee
+    from tests.api.conftest import client_token
 
     method, template, allowed = API_ACCESS[endpoint]
     headers = {"If-Match": "*"}
-    if role != "anonymous":
+    if role == "system":
+        with app.app_context():
+            made = create_client(None, "matrix", "personnel_system", list(CLIENT_SCOPES))
+            db_session.commit()
+            secret = client_token(app.test_client(), made.client.client_id, made.secret)
+        headers["Authorization"] = f"Bearer {secret}"
+    elif role != "anonymous":
         with app.app_context():
             person = db_session.get(Employee, people[role][0])
-            secret = create_token(person, "matrix", ["read", "enrol"], today() + timedelta(days=7)).secret
+            secret = create_token(person, "matrix", list(SCOPES), today() + timedelta(days=7)).secret
             db_session.commit()
         headers["Authorization"] = f"Bearer {secret}"
     path = template.format(**{name: value[0] for name, value in people.items()})

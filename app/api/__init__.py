@@ -23,11 +23,26 @@ from flask_smorest.utils import prepare_response
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from app.api import auth, catalog, docs, enrolments, errors, token_views
+from app.api import (
+    approvals,
+    attendance,
+    auth,
+    catalog,
+    client_views,
+    completions,
+    docs,
+    enrolments,
+    errors,
+    oauth,
+    outbox,
+    staff,
+    token_views,
+)
 from app.api.schemas import ProblemSchema
 from app.web.ids import ID_MAX, IdConverter
 
-RESOURCES: tuple[ApiBlueprint, ...] = (catalog.bp, enrolments.bp)
+RESOURCES: tuple[ApiBlueprint, ...] = (catalog.bp, enrolments.bp, approvals.bp, attendance.bp, completions.bp,
+                                        staff.bp, outbox.bp)
 
 
 class ManabiApi(Api):
@@ -70,9 +85,15 @@ def init_app(app: Flask, csrf: CSRFProtect) -> ManabiApi:
     app.config.setdefault("API_SPEC_OPTIONS", {
         "info": {"description": "Training catalog and enrolments of Manabi. Authenticate with a personal "
                                 "access token: `Authorization: Bearer mnb_...` (made on the account page)."},
-        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                                          "description": "A personal access token (mnb_...)."}}},
-        "security": [{"bearerAuth": []}],
+        "components": {"securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer",
+                           "description": "A personal access token (mnb_...), or a system account's access token."},
+            "clientCredentials": {"type": "oauth2", "description": "A system account (an OAuth 2 client registered "
+                                  "by an administrator) gets an hour-long Bearer token with its id and secret.",
+                                  "flows": {"clientCredentials": {"tokenUrl": oauth.TOKEN_PATH, "scopes": {
+                                      "read": "Read what the account's role may see.",
+                                      "staff": "Update staff and placements."}}}}}},
+        "security": [{"bearerAuth": []}, {"clientCredentials": []}],
     })
     app.config["OPENAPI_URL_PREFIX"] = None  # no smorest doc blueprint: app/api/docs.py serves the document
     api = ManabiApi(app)
@@ -82,5 +103,7 @@ def init_app(app: Flask, csrf: CSRFProtect) -> ManabiApi:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.bp)
     app.register_blueprint(token_views.bp)
+    app.register_blueprint(client_views.bp)
+    oauth.init_app(app, csrf)
     errors.init_app(app)
     return api

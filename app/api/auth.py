@@ -4,10 +4,11 @@ A browser's session cookie is never read here (and the language comes from the r
 so a page on another site cannot make a signed-in browser write through the API: the blueprint is
 exempt from CSRF because it accepts no ambient credential at all.
 
-Each request with a token counts against the token's budget per minute
-(API_RATE_LIMIT_PER_MINUTE) in `api_rate_windows`: one atomic upsert, INSERT ... ON CONFLICT DO
-UPDATE ... RETURNING the count, so every gunicorn worker counts the same. The first request of a
-minute also notes the token's `last_used_at` and drops its older windows. When the count commits:
+Each request with a token counts against its holder's budget per minute, API_RATE_LIMIT_PER_MINUTE
+(a personal token's own; a system account's, shared by its hourly tokens), in `api_rate_windows`:
+one atomic upsert, INSERT ... ON CONFLICT DO UPDATE ... RETURNING the count, so every gunicorn
+worker counts the same. The first request of a minute also notes the token's `last_used_at` and
+drops the holder's older windows. When the count commits:
 - a read (GET, HEAD) commits it at once, so that the read itself holds no write lock (SQLite);
 - a write keeps it in its own transaction (one connection for the whole request, which matters
   when a crowd enrols at once): the view commits it with its change, and a refused write (any
@@ -35,16 +36,16 @@ from app.web.locale import choose_locale_without_database
 WINDOW = timedelta(minutes=1)
 
 
-def count_request(token_id: int, current: datetime) -> int:
-    """Count one request of the token in the current minute; returns the minute's count so far."""
+def count_request(holder: str, token_id: int, current: datetime) -> int:
+    """Count one request of the holder in the current minute; returns the minute's count so far."""
     window = current.replace(second=0, microsecond=0)
     insert = postgresql_insert if db_session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(ApiRateWindow).values(token_id=token_id, window_started_at=window, requests=1)
+    statement = insert(ApiRateWindow).values(holder=holder, window_started_at=window, requests=1)
     counted = db_session.scalar(statement.on_conflict_do_update(
-        index_elements=[ApiRateWindow.token_id, ApiRateWindow.window_started_at],
+        index_elements=[ApiRateWindow.holder, ApiRateWindow.window_started_at],
         set_={"requests": ApiRateWindow.requests + 1}).returning(ApiRateWindow.requests)) or 1
     if counted == 1:
-        db_session.execute(delete(ApiRateWindow).where(ApiRateWindow.token_id == token_id,
+        db_session.execute(delete(ApiRateWindow).where(ApiRateWindow.holder == holder,
                                                        ApiRateWindow.window_started_at < window))
         db_session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=current)
                            .execution_options(synchronize_session=False))
@@ -67,7 +68,7 @@ def authenticate() -> None:
     if token is None:
         db_session.rollback()
         raise Unauthorized()
-    counted = count_request(token.id, current)
+    counted = count_request(token.holder, token.id, current)
     limit = current_app.config["API_RATE_LIMIT_PER_MINUTE"]
     if request.method in SAFE_METHODS or counted > limit:
         db_session.commit()
@@ -75,7 +76,10 @@ def authenticate() -> None:
         window_end = current.replace(second=0, microsecond=0) + WINDOW
         wait = max(1, ceil((window_end - current).total_seconds()))
         raise TooManyRequests(retry_after=wait)
-    remember_api_caller(ApiCaller(token.employee, token.id, token.scope_set))
+    client = token.client
+    remember_api_caller(ApiCaller(token.employee, token.id, token.scope_set, holder=token.holder,
+                                  system_role=client.role if client is not None else None,
+                                  system_name=client.name if client is not None else ""))
 
 
 def keep_count_of_refused_request() -> None:
@@ -85,5 +89,5 @@ def keep_count_of_refused_request() -> None:
     if caller is None or request.method in SAFE_METHODS:
         return
     db_session.rollback()
-    count_request(caller.token_id, now())
+    count_request(caller.holder, caller.token_id, now())
     db_session.commit()

@@ -12,7 +12,9 @@ from flask import Blueprint, Response, current_app, render_template
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 
+from app.api.clients import CLIENT_SCOPES
 from app.api.errors import PROBLEM_STATUSES, problem_details, problem_title
+from app.api.oauth import STANDARD_NAME, TOKEN_PATH
 from app.permissions import public
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -44,13 +46,15 @@ def spec_dict() -> dict[str, Any]:
         access = getattr(current_app.view_functions.get(rule.endpoint), "_access", "")
         if not access.startswith("api:"):
             continue
-        scope = access.removeprefix("api:").split(",")[0]
+        scope, *rest = access.removeprefix("api:").split(",")
+        for_system_accounts = "person" not in rest and scope in CLIENT_SCOPES
         item = spec.get("paths", {}).get(_ARGUMENT.sub(r"{\1}", rule.rule), {})
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             operation = item.get(method.lower())
             if operation is None:
                 continue
-            operation["security"] = [{"bearerAuth": [scope]}]
+            operation["security"] = [{"bearerAuth": [scope]},
+                                     *([{"clientCredentials": [scope]}] if for_system_accounts else [])]
             responses = operation.setdefault("responses", {})
             for status in _GUARD_RESPONSES:
                 responses.setdefault(status, {"$ref": f"#/components/responses/GUARD_{status}"})
@@ -79,6 +83,7 @@ class Operation:
     summary: str
     description: str
     scope: str
+    for_system_accounts: bool = False  # a system account's token (OAuth 2 client credentials) works too
     parameters: list[Parameter] = field(default_factory=list)
     responses: list[tuple[str, str, str]] = field(default_factory=list)  # status, description, schema
 
@@ -128,8 +133,9 @@ def operations(spec: dict[str, Any]) -> list[Operation]:
                 continue
             scopes = [scope for requirement in op.get("security", spec.get("security", [])) for scope in
                       requirement.get("bearerAuth", [])]
+            requirements = op.get("security", spec.get("security", []))
             operation = Operation(method.upper(), path, op.get("summary", ""), op.get("description", ""),
-                                  ", ".join(scopes))
+                                  ", ".join(scopes), any("clientCredentials" in r for r in requirements))
             for parameter in [*item.get("parameters", []), *op.get("parameters", [])]:
                 operation.parameters.append(Parameter(parameter["name"], parameter["in"],
                                                       bool(parameter.get("required")),
@@ -160,4 +166,4 @@ def docs() -> ResponseReturnValue:
                  Markup(str(escape(details[status])).replace("\ue000", "<code>").replace("\ue001", "</code>")))
                 for status in PROBLEM_STATUSES]
     return render_template("api/docs.html", spec=spec, operations=operations(spec), schemas=schemas(spec),
-                           problems=problems, code=code)
+                           problems=problems, code=code, token_path=TOKEN_PATH, oauth_standard=STANDARD_NAME)

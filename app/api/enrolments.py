@@ -4,23 +4,20 @@ services as the web's enrol and cancel buttons (app/enrollment/services.py), wit
 the token's owner acts for themselves."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
-from flask import Response, abort, jsonify, request, url_for
+from flask import Response, abort, jsonify, url_for
 from flask_smorest import Blueprint
 
-from app.api.errors import PROBLEM_MIMETYPE, problem
+from app.api.errors import problem, problem_doc
 from app.api.idempotency import claim, remember, replay_if_known, request_fingerprint
-from app.api.paging import decode_cursor, etag_matches, make_etag, next_link
+from app.api.paging import decode_cursor, etag_matches, if_match_required, make_etag, next_link
 from app.api.schemas import (
     EnrolmentPageSchema,
     EnrolmentSchema,
     IdempotencyHeaderSchema,
     IfMatchHeaderSchema,
     PageQuerySchema,
-    ProblemSchema,
 )
 from app.completion.services import completed_course_ids_many
 from app.core.clock import now
@@ -28,20 +25,17 @@ from app.core.db import db_session
 from app.enrollment import queries
 from app.enrollment.models import Enrolment
 from app.enrollment.services import EnrolmentError, cancel, current_policy, enrol
-from app.permissions import ApiCaller, api_caller, api_token, can_join_cohort_session, is_own_enrolment
+from app.permissions import ApiCaller, api_caller, api_person, api_token, can_join_cohort_session, is_own_enrolment
 from app.scheduling.queries import load_session
 from app.web.locale import gettext as _
 
 bp = Blueprint("api_enrolments", __name__, url_prefix="/api/v1",
                description="One's own enrolments: enrol, cancel, waitlist position.")
 
-def _problem(description: str) -> dict[str, Any]:
-    return {"schema": ProblemSchema, "content_type": PROBLEM_MIMETYPE, "description": description}
-
 
 def _caller() -> ApiCaller:
     caller = api_caller()
-    if caller is None:  # `api_token` has answered 401 already; this keeps the types honest
+    if caller is None or caller.employee is None:  # `api_token(person=True)` has answered already
         abort(401)
     return caller
 
@@ -71,19 +65,19 @@ def _enrolment_response(enrolment: Enrolment, status: int = 200) -> Response:
 def _own_enrolment_or_404(caller: ApiCaller, enrolment_id: int) -> Enrolment:
     """One's own enrolment; anyone else's does not exist here (404, as for no such row)."""
     enrolment = queries.load_enrolment(enrolment_id)
-    if enrolment is None or not is_own_enrolment(caller.employee, enrolment):
+    if enrolment is None or not is_own_enrolment(api_person(), enrolment):
         abort(404)
     return enrolment
 
 
 @bp.route("/me/enrolments", methods=["GET"])
-@api_token("read")
+@api_token("read", person=True)
 @bp.arguments(PageQuerySchema, location="query", as_kwargs=True)
 @bp.response(200, EnrolmentPageSchema)
 def list_my_enrolments(limit: int, cursor: str | None = None) -> dict[str, Any]:
     """The caller's enrolments, newest first, with their waitlist positions."""
     after = decode_cursor(cursor, {"before": int})
-    enrolments = queries.enrolments_page(_caller().employee.id, after["before"] if after else None, limit + 1)
+    enrolments = queries.enrolments_page(api_person().id, after["before"] if after else None, limit + 1)
     more = len(enrolments) > limit
     page = enrolments[:limit]
     positions = queries.positions_for(page)
@@ -92,7 +86,7 @@ def list_my_enrolments(limit: int, cursor: str | None = None) -> dict[str, Any]:
 
 
 @bp.route("/me/enrolments/<int:enrolment_id>", methods=["GET"])
-@api_token("read")
+@api_token("read", person=True)
 @bp.response(200, EnrolmentSchema, headers={"ETag": {"schema": {"type": "string"}}})
 def get_my_enrolment(enrolment_id: int) -> Response:
     """One of the caller's enrolments, with the ETag that a cancellation sends back as If-Match."""
@@ -100,11 +94,11 @@ def get_my_enrolment(enrolment_id: int) -> Response:
 
 
 @bp.route("/sessions/<int:session_id>/enrolments", methods=["POST"])
-@api_token("enrol")
+@api_token("enrol", person=True)
 @bp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
 @bp.response(201, EnrolmentSchema, headers={"ETag": {"schema": {"type": "string"}},
                                             "Location": {"schema": {"type": "string"}}})
-@bp.alt_response(409, **_problem("Refused by the enrolment rules (window closed, already enrolled, ...)."))
+@bp.alt_response(409, **problem_doc("Refused by the enrolment rules (window closed, already enrolled, ...)."))
 def enrol_me(session_id: int, idempotency_key: str | None = None) -> Response:
     """Enrol the caller in a session: a seat if one is free, else the waitlist (or a request
     awaiting approval, as the session's policy says). With an Idempotency-Key, a retry of the
@@ -114,11 +108,11 @@ def enrol_me(session_id: int, idempotency_key: str | None = None) -> Response:
     row = None
     if idempotency_key is not None:
         fingerprint = request_fingerprint()
-        replayed = replay_if_known(caller.token_id, idempotency_key, fingerprint, current)
+        replayed = replay_if_known(caller.holder, idempotency_key, fingerprint, current)
         if replayed is None:
-            row = claim(caller.token_id, idempotency_key, fingerprint, current)
+            row = claim(caller.holder, idempotency_key, fingerprint, current)
             if row is None:  # a request with this key committed meanwhile: answer what it answered
-                replayed = replay_if_known(caller.token_id, idempotency_key, fingerprint, now())
+                replayed = replay_if_known(caller.holder, idempotency_key, fingerprint, now())
         if replayed is not None:
             db_session.commit()  # the request's count (app/api/auth.py)
             return replayed
@@ -127,7 +121,7 @@ def enrol_me(session_id: int, idempotency_key: str | None = None) -> Response:
     training_session = load_session(session_id)
     if training_session is None:
         abort(404)  # refused: the key's claim is undone (app/api/auth.py keeps the count)
-    employee = caller.employee
+    employee = api_person()
     try:
         if training_session.cohort_only and not can_join_cohort_session(employee, training_session):
             raise EnrolmentError(_("This session is only for the participants of its cohort."))
@@ -144,26 +138,15 @@ def enrol_me(session_id: int, idempotency_key: str | None = None) -> Response:
     return response
 
 
-def _if_match_required(view: Callable[..., Response]) -> Callable[..., Response]:
-    """428 when If-Match is missing (before the headers are parsed, which would say 422)."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
-        if "If-Match" not in request.headers:
-            abort(428)
-        return view(*args, **kwargs)
-
-    return wrapper
-
 
 @bp.route("/me/enrolments/<int:enrolment_id>", methods=["DELETE"])
-@api_token("enrol")
-@_if_match_required
+@api_token("enrol", person=True)
+@if_match_required
 @bp.arguments(IfMatchHeaderSchema, location="headers", as_kwargs=True)
 @bp.response(200, EnrolmentSchema, headers={"ETag": {"schema": {"type": "string"}}})
-@bp.alt_response(409, **_problem("Already ended, or the cancellation deadline has passed."))
-@bp.alt_response(412, **_problem("If-Match does not match the enrolment's current ETag."))
-@bp.alt_response(428, **_problem("If-Match is missing."))
+@bp.alt_response(409, **problem_doc("Already ended, or the cancellation deadline has passed."))
+@bp.alt_response(412, **problem_doc("If-Match does not match the enrolment's current ETag."))
+@bp.alt_response(428, **problem_doc("If-Match is missing."))
 def cancel_my_enrolment(enrolment_id: int, if_match: str) -> Response:
     """Cancel one of the caller's enrolments, as the web's cancel button does (until the
     session's cancellation deadline). If-Match must carry the ETag read last."""
@@ -173,7 +156,7 @@ def cancel_my_enrolment(enrolment_id: int, if_match: str) -> Response:
         abort(412)
     try:
         with db_session.begin_nested():
-            cancel(caller.employee, enrolment, "", current_policy())
+            cancel(api_person(), enrolment, "", current_policy())
     except EnrolmentError as error:
         db_session.commit()  # nothing changed but the request's count (app/api/auth.py)
         return problem(409, str(error))

@@ -18,6 +18,7 @@ from flask import Flask, Response, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from app.api.schemas import ProblemSchema
 from app.core.db import db_session
 from app.web import errors as web_errors
 from app.web.locale import choose_locale_without_database
@@ -156,3 +157,8 @@ def init_app(app: Flask) -> None:
 
     app.register_error_handler(NotFound, answer_routing_error)
     app.register_error_handler(MethodNotAllowed, answer_routing_error)
+
+
+def problem_doc(description: str) -> dict[str, Any]:
+    """The documentation of a problem answer, for `@bp.alt_response(status, **problem_doc(...))`."""
+    return {"schema": ProblemSchema, "content_type": PROBLEM_MIMETYPE, "description": description}

@@ -1,9 +1,10 @@
-"""Idempotency keys for POSTs that create (`Idempotency-Key` header), kept per token for a day.
+"""Idempotency keys for POSTs that create (`Idempotency-Key` header), kept per holder for a day
+(a personal token, or a system account across its hourly tokens: `ApiToken.holder`).
 
 The first request with a key claims it (a row, in the same transaction as the change) and stores
 its answer; the same key with the same request (method, path, body) replays that answer with
 `Idempotent-Replayed: true`; the same key with another request is a 422. Two requests racing with
-one key: the database's unique (token, key) makes the second wait for the first and then replay
+one key: the database's unique (holder, key) makes the second wait for the first and then replay
 its answer (PostgreSQL), or run after it (SQLite takes the write lock first).
 """
 from __future__ import annotations
@@ -41,10 +42,14 @@ def _refuse_other_request() -> None:
         _("This key was used for a different request in the last 24 hours: use a new key.")]}})
 
 
-def replay_if_known(token_id: int, key: str, fingerprint: str, current: datetime) -> Response | None:
+def _holder(holder: str | int) -> str:
+    return holder if isinstance(holder, str) else f"token:{holder}"
+
+
+def replay_if_known(holder: str | int, key: str, fingerprint: str, current: datetime) -> Response | None:
     """The stored answer for this key, if it was used in the last day for the same request."""
     found = db_session.scalar(select(ApiIdempotencyKey).where(
-        ApiIdempotencyKey.token_id == token_id, ApiIdempotencyKey.key == key,
+        ApiIdempotencyKey.holder == _holder(holder), ApiIdempotencyKey.key == key,
         ApiIdempotencyKey.created_at > current - KEPT_FOR))
     if found is None:
         return None
@@ -58,12 +63,13 @@ def replay_if_known(token_id: int, key: str, fingerprint: str, current: datetime
     return response
 
 
-def claim(token_id: int, key: str, fingerprint: str, current: datetime) -> ApiIdempotencyKey | None:
-    """Claim the key for this request in the caller's transaction (after dropping the token's
+def claim(holder: str | int, key: str, fingerprint: str, current: datetime) -> ApiIdempotencyKey | None:
+    """Claim the key for this request in the caller's transaction (after dropping the holder's
     expired keys); None if another request holds it (roll back and replay theirs)."""
-    db_session.execute(delete(ApiIdempotencyKey).where(ApiIdempotencyKey.token_id == token_id,
+    holder = _holder(holder)
+    db_session.execute(delete(ApiIdempotencyKey).where(ApiIdempotencyKey.holder == holder,
                                                        ApiIdempotencyKey.created_at <= current - KEPT_FOR))
-    row = ApiIdempotencyKey(token_id=token_id, key=key, request_hash=fingerprint, status_code=0, response_body="",
+    row = ApiIdempotencyKey(holder=holder, key=key, request_hash=fingerprint, status_code=0, response_body="",
                             location="", created_at=current)
     try:
         with db_session.begin_nested():

@@ -9,9 +9,12 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
-from flask import request, url_for
+from flask import Response, request, url_for
+from flask import abort as http_abort
 from flask_smorest import abort
 
 from app.web.ids import ID_MAX
@@ -60,3 +63,15 @@ def etag_matches(if_match: str, etag: str) -> bool:
     """If-Match (RFC 9110): "*", or one of the listed ETags (weak ones never match)."""
     candidates = [candidate.strip() for candidate in if_match.split(",")]
     return "*" in candidates or etag in candidates
+
+
+def if_match_required(view: Callable[..., Response]) -> Callable[..., Response]:
+    """428 when If-Match is missing (before the headers are parsed, which would say 422)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        if "If-Match" not in request.headers:
+            http_abort(428)
+        return view(*args, **kwargs)
+
+    return wrapper

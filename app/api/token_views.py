@@ -12,10 +12,17 @@ from app.api.forms import NewTokenForm
 from app.api.tokens import MAX_LIFETIME_DAYS, PREFIX, TokenError, create_token, latest_expiry, revoke_token, tokens_of
 from app.core.clock import now, today
 from app.core.db import db_session
-from app.permissions import signed_in
+from app.permissions import signed_in, useful_token_scopes
 from app.web.locale import gettext as _
 
 bp = Blueprint("api_tokens", __name__)
+
+
+def _form(formdata: object = True) -> NewTokenForm:
+    form = NewTokenForm() if formdata else NewTokenForm(formdata=None)
+    offered = useful_token_scopes(current_user)
+    form.scopes.choices = [choice for choice in form.scopes.choices or [] if choice.value in offered]
+    return form
 
 
 def _page(form: NewTokenForm, secret: str | None = None, status: int = 200) -> ResponseReturnValue:
@@ -27,13 +34,13 @@ def _page(form: NewTokenForm, secret: str | None = None, status: int = 200) -> R
 @bp.route("/account/tokens")
 @signed_in
 def index() -> ResponseReturnValue:
-    return _page(NewTokenForm())
+    return _page(_form())
 
 
 @bp.route("/account/tokens", methods=["POST"])
 @signed_in
 def create() -> ResponseReturnValue:
-    form = NewTokenForm()
+    form = _form()
     if not form.validate_on_submit():
         return _page(form, status=400)
     try:
@@ -44,7 +51,7 @@ def create() -> ResponseReturnValue:
         return _page(form, status=400)
     db_session.commit()
     # Shown on this answer only: never stored, never in a redirect or a flash (the session cookie).
-    response = make_response(_page(NewTokenForm(formdata=None), secret=made.secret))
+    response = make_response(_page(_form(formdata=None), secret=made.secret))
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -11,10 +11,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import contains_eager
 
-from app.api.models import ApiToken
+from app.api.models import ApiClient, ApiToken
 from app.audit.services import record_event
 from app.core.clock import TOKYO, now, today
 from app.core.db import db_session, rows_changed
@@ -22,7 +22,10 @@ from app.org.models import Employee
 from app.web.locale import gettext as _
 
 PREFIX = "mnb_"
-SCOPES = ("read", "enrol")  # read: the catalog and one's enrolments; enrol: enrol and cancel oneself
+# What a token may be used for; what its holder may do there is still judged by app/permissions.py.
+# read: everything the holder may see; enrol: enrol and cancel oneself; approve: decide enrolment
+# requests; attend: record attendance; staff: update staff and placements (the personnel system).
+SCOPES = ("read", "enrol", "approve", "attend", "staff")
 MAX_LIFETIME_DAYS = 366
 _SECRET_BYTES = 32
 
@@ -55,7 +58,7 @@ def create_token(owner: Employee, name: str, scopes: list[str], expires_on: date
         raise TokenError(_("Choose at least one scope."))
     if expires_on <= today() or expires_on > latest_expiry():
         raise TokenError(_("Choose an expiry date between tomorrow and %(date)s.", date=latest_expiry().isoformat()))
-    secret = PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
+    secret = new_secret()
     current = now()
     token = ApiToken(employee_id=owner.id, name=name[:80], scopes=" ".join(chosen), token_hash=hash_secret(secret),
                      hint=secret[:8], created_at=current, expires_at=_end_of(expires_on))
@@ -90,11 +93,19 @@ def tokens_of(employee_id: int) -> list[ApiToken]:
 
 
 def usable_token(secret: str, current: datetime) -> ApiToken | None:
-    """The live token with this secret and its active owner (one statement), else None."""
+    """The live token with this secret and its active owner or live system account (one
+    statement), else None."""
     if not secret.startswith(PREFIX) or len(secret) > 100:
         return None
     return db_session.scalar(
-        select(ApiToken).join(Employee, ApiToken.employee_id == Employee.id)
+        select(ApiToken)
+        .outerjoin(Employee, ApiToken.employee_id == Employee.id)
+        .outerjoin(ApiClient, ApiToken.client_id == ApiClient.id)
         .where(ApiToken.token_hash == hash_secret(secret), ApiToken.revoked_at.is_(None),
-               ApiToken.expires_at > current, Employee.is_active.is_(True))
-        .options(contains_eager(ApiToken.employee)))
+               ApiToken.expires_at > current,
+               or_(Employee.is_active.is_(True), and_(ApiClient.id.is_not(None), ApiClient.revoked_at.is_(None))))
+        .options(contains_eager(ApiToken.employee), contains_eager(ApiToken.client)))
+
+
+def new_secret() -> str:
+    return PREFIX + secrets.token_urlsafe(_SECRET_BYTES)

@@ -9,6 +9,7 @@ import click
 from flask import Flask, current_app
 from werkzeug.serving import run_simple
 
+from app.api.cli import api_group
 from app.auth.cli import auth_group
 from app.auth.directory_sync import sync_ldap_cmd
 from app.backup.cli import backup_group
@@ -27,7 +28,7 @@ from app.retention.cli import retention_group
 def init_app(app: Flask) -> None:
     org_group.add_command(sync_ldap_cmd)  # `flask org sync-ldap`: in auth, which reads the directory
     for group in (db_group, org_group, demo_group, catalog_group, reminders_group, scheduler_group,
-                  backup_group, jobs_group, retention_group, auth_group, mail_group):
+                  backup_group, jobs_group, retention_group, auth_group, mail_group, api_group):
         app.cli.add_command(group)
     app.cli.add_command(serve_cmd)
 

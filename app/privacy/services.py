@@ -98,6 +98,7 @@ EMPLOYEE_COLUMNS: dict[str, str] = {
     "enrolments.requested_by_id": "excluded: another person's enrolment they requested",
     "enrolment_events.actor_id": "excluded: who changed an enrolment (another person's data when not theirs)",
     "attendance_marks.marked_by_id": "excluded: marks they gave other people",
+    "api_clients.created_by_id": "excluded: a system account they registered (not about them)",
     "quiz_answers.graded_by_id": "excluded: answers of other people they graded",
     "completions.recorded_by_id": "excluded: completions they recorded for other people",
     "cohort_applications.endorsed_by_id": "excluded: another person's application they endorsed",

@@ -29,6 +29,7 @@ class Notification(Base):
         Index("ix_notifications_due", "status", "due_at", "id"),  # the claim order
         Index("ix_notifications_recipient", "recipient_id", "id"),
         Index("ix_notifications_enrolment", "enrolment_id"),  # a few rows each: status need not churn it
+        Index("ix_notifications_sent_at", "sent_at"),  # the last delivery (API outbox status): max() reads one entry
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -69,15 +69,26 @@ def _as_a_client_would(case) -> None:  # type: ignore[no-untyped-def]
             case.headers["If-Match"] = "*"
 
 
-def test_the_document_is_openapi_3_1_with_bearer_tokens_and_problems(client):
+def test_the_document_is_openapi_3_1_with_bearer_tokens_and_problems(app, client):
     document = client.get("/api/v1/openapi.json").get_json()
     assert document["openapi"] == "3.1.0"
-    assert document["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "description": "A personal access token (mnb_...)."}
-    operations = [op for item in document["paths"].values() for op in item.values() if "responses" in op]
-    assert len(operations) == 7
-    for operation in operations:
-        assert operation["security"][0]["bearerAuth"] in (["read"], ["enrol"])
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"]["type"] == "http" and schemes["bearerAuth"]["scheme"] == "bearer"
+    flow = schemes["clientCredentials"]["flows"]["clientCredentials"]
+    assert flow["tokenUrl"] == "/api/v1/oauth/token" and set(flow["scopes"]) == {"read", "staff"}
+    operations = {(method.upper(), path): op for path, item in document["paths"].items()
+                  for method, op in item.items() if "responses" in op}
+    routes = {(method, rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}"))
+              for rule in app.url_map.iter_rules() if getattr(app.view_functions[rule.endpoint], "_access", "")
+              .startswith("api:") for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
+    assert set(operations) == routes  # every API route is documented, and nothing else
+    for (method, path), operation in operations.items():
+        scope = operation["security"][0]["bearerAuth"]
+        assert scope in (["read"], ["enrol"], ["approve"], ["attend"], ["staff"]), (method, path)
+        person_only = path.startswith(("/api/v1/me/", "/api/v1/approvals", "/api/v1/meetings")) \
+            or (path.endswith("/enrolments") and method == "POST")
+        # a system account's token is offered exactly where the endpoint does not act for a person
+        assert (len(operation["security"]) == 2) == (not person_only), (method, path)
         assert {"401", "403", "429", "default"} <= set(operation["responses"])
     problem = document["components"]["responses"]["DEFAULT_ERROR"]["content"]
     assert list(problem) == ["application/problem+json"]

@@ -106,6 +106,8 @@ PAGES: dict[str, list[tuple[str, Address]]] = {
         ("notifications", lambda t: "/notifications"),
         ("password", lambda t: "/account/password"),
         ("signed-in-browsers", lambda t: "/account/sessions"),
+        ("api-tokens", lambda t: "/account/tokens"),
+        ("api-reference", lambda t: "/api/v1/docs"),
     ],
     "manager": [
         ("home", lambda t: "/"),
@@ -149,6 +151,8 @@ PAGES: dict[str, list[tuple[str, Address]]] = {
         ("home", lambda t: "/"),
         ("audit-log", lambda t: "/admin/audit/"),
         ("staff", lambda t: "/org/staff"),
+        ("operations", lambda t: "/admin/operations"),
+        ("api-system-accounts", lambda t: "/admin/api-clients"),
     ],
     "mentor": [
         ("home", lambda t: "/"),
