@@ -28,7 +28,7 @@ from sqlalchemy.orm import joinedload
 
 from app.api.enrolments import enrolment_etag
 from app.api.errors import problem, problem_doc
-from app.api.paging import decode_cursor, etag_matches, if_match_required, next_link
+from app.api.paging import decode_keyset_cursor, etag_matches, if_match_required, next_link
 from app.api.schemas import IfMatchHeaderSchema, PageLinksSchema, PageQuerySchema
 from app.core.db import db_session
 from app.core.text_safety import UnsafeText, check_single_line
@@ -182,17 +182,7 @@ def _with_request(view: Callable[..., Response]) -> Callable[..., Response]:
 def list_approvals(limit: int, cursor: str | None = None) -> dict[str, Any]:
     """The requests awaiting the caller's decision, oldest first: the rows of the web's approvals
     page (their team's requests at the manager's stage; for HR, every request at HR's stage)."""
-    after = decode_cursor(cursor, {"requested_at": str, "id": int})
-    position = None
-    if after is not None:
-        try:
-            requested_at = datetime.fromisoformat(after["requested_at"])
-        except ValueError:
-            requested_at = None
-        if requested_at is None or requested_at.tzinfo is None:
-            decode_cursor("-", {})  # the same refusal as any other cursor this API did not give out
-        else:
-            position = (requested_at, after["id"])
+    position = decode_keyset_cursor(cursor, "requested_at", datetime)
     person = api_person()
     enrolments = _awaiting_page(person, position, limit + 1)
     more = len(enrolments) > limit

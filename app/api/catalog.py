@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, abort, jsonify
 from flask_smorest import Blueprint
 
-from app.api.paging import decode_cursor, make_etag, next_link
+from app.api.paging import decode_cursor, decode_keyset_cursor, make_etag, next_link
 from app.api.schemas import (
     CoursePageSchema,
     CourseSchema,
@@ -80,7 +80,7 @@ def get_course(code: str) -> Response:
 def list_sessions(limit: int, cursor: str | None = None, course: str | None = None) -> dict[str, Any]:
     """Sessions still to start that anyone may enrol in, soonest first, with seats left and the
     waitlist's length; `course` narrows them to one course."""
-    after = decode_cursor(cursor, {"starts_at": str, "id": int})
+    position = decode_keyset_cursor(cursor, "starts_at", datetime)
     course_id = None
     if course is not None:
         found = course_row_by_code(course)
@@ -88,16 +88,6 @@ def list_sessions(limit: int, cursor: str | None = None, course: str | None = No
         if found is None or caller is None or not caller.can_view_course(found):
             abort(404, description=_("There is no such course."))
         course_id = found.id
-    position = None
-    if after is not None:
-        try:
-            starts_at = datetime.fromisoformat(after["starts_at"])
-        except ValueError:
-            starts_at = None
-        if starts_at is None or starts_at.tzinfo is None:
-            decode_cursor("-", {})  # the same refusal as any other cursor this API did not give out
-        else:
-            position = (starts_at, after["id"])
     sessions = upcoming_sessions_page(course_id, position, limit + 1)
     more = len(sessions) > limit
     page = sessions[:limit]

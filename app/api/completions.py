@@ -31,7 +31,7 @@ from marshmallow import fields, validate
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 
 from app.api.errors import problem_doc
-from app.api.paging import decode_cursor, next_link
+from app.api.paging import decode_keyset_cursor, next_link
 from app.api.schemas import PageLinksSchema, PageQuerySchema
 from app.catalog.models import Course
 from app.completion.models import Completion
@@ -177,14 +177,7 @@ def _filters(fiscal_year: int | None, half: str | None, unit: str | None, grade:
 
 
 def _after(cursor: str | None) -> tuple[date, int] | None:
-    position = decode_cursor(cursor, {"completed_on": str, "id": int})
-    if position is None:
-        return None
-    try:
-        return date.fromisoformat(position["completed_on"]), position["id"]
-    except ValueError:
-        decode_cursor("-", {})  # the same refusal as any other cursor this API did not give out
-        raise
+    return decode_keyset_cursor(cursor, "completed_on", date)
 
 
 def _state(completion: Completion, day: date) -> str:

@@ -10,7 +10,7 @@ from flask import Response, abort, jsonify, url_for
 from flask_smorest import Blueprint
 
 from app.api.errors import problem, problem_doc
-from app.api.idempotency import claim, remember, replay_if_known, request_fingerprint
+from app.api.idempotency import remember, replay_or_claim
 from app.api.paging import decode_cursor, etag_matches, if_match_required, make_etag, next_link
 from app.api.schemas import (
     EnrolmentPageSchema,
@@ -20,7 +20,6 @@ from app.api.schemas import (
     PageQuerySchema,
 )
 from app.completion.services import completed_course_ids_many
-from app.core.clock import now
 from app.core.db import db_session
 from app.enrollment import queries
 from app.enrollment.models import Enrolment
@@ -104,20 +103,9 @@ def enrol_me(session_id: int, idempotency_key: str | None = None) -> Response:
     awaiting approval, as the session's policy says). With an Idempotency-Key, a retry of the
     same request answers what the first one did."""
     caller = _caller()
-    current = now()
-    row = None
-    if idempotency_key is not None:
-        fingerprint = request_fingerprint()
-        replayed = replay_if_known(caller.holder, idempotency_key, fingerprint, current)
-        if replayed is None:
-            row = claim(caller.holder, idempotency_key, fingerprint, current)
-            if row is None:  # a request with this key committed meanwhile: answer what it answered
-                replayed = replay_if_known(caller.holder, idempotency_key, fingerprint, now())
-        if replayed is not None:
-            db_session.commit()  # the request's count (app/api/auth.py)
-            return replayed
-        if row is None:
-            abort(409)
+    replayed, row = replay_or_claim(caller.holder, idempotency_key)
+    if replayed is not None:
+        return replayed
     training_session = load_session(session_id)
     if training_session is None:
         abort(404)  # refused: the key's claim is undone (app/api/auth.py keeps the count)

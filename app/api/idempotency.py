@@ -14,12 +14,14 @@ import json
 from datetime import datetime, timedelta
 
 from flask import Response, current_app, request
+from flask import abort as http_abort
 from flask_smorest import abort
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from app.api.errors import PROBLEM_MIMETYPE
 from app.api.models import ApiIdempotencyKey
+from app.core.clock import now
 from app.core.db import db_session
 from app.web.locale import gettext as _
 
@@ -86,3 +88,25 @@ def remember(row: ApiIdempotencyKey, response: Response) -> None:
     row.response_body = response.get_data(as_text=True)
     row.location = response.headers.get("Location", "")[:300]
     db_session.flush()
+
+
+def replay_or_claim(holder: str, key: str | None) -> tuple[Response | None, ApiIdempotencyKey | None]:
+    """The start of a POST that may carry an Idempotency-Key. No key: (None, None). A key already
+    answered for this request: (that answer, None), the request's count committed
+    (app/api/auth.py): return it as it is. Otherwise the key claimed for this request:
+    (None, row), for `remember` once answered; 409 while another request holds it unanswered."""
+    if key is None:
+        return None, None
+    fingerprint = request_fingerprint()
+    replayed = replay_if_known(holder, key, fingerprint, now())
+    row = None
+    if replayed is None:
+        row = claim(holder, key, fingerprint, now())
+        if row is None:  # a request with this key committed meanwhile: answer what it answered
+            replayed = replay_if_known(holder, key, fingerprint, now())
+    if replayed is not None:
+        db_session.commit()
+        return replayed, None
+    if row is None:
+        http_abort(409)
+    return None, row

@@ -10,8 +10,9 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import date, datetime
 from functools import wraps
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Response, request, url_for
 from flask import abort as http_abort
@@ -36,8 +37,28 @@ def decode_cursor(cursor: str | None, keys: dict[str, type]) -> dict[str, Any] |
         position = None
     if (not isinstance(position, dict) or set(position) != set(keys)
             or not all(_fits(position[k], t) for k, t in keys.items())):
-        abort(422, errors={"query": {"cursor": [_("Not a cursor this API gave out: use the \"next\" link.")]}})
+        _not_ours()
     return position
+
+
+def _not_ours() -> NoReturn:
+    abort(422, errors={"query": {"cursor": [_("Not a cursor this API gave out: use the \"next\" link.")]}})
+    raise AssertionError("unreachable")  # smorest's abort raises
+
+
+def decode_keyset_cursor(cursor: str | None, key: str, kind: type[datetime] | type[date]) -> tuple[Any, int] | None:
+    """A keyset position (an instant or a day, then an id), as `{key: isoformat, "id": id}`; None
+    for no cursor. An instant must carry its offset."""
+    position = decode_cursor(cursor, {key: str, "id": int})
+    if position is None:
+        return None
+    try:
+        value = kind.fromisoformat(position[key])
+    except ValueError:
+        _not_ours()
+    if isinstance(value, datetime) and value.tzinfo is None:
+        _not_ours()
+    return value, position["id"]
 
 
 def _fits(value: Any, kind: type) -> bool:

@@ -30,9 +30,9 @@ from marshmallow import fields, validate
 from werkzeug.exceptions import Unauthorized
 
 from app.api.errors import problem_doc
-from app.api.idempotency import claim, remember, replay_if_known, request_fingerprint
+from app.api.idempotency import remember, replay_or_claim
 from app.api.schemas import IdempotencyHeaderSchema
-from app.core.clock import now, today
+from app.core.clock import today
 from app.core.db import db_session
 from app.core.text_safety import find_unsafe
 from app.org.reference import ensure_grades
@@ -221,19 +221,9 @@ def post_staff_changes(body: dict[str, Any], idempotency_key: str | None = None)
     import does: all or nothing. For the personnel system's account (scope "staff") or an HR
     person's token. A dry run answers the plan and writes nothing."""
     caller = _caller()
-    row = None
-    if idempotency_key is not None:
-        fingerprint = request_fingerprint()
-        replayed = replay_if_known(caller.holder, idempotency_key, fingerprint, now())
-        if replayed is None:
-            row = claim(caller.holder, idempotency_key, fingerprint, now())
-            if row is None:  # a request with this key committed meanwhile: answer what it answered
-                replayed = replay_if_known(caller.holder, idempotency_key, fingerprint, now())
-        if replayed is not None:
-            db_session.commit()  # the request's count (app/api/auth.py)
-            return replayed
-        if row is None:
-            abort(409)
+    replayed, row = replay_or_claim(caller.holder, idempotency_key)
+    if replayed is not None:
+        return replayed
 
     lock_staff_list()  # before reading anything the plan is made from: a second upsert waits here
     ensure_grades()  # a fresh install's grade ladder, as the CSV import makes sure of
