@@ -257,6 +257,14 @@ class LdapServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def client_settings(server: LdapServer, **changes: object) -> dict[str, object]:
+    """Manabi's LDAP_* settings to reach `server` as the read-only service account (StartTLS, its
+    CA), the people and units under their bases; `changes` added or overriding."""
+    return {"LDAP_URL": server.url, "LDAP_START_TLS": True, "LDAP_CA_FILE": server.ca_file,
+            "LDAP_BIND_DN": SERVICE_DN, "LDAP_BIND_PASSWORD": SERVICE_PASSWORD, "LDAP_USER_BASE": PEOPLE_BASE,
+            "LDAP_UNIT_BASE": UNITS_BASE, "LDAP_TIMEOUT_SECONDS": 3, **changes}
+
+
 def _unprivileged_user() -> str | None:
     if os.geteuid() != 0:
         return None

@@ -35,6 +35,7 @@ from tests.ldap_server import (
     SERVICE_PASSWORD,
     UNITS_BASE,
     LdapServer,
+    client_settings,
     dn_of,
     person,
 )
@@ -51,12 +52,7 @@ HEADQUARTERS, PERSONNEL, FINANCE = (dn_of(next(u for u in DIRECTORY_UNITS if u.c
 
 @pytest.fixture
 def directory(app: Flask, ldap_server: LdapServer, monkeypatch: pytest.MonkeyPatch) -> LdapServer:
-    settings = {
-        "LDAP_URL": ldap_server.url, "LDAP_START_TLS": True, "LDAP_CA_FILE": ldap_server.ca_file,
-        "LDAP_BIND_DN": SERVICE_DN, "LDAP_BIND_PASSWORD": SERVICE_PASSWORD, "LDAP_USER_BASE": PEOPLE_BASE,
-        "LDAP_UNIT_BASE": UNITS_BASE, "LDAP_TIMEOUT_SECONDS": 3, "LDAP_UNIT_ATTRIBUTES": {},
-    }
-    for key, value in settings.items():
+    for key, value in client_settings(ldap_server, LDAP_UNIT_ATTRIBUTES={}).items():
         monkeypatch.setitem(app.config, key, value)
     return ldap_server
 

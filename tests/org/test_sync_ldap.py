@@ -20,11 +20,8 @@ from tests import factories
 from tests.ldap_server import (
     ADMIN_DN,
     ADMIN_PASSWORD,
-    PEOPLE_BASE,
-    SERVICE_DN,
-    SERVICE_PASSWORD,
-    UNITS_BASE,
     LdapServer,
+    client_settings,
     dn_of,
     person,
 )
@@ -36,12 +33,7 @@ AS_OF = "2026-04-01"
 
 @pytest.fixture
 def directory(app: Flask, ldap_server: LdapServer, monkeypatch: pytest.MonkeyPatch) -> LdapServer:
-    settings = {
-        "LDAP_URL": ldap_server.url, "LDAP_START_TLS": True, "LDAP_CA_FILE": ldap_server.ca_file,
-        "LDAP_BIND_DN": SERVICE_DN, "LDAP_BIND_PASSWORD": SERVICE_PASSWORD, "LDAP_USER_BASE": PEOPLE_BASE,
-        "LDAP_UNIT_BASE": UNITS_BASE, "LDAP_TIMEOUT_SECONDS": 3, "BREAK_GLASS_LOGINS": ["900001"],
-    }
-    for key, value in settings.items():
+    for key, value in client_settings(ldap_server, BREAK_GLASS_LOGINS=["900001"]).items():
         monkeypatch.setitem(app.config, key, value)
     return ldap_server
 
