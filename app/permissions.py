@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -672,6 +673,14 @@ class ApiCaller:
     system_role: str | None = None
     system_name: str = ""  # the system account's name, for the audit trail
     holder: str = ""  # whose budget and idempotency keys: "token:<id>" or "client:<id>" (ApiToken.holder)
+    expires_at: datetime | None = None  # the token's
+
+    @property
+    def roles(self) -> list[str]:
+        """The roles the caller acts with: a person's, or the system account's one."""
+        if self.employee is not None:
+            return sorted(effective_roles(self.employee))
+        return [self.system_role] if self.system_role else []
 
     def may(self, permission: Permission) -> bool:
         if self.employee is not None:

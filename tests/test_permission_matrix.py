@@ -180,6 +180,7 @@ ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
 # "{enrolment}" is the team member's ("other"): nobody else's enrolment exists through the API (404).
 API_CALLERS = (*ROLES, "system")
 API_ACCESS: dict[str, tuple[str, str, frozenset[str]]] = {
+    "api_me.who_am_i": ("GET", "/api/v1/me", ALL_SIGNED_IN | {"system"}),
     "api_catalog.list_courses": ("GET", "/api/v1/courses", ALL_SIGNED_IN | {"system"}),
     "api_catalog.get_course": ("GET", "/api/v1/courses/{course}", ALL_SIGNED_IN | {"system"}),
     "api_catalog.list_sessions": ("GET", "/api/v1/sessions", ALL_SIGNED_IN | {"system"}),

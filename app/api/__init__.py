@@ -33,6 +33,7 @@ from app.api import (
     docs,
     enrolments,
     errors,
+    me,
     oauth,
     outbox,
     staff,
@@ -41,7 +42,7 @@ from app.api import (
 from app.api.schemas import ProblemSchema
 from app.web.ids import ID_MAX, IdConverter
 
-RESOURCES: tuple[ApiBlueprint, ...] = (catalog.bp, enrolments.bp, approvals.bp, attendance.bp, completions.bp,
+RESOURCES: tuple[ApiBlueprint, ...] = (me.bp, catalog.bp, enrolments.bp, approvals.bp, attendance.bp, completions.bp,
                                         staff.bp, outbox.bp)
 
 
@@ -71,6 +72,7 @@ def _refused(error: HTTPException) -> ResponseReturnValue:
 
 for _blueprint in RESOURCES:  # once, at import: every app made from the factory registers them as they are
     _blueprint.before_request(auth.authenticate)
+    _blueprint.after_request(auth.add_rate_limit_headers)
     # NotFound and MethodNotAllowed by name too: errors.init_app registers app-wide handlers for
     # those two (routing errors under /api/v1), which Flask would otherwise prefer to these.
     for _refusal in (HTTPException, NotFound, MethodNotAllowed):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from math import ceil
 
-from flask import current_app, request
+from flask import Response, current_app, g, request
 from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,6 +34,7 @@ from app.permissions import ApiCaller, api_caller, remember_api_caller
 from app.web.locale import choose_locale_without_database
 
 WINDOW = timedelta(minutes=1)
+_BUDGET_KEY = "_manabi_api_budget"  # on g: (limit, remaining, seconds to the next window) of this request
 
 
 def count_request(holder: str, token_id: int, current: datetime) -> int:
@@ -72,14 +73,35 @@ def authenticate() -> None:
     limit = current_app.config["API_RATE_LIMIT_PER_MINUTE"]
     if request.method in SAFE_METHODS or counted > limit:
         db_session.commit()
+    wait = _note_budget(limit, counted, current)
     if counted > limit:
-        window_end = current.replace(second=0, microsecond=0) + WINDOW
-        wait = max(1, ceil((window_end - current).total_seconds()))
         raise TooManyRequests(retry_after=wait)
     client = token.client
     remember_api_caller(ApiCaller(token.employee, token.id, token.scope_set, holder=token.holder,
+                                  expires_at=token.expires_at,
                                   system_role=client.role if client is not None else None,
                                   system_name=client.name if client is not None else ""))
+
+
+def _note_budget(limit: int, counted: int, current: datetime) -> int:
+    """Keep what the RateLimit-* headers of this answer say; returns the seconds to the next window."""
+    window_end = current.replace(second=0, microsecond=0) + WINDOW
+    wait = max(1, ceil((window_end - current).total_seconds()))
+    setattr(g, _BUDGET_KEY, (limit, max(0, limit - counted), wait))
+    return wait
+
+
+def add_rate_limit_headers(response: Response) -> Response:
+    """After every API answer to a token: its budget, as RateLimit-Limit, RateLimit-Remaining and
+    RateLimit-Reset (seconds) of the IETF draft (draft-ietf-httpapi-ratelimit-headers), so a client
+    can slow down before it is refused."""
+    budget = g.get(_BUDGET_KEY)
+    if budget is not None:
+        limit, remaining, reset = budget
+        response.headers["RateLimit-Limit"] = str(limit)
+        response.headers["RateLimit-Remaining"] = str(remaining)
+        response.headers["RateLimit-Reset"] = str(reset)
+    return response
 
 
 def keep_count_of_refused_request() -> None:
@@ -89,5 +111,7 @@ def keep_count_of_refused_request() -> None:
     if caller is None or request.method in SAFE_METHODS:
         return
     db_session.rollback()
-    count_request(caller.holder, caller.token_id, now())
+    current = now()
+    counted = count_request(caller.holder, caller.token_id, current)
     db_session.commit()
+    _note_budget(current_app.config["API_RATE_LIMIT_PER_MINUTE"], counted, current)
