@@ -26,7 +26,7 @@ def main() -> int:
     processes = {}
     for backend, extra in RUNS.items():
         log = (logs / f"{backend}.log").open("w", encoding="utf-8")
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=12",
                    "--basetemp", str(logs / f"tmp-{backend}"), *extra, *sys.argv[1:]]
         processes[backend] = (subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                                env={**os.environ, "MANABI_TEST_BACKEND": backend}), log)
@@ -45,13 +45,23 @@ def main() -> int:
         log.close()
         text = (logs / f"{backend}.log").read_text(encoding="utf-8", errors="replace")
         print(f"\n===== {backend}: exit {code} after {time.monotonic() - started:.0f} s =====", flush=True)
-        print(text if code else "\n".join(text.splitlines()[-3:]), flush=True)
+        print(text if code else "\n".join([*_slowest(text), *text.splitlines()[-3:]]), flush=True)
         if code:
             failed.append(backend)
     if failed:
         print(f"FAILED on {', '.join(failed)}", flush=True)
         return 1
     return 0
+
+
+def _slowest(text: str) -> list[str]:
+    """pytest's table of the slowest tests (--durations): where to look when `make test` grows."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if "slowest" in line and "durations" in line), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("=")), len(lines))
+    return lines[start:end]
 
 
 def _progress(log: Path) -> str:
