@@ -87,13 +87,13 @@ class CohortSettings:
     final_score_bar: int = 60
 
 
-def _safe_text(label: str, *values: str, multiline: bool = False) -> None:
+def _safe_text(label: str, *values: str, multiline: bool = False, field: str | None = None) -> None:
     """People's text here reaches mail (names, themes, comments in notices) and exports: refuse
     control characters, NUL and bidi overrides at the edge (app/core/text_safety.py), naming the field."""
     for value in values:
         problem = find_unsafe(value, multiline=multiline)
         if problem is not None:
-            raise CohortError(f"{label}: {problem.describe()}")
+            raise CohortError(f"{label}: {problem.describe()}", field)
 
 
 def open_cohort(actor: Employee, programme: Course, settings: CohortSettings, grades: Iterable[Grade],
@@ -257,17 +257,17 @@ def is_participant(employee_id: int, cohort_id: int) -> bool:
 
 def form_team(actor: Employee, cohort: Cohort, name: str, host_unit: Unit, theme: str, problem: str,
               members: list[Employee], mentors: list[Employee]) -> FieldworkTeam:
-    _safe_text(_("Team name"), name)
-    _safe_text(_("Problem"), problem, multiline=True)
+    _safe_text(_("Team name"), name, field="name")
+    _safe_text(_("Problem"), problem, multiline=True, field="problem")
     if theme not in THEMES:
-        raise CohortError(_("Choose one of the three themes."))
+        raise CohortError(_("Choose one of the three themes."), "theme")
     if not members:
-        raise CohortError(_("A team needs at least one member."))
+        raise CohortError(_("A team needs at least one member."), "members")
     for member in members:
         if not is_participant(member.id, cohort.id):
-            raise CohortError(_("%(name)s is not a selected participant.", name=member.name))
+            raise CohortError(_("%(name)s is not a selected participant.", name=member.name), "members")
     if not mentors:
-        raise CohortError(_("A team needs at least one mentor."))
+        raise CohortError(_("A team needs at least one mentor."), "mentors")
     team = FieldworkTeam(cohort_id=cohort.id, name=name.strip()[:120], host_unit_id=host_unit.id, theme=theme,
                          problem=problem.strip())
     team.members = [TeamMember(cohort_id=cohort.id, employee_id=m.id) for m in members]
@@ -277,7 +277,7 @@ def form_team(actor: Employee, cohort: Cohort, name: str, host_unit: Unit, theme
             db_session.add(team)
             db_session.flush()
     except IntegrityError:
-        raise CohortError(_("A member is already in another team, or the team name is taken.")) from None
+        raise CohortError(_("A member is already in another team, or the team name is taken."), "members") from None
     record_event(actor, "cohorts.team_formed", "fieldwork_team", team.id,
                  after={"members": [m.employee_number for m in members],
                         "mentors": [m.employee_number for m in mentors]})

@@ -72,7 +72,12 @@ from app.web.locale import gettext as _
 
 
 class CohortError(Exception):
-    """Why a cohort action cannot be done, fit to show."""
+    """Why a cohort action cannot be done, fit to show; `field`: the form field it is about, when
+    one is (the form is shown again with the message beside it and nothing typed lost)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class Stale(CohortError):

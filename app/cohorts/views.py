@@ -288,17 +288,21 @@ def teams(cohort_id: int) -> ResponseReturnValue:
     host = queries.unit_by_code(form.host_code())
     try:
         if host is None:
-            raise services.CohortError(_("Unknown host division code."))
+            raise services.CohortError(_("Unknown host division code."), "host_unit")
         if len(mentors) != len(set(numbers)):
-            raise services.CohortError(_("Unknown mentor employee number."))
+            raise services.CohortError(_("Unknown mentor employee number."), "mentors")
         services.form_team(current_user, cohort, form.name.data or _("Team"), host, form.theme.data or "",
                            form.problem.data or "", queries.employees_by_id(form.member_ids()), mentors)
     except services.CohortError as error:
         db_session.rollback()
-        flash(str(error), "error")
-    else:
-        db_session.commit()
-        flash(_("Team formed."), "success")
+        field = getattr(form, error.field, None) if error.field else None
+        if field is None:
+            flash(str(error), "error")
+        else:  # beside its field, with everything typed kept
+            field.errors = [*field.errors, str(error)]
+        return _render_teams(cohort, form), 400
+    db_session.commit()
+    flash(_("Team formed."), "success")
     return redirect(url_for("cohorts.teams", cohort_id=cohort.id))
 
 

@@ -47,6 +47,7 @@ from tests.cohorts.conftest import (
     submissions_of,
     work_post,
 )
+from tests.form_pages import field_errors
 
 # --- teams -------------------------------------------------------------------------------------
 
@@ -77,17 +78,22 @@ def test_teams_need_selected_members_and_nobody_is_in_two_teams(app, org, progra
         assert {x.id for x in team.mentors} == {m[0].id, m[1].id}
         assert services.team_of(p[0].id, cohort_id).id == team.id
 
-    refusals = [
+    refusals = [  # shown beside the field they are about, the form as it was typed (400)
         ({"members": [str(p[1].id), str(programme.not_selected.id)]},
-         f"{programme.not_selected.name} さんは選考された受講者ではありません。"),
+         "members", f"{programme.not_selected.name} さんは選考された受講者ではありません。"),
         ({"members": [str(p[1].id), str(p[0].id)], "name": "別チーム"},
-         "既に別のチームに所属しているメンバーがいるか、チーム名が重複しています。"),
-        ({"members": [str(p[1].id)], "host_unit": "NO-SUCH-UNIT"}, "受入所属のコードが登録されていません。"),
-        ({"members": [str(p[1].id)], "theme": "general"}, "3つのテーマから1つ選んでください。"),
+         "members", "既に別のチームに所属しているメンバーがいるか、チーム名が重複しています。"),
+        ({"members": [str(p[1].id)], "host_unit": "NO-SUCH-UNIT"},
+         "host_unit", "受入所属のコードが登録されていません。"),
+        ({"members": [str(p[1].id)], "theme": "general"}, "theme", "3つのテーマから1つ選んでください。"),
     ]
-    for fields, message in refusals:
-        data = {"host_unit": programme.host_code, "mentors": m[2].employee_number, "name": "第二チーム", **fields}
-        assert ("error", message) in _team_post(hr, cohort_id, **data), message
+    path = f"/cohorts/{cohort_id}/teams"
+    for fields, field, message in refusals:
+        data = {"host_unit": programme.host_code, "mentors": m[2].employee_number, "name": "第二チーム",
+                "theme": "smart_government", "problem": "", **fields}
+        response = factories.post(hr, path, data, form_page=path)
+        assert response.status_code == 400, message
+        assert field_errors(response.get_data(as_text=True))[field].endswith(message), message
     with app.app_context():
         assert db_session.scalar(select(func.count()).select_from(FieldworkTeam).where(
             FieldworkTeam.cohort_id == cohort_id)) == 1

@@ -167,6 +167,28 @@ def test_a_team_name_with_a_control_character_is_a_field_error(app: Flask, org: 
             FieldworkTeam.cohort_id == programme.cohort_id)) == 0
 
 
+def test_a_team_the_rules_refuse_comes_back_with_the_field_named_and_nothing_typed_lost(
+        app: Flask, org: Org, programme: Programme) -> None:
+    hr = signed_in(app, org.hr)
+    path = f"/cohorts/{programme.cohort_id}/teams"
+    good = {"name": "窓口DXチーム", "host_unit": programme.host_code, "theme": "smart_government",
+            "mentors": programme.mentors[0].employee_number, "members": [str(programme.participants[0].id)],
+            "problem": "申請書の紙運用が多く、窓口が混雑している。"}
+    for change, field, said in (({"host_unit": "Z9999"}, "host_unit", "受入所属"),
+                                ({"mentors": "NOBODY1"}, "mentors", "メンター"),
+                                ({"members": []}, "members", "メンバー")):
+        response = factories.post(hr, path, {**good, **change}, form_page=path)
+        assert response.status_code == 400
+        page = response.get_data(as_text=True)
+        errors = field_errors(page)
+        assert list(errors) == [field] and errors[field].startswith(said), errors
+        assert 'value="窓口DXチーム"' in page and "申請書の紙運用が多く、窓口が混雑している。" in page
+    with app.app_context():
+        assert db_session.scalar(select(func.count()).select_from(FieldworkTeam).where(
+            FieldworkTeam.cohort_id == programme.cohort_id)) == 0
+    assert factories.post(hr, path, good, form_page=path).status_code == 302
+
+
 def test_a_due_date_that_is_not_a_date_is_a_field_error_on_the_board(app: Flask, org: Org,
                                                                     programme: Programme) -> None:
     plan = programme.milestones[MilestoneKind.PLAN]
