@@ -22,7 +22,7 @@ from app.enrollment.models import Enrolment
 from app.org.models import Employee
 from app.permissions import Permission, can_grade_attempt, can_view_course, is_own_enrolment, require, signed_in
 from app.scheduling.queries import sessions_of_course
-from app.web.charts import bar_chart_svg
+from app.web.charts import count_chart, render
 from app.web.locale import current_language
 from app.web.locale import gettext as _
 
@@ -294,7 +294,9 @@ def survey_results(code: str) -> ResponseReturnValue:
     training_sessions = sessions_of_course(course.id)
     chosen = next((s.id for s in training_sessions if str(s.id) == session_id), None)
     result = surveys.results(course, chosen)
-    charts = {q.question.position: bar_chart_svg([str(i) for i in range(1, 6)], q.counts, title=q.question.text_ja)
+    language = current_language()
+    charts = {q.question.position: render(count_chart(q.question.text_ja if language == "ja" else q.question.text_en,
+                                                      [str(i) for i in range(1, 6)], q.counts, _("Answers by rating")))
               for q in result.questions if q.total}
     return render_template("assessment/survey_results.html", course=course, survey=survey, result=result,
                            charts=charts, training_sessions=training_sessions,

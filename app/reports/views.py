@@ -21,11 +21,11 @@ from app.org.labels import grade_label, unit_label
 from app.org.models import Employee, Grade, Unit
 from app.org.queries import all_grades
 from app.permissions import Permission, can_view_team_unit, headed_units, public, require, team_unit_roots
-from app.reports import charts, transitions
 from app.reports import compliance as comp
 from app.reports import figures as fig
 from app.reports import queries as report_queries
 from app.reports import services as report_services
+from app.reports import transitions
 from app.reports.exports import enrolment_header, enrolment_rows, public_filename, public_header, public_rows
 from app.reports.forms import HalfYearForm, plans_form
 from app.reports.models import CoursePlan, HalfYearReport
@@ -33,7 +33,7 @@ from app.reports.suppression import THRESHOLD as SUPPRESSION_THRESHOLD
 from app.reports.suppression import suppress
 from app.reports.team import STATUSES, TeamOverview, team_overview
 from app.scheduling.models import TrainingSession
-from app.web import confirmations
+from app.web import charts, confirmations
 from app.web.confirmations import Step
 from app.web.ids import arg_id, parse_fiscal_year
 from app.web.locale import current_language

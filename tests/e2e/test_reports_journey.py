@@ -35,10 +35,10 @@ from app.core.fiscal import fiscal_half_of, fiscal_year_of
 from app.enrollment.models import EnrolmentState
 from app.enrollment.services import enrol
 from app.org.models import Employee, Grade, Unit
-from app.reports.charts import FONT, WIDTH
 from app.reports.models import HalfYearReport
 from app.scheduling.models import ApprovalPolicy, TrainingSession
 from app.scheduling.services import SessionDetails, schedule_session
+from app.web.charts import FONT, WIDTH
 from tests.e2e.conftest import SCREENSHOT_DIR, LiveServer
 from tests.e2e.helpers import either, main_menu, sign_in, whole
 

@@ -181,7 +181,7 @@ def table_total(page: str, caption: str) -> list[str]:
     return [text_of(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", match.group(1), re.S)][1:]
 
 
-# --- the charts of the pages (app/reports/charts.py: SVG images in data: URIs) ----------------
+# --- the charts of the pages (app/web/charts.py: SVG images in data: URIs) ----------------
 
 
 @dataclass(frozen=True)

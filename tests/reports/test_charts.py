@@ -1,4 +1,4 @@
-"""The house style of the reports' charts (app/reports/charts.py), on the images themselves: a
+"""The house style of the reports' charts (app/web/charts.py), on the images themselves: a
 title drawn on every chart, each value written after its bar, percentages on the whole 0–100 %
 axis, one axis for the charts of one figure, names told apart, text that stays readable when the
 image is shown 340 px wide, colours with contrast, and nothing a browser would fetch or run.
@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from app.reports import charts
+from app.web import charts
 from tests.reports import loads_nothing
 
 
