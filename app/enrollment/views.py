@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -56,6 +58,8 @@ from app.web.external_urls import base_url
 from app.web.ids import parse_id
 from app.web.locale import gettext as _
 from app.web.redirects import safe_next
+
+NUMBER_SEPARATORS = re.compile(r"[\r\n,、，]+")  # a pasted list: one per line, or commas (Japanese ones too)
 
 bp = Blueprint("enrollment", __name__)
 
@@ -273,7 +277,7 @@ def enrol_many_view(session_id: int) -> ResponseReturnValue:
         abort(400)
     training_session = _session_or_404(session_id)
     stmt = select(Employee).where(Employee.is_active.is_(True))
-    numbers = [n.strip() for n in (form.numbers.data or "").replace(",", "\n").splitlines() if n.strip()]
+    numbers = [n.strip() for n in NUMBER_SEPARATORS.split(form.numbers.data or "") if n.strip()]
     unknown: list[str] = []
     if numbers:
         employees = list(db_session.scalars(stmt.where(Employee.employee_number.in_(numbers))))

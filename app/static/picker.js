@@ -4,7 +4,10 @@
 // (debounced; app/web/pickers.py answers JSON); Up and Down move through the matches, Enter writes
 // the chosen code into the input, Escape closes the list, Tab leaves it. With
 // data-picker-multiple the input holds several codes separated by spaces or commas and the picker
-// completes the last one.
+// completes the last one. With data-picker-append-to="ID" the input only finds people: each choice
+// is added as a new line of the textarea ID (a list one may also paste into), and the input empties
+// for the next; such an input sits in an element marked data-picker-only, hidden until this script
+// shows it (without the script the textarea alone is the way, as it always was).
 //
 // Progressive enhancement: without this script the input is the plain text field it always was,
 // and the server's validation of the code is the same either way. The search addresses and the
@@ -32,6 +35,7 @@
     var url = config[kind];
     if (!url || input.getAttribute("role") === "combobox") { return; }
     var multiple = input.hasAttribute("data-picker-multiple");
+    var appendTo = input.getAttribute("data-picker-append-to");
     made += 1;
     if (!input.id) { input.id = "picker-" + made; }
     var id = input.id;
@@ -185,7 +189,14 @@
     function choose(index) {
       var choice = choices[index];
       if (!choice) { return; }
-      input.value = multiple ? input.value.slice(0, tokenStart()) + choice.value + " " : choice.value;
+      var target = appendTo ? document.getElementById(appendTo) : null;
+      if (target) {
+        var lines = target.value.replace(/\s+$/, "");
+        target.value = (lines ? lines + "\n" : "") + choice.value + "\n";
+        input.value = "";
+      } else {
+        input.value = multiple ? input.value.slice(0, tokenStart()) + choice.value + " " : choice.value;
+      }
       asked += 1;  // an answer still on its way must not reopen the list
       clearTimeout(timer);
       close();
@@ -245,5 +256,8 @@
     input.addEventListener("blur", function () { close(); });
   }
 
+  Array.prototype.forEach.call(document.querySelectorAll("[data-picker-only]"), function (element) {
+    element.hidden = false;
+  });
   Array.prototype.forEach.call(document.querySelectorAll("input[data-picker]"), enhance);
 })();

@@ -17,10 +17,12 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from app.catalog.course_files import CourseSpec
+from app.catalog.models import Course
 from app.catalog.services import publish_course, save_course
 from app.core.clock import now
 from app.core.db import db_session
 from app.org.models import Employee, Grade, Unit
+from tests import factories
 from tests.e2e.conftest import LiveServer
 from tests.e2e.helpers import either, sign_in, whole
 
@@ -118,3 +120,38 @@ def test_hr_picks_a_person_and_a_course_with_the_keyboard(page: Page, live_serve
                                    f"Completion recorded for {setup.name}."))).to_be_visible()
     expect(page.locator("main")).to_contain_text(setup.name)
     shot(page, "03-recorded")
+
+
+def test_hr_adds_people_to_a_group_enrolment_by_name(page: Page, live_server: LiveServer, shot) -> None:
+    """On a session's participants page, HR finds two people by part of their names: each choice is
+    added as a line of the list of employee numbers (which one may also paste into), and the
+    preview names both."""
+    setup = set_up(live_server)
+    with live_server.app.app_context():
+        course = db_session.scalar(select(Course).where(Course.code == setup.code))
+        first = db_session.scalar(select(Employee).where(Employee.employee_number == setup.number))
+        assert course is not None and first is not None
+        db_session.add(Employee(employee_number=f"PL{setup.suffix}", name=f"追加 次郎{setup.suffix}",
+                                name_kana=f"ツイカ ジロウ{setup.suffix}",
+                                email=f"add-{setup.suffix.lower()}@pref.example.lg.jp",
+                                grade_id=first.grade_id, unit_id=first.unit_id))
+        session_id = factories.training_session(course).id
+    sign_in(page, live_server.login_for("HR"))
+    page.goto(f"/sessions/{session_id}/enrolments")
+    adder = page.get_by_role("combobox", name=whole("氏名で探してリストに追加", "Add a person to the list by name"))
+    numbers = page.get_by_label(whole("または職員番号で指定（1行に1人）", "Or these employee numbers (one per line)"))
+    for part, number in ((f"花子{setup.suffix}", setup.number), (f"次郎{setup.suffix}", f"PL{setup.suffix}")):
+        adder.press_sequentially(part)
+        expect(adder).to_have_attribute("aria-expanded", "true")
+        adder.press("ArrowDown")
+        adder.press("Enter")  # adds the line; the form is not sent
+        expect(adder).to_have_value("")
+        expect(numbers).to_have_value(re.compile(rf"(^|\n){number}\n$"))
+    expect(numbers).to_have_value(f"{setup.number}\nPL{setup.suffix}\n")
+    shot(page, "04-group-list")
+
+    page.get_by_role("button", name=whole("申込み内容を確認", "Preview the enrolment")).click()
+    main = page.locator("main")
+    expect(main).to_contain_text(setup.name)
+    expect(main).to_contain_text(f"追加 次郎{setup.suffix}")
+    shot(page, "05-group-preview")
