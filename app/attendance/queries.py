@@ -4,8 +4,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, bindparam, select
 
 from app.attendance.models import ATTENDED, AttendanceMark
 from app.attendance.services import CHECK_IN_OPENS_BEFORE
@@ -45,6 +46,27 @@ class OpenCheckIn:
     is_checked_in: bool  # their mark already says they attended
 
 
+def _open_check_ins_statement(*, one_place: bool) -> Select[*tuple[Any, ...]]:
+    conditions = [Enrolment.employee_id == bindparam("employee_id"), Enrolment.state == EnrolmentState.CONFIRMED,
+                  TrainingSession.status == SessionStatus.SCHEDULED,
+                  Meeting.starts_at <= bindparam("opens_until"), Meeting.ends_at >= bindparam("at")]
+    if one_place:
+        conditions.append(Enrolment.id == bindparam("enrolment_id"))
+    return (select(Meeting.id, Meeting.starts_at, Meeting.ends_at, Enrolment.id.label("enrolment_id"), Course,
+                   AttendanceMark.status)
+            .join(Enrolment, Enrolment.session_id == Meeting.session_id)
+            .join(TrainingSession, TrainingSession.id == Meeting.session_id)
+            .join(Course, Course.id == Enrolment.course_id)
+            .outerjoin(AttendanceMark, and_(AttendanceMark.enrolment_id == Enrolment.id,
+                                            AttendanceMark.meeting_id == Meeting.id))
+            .where(*conditions).order_by(Meeting.starts_at, Meeting.id))
+
+
+# Built once, their values as parameters: My learning and the home page run them on every view.
+_OPEN_CHECK_INS = _open_check_ins_statement(one_place=False)
+_OPEN_CHECK_INS_OF_PLACE = _open_check_ins_statement(one_place=True)
+
+
 def open_check_ins(employee_id: int, at: datetime | None = None, *,
                    enrolment_id: int | None = None) -> list[OpenCheckIn]:
     """The meetings the person may check in to now (`services.check_in`'s window: from
@@ -52,19 +74,10 @@ def open_check_ins(employee_id: int, at: datetime | None = None, *,
     place (only that place's with `enrolment_id`), the earliest first, with whether they have
     checked in already: one statement, however many there are."""
     at = at or now()
-    conditions = [Enrolment.employee_id == employee_id, Enrolment.state == EnrolmentState.CONFIRMED,
-                  TrainingSession.status == SessionStatus.SCHEDULED,
-                  Meeting.starts_at <= at + CHECK_IN_OPENS_BEFORE, Meeting.ends_at >= at]
+    values: dict[str, Any] = {"employee_id": employee_id, "at": at, "opens_until": at + CHECK_IN_OPENS_BEFORE}
+    statement = _OPEN_CHECK_INS
     if enrolment_id is not None:
-        conditions.append(Enrolment.id == enrolment_id)
-    rows = db_session.execute(
-        select(Meeting.id, Meeting.starts_at, Meeting.ends_at, Enrolment.id.label("enrolment_id"), Course,
-               AttendanceMark.status)
-        .join(Enrolment, Enrolment.session_id == Meeting.session_id)
-        .join(TrainingSession, TrainingSession.id == Meeting.session_id)
-        .join(Course, Course.id == Enrolment.course_id)
-        .outerjoin(AttendanceMark, and_(AttendanceMark.enrolment_id == Enrolment.id,
-                                        AttendanceMark.meeting_id == Meeting.id))
-        .where(*conditions).order_by(Meeting.starts_at, Meeting.id)).all()
+        statement, values["enrolment_id"] = _OPEN_CHECK_INS_OF_PLACE, enrolment_id
+    rows = db_session.execute(statement, values).all()
     return [OpenCheckIn(row.id, row.enrolment_id, row.Course, row.starts_at, row.ends_at, row.status in ATTENDED)
             for row in rows]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import BindParameter, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
 
 from app.attendance.models import ATTENDED, AttendanceMark, AttendanceStatus
@@ -248,23 +248,33 @@ class MyMilestone:
         return self.status in (None, SubmissionStatus.RETURNED.value)
 
 
+def _milestones_of_participant_statement() -> Select[*tuple[Any, ...]]:
+    member = aliased(TeamMember)
+    employee_id: BindParameter[int] = bindparam("employee_id")
+    theirs = or_(and_(Milestone.per_team.is_(True), Submission.team_id == member.team_id),
+                 and_(Milestone.per_team.is_(False), Submission.employee_id == employee_id))
+    latest = (select(Submission.status).where(Submission.milestone_id == Milestone.id, theirs)
+              .order_by(Submission.version.desc()).limit(1).scalar_subquery())
+    return (select(Milestone, Cohort, Course, latest.label("status"))
+            .join(Cohort, Milestone.cohort_id == Cohort.id).join(Course, Cohort.programme_id == Course.id)
+            .join(Application, and_(Application.cohort_id == Milestone.cohort_id,
+                                    Application.employee_id == employee_id))
+            .outerjoin(member, and_(member.cohort_id == Milestone.cohort_id, member.employee_id == employee_id))
+            .where(Application.decision == Decision.SELECTED, Application.is_withdrawn.is_(False))
+            .order_by(Milestone.due_at, Milestone.id))
+
+
+# Built once, the person as a parameter: My learning runs it on every view, and for most people
+# (in no cohort) building the statement was most of its cost.
+_MILESTONES_OF_PARTICIPANT = _milestones_of_participant_statement()
+
+
 def milestones_of_participant(employee_id: int) -> list[MyMilestone]:
     """Every milestone of the cohorts the person takes part in (selected, not withdrawn), the
     earliest due first, with where their work stands: the latest version of their team's work
     for a team milestone, of their own otherwise (the work page's rule). One statement, however
     many cohorts and milestones."""
-    member = aliased(TeamMember)
-    theirs = or_(and_(Milestone.per_team.is_(True), Submission.team_id == member.team_id),
-                 and_(Milestone.per_team.is_(False), Submission.employee_id == employee_id))
-    latest = (select(Submission.status).where(Submission.milestone_id == Milestone.id, theirs)
-              .order_by(Submission.version.desc()).limit(1).scalar_subquery())
-    rows = db_session.execute(
-        select(Milestone, Cohort, Course, latest.label("status"))
-        .join(Cohort, Milestone.cohort_id == Cohort.id).join(Course, Cohort.programme_id == Course.id)
-        .join(Application, and_(Application.cohort_id == Milestone.cohort_id, Application.employee_id == employee_id))
-        .outerjoin(member, and_(member.cohort_id == Milestone.cohort_id, member.employee_id == employee_id))
-        .where(Application.decision == Decision.SELECTED, Application.is_withdrawn.is_(False))
-        .order_by(Milestone.due_at, Milestone.id)).all()
+    rows = db_session.execute(_MILESTONES_OF_PARTICIPANT, {"employee_id": employee_id}).all()
     return [MyMilestone(row.Milestone, row.Cohort, row.Course,
                         None if row.status is None else SubmissionStatus(row.status).value) for row in rows]
 
