@@ -134,7 +134,7 @@ def compute(period: Period, locale: str = "ja") -> dict[str, Any]:
     for unit_id, grade_id, course_id, participants, completed in participation_rows(period):
         for table, key in ((by_department, department_of.get(unit_id, 0)), (by_division, unit_id or 0),
                            (by_grade, grade_id or 0), (by_course, course_id)):
-            row = table.setdefault(key, bucket())
+            row = table.get(key) or table.setdefault(key, bucket())  # no new dict for a known key
             row["participants"] += participants
             row["completed"] += completed
         totals["participants"] += participants
@@ -142,7 +142,7 @@ def compute(period: Period, locale: str = "ja") -> dict[str, Any]:
     for unit_id, grade_id, course_id, marked, attended in attendance_rows(period):
         for table, key in ((by_department, department_of.get(unit_id, 0)), (by_division, unit_id or 0),
                            (by_grade, grade_id or 0), (by_course, course_id)):
-            row = table.setdefault(key, bucket())
+            row = table.get(key) or table.setdefault(key, bucket())  # no new dict for a known key
             row["marked"] += marked
             row["attended"] += int(attended or 0)
         totals["marked"] += marked

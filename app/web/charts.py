@@ -25,10 +25,12 @@ import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import pygal
 from pygal.style import Style
 
+from app.web.locale import current_language
 from app.web.locale import gettext as _
 
 # pygal appends to sys.meta_path a finder for its map plugins (unused here) that has no find_spec:
@@ -123,6 +125,12 @@ def count_chart(title: str, labels: Sequence[str], counts: Sequence[int], table:
 
 
 def render(spec: ChartSpec) -> Chart:
+    """The chart of `spec` in this request's language (its alt text is translated)."""
+    return _render(spec, current_language())
+
+
+@lru_cache(maxsize=64)  # a figure's chart is the same for everyone until its numbers change (~20 KB each)
+def _render(spec: ChartSpec, language: str) -> Chart:
     labels = [_shorten(label, LABEL_ROOM) for label in spec.labels]
     low, high = spec.scale
     height = 64 + ROW * len(labels) + 56 + (40 if spec.axis_title else 0)
