@@ -25,6 +25,9 @@ class NewTokenForm(FlaskForm):
     expires_on = DateField(_l("Valid through"), validators=[DataRequired(message=_l("Choose an expiry date."))])
 
 
+# A system account is no person: "your enrolments" would mislead here.
+CLIENT_SCOPE_LABELS = {"read": _l("read what the account's role may see"), "staff": SCOPE_LABELS["staff"]}
+
 SYSTEM_ROLE_LABELS = {"personnel_system": _l("Personnel system: staff and placements in, completions out"),
                       "hr": _l("HR: what HR staff may do")}
 
@@ -35,7 +38,7 @@ class NewClientForm(FlaskForm):
                                    SingleLineText()])
     role = SelectField(_l("Role"), choices=[SelectChoice(role, SYSTEM_ROLE_LABELS[role])
                                             for role in SYSTEM_ROLE_PERMISSIONS])
-    scopes = SelectMultipleField(_l("Scopes"), choices=[SelectChoice(scope, SCOPE_LABELS[scope])
+    scopes = SelectMultipleField(_l("Scopes"), choices=[SelectChoice(scope, CLIENT_SCOPE_LABELS[scope])
                                                         for scope in CLIENT_SCOPES],
                                  widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
                                  validators=[DataRequired(message=_l("Choose at least one scope."))])

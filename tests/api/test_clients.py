@@ -126,6 +126,8 @@ def test_an_administrator_registers_and_revokes_a_system_account_on_the_page(app
     factories.login_as(client, admin)
     page = client.get("/admin/api-clients")
     assert page.status_code == 200 and "システムアカウント" in page.get_data(as_text=True)
+    # the scopes say what they mean for an account that is no person (no "your enrolments")
+    assert "役割で見られるものの閲覧" in page.get_data(as_text=True) and "自分の申込" not in page.get_data(as_text=True)
 
     refused = factories.post(client, "/admin/api-clients", {"name": "人事\u202e給与", "role": "personnel_system",
                                                             "scopes": ["read"]}, form_page="/admin/api-clients")
